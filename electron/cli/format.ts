@@ -1,0 +1,48 @@
+// Human output for the CLI (scripts use --json).
+import type { EventRecord, VmInfo } from '../core/api/contract.js';
+import { formatSize, MiB } from '../core/api/units.js';
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ')).join('\n');
+}
+
+export function vmTable(vms: VmInfo[]): string {
+  if (!vms.length) return 'No virtual machines. Create one: corral vm create NAME --memory 1G --disk 20G --iso PATH';
+  return table([
+    ['NAME', 'STATE', 'CPUS', 'MEMORY', 'PID', 'RESTARTS', 'LAST EXIT'],
+    ...vms.map((v) => [v.name, v.state, String(v.config.cpus), formatSize(v.config.memoryMiB * MiB), v.pid ? String(v.pid) : '-', String(v.restarts), v.lastExit?.reason ?? '-']),
+  ]);
+}
+
+export function vmDetails(v: VmInfo): string {
+  const c = v.config;
+  const lines: Array<[string, string]> = [
+    ['Name', v.name],
+    ['Id', v.id],
+    ['State', `${v.state} since ${time(v.stateSince)}`],
+    ['PID', v.pid ? String(v.pid) : '-'],
+    ['CPUs', String(c.cpus)],
+    ['Memory', formatSize(c.memoryMiB * MiB)],
+    ...c.disks.map((d, i): [string, string] => [`Disk ${i}`, `${d.path} (${d.format}${d.owned ? '' : ', external'})`]),
+    ['CD-ROM', c.iso ?? '-'],
+    ...(c.kernel ? ([['Kernel', c.kernel], ['Initrd', c.initrd ?? '-'], ['Append', c.append ?? '-']] as Array<[string, string]>) : []),
+    ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
+    ['Restart', c.restart],
+    ['Restarts', String(v.restarts)],
+    ['Last exit', v.lastExit ? `${v.lastExit.reason}${v.lastExit.signal ? ` (${v.lastExit.signal})` : v.lastExit.code !== null ? ` (status ${v.lastExit.code})` : ''} at ${time(v.lastExit.at)}` : '-'],
+  ];
+  return table(lines.map(([k, val]) => [k + ':', val]));
+}
+
+export function eventLine(e: EventRecord): string {
+  const change = e.kind === 'state' && e.from !== e.to ? ` ${e.from} -> ${e.to}` : '';
+  const why = e.reason ? ` [${e.reason}]` : '';
+  return `${time(e.at)}  ${e.vmName ?? '-'}  ${e.kind}${change}${why}  ${e.message}`;
+}
+
+function time(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

@@ -1,0 +1,259 @@
+// The one contract between Corral's host and its clients (UI, CLI). Every operation is a
+// method here with a schema for its arguments; transports only move {method, args} and
+// events, so adding a feature never touches a transport. The renderer imports types only.
+import { z } from 'zod';
+
+// ---- primitives -------------------------------------------------------------------------
+
+/** VM names are shown everywhere and used by scripts: generous, but never a path or a control code. */
+export const VmName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .refine((s) => s.trim().length > 0, 'must not be only spaces')
+  .refine((s) => !s.includes('/'), 'must not contain "/"')
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+
+/** A VM is named in calls by its id or its name. */
+export const VmRef = z.string().min(1, 'must not be empty').max(200);
+
+const AbsPath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4000)
+  .refine((s) => s.startsWith('/'), 'must be an absolute path')
+  .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+export const DiskFormat = z.enum(['qcow2', 'raw']);
+export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
+
+export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed']);
+
+/** Why a guest ended; one per end, shown as lastExit.reason. */
+export const ExitReason = z.enum([
+  'guest-poweroff',
+  'user-stop',
+  'user-kill',
+  'host-shutdown',
+  'guest-panic',
+  'guest-watchdog',
+  'qemu-killed',
+  'qemu-exited',
+  'qemu-hung',
+  'guest-hung',
+]);
+
+export const MAX_CPUS = 255;
+export const MIN_MEMORY_MIB = 16;
+export const MAX_MEMORY_MIB = 4 * 1024 * 1024; // 4 TiB, QEMU's own sanity range is wider
+
+export const Cpus = z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_CPUS, `must be at most ${MAX_CPUS}`);
+export const MemoryMiB = z
+  .number()
+  .int('must be a whole number of MiB')
+  .min(MIN_MEMORY_MIB, `must be at least ${MIN_MEMORY_MIB} MiB`)
+  .max(MAX_MEMORY_MIB, 'must be at most 4 TiB');
+
+export const PortForward = z.object({
+  proto: z.enum(['tcp', 'udp']).default('tcp'),
+  hostAddr: z.ipv4().default('127.0.0.1'),
+  hostPort: z.number().int().min(1).max(65535),
+  guestPort: z.number().int().min(1).max(65535),
+});
+
+const Append = z
+  .string()
+  .max(4096)
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f]/.test(s), 'must not contain control characters');
+
+export const DiskConfig = z.object({
+  path: AbsPath,
+  format: DiskFormat,
+  /** Created by Corral: deleted with the VM unless the user keeps disks. */
+  owned: z.boolean(),
+});
+
+export const VmConfig = z.object({
+  cpus: Cpus,
+  memoryMiB: MemoryMiB,
+  disks: z.array(DiskConfig).max(8),
+  iso: AbsPath.nullable(),
+  kernel: AbsPath.nullable(),
+  initrd: AbsPath.nullable(),
+  append: Append.nullable(),
+  forwards: z.array(PortForward).max(32),
+  restart: RestartPolicy,
+});
+
+export const ExitInfo = z.object({
+  code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  reason: ExitReason,
+  at: z.number(),
+});
+
+export const VmInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: VmState,
+  /** Seconds since epoch × 1000 of the last state change. */
+  stateSince: z.number(),
+  pid: z.number().int().nullable(),
+  restarts: z.number().int(),
+  lastExit: ExitInfo.nullable(),
+  config: VmConfig,
+  configVersion: z.number().int(),
+  createdAt: z.number(),
+});
+
+export const EventRecord = z.object({
+  id: z.number().int(),
+  vmId: z.string().nullable(),
+  vmName: z.string().nullable(),
+  at: z.number(),
+  kind: z.enum(['created', 'updated', 'deleted', 'state', 'error', 'host']),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  reason: z.string().nullable(),
+  message: z.string(),
+});
+
+export const HostInfo = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  pid: z.number().int(),
+  qemu: z.object({
+    binary: z.string(),
+    version: z.string(),
+    accel: z.enum(['kvm', 'tcg']),
+    /** Set when acceleration fell back (e.g. KVM present but broken). */
+    warning: z.string().nullable(),
+  }),
+});
+
+// ---- method arguments ------------------------------------------------------------------
+
+const NewDisk = z.object({ size: z.number().int().min(1024 * 1024, 'must be at least 1 MiB').max(64 * 1024 ** 4, 'must be at most 64 TiB') });
+const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
+
+export const CreateArgs = z.object({
+  name: VmName,
+  cpus: Cpus.default(1),
+  memoryMiB: MemoryMiB.default(512),
+  disk: z.union([NewDisk, ExistingDisk]).nullable().default(null),
+  iso: AbsPath.nullable().default(null),
+  kernel: AbsPath.nullable().default(null),
+  initrd: AbsPath.nullable().default(null),
+  append: Append.nullable().default(null),
+  forwards: z.array(PortForward).max(32).default([]),
+  restart: RestartPolicy.default('never'),
+});
+
+export const UpdateArgs = z.object({
+  vm: VmRef,
+  name: VmName.optional(),
+  cpus: Cpus.optional(),
+  memoryMiB: MemoryMiB.optional(),
+  iso: AbsPath.nullable().optional(),
+  kernel: AbsPath.nullable().optional(),
+  initrd: AbsPath.nullable().optional(),
+  append: Append.nullable().optional(),
+  forwards: z.array(PortForward).max(32).optional(),
+  restart: RestartPolicy.optional(),
+});
+
+const Vm = z.object({ vm: VmRef });
+const Base64 = z.string().max(1024 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+
+// ---- the method table --------------------------------------------------------------------
+
+function method<A extends z.ZodType, R extends z.ZodType>(args: A, result: R) {
+  return { args, result };
+}
+
+const Ok = z.object({ ok: z.literal(true) });
+
+export const methods = {
+  'host.info': method(z.object({}), HostInfo),
+  'vm.list': method(z.object({}), z.array(VmInfo)),
+  'vm.get': method(Vm, VmInfo),
+  'vm.create': method(CreateArgs, VmInfo),
+  'vm.update': method(UpdateArgs, VmInfo),
+  'vm.start': method(Vm, VmInfo),
+  /** ACPI power button, then forced off after timeoutSec. Resolves once the VM is stopped. */
+  'vm.stop': method(Vm.extend({ timeoutSec: z.number().int().min(0).max(3600).default(60) }), VmInfo),
+  'vm.kill': method(Vm, VmInfo),
+  'vm.reset': method(Vm, VmInfo),
+  'vm.pause': method(Vm, VmInfo),
+  'vm.resume': method(Vm, VmInfo),
+  'vm.delete': method(Vm.extend({ keepDisks: z.boolean().default(false) }), Ok),
+  'events.list': method(
+    z.object({ vm: VmRef.optional(), limit: z.number().int().min(1).max(10000).default(200) }),
+    z.array(EventRecord),
+  ),
+  /** Starts pushing vm.changed / vm.removed / event.logged to this connection. */
+  'events.subscribe': method(z.object({}), Ok),
+  /** Starts pushing serial.data for this VM to this connection. */
+  'serial.attach': method(Vm, Ok),
+  'serial.detach': method(Vm, Ok),
+  'serial.write': method(Vm.extend({ data: Base64 }), Ok),
+  /** The tail of the kept serial log (what the guest printed, also before anyone was attached). */
+  'serial.log': method(
+    Vm.extend({ tailBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(256 * 1024) }),
+    z.object({ data: z.string(), size: z.number() }),
+  ),
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+/** What a caller may pass (defaults optional). */
+export type ArgsIn<M extends MethodName> = z.input<Methods[M]['args']>;
+/** What a handler receives (defaults applied). */
+export type Args<M extends MethodName> = z.output<Methods[M]['args']>;
+export type Result<M extends MethodName> = z.output<Methods[M]['result']>;
+
+export type VmInfo = z.infer<typeof VmInfo>;
+export type VmConfig = z.infer<typeof VmConfig>;
+export type VmState = z.infer<typeof VmState>;
+export type ExitReason = z.infer<typeof ExitReason>;
+export type ExitInfo = z.infer<typeof ExitInfo>;
+export type EventRecord = z.infer<typeof EventRecord>;
+export type HostInfo = z.infer<typeof HostInfo>;
+export type DiskConfig = z.infer<typeof DiskConfig>;
+export type PortForward = z.infer<typeof PortForward>;
+export type RestartPolicy = z.infer<typeof RestartPolicy>;
+
+/** Events pushed by the host. */
+export interface EventMap {
+  'vm.changed': VmInfo;
+  'vm.removed': { id: string; name: string };
+  'event.logged': EventRecord;
+  'serial.data': { vmId: string; data: string };
+  /** The serial link to the guest closed (VM stopped); a new attach is needed after a restart. */
+  'serial.closed': { vmId: string };
+}
+export type EventName = keyof EventMap;
+
+export type ErrorCode = 'invalid-argument' | 'unknown-method' | 'not-found' | 'conflict' | 'failed' | 'bad-request';
+
+export interface ApiError {
+  code: ErrorCode;
+  message: string;
+  /** The argument at fault, for invalid-argument (e.g. "memoryMiB" or "forwards.0.hostPort"). */
+  field?: string;
+}
+
+// ---- wire messages (all transports) -----------------------------------------------------
+
+export interface RequestMessage {
+  id: number;
+  method: string;
+  args?: unknown;
+}
+export type ResponseMessage = { id: number; result: unknown } | { id: number; error: ApiError };
+export interface EventMessage {
+  event: EventName;
+  payload: unknown;
+}

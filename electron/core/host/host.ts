@@ -1,0 +1,82 @@
+// A Corral host: the one owner of a data dir. Takes the lock, opens the store, probes QEMU,
+// reattaches to running guests and serves the API on the control socket. The desktop app
+// and `corral serve` each create one and add their own transport on top.
+import type net from 'node:net';
+import type { EventName, HostInfo } from '../api/contract.js';
+import { Dispatcher, Session } from '../api/dispatcher.js';
+import { dataLayout, ensurePrivateDir, type DataLayout } from '../paths.js';
+import { probeQemu, type QemuCaps } from '../qemu/probe.js';
+import { openDb, type Db } from '../store/db.js';
+import { EventRepo } from '../store/event-repo.js';
+import { VmRepo } from '../store/vm-repo.js';
+import { VmManager } from '../supervisor/vm-manager.js';
+import { listenControlSocket } from './control-socket.js';
+import { makeHandlers } from './handlers.js';
+import { acquireLock } from './lock.js';
+import { VERSION } from '../version.js';
+
+export interface HostOptions {
+  dataDir: string;
+  /** "desktop app" or "corral serve": shown to a second host that finds the lock taken. */
+  kind: string;
+  env?: NodeJS.ProcessEnv;
+  nativeBinding?: string;
+  log?: (line: string) => void;
+}
+
+export class Host {
+  private constructor(
+    readonly layout: DataLayout,
+    readonly db: Db,
+    readonly manager: VmManager,
+    readonly events: EventRepo,
+    readonly dispatcher: Dispatcher,
+    readonly caps: QemuCaps,
+    private readonly control: net.Server,
+    private readonly unlock: () => void,
+  ) {}
+
+  static async start(opts: HostOptions): Promise<Host> {
+    const env = opts.env ?? process.env;
+    const layout = dataLayout(opts.dataDir);
+    ensurePrivateDir(layout.root);
+    const unlock = acquireLock(layout.lockFile, opts.kind);
+    let db: Db | undefined;
+    try {
+      db = openDb(layout.db, { nativeBinding: opts.nativeBinding });
+      const caps = await probeQemu({ env, cacheFile: layout.probeCache });
+      if (caps.warning) opts.log?.(`warning: ${caps.warning}`);
+      const vms = new VmRepo(db);
+      const events = new EventRepo(db);
+      const manager = new VmManager({ layout, vms, events, caps, env });
+      await manager.reattachAll();
+      const info = (): HostInfo => ({
+        version: VERSION,
+        dataDir: layout.root,
+        pid: process.pid,
+        qemu: { binary: caps.binary, version: caps.version, accel: caps.accel, warning: caps.warning },
+      });
+      const dispatcher = new Dispatcher(makeHandlers(manager, events, info));
+      const control = await listenControlSocket(layout.controlSocket, dispatcher);
+      return new Host(layout, db, manager, events, dispatcher, caps, control, unlock);
+    } catch (err) {
+      db?.close();
+      unlock();
+      throw err;
+    }
+  }
+
+  /** A connection of some transport; close it when the peer goes away. */
+  session(label: string, sink: (event: EventName, payload: unknown) => void): Session {
+    return new Session(label, sink);
+  }
+
+  /** Leaves guests running (they are detached) unless stopGuests is set. */
+  async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
+    if (opts.stopGuests) await this.manager.stopAll(opts.timeoutSec ?? 60);
+    this.manager.detachAll();
+    await new Promise<void>((resolve) => this.control.close(() => resolve()));
+    this.db.close();
+    this.unlock();
+  }
+}

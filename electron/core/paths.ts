@@ -1,0 +1,86 @@
+// Every file Corral keeps lives under one data dir; every per-VM file name is decided here.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CORRAL_DATA) return path.resolve(env.CORRAL_DATA);
+  const base = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'corral');
+}
+
+export interface DataLayout {
+  root: string;
+  db: string;
+  /** The CLI's control socket (0600). */
+  controlSocket: string;
+  /** Held by the one host that owns this data dir. */
+  lockFile: string;
+  /** Cached host capability probe. */
+  probeCache: string;
+  vmsDir: string;
+}
+
+export function dataLayout(root: string): DataLayout {
+  return {
+    root,
+    db: path.join(root, 'corral.db'),
+    controlSocket: path.join(root, 'control.sock'),
+    lockFile: path.join(root, 'host.lock'),
+    probeCache: path.join(root, 'qemu-probe.json'),
+    vmsDir: path.join(root, 'vms'),
+  };
+}
+
+export interface VmFiles {
+  /** Persistent per-VM dir: owned disks and logs. */
+  dir: string;
+  serialLog: string;
+  qemuLog: string;
+  /** Private 0700 dir for sockets and the pidfile. */
+  runDir: string;
+  qmpSocket: string;
+  serialSocket: string;
+  vncSocket: string;
+  pidFile: string;
+}
+
+// sun_path is 108 bytes including the NUL; keep a margin for the longest socket name.
+const SOCKET_PATH_MAX = 100;
+
+export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
+  const dir = path.join(layout.vmsDir, vmId);
+  let runDir = path.join(dir, 'run');
+  if (Buffer.byteLength(path.join(runDir, 'serial.sock')) > SOCKET_PATH_MAX) {
+    // Deep data dirs: sockets go to a short per-user dir instead, keyed by the data dir.
+    const key = createHash('sha256').update(layout.root).digest('hex').slice(0, 10);
+    runDir = path.join(shortRunBase(), `${key}-${vmId}`);
+  }
+  return {
+    dir,
+    serialLog: path.join(dir, 'serial.log'),
+    qemuLog: path.join(dir, 'qemu.log'),
+    runDir,
+    qmpSocket: path.join(runDir, 'qmp.sock'),
+    serialSocket: path.join(runDir, 'serial.sock'),
+    vncSocket: path.join(runDir, 'vnc.sock'),
+    pidFile: path.join(runDir, 'qemu.pid'),
+  };
+}
+
+function shortRunBase(): string {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg && path.isAbsolute(xdg) && Buffer.byteLength(xdg) < 40) return path.join(xdg, 'corral');
+  return path.join(os.tmpdir(), `corral-${process.getuid?.() ?? 'u'}`);
+}
+
+/** Creates dir (and parents) as 0700 and refuses one that another user owns or others can enter. */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to another user`);
+  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}

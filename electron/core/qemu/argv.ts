@@ -1,0 +1,111 @@
+// VM config + host capabilities -> QEMU argv. Pure: no I/O, so golden tests pin it exactly.
+// Assembled from one small builder per section, in the order QEMU documents them.
+import type { VmConfig } from '../api/contract.js';
+import type { VmFiles } from '../paths.js';
+import { json, optValue, opts } from './escape.js';
+
+export interface HostCaps {
+  accel: 'kvm' | 'tcg';
+}
+
+export interface LaunchSpec {
+  id: string;
+  name: string;
+  config: VmConfig;
+  files: VmFiles;
+}
+
+export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
+  return [
+    ...base(spec),
+    ...machine(caps),
+    ...cpuAndMemory(spec.config, caps),
+    ...drives(spec.config),
+    ...bootKernel(spec.config),
+    ...network(spec.config),
+    ...consoles(spec.files),
+    ...devices(),
+    ...sandbox(),
+  ];
+}
+
+function base(spec: LaunchSpec): string[] {
+  return [
+    '-name', opts(`guest=${optValue(spec.name)}`, { 'debug-threads': true }),
+    '-nodefaults',
+    '-no-user-config',
+    '-S', // held until the host has QMP connected: it sees every event from the first instruction
+    '-pidfile', spec.files.pidFile,
+    '-msg', 'timestamp=on',
+  ];
+}
+
+function machine(caps: HostCaps): string[] {
+  return ['-machine', opts('q35', { accel: caps.accel }), ...(caps.accel === 'kvm' ? ['-cpu', 'host'] : ['-cpu', 'max'])];
+}
+
+function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
+  return ['-smp', opts(`cpus=${c.cpus}`, {}), '-m', opts(`size=${c.memoryMiB}M`, {})];
+}
+
+function drives(c: VmConfig): string[] {
+  const out: string[] = [];
+  c.disks.forEach((d, i) => {
+    const file = `disk${i}-file`;
+    const node = `disk${i}`;
+    out.push(
+      '-blockdev', json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
+      // explicit format: QEMU never probes an image (a raw guest disk could pose as qcow2)
+      '-blockdev', json({ driver: d.format, file, 'node-name': node, discard: 'unmap' }),
+      '-device', json({ driver: 'virtio-blk-pci', drive: node, id: `${node}-dev`, bootindex: i + 1 }),
+    );
+  });
+  if (c.iso) {
+    out.push(
+      '-blockdev', json({ driver: 'file', filename: c.iso, 'node-name': 'cd0-file', 'read-only': true }),
+      '-blockdev', json({ driver: 'raw', file: 'cd0-file', 'node-name': 'cd0', 'read-only': true }),
+      // the CD boots first when present: that is how an installer ISO is used
+      '-device', json({ driver: 'ide-cd', drive: 'cd0', bus: 'ide.0', id: 'cd0-dev', bootindex: 0 }),
+    );
+  }
+  return out;
+}
+
+function bootKernel(c: VmConfig): string[] {
+  if (!c.kernel) return [];
+  return [
+    '-kernel', c.kernel,
+    ...(c.initrd ? ['-initrd', c.initrd] : []),
+    ...(c.append ? ['-append', c.append] : []),
+  ];
+}
+
+function network(c: VmConfig): string[] {
+  const fwd = c.forwards.map((f) => `${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
+  const netdev = ['user', 'id=net0', ...fwd.map((f) => `hostfwd=${optValue(f)}`)].join(',');
+  return ['-netdev', netdev, '-device', json({ driver: 'virtio-net-pci', netdev: 'net0', id: 'net0-dev' })];
+}
+
+function consoles(f: VmFiles): string[] {
+  return [
+    '-chardev', opts('socket', { id: 'qmp', path: f.qmpSocket, server: true, wait: false }),
+    '-mon', 'chardev=qmp,mode=control',
+    // QEMU itself keeps the serial log, so output is kept even while no client is attached
+    '-chardev', opts('socket', { id: 'serial0', path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
+    '-serial', 'chardev:serial0',
+    '-display', 'none',
+  ];
+}
+
+function devices(): string[] {
+  return [
+    '-device', json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
+    // a panicking guest ends QEMU with a failure status; the supervisor classifies and restarts it
+    '-action', 'panic=exit-failure',
+    '-device', json({ driver: 'virtio-rng-pci', id: 'rng0' }),
+  ];
+}
+
+function sandbox(): string[] {
+  return ['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'];
+}

@@ -1,0 +1,110 @@
+// Starts QEMU detached in its own session (a host restart must not take guests with it),
+// with -S, and returns once QMP is connected. Also reattaches to a QEMU a previous host left.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensurePrivateDir, type VmFiles } from '../paths.js';
+import { isAlive, processStartTime } from './proc.js';
+import { QmpClient } from './qmp.js';
+
+export interface ExitFacts {
+  /** Known only when this host is QEMU's parent. */
+  code: number | null;
+  signal: string | null;
+}
+
+export interface QemuProcess {
+  pid: number;
+  pidStart: string | null;
+  qmp: QmpClient;
+  /** Resolves once the process is gone. */
+  exited: Promise<ExitFacts>;
+  child: ChildProcess | null;
+}
+
+/** Removes sockets and the pidfile a dead QEMU left behind. */
+export function cleanRunDir(files: VmFiles): void {
+  for (const f of [files.qmpSocket, files.serialSocket, files.vncSocket, files.pidFile]) fs.rmSync(f, { force: true });
+}
+
+export async function launchQemu(binary: string, argv: string[], files: VmFiles, timeoutMs = 20_000): Promise<QemuProcess> {
+  ensurePrivateDir(files.runDir);
+  fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+  cleanRunDir(files);
+  const logFd = fs.openSync(files.qemuLog, 'a', 0o600);
+  const logStart = fs.fstatSync(logFd).size;
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, argv, { detached: true, stdio: ['ignore', logFd, logFd] });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  child.unref();
+  let done: ExitFacts | null = null;
+  const exited = new Promise<ExitFacts>((resolve) => {
+    child.once('exit', (code, signal) => resolve((done = { code, signal })));
+    child.once('error', (err) => {
+      fs.appendFileSync(files.qemuLog, `corral: could not run ${binary}: ${err.message}\n`);
+      resolve((done = { code: 127, signal: null }));
+    });
+  });
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (done) throw new Error(`QEMU failed to start: ${logTail(files.qemuLog, logStart) || `exit ${JSON.stringify(done)}`}`);
+    try {
+      const qmp = await QmpClient.connect(files.qmpSocket, Math.max(1000, deadline - Date.now()));
+      const pid = child.pid!;
+      return { pid, pidStart: processStartTime(pid), qmp, exited, child };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {
+        child.kill('SIGKILL');
+        throw err;
+      }
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`QEMU did not open its QMP socket within ${timeoutMs} ms`);
+    }
+    await sleep(2);
+  }
+}
+
+/** Connects to a QEMU started by an earlier host. Exit status is unknowable for a non-child. */
+export async function attachQemu(pid: number, pidStart: string | null, files: VmFiles, timeoutMs = 2000): Promise<QemuProcess> {
+  const qmp = await QmpClient.connect(files.qmpSocket, timeoutMs);
+  const exited = new Promise<ExitFacts>((resolve) => {
+    const gone = async () => {
+      // QMP closes a moment before the process is reaped
+      while (isAlive(pid) && processStartTime(pid) !== null) await sleep(5);
+      resolve({ code: null, signal: null });
+    };
+    if (qmp.closed) void gone();
+    else qmp.once('close', () => void gone());
+  });
+  return { pid, pidStart, qmp, exited, child: null };
+}
+
+/** The new lines QEMU wrote to its log since `from` (its error message when it fails to start). */
+export function logTail(file: string, from = 0, max = 2000): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const start = Math.max(from, size - max);
+      const buf = Buffer.alloc(size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      return buf
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.replace(/^[\d-]+T[\d:.]+Z? ?/, '').trim())
+        .filter(Boolean)
+        .join('; ');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,46 @@
+// Numbered schema migrations: index i upgrades user_version i -> i+1. Never edit a shipped one.
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE vms (
+    id             TEXT PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    config         TEXT NOT NULL,               -- JSON VmConfig without disks
+    config_version INTEGER NOT NULL DEFAULT 1,
+    created_at     INTEGER NOT NULL,
+    state          TEXT NOT NULL DEFAULT 'stopped',
+    state_since    INTEGER NOT NULL,
+    pid            INTEGER,
+    pid_start      TEXT,                        -- process start time: identity check on reattach
+    restarts       INTEGER NOT NULL DEFAULT 0,
+    last_exit      TEXT                         -- JSON ExitInfo
+  );
+  CREATE TABLE vm_config_history (
+    vm_id   TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    config  TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (vm_id, version)
+  );
+  CREATE TABLE disks (
+    vm_id  TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    idx    INTEGER NOT NULL,
+    path   TEXT NOT NULL,
+    format TEXT NOT NULL CHECK (format IN ('qcow2', 'raw')),
+    owned  INTEGER NOT NULL,
+    PRIMARY KEY (vm_id, idx)
+  );
+  CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    vm_id      TEXT,
+    vm_name    TEXT,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    from_state TEXT,
+    to_state   TEXT,
+    reason     TEXT,
+    message    TEXT NOT NULL,
+    detail     TEXT
+  );
+  CREATE INDEX events_by_vm ON events (vm_id, id);
+  `,
+];

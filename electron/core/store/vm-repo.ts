@@ -1,0 +1,157 @@
+// VM rows: config (versioned), disks, and the runtime facts (state, pid, counters) that let a
+// restarted host resume supervision exactly where the last one stopped.
+import type { DiskConfig, ExitInfo, VmConfig, VmInfo, VmState } from '../api/contract.js';
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+
+interface VmRow {
+  id: string;
+  name: string;
+  config: string;
+  config_version: number;
+  created_at: number;
+  state: VmState;
+  state_since: number;
+  pid: number | null;
+  pid_start: string | null;
+  restarts: number;
+  last_exit: string | null;
+}
+
+interface DiskRow {
+  vm_id: string;
+  idx: number;
+  path: string;
+  format: DiskConfig['format'];
+  owned: number;
+}
+
+export interface VmRecord extends VmInfo {
+  pidStart: string | null;
+}
+
+export interface RuntimePatch {
+  state?: VmState;
+  pid?: number | null;
+  pidStart?: string | null;
+  restarts?: number;
+  lastExit?: ExitInfo | null;
+}
+
+export class VmRepo {
+  private readonly q;
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      all: db.prepare<[], VmRow>('SELECT * FROM vms ORDER BY name COLLATE NOCASE'),
+      byId: db.prepare<[string], VmRow>('SELECT * FROM vms WHERE id = ?'),
+      byName: db.prepare<[string], VmRow>('SELECT * FROM vms WHERE name = ?'),
+      disks: db.prepare<[string], DiskRow>('SELECT * FROM disks WHERE vm_id = ? ORDER BY idx'),
+      allDisks: db.prepare<[], DiskRow>('SELECT * FROM disks ORDER BY vm_id, idx'),
+      insert: db.prepare(
+        `INSERT INTO vms (id, name, config, config_version, created_at, state, state_since)
+         VALUES (@id, @name, @config, 1, @now, 'stopped', @now)`,
+      ),
+      insertDisk: db.prepare('INSERT INTO disks (vm_id, idx, path, format, owned) VALUES (?, ?, ?, ?, ?)'),
+      history: db.prepare('INSERT INTO vm_config_history (vm_id, version, config, at) VALUES (?, ?, ?, ?)'),
+      updateConfig: db.prepare('UPDATE vms SET name = ?, config = ?, config_version = ? WHERE id = ?'),
+      delete: db.prepare('DELETE FROM vms WHERE id = ?'),
+    };
+  }
+
+  list(): VmRecord[] {
+    const disks = new Map<string, DiskRow[]>();
+    for (const d of this.q.allDisks.all()) {
+      const list = disks.get(d.vm_id) ?? [];
+      list.push(d);
+      disks.set(d.vm_id, list);
+    }
+    return this.q.all.all().map((r) => toRecord(r, disks.get(r.id) ?? []));
+  }
+
+  get(id: string): VmRecord | undefined {
+    const row = this.q.byId.get(id);
+    return row && toRecord(row, this.q.disks.all(id));
+  }
+
+  /** By id first, then by (case-insensitive) name. */
+  find(ref: string): VmRecord | undefined {
+    const row = this.q.byId.get(ref) ?? this.q.byName.get(ref);
+    return row && toRecord(row, this.q.disks.all(row.id));
+  }
+
+  nameTaken(name: string, exceptId?: string): boolean {
+    const row = this.q.byName.get(name);
+    return !!row && row.id !== exceptId;
+  }
+
+  insert(id: string, name: string, config: VmConfig, now: number): VmRecord {
+    const { disks, ...rest } = config;
+    const json = JSON.stringify(rest);
+    this.db.transaction(() => {
+      this.q.insert.run({ id, name, config: json, now });
+      disks.forEach((d, i) => this.q.insertDisk.run(id, i, d.path, d.format, d.owned ? 1 : 0));
+      this.q.history.run(id, 1, JSON.stringify(config), now);
+    })();
+    return this.get(id)!;
+  }
+
+  /** Saves a new config version (disks are not edited here). */
+  updateConfig(id: string, name: string, config: VmConfig, now: number): VmRecord {
+    const cur = this.get(id);
+    if (!cur) throw new Error(`no VM ${id}`);
+    const { disks: _disks, ...rest } = config;
+    const version = cur.configVersion + 1;
+    this.db.transaction(() => {
+      this.q.updateConfig.run(name, JSON.stringify(rest), version, id);
+      this.q.history.run(id, version, JSON.stringify(config), now);
+    })();
+    return this.get(id)!;
+  }
+
+  setRuntime(id: string, patch: RuntimePatch, now: number): void {
+    const sets: string[] = [];
+    const vals: unknown[] = [];
+    if (patch.state !== undefined) sets.push('state = ?', 'state_since = ?'), vals.push(patch.state, now);
+    if (patch.pid !== undefined) sets.push('pid = ?'), vals.push(patch.pid);
+    if (patch.pidStart !== undefined) sets.push('pid_start = ?'), vals.push(patch.pidStart);
+    if (patch.restarts !== undefined) sets.push('restarts = ?'), vals.push(patch.restarts);
+    if (patch.lastExit !== undefined) sets.push('last_exit = ?'), vals.push(patch.lastExit && JSON.stringify(patch.lastExit));
+    if (!sets.length) return;
+    // the SQL depends only on which fields are set, so a handful of statements are cached
+    this.stmt(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
+  }
+
+  delete(id: string): void {
+    this.q.delete.run(id);
+  }
+
+  private cache = new Map<string, Statement<unknown[]>>();
+  private stmt(sql: string): Statement<unknown[]> {
+    let s = this.cache.get(sql);
+    if (!s) this.cache.set(sql, (s = this.db.prepare<unknown[]>(sql)));
+    return s;
+  }
+}
+
+function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
+  const rest = JSON.parse(r.config) as Omit<VmConfig, 'disks'>;
+  return {
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    stateSince: r.state_since,
+    pid: r.pid,
+    pidStart: r.pid_start,
+    restarts: r.restarts,
+    lastExit: r.last_exit ? (JSON.parse(r.last_exit) as ExitInfo) : null,
+    config: { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) },
+    configVersion: r.config_version,
+    createdAt: r.created_at,
+  };
+}
+
+export function publicInfo(r: VmRecord): VmInfo {
+  const { pidStart: _p, ...info } = r;
+  return info;
+}

@@ -1,0 +1,69 @@
+// The VM state machine and the classification of every end of a guest.
+import type { ExitReason, VmState } from '../api/contract.js';
+
+const TRANSITIONS: Record<VmState, readonly VmState[]> = {
+  stopped: ['starting'],
+  crashed: ['starting', 'stopped'],
+  starting: ['running', 'paused', 'stopped', 'crashed'],
+  running: ['paused', 'stopping', 'stopped', 'crashed'],
+  paused: ['running', 'stopping', 'stopped', 'crashed'],
+  stopping: ['stopped', 'crashed', 'running', 'paused'],
+};
+
+export function canTransition(from: VmState, to: VmState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** States in which a QEMU process exists (or should, and must be checked on host start). */
+export const LIVE_STATES: readonly VmState[] = ['starting', 'running', 'paused', 'stopping'];
+export const isLive = (s: VmState) => LIVE_STATES.includes(s);
+
+/** What the host asked for before the end, if anything. */
+export type Requested = 'stop' | 'kill' | 'host-shutdown' | null;
+
+export interface EndFacts {
+  requested: Requested;
+  /** Data of QMP's SHUTDOWN event, if one came. */
+  shutdown: { guest: boolean; reason: string } | null;
+  panicked: boolean;
+  watchdog: boolean;
+  /** Set by the watchdog when it gave up on an unresponsive QMP or guest. */
+  hung: 'qemu-hung' | 'guest-hung' | null;
+  code: number | null;
+  signal: string | null;
+}
+
+export function classifyEnd(f: EndFacts): ExitReason {
+  if (f.requested === 'kill') return 'user-kill';
+  if (f.requested === 'stop') return 'user-stop';
+  if (f.requested === 'host-shutdown') return 'host-shutdown';
+  if (f.hung) return f.hung;
+  if (f.panicked) return 'guest-panic';
+  if (f.watchdog) return 'guest-watchdog';
+  if (f.signal) return 'qemu-killed';
+  if (f.shutdown?.reason === 'host-signal') return 'qemu-killed';
+  if (f.shutdown?.guest && (f.code === 0 || f.code === null)) return 'guest-poweroff';
+  return 'qemu-exited';
+}
+
+/** Ends that the user or the guest chose: not crashes. */
+export function isCleanEnd(r: ExitReason): boolean {
+  return r === 'guest-poweroff' || r === 'user-stop' || r === 'user-kill' || r === 'host-shutdown';
+}
+
+export function describeEnd(r: ExitReason, code: number | null, signal: string | null): string {
+  const how = signal ? ` (signal ${signal})` : code !== null && code !== 0 ? ` (exit status ${code})` : '';
+  const text: Record<ExitReason, string> = {
+    'guest-poweroff': 'The guest powered off',
+    'user-stop': 'Stopped by the user',
+    'user-kill': 'Forced off by the user',
+    'host-shutdown': 'Stopped because Corral quit',
+    'guest-panic': 'The guest kernel panicked',
+    'guest-watchdog': "The guest's watchdog fired",
+    'qemu-killed': 'QEMU was killed',
+    'qemu-exited': 'QEMU exited unexpectedly',
+    'qemu-hung': 'QEMU stopped answering and was killed',
+    'guest-hung': 'The guest stopped answering its liveness probe',
+  };
+  return text[r] + how;
+}
