@@ -44,6 +44,8 @@ class Runtime {
   panicked = false;
   watchdog = false;
   hung: 'qemu-hung' | 'guest-hung' | null = null;
+  /** A stop that had to be forced because the guest ignored the power button. */
+  forced = false;
   /** Recent QMP events, kept for crash reports. */
   recentEvents: QmpEvent[] = [];
   serial: SerialLink | null = null;
@@ -271,7 +273,10 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       }
       return rt;
     });
-    const timer = setTimeout(() => void this.forceOff(rt), timeoutSec * 1000);
+    const timer = setTimeout(() => {
+      rt.forced = true;
+      void this.forceOff(rt);
+    }, timeoutSec * 1000);
     try {
       await rt.ended;
     } finally {
@@ -380,7 +385,9 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     if (!rec) return;
     if (this.closing && rt.requested === null) return; // host going away: not our business any more
     const reason = classifyEnd({ ...facts, requested: rt.requested, shutdown: rt.shutdown, panicked: rt.panicked, watchdog: rt.watchdog, hung: rt.hung });
-    this.finish(rec, reason, facts.code, facts.signal);
+    let note = '';
+    if (reason === 'user-stop') note = rt.forced ? ': forced off, the guest ignored the power button' : rt.shutdown?.guest ? ': the guest shut down cleanly' : '';
+    this.finish(rec, reason, facts.code, facts.signal, note);
   }
 
   private finish(rec: VmRecord, reason: ExitReason, code: number | null, signalName: string | null, note = ''): void {

@@ -1,0 +1,182 @@
+// The desktop app: hosts the core in Electron's main process, shows the UI in a sandboxed
+// window and moves API calls over IPC. Closing the window leaves the host (and with it the
+// supervision of guests) running in the tray; guests themselves run detached either way.
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, protocol, session, shell, Tray, type WebContents } from 'electron';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { EventName, RequestMessage } from '../core/api/contract.js';
+import type { Session } from '../core/api/dispatcher.js';
+import { Host } from '../core/host/host.js';
+import { defaultDataDir } from '../core/paths.js';
+import { CSP } from '../core/security.js';
+
+const SCHEME = 'corral';
+const APP_ORIGIN = `${SCHEME}://app`;
+const rendererDir = path.join(__dirname, '..', '..', 'renderer');
+
+protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+
+let host: Host | null = null;
+let win: BrowserWindow | null = null;
+let tray: Tray | null = null;
+let quitting = false;
+const sessions = new Map<WebContents, Session>();
+
+function dataDirFromArgs(): string {
+  const i = process.argv.indexOf('--data');
+  return i > 0 && process.argv[i + 1] ? path.resolve(process.argv[i + 1]!) : defaultDataDir();
+}
+
+/** The Electron-ABI build of better-sqlite3 made by scripts/electron-native.mjs, in a checkout. */
+function sqliteBinding(): string | undefined {
+  const p = path.join(app.getAppPath(), 'node_modules', '.corral-electron', process.versions.electron, 'better_sqlite3.node');
+  return fs.existsSync(p) ? p : undefined; // packaged apps are rebuilt for Electron by electron-builder
+}
+
+function serveApp(): void {
+  protocol.handle(SCHEME, async (req) => {
+    const { pathname } = new URL(req.url);
+    const file = path.join(rendererDir, path.normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname)));
+    if (!file.startsWith(rendererDir + path.sep)) return new Response('not found', { status: 404 });
+    const res = await net.fetch(pathToFileURL(file).toString());
+    const headers = new Headers(res.headers);
+    headers.set('content-security-policy', CSP);
+    headers.set('x-content-type-options', 'nosniff');
+    return new Response(res.body, { status: res.status, headers });
+  });
+}
+
+function isAppFrame(url: string | undefined): boolean {
+  return !!url && url.startsWith(`${APP_ORIGIN}/`);
+}
+
+function wireIpc(): void {
+  ipcMain.handle('corral:call', async (event, msg: unknown) => {
+    // only our own page may drive the host
+    if (!isAppFrame(event.senderFrame?.url)) throw new Error('refused: not the Corral window');
+    if (!host) return { id: 0, error: { code: 'failed', message: 'the host is not running' } };
+    const m = msg as Partial<RequestMessage> | null;
+    if (!m || typeof m !== 'object' || typeof m.method !== 'string') {
+      return { id: 0, error: { code: 'bad-request', message: 'malformed request' } };
+    }
+    const wc = event.sender;
+    let s = sessions.get(wc);
+    if (!s) {
+      s = host.session('ipc', (name: EventName, payload: unknown) => {
+        if (!wc.isDestroyed()) wc.send('corral:event', { event: name, payload });
+      });
+      sessions.set(wc, s);
+      wc.once('destroyed', () => {
+        sessions.get(wc)?.close();
+        sessions.delete(wc);
+      });
+    }
+    return host.dispatcher.handle(s, { id: typeof m.id === 'number' ? m.id : 0, method: m.method, args: m.args });
+  });
+}
+
+function createWindow(): void {
+  if (win) {
+    win.show();
+    win.focus();
+    return;
+  }
+  win = new BrowserWindow({
+    width: 1200,
+    height: 800,
+    minWidth: 720,
+    minHeight: 480,
+    title: 'Corral',
+    show: false,
+    backgroundColor: '#1e1f22',
+    webPreferences: {
+      preload: path.join(__dirname, '..', 'preload', 'index.js'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: false,
+    },
+  });
+  win.once('ready-to-show', () => win?.show());
+  win.webContents.on('will-navigate', (e, url) => {
+    if (!isAppFrame(url)) e.preventDefault();
+  });
+  win.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https?:\/\//.test(url)) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  win.on('close', (e) => {
+    // keep supervising in the tray; quit from the tray or the menu
+    if (!quitting && tray) {
+      e.preventDefault();
+      win?.hide();
+    }
+  });
+  win.on('closed', () => (win = null));
+  void win.loadURL(`${APP_ORIGIN}/index.html`);
+}
+
+function createTray(): void {
+  const icon = nativeImage.createFromPath(path.join(app.getAppPath(), 'build', 'icons', '32x32.png'));
+  try {
+    tray = new Tray(icon);
+  } catch {
+    tray = null; // no status area on this desktop: closing the window quits
+    return;
+  }
+  tray.setToolTip('Corral');
+  tray.setContextMenu(
+    Menu.buildFromTemplate([
+      { label: 'Show Corral', click: () => createWindow() },
+      { type: 'separator' },
+      { label: 'Quit (guests keep running)', click: () => void quit(false) },
+      { label: 'Shut down guests and quit', click: () => void quit(true) },
+    ]),
+  );
+  tray.on('click', () => createWindow());
+}
+
+async function quit(stopGuests: boolean): Promise<void> {
+  if (quitting) return;
+  quitting = true;
+  try {
+    await host?.close({ stopGuests });
+  } finally {
+    host = null;
+    app.quit();
+  }
+}
+
+async function boot(): Promise<void> {
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return;
+  }
+  app.on('second-instance', () => createWindow());
+  await app.whenReady();
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) => cb(permission === 'notifications' || permission === 'clipboard-sanitized-write'));
+  serveApp();
+  wireIpc();
+  try {
+    host = await Host.start({ dataDir: dataDirFromArgs(), kind: 'desktop app', nativeBinding: sqliteBinding(), log: (s) => console.warn(s) });
+  } catch (err) {
+    dialog.showErrorBox('Corral cannot start', (err as Error).message);
+    app.exit(1);
+    return;
+  }
+  createTray();
+  createWindow();
+  app.on('window-all-closed', () => {
+    if (!tray) void quit(false);
+  });
+  app.on('before-quit', (e) => {
+    if (!quitting) {
+      e.preventDefault();
+      void quit(false);
+    }
+  });
+}
+
+void boot();

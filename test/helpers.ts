@@ -1,0 +1,50 @@
+// Shared test helpers: temp data dirs, the guest fixture, waiting for conditions.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const FIXTURE = {
+  kernel: path.join(__dirname, 'fixtures', 'out', 'vmlinuz'),
+  initrd: path.join(__dirname, 'fixtures', 'out', 'initramfs.cpio.gz'),
+  banner: 'CORRAL-GUEST-READY',
+  prompt: 'guest# ',
+};
+
+export const CLI = path.join(__dirname, '..', 'bin', 'corral');
+
+export function tempDir(prefix = 'corral-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+/** PIDs of QEMU processes whose argv names this pidfile (i.e. belong to one VM). */
+export function qemuPidsFor(pidFile: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (argv[0]?.includes('qemu-system') && argv.includes(pidFile)) pids.push(Number(d));
+    } catch {
+      // raced with an exiting process
+    }
+  }
+  return pids;
+}

@@ -1,0 +1,139 @@
+// A real guest (Debian kernel + busybox) under real QEMU (TCG), driven through the API.
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE, qemuPidsFor, waitFor } from '../helpers';
+import { guestArgs, oddFixture, TestHost } from './host-harness';
+
+let t: TestHost;
+beforeAll(async () => {
+  t = await TestHost.start();
+});
+afterAll(async () => {
+  for (const vm of await t.call('vm.list', {})) if (vm.pid) process.kill(vm.pid, 'SIGKILL');
+  await t.close();
+});
+
+describe('a guest from create to console', () => {
+  const name = `guest, "één" ✓`;
+  let id: string;
+  let pidFile: string;
+
+  it('creates a VM whose name and boot files need escaping', async () => {
+    const odd = oddFixture();
+    const vm = await t.call('vm.create', guestArgs(name, { ...odd, disk: { size: 64 * 1024 * 1024 } }));
+    id = vm.id;
+    pidFile = t.host.manager.filesOf(id).pidFile;
+    expect(vm).toMatchObject({ name, state: 'stopped', pid: null, restarts: 0, lastExit: null });
+    expect(vm.config.disks).toEqual([{ path: expect.stringMatching(/disk0\.qcow2$/), format: 'qcow2', owned: true }]);
+    expect(fs.readFileSync(vm.config.disks[0]!.path).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+  });
+
+  it('starts, boots and shows the banner on the serial console', async () => {
+    const vm = await t.call('vm.start', { vm: name });
+    expect(vm.state).toBe('running');
+    expect(qemuPidsFor(pidFile)).toEqual([vm.pid]);
+    await t.attach(id);
+    await t.waitSerial(id, FIXTURE.banner);
+    await t.waitSerial(id, FIXTURE.prompt);
+    // QEMU keeps the log too, so a console opened later sees the boot
+    const log = await t.call('serial.log', { vm: id });
+    expect(Buffer.from(log.data, 'base64').toString()).toContain(FIXTURE.banner);
+  });
+
+  it('takes typed input and shows the output', async () => {
+    await t.type(id, 'echo $((6*7))\n');
+    await t.waitSerial(id, /\r?\n42\r?\n/);
+  });
+
+  it('pauses (the guest stops answering) and resumes', async () => {
+    expect((await t.call('vm.pause', { vm: id })).state).toBe('paused');
+    await t.type(id, 'echo resumed-$((40+2))\n');
+    await sleep(1500);
+    expect(t.serial.get(id)).not.toContain('resumed-42');
+    expect((await t.call('vm.resume', { vm: id })).state).toBe('running');
+    await t.waitSerial(id, 'resumed-42');
+  });
+
+  it('resets: the guest boots again in the same QEMU', async () => {
+    const before = (t.serial.get(id) ?? '').split(FIXTURE.banner).length;
+    const pid = (await t.call('vm.get', { vm: id })).pid;
+    await t.call('vm.reset', { vm: id });
+    await waitFor('a second banner', () => (t.serial.get(id) ?? '').split(FIXTURE.banner).length > before, 60_000);
+    expect((await t.call('vm.get', { vm: id })).pid).toBe(pid);
+  });
+
+  it('stops with the ACPI power button and records a clean shutdown', async () => {
+    await t.waitSerial(id, /guest# $/);
+    const vm = await t.call('vm.stop', { vm: id, timeoutSec: 30 });
+    expect(vm).toMatchObject({ state: 'stopped', pid: null, lastExit: { reason: 'user-stop', code: 0, signal: null } });
+    expect(qemuPidsFor(pidFile)).toEqual([]);
+    const events = await t.call('events.list', { vm: id, limit: 5 });
+    expect(events[0]).toMatchObject({ kind: 'state', from: 'stopping', to: 'stopped', reason: 'user-stop' });
+    expect(events[0]!.message).toMatch(/shut down cleanly/);
+  });
+
+  it('refuses to edit or delete while running, edits while stopped', async () => {
+    await t.call('vm.start', { vm: id });
+    await expect(t.call('vm.update', { vm: id, cpus: 2 })).rejects.toThrow(/stop it/);
+    await expect(t.call('vm.delete', { vm: id })).rejects.toThrow(/stop it/);
+    const killed = await t.call('vm.kill', { vm: id });
+    expect(killed).toMatchObject({ state: 'stopped', pid: null, lastExit: { reason: 'user-kill' } });
+    const edited = await t.call('vm.update', { vm: id, cpus: 2, memoryMiB: 320 });
+    expect(edited.config).toMatchObject({ cpus: 2, memoryMiB: 320 });
+    expect(edited.configVersion).toBe(2);
+  });
+
+  it('two simultaneous starts yield one QEMU', async () => {
+    const results = await Promise.allSettled([t.call('vm.start', { vm: id }), t.call('vm.start', { vm: name })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason.api).toMatchObject({ code: 'conflict' });
+    await sleep(300);
+    const pids = qemuPidsFor(pidFile);
+    expect(pids).toHaveLength(1);
+    expect(pids[0]).toBe((await t.call('vm.get', { vm: id })).pid);
+  });
+
+  it('a guest that powers itself off ends as guest-poweroff', async () => {
+    await t.call('serial.attach', { vm: id });
+    await t.waitSerial(id, /guest# $/);
+    await t.type(id, 'poweroff\n');
+    const vm = await t.host.manager.waitState(id, ['stopped', 'crashed'], 30_000);
+    expect(vm).toMatchObject({ state: 'stopped', lastExit: { reason: 'guest-poweroff' } });
+  });
+
+  it('QEMU killed from outside is a crash with its signal', async () => {
+    const vm = await t.call('vm.start', { vm: id });
+    process.kill(vm.pid!, 'SIGKILL');
+    const after = await t.host.manager.waitState(id, ['crashed'], 10_000);
+    expect(after.lastExit).toMatchObject({ reason: 'qemu-killed', signal: 'SIGKILL' });
+    expect(fs.existsSync(pidFile)).toBe(false);
+  });
+
+  it('deletes the VM and its disk', async () => {
+    const disk = (await t.call('vm.get', { vm: id })).config.disks[0]!.path;
+    await t.call('vm.delete', { vm: id });
+    expect(fs.existsSync(disk)).toBe(false);
+    await expect(t.call('vm.get', { vm: id })).rejects.toThrow(/no VM/);
+    const last = await t.call('events.list', { limit: 1 });
+    expect(last[0]).toMatchObject({ kind: 'deleted', vmName: name });
+  });
+});
+
+describe('bad input loses nothing', () => {
+  it('a missing kernel is refused at create, naming the field', async () => {
+    await expect(t.call('vm.create', guestArgs('nokernel', { kernel: '/nonexistent/vmlinuz' }))).rejects.toMatchObject({ api: { field: 'kernel' } });
+    expect((await t.call('vm.list', {})).map((v) => v.name)).not.toContain('nokernel');
+  });
+
+  it('a QEMU that cannot start leaves the VM stopped with the reason', async () => {
+    const { kernel } = oddFixture();
+    const vm = await t.call('vm.create', guestArgs('broken', { kernel }));
+    fs.writeFileSync(kernel, 'not a kernel');
+    await expect(t.call('vm.start', { vm: 'broken' })).rejects.toThrow(/could not start "broken"/);
+    const after = await t.call('vm.get', { vm: vm.id });
+    expect(after.state).toBe('stopped');
+    expect(qemuPidsFor(t.host.manager.filesOf(vm.id).pidFile)).toEqual([]);
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { VmConfig } from '../../electron/core/api/contract';
+import { dataLayout, vmFiles } from '../../electron/core/paths';
+import { buildArgv } from '../../electron/core/qemu/argv';
+import { optValue } from '../../electron/core/qemu/escape';
+
+const files = vmFiles(dataLayout('/data'), 'abc123');
+const base: VmConfig = { cpus: 2, memoryMiB: 1024, disks: [], iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'never' };
+
+/** The value following a flag (first occurrence, or nth). */
+function after(argv: string[], flag: string, nth = 0): string | undefined {
+  const idx = argv.flatMap((a, i) => (a === flag ? [i] : []))[nth];
+  return idx === undefined ? undefined : argv[idx + 1];
+}
+
+describe('argv builder (golden)', () => {
+  it('pins the full argv of a representative VM', () => {
+    const config: VmConfig = {
+      ...base,
+      disks: [{ path: '/data/vms/abc123/disk0.qcow2', format: 'qcow2', owned: true }],
+      iso: '/isos/debian.iso',
+      forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }],
+    };
+    expect(buildArgv({ id: 'abc123', name: 'web', config, files }, { accel: 'tcg' })).toEqual([
+      '-name', 'guest=web,debug-threads=on',
+      '-nodefaults', '-no-user-config', '-S',
+      '-pidfile', '/data/vms/abc123/run/qemu.pid',
+      '-msg', 'timestamp=on',
+      '-machine', 'q35,accel=tcg', '-cpu', 'max',
+      '-smp', 'cpus=2', '-m', 'size=1024M',
+      '-blockdev', '{"driver":"file","filename":"/data/vms/abc123/disk0.qcow2","node-name":"disk0-file","discard":"unmap"}',
+      '-blockdev', '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap"}',
+      '-device', '{"driver":"virtio-blk-pci","drive":"disk0","id":"disk0-dev","bootindex":1}',
+      '-blockdev', '{"driver":"file","filename":"/isos/debian.iso","node-name":"cd0-file","read-only":true}',
+      '-blockdev', '{"driver":"raw","file":"cd0-file","node-name":"cd0","read-only":true}',
+      '-device', '{"driver":"ide-cd","drive":"cd0","bus":"ide.0","id":"cd0-dev","bootindex":0}',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
+      '-device', '{"driver":"virtio-net-pci","netdev":"net0","id":"net0-dev"}',
+      '-chardev', 'socket,id=qmp,path=/data/vms/abc123/run/qmp.sock,server=on,wait=off',
+      '-mon', 'chardev=qmp,mode=control',
+      '-chardev', 'socket,id=serial0,path=/data/vms/abc123/run/serial.sock,server=on,wait=off,logfile=/data/vms/abc123/serial.log,logappend=on',
+      '-serial', 'chardev:serial0',
+      '-display', 'none',
+      '-device', '{"driver":"pvpanic-pci","id":"pvpanic"}',
+      '-action', 'panic=exit-failure',
+      '-device', '{"driver":"virtio-rng-pci","id":"rng0"}',
+      '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    ]);
+  });
+
+  it('uses KVM with the host CPU only when the host has it', () => {
+    const argv = buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'kvm' });
+    expect(after(argv, '-machine')).toBe('q35,accel=kvm');
+    expect(after(argv, '-cpu')).toBe('host');
+  });
+
+  it('escapes commas in names and option paths, and leaves JSON values intact', () => {
+    const name = `it's a "vm", ünïcødé ✓`;
+    const odd = vmFiles(dataLayout('/home/me/my data, "quoted"/ü'), 'abc123');
+    const config: VmConfig = {
+      ...base,
+      disks: [{ path: '/imgs/a, b "c" ü.raw', format: 'raw', owned: false }],
+      kernel: '/k/vmlinuz, v2',
+      initrd: '/k/initrd ü',
+      append: 'console=ttyS0 quiet foo="a,b"',
+    };
+    const argv = buildArgv({ id: 'abc123', name, config, files: odd }, { accel: 'tcg' });
+    expect(after(argv, '-name')).toBe(`guest=it's a "vm",, ünïcødé ✓,debug-threads=on`);
+    // the run dir moved to a short path (socket names must fit 108 bytes), the log stays in the data dir
+    expect(after(argv, '-chardev', 1)).toContain(`logfile=/home/me/my data,, "quoted"/ü/vms/abc123/serial.log,logappend=on`);
+    const file = JSON.parse(after(argv, '-blockdev')!) as { filename: string };
+    expect(file.filename).toBe('/imgs/a, b "c" ü.raw');
+    expect(JSON.parse(after(argv, '-blockdev', 1)!)).toMatchObject({ driver: 'raw' });
+    // -kernel, -initrd and -append take their value verbatim
+    expect(after(argv, '-kernel')).toBe('/k/vmlinuz, v2');
+    expect(after(argv, '-initrd')).toBe('/k/initrd ü');
+    expect(after(argv, '-append')).toBe('console=ttyS0 quiet foo="a,b"');
+  });
+
+  it('never lets QEMU probe an image format', () => {
+    for (const format of ['qcow2', 'raw'] as const) {
+      const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, disks: [{ path: '/d.img', format, owned: false }] }, files }, { accel: 'tcg' });
+      const formats = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' ? [JSON.parse(a).driver as string] : []));
+      expect(formats).toEqual(['file', format]);
+      expect(argv.join(' ')).not.toMatch(/-drive|-hda/);
+    }
+  });
+
+  it('keeps socket paths under the unix limit however deep the data dir is', () => {
+    const deep = vmFiles(dataLayout('/' + 'x'.repeat(200)), 'abc123');
+    for (const s of [deep.qmpSocket, deep.serialSocket, deep.vncSocket]) expect(Buffer.byteLength(s)).toBeLessThan(108);
+    expect(deep.serialLog.startsWith('/' + 'x'.repeat(200))).toBe(true);
+  });
+
+  it('optValue doubles commas and refuses NUL', () => {
+    expect(optValue('a,b,,c')).toBe('a,,b,,,,c');
+    expect(() => optValue('a\0b')).toThrow(/NUL/);
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { Dispatcher, Session, type Handlers } from '../../electron/core/api/dispatcher';
+import { parseSize } from '../../electron/core/api/units';
+
+// Handlers that echo their (validated, defaulted) arguments.
+const echo = new Proxy({}, { get: () => (args: unknown) => args }) as unknown as Handlers;
+const d = new Dispatcher(echo);
+const s = new Session('test', () => undefined);
+const call = (method: string, args: unknown) => d.handle(s, { id: 1, method, args });
+
+describe('the API contract at the edge', () => {
+  it('applies defaults to a valid create', async () => {
+    const r = await call('vm.create', { name: 'web' });
+    expect(r).toMatchObject({ result: { name: 'web', cpus: 1, memoryMiB: 512, disk: null, restart: 'never', forwards: [] } });
+  });
+
+  it.each([
+    [{ name: '' }, 'name', /empty/],
+    [{ name: '   ' }, 'name', /spaces/],
+    [{ name: 'a/b' }, 'name', /"\/"/],
+    [{ name: 'a\nb' }, 'name', /control/],
+    [{ name: 'x'.repeat(101) }, 'name', /100/],
+    [{ name: 'ok', cpus: 0 }, 'cpus', /at least 1/],
+    [{ name: 'ok', cpus: 1e6 }, 'cpus', /at most/],
+    [{ name: 'ok', cpus: 1.5 }, 'cpus', /whole/],
+    [{ name: 'ok', memoryMiB: -1 }, 'memoryMiB', /at least/],
+    [{ name: 'ok', memoryMiB: Number.NaN }, 'memoryMiB', /./],
+    [{ name: 'ok', memoryMiB: 1e30 }, 'memoryMiB', /./],
+    [{ name: 'ok', kernel: 'relative/vmlinuz' }, 'kernel', /absolute/],
+    [{ name: 'ok', forwards: [{ hostPort: 70000, guestPort: 22 }] }, 'forwards.0.hostPort', /./],
+    [{ name: 'ok', restart: 'sometimes' }, 'restart', /./],
+    [{ name: 'ok', disk: { size: 10 } }, 'disk.size', /1 MiB/],
+    [{ name: 'ok', bogus: 1 }, 'bogus', /unknown argument/],
+  ])('refuses %j naming the field', async (args, field, msg) => {
+    const r = await call('vm.create', args);
+    expect(r).toHaveProperty('error.code', 'invalid-argument');
+    const err = (r as { error: { field?: string; message: string } }).error;
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(msg);
+    expect(err.message).toContain(field);
+  });
+
+  it('accepts names with spaces, commas, quotes and non-ASCII letters', async () => {
+    for (const name of ['my vm', 'a,b', `it's "quoted"`, 'Ünïcødé 虚拟机']) {
+      expect(await call('vm.create', { name })).toHaveProperty('result.name', name);
+    }
+  });
+
+  it('refuses unknown methods and missing arguments', async () => {
+    expect(await call('vm.explode', {})).toHaveProperty('error.code', 'unknown-method');
+    expect(await call('vm.start', {})).toMatchObject({ error: { code: 'invalid-argument', field: 'vm' } });
+    expect(await call('serial.write', { vm: 'x', data: 'not base64!' })).toMatchObject({ error: { field: 'data' } });
+  });
+});
+
+describe('sizes', () => {
+  it('parses units', () => {
+    expect(parseSize('512M')).toBe(512 * 1024 ** 2);
+    expect(parseSize('2G')).toBe(2 * 1024 ** 3);
+    expect(parseSize('1.5GiB')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize('512', 'm')).toBe(512 * 1024 ** 2);
+    expect(parseSize('4096')).toBe(4096);
+  });
+  it.each(['', 'abc', '-1G', '12Q', '1e30G', 'NaN'])('refuses %j', (t) => {
+    expect(() => parseSize(t)).toThrow();
+  });
+});

@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { VmConfig } from '../../electron/core/api/contract';
+import { openDb } from '../../electron/core/store/db';
+import { EventRepo } from '../../electron/core/store/event-repo';
+import { MIGRATIONS } from '../../electron/core/store/migrations';
+import { VmRepo } from '../../electron/core/store/vm-repo';
+import { tempDir } from '../helpers';
+
+const config: VmConfig = {
+  cpus: 2, memoryMiB: 512, disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
+  iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'on-failure',
+};
+
+describe('SQLite store', () => {
+  it('runs in WAL with synchronous=FULL and migrates to the latest version', () => {
+    const db = openDb(path.join(tempDir(), 'c.db'));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+  });
+
+  it('refuses a database from a newer Corral', () => {
+    const file = path.join(tempDir(), 'c.db');
+    const db = openDb(file);
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    expect(() => openDb(file)).toThrow(/newer than this Corral/);
+  });
+
+  it('keeps VMs, disks, versioned configs and runtime facts across reopen', () => {
+    const file = path.join(tempDir(), 'c.db');
+    let db = openDb(file);
+    let vms = new VmRepo(db);
+    vms.insert('id1', 'Web, "one"', config, 1000);
+    expect(vms.nameTaken('web, "ONE"')).toBe(true); // names are unique without regard to case
+    vms.updateConfig('id1', 'Web, "one"', { ...config, cpus: 4 }, 2000);
+    vms.setRuntime('id1', { state: 'running', pid: 1234, pidStart: '999', lastExit: null }, 3000);
+    db.close();
+
+    db = openDb(file);
+    vms = new VmRepo(db);
+    const rec = vms.find('Web, "one"')!;
+    expect(rec).toMatchObject({ id: 'id1', state: 'running', stateSince: 3000, pid: 1234, pidStart: '999', configVersion: 2 });
+    expect(rec.config).toEqual({ ...config, cpus: 4 });
+    const history = db.prepare("SELECT version, json_extract(config, '$.cpus') AS cpus FROM vm_config_history ORDER BY version").all();
+    expect(history).toEqual([{ version: 1, cpus: 2 }, { version: 2, cpus: 4 }]);
+    vms.delete('id1');
+    expect(db.prepare('SELECT count(*) AS n FROM disks').get()).toEqual({ n: 0 });
+  });
+
+  it('logs events newest first, per VM', () => {
+    const db = openDb(path.join(tempDir(), 'c.db'));
+    const ev = new EventRepo(db);
+    for (let i = 0; i < 3; i++) ev.add({ vmId: i % 2 ? 'b' : 'a', vmName: 'n', at: i, kind: 'state', from: 'stopped', to: 'starting', reason: null, message: `m${i}` });
+    expect(ev.list(10).map((e) => e.message)).toEqual(['m2', 'm1', 'm0']);
+    expect(ev.list(10, 'a').map((e) => e.message)).toEqual(['m2', 'm0']);
+  });
+});
