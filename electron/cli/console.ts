@@ -13,9 +13,12 @@ export async function runConsole(c: ControlClient, name: string): Promise<number
   if (raw) stdin.setRawMode(true);
 
   return await new Promise<number>((resolve) => {
+    let done = false;
     const finish = (code: number, msg?: string) => {
+      if (done) return;
+      done = true;
       if (raw) stdin.setRawMode(false);
-      stdin.pause();
+      stdin.destroy(); // a piped stdin would otherwise keep the process alive
       if (msg) process.stderr.write(`\r\n${msg}\r\n`);
       resolve(code);
     };

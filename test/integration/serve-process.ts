@@ -1,0 +1,57 @@
+// `corral serve` and the `corral` CLI as real processes, the way users and scripts run them.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { CLI, waitFor } from '../helpers';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function corral(dataDir: string, args: string[], input?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, '--data', dataDir, ...args], { env: { ...process.env, CORRAL_ACCEL: 'tcg' }, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+export class ServeProcess {
+  url = '';
+  token = '';
+  port = 0;
+  stderr = '';
+  exit: Promise<number | null>;
+
+  private constructor(readonly child: ChildProcess) {
+    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  static async start(dataDir: string, listen = '127.0.0.1:0', env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--listen', listen], {
+      env: { ...process.env, CORRAL_ACCEL: 'tcg', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const p = new ServeProcess(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await Promise.race([
+      waitFor('corral serve to print its URL', () => /Open: (http\S+)/.exec(out), 30_000),
+      p.exit.then(() => {
+        throw new Error(`corral serve exited: ${p.stderr.trim()}`);
+      }),
+    ]);
+    p.url = /Open: (http\S+)/.exec(out)![1]!;
+    p.token = new URL(p.url).hash.replace('#token=', '');
+    p.port = Number(new URL(p.url).port);
+    return p;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exit;
+  }
+}
