@@ -112,11 +112,15 @@ export class VmRepo {
   setRuntime(id: string, patch: RuntimePatch, now: number): void {
     const sets: string[] = [];
     const vals: unknown[] = [];
-    if (patch.state !== undefined) sets.push('state = ?', 'state_since = ?'), vals.push(patch.state, now);
-    if (patch.pid !== undefined) sets.push('pid = ?'), vals.push(patch.pid);
-    if (patch.pidStart !== undefined) sets.push('pid_start = ?'), vals.push(patch.pidStart);
-    if (patch.restarts !== undefined) sets.push('restarts = ?'), vals.push(patch.restarts);
-    if (patch.lastExit !== undefined) sets.push('last_exit = ?'), vals.push(patch.lastExit && JSON.stringify(patch.lastExit));
+    const add = (sql: string, ...v: unknown[]) => {
+      sets.push(sql);
+      vals.push(...v);
+    };
+    if (patch.state !== undefined) add('state = ?, state_since = ?', patch.state, now);
+    if (patch.pid !== undefined) add('pid = ?', patch.pid);
+    if (patch.pidStart !== undefined) add('pid_start = ?', patch.pidStart);
+    if (patch.restarts !== undefined) add('restarts = ?', patch.restarts);
+    if (patch.lastExit !== undefined) add('last_exit = ?', patch.lastExit && JSON.stringify(patch.lastExit));
     if (!sets.length) return;
     // the SQL depends only on which fields are set, so a handful of statements are cached
     this.stmt(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);

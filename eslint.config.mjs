@@ -1,0 +1,64 @@
+// Lint, and the layering of DESIGN.md: imports point down only.
+//   renderer -> (types of) core/api     main/server/cli -> core     core -> never electron or a host
+import js from '@eslint/js';
+import svelte from 'eslint-plugin-svelte';
+import globals from 'globals';
+import ts from 'typescript-eslint';
+
+const hosts = ['**/main/**', '**/server/**', '**/cli/**', '**/preload/**', '**/renderer/**'];
+
+export default ts.config(
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'test/fixtures/out/**'] },
+  js.configs.recommended,
+  ...ts.configs.recommended,
+  ...svelte.configs['flat/recommended'],
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
+  },
+  {
+    files: ['**/*.svelte', '**/*.svelte.ts'],
+    languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
+  },
+  {
+    files: ['electron/core/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' }],
+        patterns: [{ group: hosts, message: 'core/ must not import a host layer (imports point down only)' }],
+      }],
+    },
+  },
+  {
+    files: ['electron/server/**', 'electron/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'serve and the CLI run under plain Node' }],
+        patterns: [{ group: ['**/main/**', '**/preload/**', '**/renderer/**'], message: 'a host talks to core/, not to another host' }],
+      }],
+    },
+  },
+  {
+    files: ['electron/preload/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/core/**', '**/main/**', '**/server/**', '**/cli/**', 'node:*'], message: 'the preload is one generic bridge and nothing else' }] }],
+    },
+  },
+  {
+    files: ['renderer/src/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
+        patterns: [
+          { regex: '(^|/)electron/(?!core/api/(contract|units)(\\.js)?$)', message: 'the renderer may only use the contract (core/api) from electron/' },
+          { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },
+          { group: ['node:*'], message: 'the renderer runs in a browser' },
+        ],
+      }],
+    },
+  },
+);
