@@ -43,6 +43,8 @@ export interface VmFiles {
   qmpSocket: string;
   serialSocket: string;
   vncSocket: string;
+  /** qemu-guest-agent's virtio-serial channel. */
+  qgaSocket: string;
   pidFile: string;
 }
 
@@ -65,6 +67,7 @@ export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
     qmpSocket: path.join(runDir, 'qmp.sock'),
     serialSocket: path.join(runDir, 'serial.sock'),
     vncSocket: path.join(runDir, 'vnc.sock'),
+    qgaSocket: path.join(runDir, 'qga.sock'),
     pidFile: path.join(runDir, 'qemu.pid'),
   };
 }

@@ -5,7 +5,10 @@ import { buildArgv } from '../../electron/core/qemu/argv';
 import { optValue } from '../../electron/core/qemu/escape';
 
 const files = vmFiles(dataLayout('/data'), 'abc123');
-const base: VmConfig = { cpus: 2, memoryMiB: 1024, disks: [], iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'never' };
+const base: VmConfig = {
+  cpus: 2, memoryMiB: 1024, disks: [], iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'never',
+  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
+};
 
 /** The value following a flag (first occurrence, or nth). */
 function after(argv: string[], flag: string, nth = 0): string | undefined {
@@ -44,6 +47,9 @@ describe('argv builder (golden)', () => {
       '-device', '{"driver":"pvpanic-pci","id":"pvpanic"}',
       '-action', 'panic=exit-failure',
       '-device', '{"driver":"virtio-rng-pci","id":"rng0"}',
+      '-device', '{"driver":"virtio-serial-pci","id":"vser0"}',
+      '-chardev', 'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
+      '-device', '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
       '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     ]);
   });
@@ -90,6 +96,15 @@ describe('argv builder (golden)', () => {
     const deep = vmFiles(dataLayout('/' + 'x'.repeat(200)), 'abc123');
     for (const s of [deep.qmpSocket, deep.serialSocket, deep.vncSocket]) expect(Buffer.byteLength(s)).toBeLessThan(108);
     expect(deep.serialLog.startsWith('/' + 'x'.repeat(200))).toBe(true);
+  });
+
+  it('adds the i6300esb watchdog only when asked, with the action the supervisor needs', () => {
+    expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' }).join(' ')).not.toContain('i6300esb');
+    const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, guestWatchdog: 'restart' }, files }, { accel: 'tcg' });
+    expect(argv).toContain('{"driver":"i6300esb","id":"watchdog0"}');
+    expect(argv).toContain('watchdog=pause'); // paused, then ended by the supervisor under the restart policy
+    const reset = buildArgv({ id: 'abc123', name: 'x', config: { ...base, guestWatchdog: 'reset' }, files }, { accel: 'tcg' });
+    expect(reset).toContain('watchdog=reset');
   });
 
   it('optValue doubles commas and refuses NUL', () => {

@@ -10,6 +10,7 @@ import { tempDir } from '../helpers';
 const config: VmConfig = {
   cpus: 2, memoryMiB: 512, disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
   iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'on-failure',
+  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
 };
 
 describe('SQLite store', () => {

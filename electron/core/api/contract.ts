@@ -28,7 +28,8 @@ const AbsPath = z
 export const DiskFormat = z.enum(['qcow2', 'raw']);
 export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
 
-export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed']);
+/** restarting: a crashed guest waits out its backoff; crash-loop: restarts gave up until the user starts it. */
+export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'restarting', 'crash-loop']);
 
 /** Why a guest ended; one per end, shown as lastExit.reason. */
 export const ExitReason = z.enum([
@@ -68,6 +69,22 @@ const Append = z
   // eslint-disable-next-line no-control-regex
   .refine((s) => !/[\u0000-\u001f]/.test(s), 'must not contain control characters');
 
+const Port = z.number().int().min(1).max(65535);
+
+/** How the supervisor tells a hung guest from a live one (opt-in): the guest agent, or a forwarded guest port. */
+export const Liveness = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('agent') }),
+  /** The guest service must send something first (as SSH does): slirp accepts any connection itself. */
+  z.object({ kind: z.literal('tcp'), port: Port }),
+  z.object({ kind: z.literal('http'), port: Port, path: z.string().startsWith('/', 'must start with "/"').max(200).regex(/^[\x21-\x7e]*$/, 'must be a plain URL path').default('/') }),
+]);
+
+/** The i6300esb watchdog: off, or what happens when the guest stops feeding it. restart = end it and let the restart policy decide. */
+export const GuestWatchdog = z.enum(['off', 'restart', 'reset', 'poweroff', 'pause']);
+
+export const MaxCrashes = z.number().int().min(1, 'must be at least 1').max(1000);
+export const CrashWindowSec = z.number().int().min(10, 'must be at least 10 s').max(7 * 86400, 'must be at most 7 days');
+
 export const DiskConfig = z.object({
   path: AbsPath,
   format: DiskFormat,
@@ -85,7 +102,15 @@ export const VmConfig = z.object({
   append: Append.nullable(),
   forwards: z.array(PortForward).max(32),
   restart: RestartPolicy,
+  /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
+  maxCrashes: MaxCrashes,
+  crashWindowSec: CrashWindowSec,
+  liveness: Liveness.nullable(),
+  guestWatchdog: GuestWatchdog,
 });
+
+/** What a config lacks when it was stored by an older Corral. */
+export const CONFIG_DEFAULTS = { maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off' } as const;
 
 export const ExitInfo = z.object({
   code: z.number().int().nullable(),
@@ -103,9 +128,21 @@ export const VmInfo = z.object({
   pid: z.number().int().nullable(),
   restarts: z.number().int(),
   lastExit: ExitInfo.nullable(),
+  /** When a pending automatic restart is due (state restarting). */
+  restartAt: z.number().nullable(),
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),
+});
+
+/** Everything known about a crash, kept with the event that recorded it. */
+export const CrashReport = z.object({
+  code: z.number().nullable(),
+  signal: z.string().nullable(),
+  reason: ExitReason,
+  qmpEvents: z.array(z.object({ event: z.string(), at: z.number().nullable(), data: z.unknown() })),
+  serialTail: z.string(),
+  qemuLog: z.string(),
 });
 
 export const EventRecord = z.object({
@@ -118,6 +155,13 @@ export const EventRecord = z.object({
   to: z.string().nullable(),
   reason: z.string().nullable(),
   message: z.string(),
+  report: CrashReport.nullable(),
+});
+
+export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
+export const HostSettings = z.object({
+  /** What quitting the desktop app does with running guests. */
+  quitAction: QuitAction,
 });
 
 export const HostInfo = z.object({
@@ -131,6 +175,7 @@ export const HostInfo = z.object({
     /** Set when acceleration fell back (e.g. KVM present but broken). */
     warning: z.string().nullable(),
   }),
+  settings: HostSettings,
 });
 
 // ---- method arguments ------------------------------------------------------------------
@@ -149,6 +194,10 @@ export const CreateArgs = z.object({
   append: Append.nullable().default(null),
   forwards: z.array(PortForward).max(32).default([]),
   restart: RestartPolicy.default('never'),
+  maxCrashes: MaxCrashes.default(CONFIG_DEFAULTS.maxCrashes),
+  crashWindowSec: CrashWindowSec.default(CONFIG_DEFAULTS.crashWindowSec),
+  liveness: Liveness.nullable().default(null),
+  guestWatchdog: GuestWatchdog.default('off'),
 });
 
 export const UpdateArgs = z.object({
@@ -162,7 +211,14 @@ export const UpdateArgs = z.object({
   append: Append.nullable().optional(),
   forwards: z.array(PortForward).max(32).optional(),
   restart: RestartPolicy.optional(),
+  maxCrashes: MaxCrashes.optional(),
+  crashWindowSec: CrashWindowSec.optional(),
+  liveness: Liveness.nullable().optional(),
+  guestWatchdog: GuestWatchdog.optional(),
 });
+
+/** Settings that apply to a running VM at once; the rest wait until it is stopped. */
+export const LIVE_SETTINGS = ['restart', 'maxCrashes', 'crashWindowSec', 'liveness'] as const;
 
 const Vm = z.object({ vm: VmRef });
 const Base64 = z.string().max(1024 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
@@ -177,6 +233,7 @@ const Ok = z.object({ ok: z.literal(true) });
 
 export const methods = {
   'host.info': method(z.object({}), HostInfo),
+  'host.settings': method(HostSettings.partial(), HostSettings),
   'vm.list': method(z.object({}), z.array(VmInfo)),
   'vm.get': method(Vm, VmInfo),
   'vm.create': method(CreateArgs, VmInfo),
@@ -224,6 +281,10 @@ export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
 export type PortForward = z.infer<typeof PortForward>;
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
+export type Liveness = z.infer<typeof Liveness>;
+export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
+export type CrashReport = z.infer<typeof CrashReport>;
+export type HostSettings = z.infer<typeof HostSettings>;
 
 /** Events pushed by the host. */
 export interface EventMap {
@@ -233,6 +294,8 @@ export interface EventMap {
   'serial.data': { vmId: string; data: string };
   /** The serial link to the guest closed (VM stopped); a new attach is needed after a restart. */
   'serial.closed': { vmId: string };
+  /** Crashes, restarts and crash-loops, for desktop notifications. */
+  notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
 }
 export type EventName = keyof EventMap;
 

@@ -4,16 +4,18 @@ import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, VmInfo } from '../api/contract.js';
 import { readTail } from '../consoles/serial.js';
 import type { EventRepo } from '../store/event-repo.js';
+import type { SettingsRepo } from '../store/settings-repo.js';
 import type { VmManager } from '../supervisor/vm-manager.js';
 
-export function makeHandlers(manager: VmManager, events: EventRepo, info: () => HostInfo): Handlers {
+export function makeHandlers(manager: VmManager, events: EventRepo, settings: SettingsRepo, info: () => HostInfo): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
-  const serialSubs = new Map<Session, Map<string, () => void>>();
+  const serialSubs = new Map<Session, Set<string>>();
 
   manager.on('changed', (vm: VmInfo) => subscribed.forEach((s) => s.send('vm.changed', vm)));
   manager.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
   manager.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
+  manager.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   manager.on('serialData', (vmId, data) => {
     let b64: string | null = null;
     for (const [s, subs] of serialSubs) {
@@ -24,10 +26,10 @@ export function makeHandlers(manager: VmManager, events: EventRepo, info: () => 
     for (const [s, subs] of serialSubs) if (subs.has(vmId)) s.send('serial.closed', { vmId });
   });
 
-  function serialSet(s: Session): Map<string, () => void> {
+  function serialSet(s: Session): Set<string> {
     let m = serialSubs.get(s);
     if (!m) {
-      serialSubs.set(s, (m = new Map()));
+      serialSubs.set(s, (m = new Set()));
       s.onClose(() => serialSubs.delete(s));
     }
     return m;
@@ -35,6 +37,7 @@ export function makeHandlers(manager: VmManager, events: EventRepo, info: () => 
 
   return {
     'host.info': () => info(),
+    'host.settings': (a) => settings.set(a),
     'vm.list': () => manager.list(),
     'vm.get': (a) => manager.get(a.vm),
     'vm.create': (a) => manager.create(a),
@@ -60,7 +63,7 @@ export function makeHandlers(manager: VmManager, events: EventRepo, info: () => 
     'serial.attach': (a, s) => {
       const vm = manager.get(a.vm);
       manager.serialOf(vm.id); // refuses when not running
-      serialSet(s).set(vm.id, () => undefined);
+      serialSet(s).add(vm.id);
       return { ok: true as const };
     },
     'serial.detach': (a, s) => {

@@ -9,6 +9,8 @@ import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
 import { VmRepo } from '../store/vm-repo.js';
+import { SettingsRepo } from '../store/settings-repo.js';
+import type { HealthTiming } from '../supervisor/health.js';
 import { VmManager } from '../supervisor/vm-manager.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
@@ -22,6 +24,8 @@ export interface HostOptions {
   env?: NodeJS.ProcessEnv;
   nativeBinding?: string;
   log?: (line: string) => void;
+  /** Hang detection timing; tests shorten it. */
+  health?: Partial<HealthTiming>;
 }
 
 export class Host {
@@ -30,6 +34,7 @@ export class Host {
     readonly db: Db,
     readonly manager: VmManager,
     readonly events: EventRepo,
+    readonly settings: SettingsRepo,
     readonly dispatcher: Dispatcher,
     readonly caps: QemuCaps,
     private readonly control: net.Server,
@@ -48,17 +53,19 @@ export class Host {
       if (caps.warning) opts.log?.(`warning: ${caps.warning}`);
       const vms = new VmRepo(db);
       const events = new EventRepo(db);
-      const manager = new VmManager({ layout, vms, events, caps, env });
+      const settings = new SettingsRepo(db);
+      const manager = new VmManager({ layout, vms, events, caps, env, health: opts.health ?? healthFromEnv(env) });
       await manager.reattachAll();
       const info = (): HostInfo => ({
         version: VERSION,
         dataDir: layout.root,
         pid: process.pid,
         qemu: { binary: caps.binary, version: caps.version, accel: caps.accel, warning: caps.warning },
+        settings: settings.get(),
       });
-      const dispatcher = new Dispatcher(makeHandlers(manager, events, info));
+      const dispatcher = new Dispatcher(makeHandlers(manager, events, settings, info));
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      return new Host(layout, db, manager, events, dispatcher, caps, control, unlock);
+      return new Host(layout, db, manager, events, settings, dispatcher, caps, control, unlock);
     } catch (err) {
       db?.close();
       unlock();
@@ -79,4 +86,15 @@ export class Host {
     this.db.close();
     this.unlock();
   }
+}
+
+/** CORRAL_QMP_CHECK_MS / CORRAL_QMP_TIMEOUT_MS tune hang detection (e.g. for tests of `corral serve`). */
+function healthFromEnv(env: NodeJS.ProcessEnv): Partial<HealthTiming> {
+  const out: Partial<HealthTiming> = {};
+  const n = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+  const interval = n(env.CORRAL_QMP_CHECK_MS);
+  const timeout = n(env.CORRAL_QMP_TIMEOUT_MS);
+  if (interval) out.qmpIntervalMs = interval;
+  if (timeout) out.qmpTimeoutMs = timeout;
+  return out;
 }

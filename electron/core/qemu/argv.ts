@@ -24,7 +24,8 @@ export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
     ...bootKernel(spec.config),
     ...network(spec.config),
     ...consoles(spec.files),
-    ...devices(),
+    ...devices(spec.config),
+    ...guestAgent(spec.files),
     ...sandbox(),
   ];
 }
@@ -97,12 +98,28 @@ function consoles(f: VmFiles): string[] {
   ];
 }
 
-function devices(): string[] {
+// The watchdog's QEMU action. "restart" pauses the guest so the supervisor, not QEMU, decides
+// (through the restart policy, with its backoff and crash-loop limit).
+const WATCHDOG_ACTION = { restart: 'pause', reset: 'reset', poweroff: 'poweroff', pause: 'pause' } as const;
+
+function devices(c: VmConfig): string[] {
   return [
     '-device', json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
     // a panicking guest ends QEMU with a failure status; the supervisor classifies and restarts it
     '-action', 'panic=exit-failure',
+    ...(c.guestWatchdog === 'off'
+      ? []
+      : ['-device', json({ driver: 'i6300esb', id: 'watchdog0' }), '-action', `watchdog=${WATCHDOG_ACTION[c.guestWatchdog]}`]),
     '-device', json({ driver: 'virtio-rng-pci', id: 'rng0' }),
+  ];
+}
+
+function guestAgent(f: VmFiles): string[] {
+  // the channel qemu-guest-agent looks for; used by the "agent" liveness probe
+  return [
+    '-device', json({ driver: 'virtio-serial-pci', id: 'vser0' }),
+    '-chardev', opts('socket', { id: 'qga0', path: f.qgaSocket, server: true, wait: false }),
+    '-device', json({ driver: 'virtserialport', bus: 'vser0.0', chardev: 'qga0', name: 'org.qemu.guest_agent.0' }),
   ];
 }
 

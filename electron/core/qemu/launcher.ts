@@ -19,12 +19,14 @@ export interface QemuProcess {
   qmp: QmpClient;
   /** Resolves once the process is gone. */
   exited: Promise<ExitFacts>;
+  /** Size of qemu.log when this run began (its messages follow). */
+  logStart: number;
   child: ChildProcess | null;
 }
 
 /** Removes sockets and the pidfile a dead QEMU left behind. */
 export function cleanRunDir(files: VmFiles): void {
-  for (const f of [files.qmpSocket, files.serialSocket, files.vncSocket, files.pidFile]) fs.rmSync(f, { force: true });
+  for (const f of [files.qmpSocket, files.serialSocket, files.vncSocket, files.qgaSocket, files.pidFile]) fs.rmSync(f, { force: true });
 }
 
 export async function launchQemu(binary: string, argv: string[], files: VmFiles, timeoutMs = 20_000): Promise<QemuProcess> {
@@ -55,7 +57,7 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
     try {
       const qmp = await QmpClient.connect(files.qmpSocket, Math.max(1000, deadline - Date.now()));
       const pid = child.pid!;
-      return { pid, pidStart: processStartTime(pid), qmp, exited, child };
+      return { pid, pidStart: processStartTime(pid), qmp, exited, child, logStart };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {
@@ -83,7 +85,7 @@ export async function attachQemu(pid: number, pidStart: string | null, files: Vm
     if (qmp.closed) void gone();
     else qmp.once('close', () => void gone());
   });
-  return { pid, pidStart, qmp, exited, child: null };
+  return { pid, pidStart, qmp, exited, child: null, logStart: 0 };
 }
 
 /** The new lines QEMU wrote to its log since `from` (its error message when it fails to start). */

@@ -1,5 +1,5 @@
 // The lifecycle log: every transition with a timestamp and a reason.
-import type { EventRecord } from '../api/contract.js';
+import type { CrashReport, EventRecord } from '../api/contract.js';
 import type { Db } from './db.js';
 
 interface EventRow {
@@ -12,9 +12,10 @@ interface EventRow {
   to_state: string | null;
   reason: string | null;
   message: string;
+  detail: string | null;
 }
 
-export type NewEvent = Omit<EventRecord, 'id'> & { detail?: unknown };
+export type NewEvent = Omit<EventRecord, 'id' | 'report'> & { report?: CrashReport | null };
 
 export class EventRepo {
   private readonly q;
@@ -31,9 +32,9 @@ export class EventRepo {
   }
 
   add(e: NewEvent): EventRecord {
-    const info = this.q.insert.run({ ...e, detail: e.detail === undefined ? null : JSON.stringify(e.detail) });
-    const { detail: _d, ...rec } = e;
-    return { id: Number(info.lastInsertRowid), ...rec };
+    const { report = null, ...rest } = e;
+    const info = this.q.insert.run({ ...rest, detail: report ? JSON.stringify({ report }) : null });
+    return { id: Number(info.lastInsertRowid), ...rest, report };
   }
 
   /** Newest first. */
@@ -49,6 +50,7 @@ export class EventRepo {
       to: r.to_state,
       reason: r.reason,
       message: r.message,
+      report: r.detail ? ((JSON.parse(r.detail) as { report?: CrashReport }).report ?? null) : null,
     }));
   }
 }

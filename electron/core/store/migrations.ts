@@ -43,4 +43,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_by_vm ON events (vm_id, id);
   `,
+  `
+  -- supervision: the restart policy's state survives a host restart (resumes mid-backoff)
+  ALTER TABLE vms ADD COLUMN policy_state TEXT;
+  ALTER TABLE vms ADD COLUMN restart_at INTEGER;
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,6 +1,6 @@
 // VM rows: config (versioned), disks, and the runtime facts (state, pid, counters) that let a
 // restarted host resume supervision exactly where the last one stopped.
-import type { DiskConfig, ExitInfo, VmConfig, VmInfo, VmState } from '../api/contract.js';
+import { CONFIG_DEFAULTS, type DiskConfig, type ExitInfo, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 
@@ -16,6 +16,8 @@ interface VmRow {
   pid_start: string | null;
   restarts: number;
   last_exit: string | null;
+  policy_state: string | null;
+  restart_at: number | null;
 }
 
 interface DiskRow {
@@ -28,6 +30,8 @@ interface DiskRow {
 
 export interface VmRecord extends VmInfo {
   pidStart: string | null;
+  /** The restart policy's own state (JSON), opaque here. */
+  policyState: unknown;
 }
 
 export interface RuntimePatch {
@@ -36,6 +40,8 @@ export interface RuntimePatch {
   pidStart?: string | null;
   restarts?: number;
   lastExit?: ExitInfo | null;
+  policyState?: unknown;
+  restartAt?: number | null;
 }
 
 export class VmRepo {
@@ -121,6 +127,8 @@ export class VmRepo {
     if (patch.pidStart !== undefined) add('pid_start = ?', patch.pidStart);
     if (patch.restarts !== undefined) add('restarts = ?', patch.restarts);
     if (patch.lastExit !== undefined) add('last_exit = ?', patch.lastExit && JSON.stringify(patch.lastExit));
+    if (patch.policyState !== undefined) add('policy_state = ?', JSON.stringify(patch.policyState));
+    if (patch.restartAt !== undefined) add('restart_at = ?', patch.restartAt);
     if (!sets.length) return;
     // the SQL depends only on which fields are set, so a handful of statements are cached
     this.stmt(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
@@ -139,7 +147,7 @@ export class VmRepo {
 }
 
 function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
-  const rest = JSON.parse(r.config) as Omit<VmConfig, 'disks'>;
+  const rest = { ...CONFIG_DEFAULTS, ...(JSON.parse(r.config) as Partial<VmConfig>) } as Omit<VmConfig, 'disks'>;
   return {
     id: r.id,
     name: r.name,
@@ -149,6 +157,8 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
     pidStart: r.pid_start,
     restarts: r.restarts,
     lastExit: r.last_exit ? (JSON.parse(r.last_exit) as ExitInfo) : null,
+    restartAt: r.restart_at,
+    policyState: r.policy_state ? (JSON.parse(r.policy_state) as unknown) : null,
     config: { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) },
     configVersion: r.config_version,
     createdAt: r.created_at,
@@ -156,6 +166,6 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
 }
 
 export function publicInfo(r: VmRecord): VmInfo {
-  const { pidStart: _p, ...info } = r;
+  const { pidStart: _p, policyState: _s, ...info } = r;
   return info;
 }

@@ -2,8 +2,11 @@
 import type { ExitReason, VmState } from '../api/contract.js';
 
 const TRANSITIONS: Record<VmState, readonly VmState[]> = {
-  stopped: ['starting'],
-  crashed: ['starting', 'stopped'],
+  // stopped -> restarting: policy "always" after a guest poweroff
+  stopped: ['starting', 'restarting'],
+  crashed: ['starting', 'stopped', 'restarting', 'crash-loop'],
+  restarting: ['starting', 'stopped'],
+  'crash-loop': ['starting', 'stopped'],
   starting: ['running', 'paused', 'stopped', 'crashed'],
   running: ['paused', 'stopping', 'stopped', 'crashed'],
   paused: ['running', 'stopping', 'stopped', 'crashed'],

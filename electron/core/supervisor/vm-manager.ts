@@ -1,23 +1,29 @@
-// Owns every VM's lifecycle: create/edit/delete, start/stop/kill/reset/pause/resume, the
-// running QEMU processes, and the reattachment to guests a previous host left running.
+// Owns every VM's lifecycle and supervises the running ones: create/edit/delete,
+// start/stop/kill/reset/pause/resume, the QEMU processes, hang detection, the restart policy
+// (backoff, crash-loop limit) and the reattachment to guests a previous host left running.
 // Operations on one VM are serialized, so two simultaneous starts never yield two QEMUs.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Args, EventRecord, ExitInfo, ExitReason, VmConfig, VmInfo, VmState } from '../api/contract.js';
+import { LIVE_SETTINGS, type Args, type CrashReport, type EventRecord, type ExitInfo, type ExitReason, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
 import { buildArgv } from '../qemu/argv.js';
-import { checkImage, createQcow2, detectFormat } from '../qemu/img.js';
+import { createQcow2 } from '../qemu/img.js';
 import { attachQemu, cleanRunDir, launchQemu, type ExitFacts, type QemuProcess } from '../qemu/launcher.js';
 import { isSameProcess, readPidFile } from '../qemu/proc.js';
 import type { QemuCaps } from '../qemu/probe.js';
 import type { QmpEvent } from '../qemu/qmp.js';
 import type { EventRepo } from '../store/event-repo.js';
 import { publicInfo, type VmRecord, type VmRepo } from '../store/vm-repo.js';
+import { checkBootFiles, checkExistingImage, checkNetwork } from './config-checks.js';
+import { crashReport } from './crash-report.js';
+import { DEFAULT_HEALTH, HealthWatch, type HealthTiming } from './health.js';
+import { makeProbe } from './liveness.js';
+import * as policy from './restart-policy.js';
 import { canTransition, classifyEnd, describeEnd, isCleanEnd, isLive, type Requested } from './state.js';
 
 export interface ManagerDeps {
@@ -27,12 +33,23 @@ export interface ManagerDeps {
   caps: QemuCaps;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  random?: () => number;
+  health?: Partial<HealthTiming>;
+}
+
+export interface Notification {
+  vmId: string;
+  vmName: string;
+  level: 'info' | 'warning' | 'error';
+  title: string;
+  body: string;
 }
 
 export interface ManagerEvents {
   changed: [VmInfo];
   removed: [{ id: string; name: string }];
   logged: [EventRecord];
+  notify: [Notification];
   serialData: [string, Buffer];
   serialClosed: [string];
 }
@@ -44,11 +61,13 @@ class Runtime {
   panicked = false;
   watchdog = false;
   hung: 'qemu-hung' | 'guest-hung' | null = null;
+  hungWhy = '';
   /** A stop that had to be forced because the guest ignored the power button. */
   forced = false;
   /** Recent QMP events, kept for crash reports. */
   recentEvents: QmpEvent[] = [];
   serial: SerialLink | null = null;
+  health: HealthWatch | null = null;
   ended: Promise<void> = Promise.resolve();
 
   constructor(
@@ -58,17 +77,25 @@ class Runtime {
   ) {}
 }
 
+/** States without a QEMU from which a start is allowed. */
+const STARTABLE: readonly VmState[] = ['stopped', 'crashed', 'restarting', 'crash-loop'];
+
 export class VmManager extends EventEmitter<ManagerEvents> {
   private readonly runtimes = new Map<string, Runtime>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => number;
+  private readonly random: () => number;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly health: HealthTiming;
   private closing = false;
 
   constructor(private readonly d: ManagerDeps) {
     super();
     this.now = d.now ?? Date.now;
+    this.random = d.random ?? Math.random;
     this.env = d.env ?? process.env;
+    this.health = { ...DEFAULT_HEALTH, ...d.health };
   }
 
   // ---- queries --------------------------------------------------------------------------
@@ -104,6 +131,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   async create(a: Args<'vm.create'>): Promise<VmInfo> {
     if (this.d.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
     checkBootFiles(a);
+    checkNetwork(a);
     let id: string;
     do id = randomBytes(6).toString('hex');
     while (this.d.vms.get(id));
@@ -116,21 +144,13 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         await createQcow2(file, a.disk.size, this.env);
         disks.push({ path: file, format: 'qcow2', owned: true });
       } else if (a.disk) {
-        disks.push(await this.existingImage(a.disk.image, a.disk.format));
+        const img = await checkExistingImage(a.disk.image, a.disk.format, this.env);
+        const owner = this.d.vms.list().find((o) => o.config.disks.some((d) => d.path === img.path));
+        if (owner) throw new CorralError('conflict', `${img.path} is already a disk of "${owner.name}"`, 'disk.image');
+        disks.push({ ...img, owned: false });
       }
-      const config: VmConfig = {
-        cpus: a.cpus,
-        memoryMiB: a.memoryMiB,
-        disks,
-        iso: a.iso,
-        kernel: a.kernel,
-        initrd: a.initrd,
-        append: a.append,
-        forwards: a.forwards,
-        restart: a.restart,
-      };
-      checkForwards(config);
-      const rec = this.d.vms.insert(id, a.name, config, this.now());
+      const { name: _n, disk: _d, ...rest } = a;
+      const rec = this.d.vms.insert(id, a.name, { ...rest, disks }, this.now());
       this.log(rec, 'created', null, null, null, `Created "${a.name}"`);
       this.emitChanged(rec.id);
       return publicInfo(rec);
@@ -140,49 +160,29 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     }
   }
 
-  private async existingImage(image: string, format: 'qcow2' | 'raw' | undefined): Promise<VmConfig['disks'][number]> {
-    let real: string;
-    try {
-      real = fs.realpathSync(image);
-      fs.accessSync(real, fs.constants.R_OK | fs.constants.W_OK);
-    } catch (err) {
-      throw new CorralError('invalid-argument', `disk image ${image}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable and writable'}`, 'disk.image');
-    }
-    let fmt: 'qcow2' | 'raw';
-    try {
-      fmt = format ?? detectFormat(real);
-      await checkImage(real, fmt, this.env);
-    } catch (err) {
-      throw new CorralError('invalid-argument', (err as Error).message, 'disk.image');
-    }
-    for (const other of this.d.vms.list()) {
-      if (other.config.disks.some((d) => d.path === real)) {
-        throw new CorralError('conflict', `${real} is already a disk of "${other.name}"`, 'disk.image');
-      }
-    }
-    return { path: real, format: fmt, owned: false };
-  }
-
   update(a: Args<'vm.update'>): Promise<VmInfo> {
     const rec = this.record(a.vm);
     return this.locked(rec.id, () => {
       const cur = this.record(rec.id);
-      if (cur.state !== 'stopped' && cur.state !== 'crashed') {
-        throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before editing its settings`);
+      const changed = (Object.keys(a) as Array<keyof typeof a>).filter((k) => k !== 'vm' && a[k] !== undefined);
+      const needsStop = changed.filter((k) => !(LIVE_SETTINGS as readonly string[]).includes(k));
+      if (isLive(cur.state) && needsStop.length) {
+        throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before changing ${needsStop.join(', ')}`, needsStop[0]);
       }
       const name = a.name ?? cur.name;
       if (a.name !== undefined && this.d.vms.nameTaken(a.name, cur.id)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       const next: VmConfig = { ...cur.config };
-      for (const key of ['cpus', 'memoryMiB', 'iso', 'kernel', 'initrd', 'append', 'forwards', 'restart'] as const) {
-        if (a[key] !== undefined) (next as Record<string, unknown>)[key] = a[key];
-      }
+      for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = a[key];
       checkBootFiles(next);
-      checkForwards(next, cur.id);
-      const changed = Object.keys(a).filter((k) => k !== 'vm');
+      checkNetwork(next);
       const saved = this.d.vms.updateConfig(cur.id, name, next, this.now());
       this.log(saved, 'updated', null, null, null, `Settings changed: ${changed.join(', ') || 'nothing'}`);
+      // a policy switched to "never" cancels a pending restart
+      if (saved.state === 'restarting' && next.restart === 'never') this.cancelRestart(saved, 'stopped', 'Restart cancelled: policy is now "never"');
+      const rt = this.runtimes.get(cur.id);
+      if (rt && changed.includes('liveness')) this.watchHealth(rt, next);
       this.emitChanged(saved.id);
-      return publicInfo(saved);
+      return this.get(saved.id);
     });
   }
 
@@ -191,6 +191,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     await this.locked(rec.id, () => {
       const cur = this.record(rec.id);
       if (isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before deleting it`);
+      this.clearRestartTimer(cur.id);
       const files = this.filesOf(cur.id);
       this.d.vms.delete(cur.id);
       for (const disk of cur.config.disks) {
@@ -212,45 +213,61 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
   // ---- lifecycle ------------------------------------------------------------------------
 
+  /** A start by the user: clears a crash-loop and the restart counters, wins over a pending restart. */
   start(ref: string): Promise<VmInfo> {
     const rec = this.record(ref);
     return this.locked(rec.id, async () => {
       const cur = this.record(rec.id);
-      if (isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is already ${cur.state}`);
-      const files = this.filesOf(cur.id);
-      // A QEMU for this VM must never run twice, whatever the database says.
-      const stray = readPidFile(files.pidFile);
-      if (stray && isSameProcess(stray, null, files.pidFile)) {
-        throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
-      }
-      checkBootFiles(cur.config);
-      for (const disk of cur.config.disks) {
-        if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
-      }
-      this.transition(cur, 'starting', null, 'Starting');
-      let proc: QemuProcess | null = null;
-      try {
-        const argv = buildArgv({ id: cur.id, name: cur.name, config: cur.config, files }, this.d.caps);
-        proc = await launchQemu(this.d.caps.binary, argv, files);
-        const rt = this.adopt(cur.id, files, proc);
-        this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart }, this.now());
-        await this.connectSerial(rt);
-        await proc.qmp.execute('cont');
-        this.transition(this.record(cur.id), 'running', null, `Running (pid ${proc.pid})`);
-        return this.get(cur.id);
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (proc && !proc.qmp.closed) {
-          this.runtimes.get(cur.id)!.requested = 'kill';
-          proc.child?.kill('SIGKILL');
-          await this.runtimes.get(cur.id)?.ended;
-        }
-        const now = this.record(cur.id);
-        if (now.state === 'starting') this.transition(now, 'stopped', null, `Start failed: ${msg}`);
-        this.log(now, 'error', null, null, null, `Start failed: ${msg}`);
-        throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
-      }
+      if (!STARTABLE.includes(cur.state)) throw new CorralError('conflict', `"${cur.name}" is already ${cur.state}`);
+      this.clearRestartTimer(cur.id);
+      this.d.vms.setRuntime(cur.id, { policyState: policy.onUserStart(), restartAt: null }, this.now());
+      return this.launch(cur, false);
     });
+  }
+
+  private async launch(cur: VmRecord, automatic: boolean): Promise<VmInfo> {
+    const files = this.filesOf(cur.id);
+    // A QEMU for this VM must never run twice, whatever the database says.
+    const stray = readPidFile(files.pidFile);
+    if (stray && isSameProcess(stray, null, files.pidFile)) {
+      throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
+    }
+    checkBootFiles(cur.config);
+    for (const disk of cur.config.disks) {
+      if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
+    }
+    this.transition(cur, 'starting', null, automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting');
+    let proc: QemuProcess | null = null;
+    try {
+      const argv = buildArgv({ id: cur.id, name: cur.name, config: cur.config, files }, this.d.caps);
+      proc = await launchQemu(this.d.caps.binary, argv, files);
+      const rt = this.adopt(cur.id, files, proc);
+      this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart, ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, this.now());
+      await this.connectSerial(rt);
+      await proc.qmp.execute('cont');
+      this.reachedRunning(rt, `Running (pid ${proc.pid})`);
+      return this.get(cur.id);
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (proc && !proc.qmp.closed) {
+        const rt = this.runtimes.get(cur.id);
+        if (rt) rt.requested = 'kill';
+        proc.child?.kill('SIGKILL');
+        await rt?.ended;
+      }
+      const now = this.record(cur.id);
+      if (now.state === 'starting') this.transition(now, 'stopped', null, `Start failed: ${msg}`);
+      this.log(now, 'error', null, null, null, `Start failed: ${msg}`);
+      if (automatic) this.notify(now, 'error', `${now.name} could not be restarted`, msg);
+      throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
+    }
+  }
+
+  private reachedRunning(rt: Runtime, message: string): void {
+    const rec = this.record(rt.vmId);
+    this.d.vms.setRuntime(rec.id, { policyState: policy.onRunning(policyState(rec), this.now()), restartAt: null }, this.now());
+    this.transition(rec, 'running', null, message);
+    this.watchHealth(rt, rec.config);
   }
 
   /** ACPI power button; forced off if the guest has not shut down after timeoutSec. */
@@ -258,6 +275,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const rec = this.record(ref);
     const rt = await this.locked(rec.id, async () => {
       const cur = this.record(rec.id);
+      if (this.stopPending(cur)) return null;
       const rt = this.runtimes.get(cur.id);
       if (!rt || !isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is not running`);
       if (cur.state === 'stopping') return rt;
@@ -273,6 +291,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       }
       return rt;
     });
+    if (!rt) return this.get(rec.id);
     const timer = setTimeout(() => {
       rt.forced = true;
       void this.forceOff(rt);
@@ -287,12 +306,22 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
   async kill(ref: string): Promise<VmInfo> {
     const rec = this.record(ref);
+    const pending = await this.locked(rec.id, () => this.stopPending(this.record(rec.id)));
+    if (pending) return this.get(rec.id);
     const rt = this.runtimes.get(rec.id);
-    if (!rt || !isLive(rec.state)) throw new CorralError('conflict', `"${rec.name}" is not running`);
+    const cur = this.record(rec.id);
+    if (!rt || !isLive(cur.state)) throw new CorralError('conflict', `"${rec.name}" is not running`);
     if (rt.requested !== 'stop') rt.requested = 'kill';
     await this.forceOff(rt);
     await rt.ended;
     return this.get(rec.id);
+  }
+
+  /** A user stop or kill of a VM waiting to restart, or stuck in crash-loop: it wins, and it stays stopped. */
+  private stopPending(cur: VmRecord): boolean {
+    if (cur.state !== 'restarting' && cur.state !== 'crash-loop') return false;
+    this.cancelRestart(cur, 'stopped', cur.state === 'restarting' ? 'Pending restart cancelled by the user' : 'Stopped by the user (was in crash-loop)');
+    return true;
   }
 
   reset(ref: string): Promise<VmInfo> {
@@ -349,6 +378,28 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     link.onClose(() => this.emit('serialClosed', rt.vmId));
   }
 
+  private watchHealth(rt: Runtime, config: VmConfig): void {
+    rt.health?.stop();
+    let probe = null;
+    if (config.liveness) {
+      try {
+        probe = makeProbe(config.liveness, config.forwards, rt.files.qgaSocket, this.health.livenessTimeoutMs);
+      } catch (err) {
+        this.log(this.record(rt.vmId), 'error', null, null, null, `Liveness probe off: ${(err as Error).message}`);
+      }
+    }
+    rt.health = new HealthWatch(rt.proc.qmp, probe, this.health, (kind, why) => this.onHung(rt, kind, why), () => this.d.vms.get(rt.vmId)?.state === 'paused');
+    rt.health.start();
+  }
+
+  /** A hung QEMU or guest cannot be asked to stop: it is killed and handled as a crash. */
+  private onHung(rt: Runtime, kind: 'qemu-hung' | 'guest-hung', why: string): void {
+    if (this.runtimes.get(rt.vmId) !== rt || rt.requested) return;
+    rt.hung = kind;
+    rt.hungWhy = why;
+    signal(rt.proc.pid, 'SIGKILL');
+  }
+
   private onQmpEvent(rt: Runtime, ev: QmpEvent): void {
     rt.recentEvents.push(ev);
     if (rt.recentEvents.length > 20) rt.recentEvents.shift();
@@ -359,15 +410,26 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       case 'GUEST_PANICKED':
         rt.panicked = true;
         break;
-      case 'WATCHDOG':
-        rt.watchdog = true;
+      case 'WATCHDOG': {
+        const rec = this.d.vms.get(rt.vmId);
+        if (!rec) break;
+        if (rec.config.guestWatchdog === 'restart' && !rt.requested) {
+          // QEMU paused the guest; ending it now hands the decision to the restart policy
+          rt.watchdog = true;
+          signal(rt.proc.pid, 'SIGKILL');
+        } else if (rec.config.guestWatchdog === 'poweroff') {
+          rt.watchdog = true;
+        } else {
+          this.log(rec, 'state', rec.state, rec.state, 'guest-watchdog', `The guest's watchdog fired (QEMU action: ${String(ev.data?.action ?? rec.config.guestWatchdog)})`);
+        }
         break;
+      }
       case 'STOP':
       case 'RESUME': {
-        // keep the state true when QEMU pauses by itself (e.g. an I/O error) or is resumed
+        // keep the state true when QEMU pauses by itself (I/O error, watchdog "pause") or is resumed
         const rec = this.d.vms.get(rt.vmId);
         const to: VmState = ev.event === 'STOP' ? 'paused' : 'running';
-        if (rec && (rec.state === 'running' || rec.state === 'paused') && rec.state !== to && !rt.shutdown) {
+        if (rec && (rec.state === 'running' || rec.state === 'paused') && rec.state !== to && !rt.shutdown && !rt.watchdog && !rt.panicked) {
           this.transition(rec, to, null, ev.event === 'STOP' ? 'Paused by QEMU' : 'Resumed');
         }
         break;
@@ -378,6 +440,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   private onExit(rt: Runtime, facts: ExitFacts): void {
     if (this.runtimes.get(rt.vmId) !== rt) return;
     this.runtimes.delete(rt.vmId);
+    rt.health?.stop();
     rt.proc.qmp.close();
     rt.serial?.close();
     cleanRunDir(rt.files);
@@ -387,26 +450,98 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const reason = classifyEnd({ ...facts, requested: rt.requested, shutdown: rt.shutdown, panicked: rt.panicked, watchdog: rt.watchdog, hung: rt.hung });
     let note = '';
     if (reason === 'user-stop') note = rt.forced ? ': forced off, the guest ignored the power button' : rt.shutdown?.guest ? ': the guest shut down cleanly' : '';
-    this.finish(rec, reason, facts.code, facts.signal, note);
+    if (rt.hung) note = ` (${rt.hungWhy})`;
+    const report = isCleanEnd(reason)
+      ? null
+      : crashReport({ reason, code: facts.code, signal: facts.signal, events: rt.recentEvents, serialLog: rt.files.serialLog, qemuLog: rt.files.qemuLog, qemuLogStart: rt.proc.logStart });
+    this.finish(rec, reason, facts.code, facts.signal, note, report);
   }
 
-  private finish(rec: VmRecord, reason: ExitReason, code: number | null, signalName: string | null, note = ''): void {
-    const lastExit: ExitInfo = { code, signal: signalName, reason, at: this.now() };
+  /** Records the end of a run, then lets the restart policy decide what comes next. */
+  private finish(rec: VmRecord, reason: ExitReason, code: number | null, signalName: string | null, note = '', report: CrashReport | null = null): void {
+    const now = this.now();
+    const lastExit: ExitInfo = { code, signal: signalName, reason, at: now };
     const to: VmState = isCleanEnd(reason) ? 'stopped' : 'crashed';
-    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit }, this.now());
-    this.transition(this.record(rec.id), to, reason, describeEnd(reason, code, signalName) + note);
+    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit }, now);
+    this.transition(this.record(rec.id), to, reason, describeEnd(reason, code, signalName) + note, report);
+    this.applyPolicy(this.record(rec.id), reason);
+  }
+
+  private applyPolicy(rec: VmRecord, reason: ExitReason): void {
+    const c = rec.config;
+    const step = policy.onEnd(policyState(rec), { policy: c.restart, maxCrashes: c.maxCrashes, windowMs: c.crashWindowSec * 1000 }, reason, this.now(), this.random);
+    this.d.vms.setRuntime(rec.id, { policyState: step.state }, this.now());
+    const d = step.decision;
+    const crashed = !isCleanEnd(reason);
+    if (d.action === 'restart') {
+      this.scheduleRestart(this.record(rec.id), d.at, `Restart ${d.delayMs ? `in ${formatDelay(d.delayMs)}` : 'now'} (policy ${c.restart}, attempt ${d.attempt})`);
+      if (crashed) this.notify(rec, 'warning', `${rec.name} crashed and is restarting`, describeEnd(reason, null, null));
+    } else if (d.action === 'crash-loop') {
+      const msg = `${d.crashes} crashes within ${formatDelay(d.windowMs)}: no more automatic restarts until you start it`;
+      this.transition(this.record(rec.id), 'crash-loop', reason, `Crash loop: ${msg}`);
+      this.notify(rec, 'error', `${rec.name} is crash-looping`, msg);
+    } else if (crashed) {
+      this.notify(rec, 'error', `${rec.name} crashed`, `${describeEnd(reason, null, null)} (restart policy: ${c.restart})`);
+    }
+  }
+
+  private scheduleRestart(rec: VmRecord, at: number, message: string): void {
+    this.clearRestartTimer(rec.id);
+    this.d.vms.setRuntime(rec.id, { restartAt: at }, this.now());
+    if (rec.state === 'restarting') this.log(rec, 'state', rec.state, rec.state, null, message);
+    else this.transition(rec, 'restarting', null, message);
+    const fire = () => {
+      this.restartTimers.delete(rec.id);
+      void this.locked(rec.id, async () => {
+        const cur = this.d.vms.get(rec.id);
+        if (!cur || cur.state !== 'restarting' || this.closing) return;
+        const t = policy.onTimer(policyState(cur), this.now());
+        this.d.vms.setRuntime(cur.id, { policyState: t.state }, this.now());
+        if (!t.start) return;
+        try {
+          await this.launch(this.record(cur.id), true);
+        } catch {
+          // logged and notified by launch; the VM stays stopped
+        }
+      });
+    };
+    const delay = Math.max(0, at - this.now());
+    if (delay === 0) queueMicrotask(fire);
+    else this.restartTimers.set(rec.id, setTimeout(fire, delay));
+  }
+
+  private cancelRestart(rec: VmRecord, to: 'stopped', message: string): void {
+    this.clearRestartTimer(rec.id);
+    this.d.vms.setRuntime(rec.id, { policyState: policy.onUserStop(policyState(rec)), restartAt: null }, this.now());
+    this.transition(rec, to, null, message);
+  }
+
+  private clearRestartTimer(id: string): void {
+    const t = this.restartTimers.get(id);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(id);
   }
 
   // ---- host start / stop ----------------------------------------------------------------
 
   /** Reattaches to every guest a previous host left running; settles the ones that died meanwhile. */
   async reattachAll(): Promise<void> {
-    const live = this.d.vms.list().filter((r) => isLive(r.state));
-    await Promise.all(live.map((r) => this.locked(r.id, () => this.reattach(r))));
-    // stale run dirs of VMs that are not running
-    for (const r of this.d.vms.list()) {
-      if (!isLive(r.state)) cleanRunDir(this.filesOf(r.id));
+    const all = this.d.vms.list();
+    await Promise.all(all.filter((r) => isLive(r.state)).map((r) => this.locked(r.id, () => this.reattach(r))));
+    for (const r of all) {
+      if (!isLive(r.state)) cleanRunDir(this.filesOf(r.id)); // stale sockets and pidfiles
+      if (r.state === 'restarting') {
+        const d = policy.onHostStart(policyState(r), this.now());
+        if (d.action === 'restart') this.resumeRestart(r, d.at);
+        else this.transition(r, 'crashed', null, `Pending restart dropped: ${d.action === 'none' ? d.why : d.action}`);
+      }
     }
+  }
+
+  /** A restart that was pending when the last host went away: due now, or at its original time. */
+  private resumeRestart(rec: VmRecord, at: number): void {
+    const when = at <= this.now() ? 'due now' : `in ${formatDelay(at - this.now())}`;
+    this.scheduleRestart(rec, at, `Resuming the restart that was pending when Corral stopped (${when})`);
   }
 
   private async reattach(rec: VmRecord): Promise<void> {
@@ -419,10 +554,15 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         const status = await proc.qmp.execute<{ status: string; running: boolean }>('query-status');
         if (status.status === 'prelaunch') await proc.qmp.execute('cont'); // the last host died mid-start
         await this.connectSerial(rt);
-        const state: VmState = status.status === 'paused' ? 'paused' : 'running';
         if (rec.state === 'stopping') rt.requested = 'stop';
-        if (rec.state !== state && rec.state !== 'stopping') this.transition(rec, state, null, `Reattached (pid ${pid})`);
-        else this.log(rec, 'host', rec.state, rec.state, null, `Reattached (pid ${pid})`);
+        if (status.status === 'paused') {
+          if (rec.state !== 'paused') this.transition(rec, 'paused', null, `Reattached (pid ${pid}), paused`);
+          else this.log(rec, 'host', rec.state, rec.state, null, `Reattached (pid ${pid})`);
+          this.watchHealth(rt, rec.config);
+        } else if (rec.state === 'running' || rec.state === 'stopping') {
+          this.log(rec, 'host', rec.state, rec.state, null, `Reattached (pid ${pid})`);
+          this.watchHealth(rt, rec.config);
+        } else this.reachedRunning(rt, `Reattached (pid ${pid})`);
         this.emitChanged(rec.id);
         return;
       } catch (err) {
@@ -435,13 +575,18 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       }
     }
     cleanRunDir(files);
-    this.finish(rec, rec.state === 'stopping' ? 'user-stop' : 'qemu-exited', null, null, ' while Corral was not running');
+    const report = crashReport({ reason: 'qemu-exited', code: null, signal: null, events: [], serialLog: files.serialLog, qemuLog: files.qemuLog, qemuLogStart: 0 });
+    if (rec.state === 'stopping') this.finish(rec, 'user-stop', null, null, ' while Corral was not running');
+    else this.finish(rec, 'qemu-exited', null, null, ' while Corral was not running', report);
   }
 
   /** Detaches from all guests and leaves them running (the default when a host quits). */
   detachAll(): void {
     this.closing = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
     for (const rt of this.runtimes.values()) {
+      rt.health?.stop();
       rt.proc.qmp.close();
       rt.serial?.close();
     }
@@ -471,18 +616,22 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
   // ---- helpers --------------------------------------------------------------------------
 
-  private transition(rec: VmRecord, to: VmState, reason: string | null, message: string): void {
+  private transition(rec: VmRecord, to: VmState, reason: string | null, message: string, report: CrashReport | null = null): void {
     if (rec.state !== to && !canTransition(rec.state, to)) {
       throw new Error(`internal: ${rec.name} cannot go from ${rec.state} to ${to}`);
     }
     this.d.vms.setRuntime(rec.id, { state: to }, this.now());
-    this.log(rec, 'state', rec.state, to, reason, message);
+    this.log(rec, 'state', rec.state, to, reason, message, report);
     this.emitChanged(rec.id);
   }
 
-  private log(rec: { id: string; name: string }, kind: EventRecord['kind'], from: string | null, to: string | null, reason: string | null, message: string): void {
-    const ev = this.d.events.add({ vmId: rec.id, vmName: rec.name, at: this.now(), kind, from, to, reason, message });
+  private log(rec: { id: string; name: string }, kind: EventRecord['kind'], from: string | null, to: string | null, reason: string | null, message: string, report: CrashReport | null = null): void {
+    const ev = this.d.events.add({ vmId: rec.id, vmName: rec.name, at: this.now(), kind, from, to, reason, message, report });
     this.emit('logged', ev);
+  }
+
+  private notify(rec: { id: string; name: string }, level: Notification['level'], title: string, body: string): void {
+    this.emit('notify', { vmId: rec.id, vmName: rec.name, level, title, body });
   }
 
   private emitChanged(id: string): void {
@@ -502,22 +651,27 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     return next;
   }
 
-  /** For tests and benchmarks: wait until the VM's current QEMU is gone. */
-  async waitEnded(ref: string): Promise<void> {
-    const rt = this.runtimes.get(this.record(ref).id);
-    await rt?.ended;
-  }
-
-  /** Waits (polling the store) until a VM reaches one of `states`. */
-  async waitState(ref: string, states: VmState[], timeoutMs: number): Promise<VmInfo> {
+  /** Waits (polling the store) until a VM reaches one of `states`. For tests and benchmarks. */
+  async waitState(ref: string, states: VmState[], timeoutMs: number, since = 0): Promise<VmInfo> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const info = this.get(ref);
-      if (states.includes(info.state)) return info;
+      if (states.includes(info.state) && info.stateSince >= since) return info;
       if (Date.now() > deadline) throw new Error(`${info.name} is ${info.state}, not ${states.join('/')}, after ${timeoutMs} ms`);
-      await sleep(10);
+      await sleep(5);
     }
   }
+}
+
+function policyState(rec: VmRecord): policy.PolicyState {
+  const s = rec.policyState as Partial<policy.PolicyState> | null;
+  return s && Array.isArray(s.crashTimes) ? { ...policy.INITIAL_STATE, ...s } : { ...policy.INITIAL_STATE };
+}
+
+function formatDelay(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 100) / 10} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -526,31 +680,4 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function checkBootFiles(c: { iso: string | null; kernel: string | null; initrd: string | null; append: string | null }): void {
-  for (const field of ['iso', 'kernel', 'initrd'] as const) {
-    const p = c[field];
-    if (!p) continue;
-    try {
-      const st = fs.statSync(p);
-      if (!st.isFile()) throw new Error('not a file');
-      fs.accessSync(p, fs.constants.R_OK);
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message === 'not a file' ? 'not a file' : 'not readable';
-      throw new CorralError('invalid-argument', `invalid argument "${field}": ${p}: ${why}`, field);
-    }
-  }
-  if ((c.initrd || c.append) && !c.kernel) {
-    throw new CorralError('invalid-argument', `invalid argument "${c.initrd ? 'initrd' : 'append'}": needs a kernel`, c.initrd ? 'initrd' : 'append');
-  }
-}
-
-function checkForwards(c: VmConfig, _selfId?: string): void {
-  const seen = new Set<string>();
-  c.forwards.forEach((f, i) => {
-    const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
-    if (seen.has(key)) throw new CorralError('invalid-argument', `invalid argument "forwards.${i}.hostPort": ${f.hostPort} is forwarded twice`, `forwards.${i}.hostPort`);
-    seen.add(key);
-  });
 }

@@ -1,0 +1,29 @@
+// Host-wide settings as key -> JSON value, validated by the contract's schema on the way out.
+import { HostSettings, type HostSettings as Settings } from '../api/contract.js';
+import type { Db } from './db.js';
+
+const DEFAULTS: Settings = { quitAction: 'ask' };
+
+export class SettingsRepo {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      all: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
+      put: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  get(): Settings {
+    const stored: Record<string, unknown> = {};
+    for (const { key, value } of this.q.all.all()) stored[key] = JSON.parse(value);
+    // a value an older or newer Corral wrote that does not fit falls back to the default
+    const parsed = HostSettings.partial().safeParse(stored);
+    return { ...DEFAULTS, ...(parsed.success ? parsed.data : {}) };
+  }
+
+  set(patch: Partial<Settings>): Settings {
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) this.q.put.run(k, JSON.stringify(v));
+    return this.get();
+  }
+}

@@ -1,0 +1,88 @@
+// Hang detection for one running QEMU: QMP must answer query-status at a steady interval,
+// and (opt-in) the guest must pass its liveness probe after a boot grace period.
+import type { QmpClient } from '../qemu/qmp.js';
+import type { Probe } from './liveness.js';
+
+export interface HealthTiming {
+  qmpIntervalMs: number;
+  qmpTimeoutMs: number;
+  livenessGraceMs: number;
+  livenessIntervalMs: number;
+  livenessTimeoutMs: number;
+  livenessMisses: number;
+}
+
+export const DEFAULT_HEALTH: HealthTiming = {
+  qmpIntervalMs: 5000,
+  qmpTimeoutMs: 3000,
+  livenessGraceMs: 60_000,
+  livenessIntervalMs: 10_000,
+  livenessTimeoutMs: 5000,
+  livenessMisses: 3,
+};
+
+export class HealthWatch {
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private misses = 0;
+
+  constructor(
+    private readonly qmp: QmpClient,
+    private readonly probe: Probe | null,
+    private readonly t: HealthTiming,
+    private readonly onHung: (kind: 'qemu-hung' | 'guest-hung', why: string) => void,
+    /** The guest is paused on purpose: no liveness expected. */
+    private readonly paused: () => boolean,
+  ) {}
+
+  start(): void {
+    this.loop(this.t.qmpIntervalMs, async () => {
+      try {
+        await this.qmp.execute('query-status', undefined, this.t.qmpTimeoutMs);
+      } catch (err) {
+        if (!this.qmp.closed) this.fire('qemu-hung', (err as Error).message);
+      }
+    });
+    if (this.probe) {
+      const probe = this.probe;
+      const begin = setTimeout(() => {
+        this.loop(this.t.livenessIntervalMs, async () => {
+          if (this.paused()) return;
+          if (await probe()) this.misses = 0;
+          else if (++this.misses >= this.t.livenessMisses) {
+            this.fire('guest-hung', `no answer to ${this.t.livenessMisses} liveness probes in a row`);
+          }
+        });
+      }, this.t.livenessGraceMs);
+      this.timers.push(begin);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timers.forEach(clearTimeout);
+    this.timers = [];
+  }
+
+  private fire(kind: 'qemu-hung' | 'guest-hung', why: string): void {
+    if (this.stopped) return;
+    this.stop();
+    this.onHung(kind, why);
+  }
+
+  /** Runs fn every intervalMs, never overlapping itself; unref'd so it never keeps a process up. */
+  private loop(intervalMs: number, fn: () => Promise<void>): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      await fn();
+      if (this.stopped) return;
+      const t = setTimeout(() => void tick(), intervalMs);
+      t.unref();
+      this.timers.push(t);
+      if (this.timers.length > 8) this.timers = this.timers.slice(-4);
+    };
+    const t = setTimeout(() => void tick(), intervalMs);
+    t.unref();
+    this.timers.push(t);
+  }
+}
