@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ArgsIn, EventName, MethodName, Result } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
+import type { HealthTiming } from '../../electron/core/supervisor/health';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
 
 export class TestHost {
@@ -22,8 +23,8 @@ export class TestHost {
     });
   }
 
-  static async start(dataDir = tempDir()): Promise<TestHost> {
-    const host = await Host.start({ dataDir, kind: 'test', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  static async start(dataDir = tempDir(), health?: Partial<HealthTiming>): Promise<TestHost> {
+    const host = await Host.start({ dataDir, kind: 'test', env: { ...process.env, CORRAL_ACCEL: 'tcg' }, health });
     return new TestHost(host, dataDir);
   }
 
