@@ -20,7 +20,7 @@ export function vmDetails(v: VmInfo): string {
   const lines: Array<[string, string]> = [
     ['Name', v.name],
     ['Id', v.id],
-    ['State', `${v.state} since ${time(v.stateSince)}`],
+    ['State', `${v.state} since ${time(v.stateSince)}${v.restartAt ? `, restart at ${time(v.restartAt)}` : ''}`],
     ['PID', v.pid ? String(v.pid) : '-'],
     ['CPUs', String(c.cpus)],
     ['Memory', formatSize(c.memoryMiB * MiB)],
@@ -28,7 +28,9 @@ export function vmDetails(v: VmInfo): string {
     ['CD-ROM', c.iso ?? '-'],
     ...(c.kernel ? ([['Kernel', c.kernel], ['Initrd', c.initrd ?? '-'], ['Append', c.append ?? '-']] as Array<[string, string]>) : []),
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
-    ['Restart', c.restart],
+    ['Restart', `${c.restart} (crash-loop after ${c.maxCrashes} crashes in ${Math.round(c.crashWindowSec / 60)} min)`],
+    ['Liveness', c.liveness ? (c.liveness.kind === 'agent' ? 'guest agent' : c.liveness.kind === 'tcp' ? `tcp guest port ${c.liveness.port}` : `http guest port ${c.liveness.port}${c.liveness.path}`) : 'off'],
+    ['Watchdog', c.guestWatchdog === 'off' ? 'off' : `i6300esb, ${c.guestWatchdog}`],
     ['Restarts', String(v.restarts)],
     ['Last exit', v.lastExit ? `${v.lastExit.reason}${v.lastExit.signal ? ` (${v.lastExit.signal})` : v.lastExit.code !== null ? ` (status ${v.lastExit.code})` : ''} at ${time(v.lastExit.at)}` : '-'],
   ];
@@ -38,7 +40,18 @@ export function vmDetails(v: VmInfo): string {
 export function eventLine(e: EventRecord): string {
   const change = e.kind === 'state' && e.from !== e.to ? ` ${e.from} -> ${e.to}` : '';
   const why = e.reason ? ` [${e.reason}]` : '';
-  return `${time(e.at)}  ${e.vmName ?? '-'}  ${e.kind}${change}${why}  ${e.message}`;
+  const line = `${time(e.at)}  ${e.vmName ?? '-'}  ${e.kind}${change}${why}  ${e.message}`;
+  return e.report ? `${line}\n${crashReportText(e.report)}` : line;
+}
+
+/** A crash report, indented under its event line. */
+export function crashReportText(r: NonNullable<EventRecord['report']>): string {
+  const lines = [`exit: ${r.signal ? `signal ${r.signal}` : r.code !== null ? `status ${r.code}` : 'unknown (Corral was not its parent)'}`];
+  if (r.qmpEvents.length) lines.push(`QMP events: ${r.qmpEvents.map((q) => q.event).join(', ')}`);
+  const tail = (text: string, n: number) => text.trimEnd().split('\n').slice(-n);
+  if (r.qemuLog.trim()) lines.push('QEMU said:', ...tail(r.qemuLog, 5).map((l) => `  ${l}`));
+  if (r.serialTail.trim()) lines.push('last console lines:', ...tail(r.serialTail, 8).map((l) => `  ${l.trimEnd()}`));
+  return lines.map((l) => `    ${l}`).join('\n');
 }
 
 function time(ms: number): string {

@@ -20,6 +20,8 @@ const USAGE = `Usage:
   corral [--data DIR] vm list [--json]
   corral [--data DIR] vm show NAME [--json]
   corral [--data DIR] vm start|stop|kill|reset|pause|resume NAME
+  corral [--data DIR] vm set NAME [--restart never|on-failure|always] [--max-crashes N --window DURATION]
+         [--liveness agent|tcp:PORT|http:PORT/PATH|off] [--guest-watchdog on|off] [--cpus N] [--memory SIZE]
   corral [--data DIR] vm delete NAME [--keep-disks]
   corral [--data DIR] vm console NAME      serial console here; Ctrl-] leaves
   corral [--data DIR] vm log NAME [--follow]
@@ -41,6 +43,10 @@ const OPTIONS = {
   append: { type: 'string' },
   forward: { type: 'string', multiple: true },
   restart: { type: 'string' },
+  'max-crashes': { type: 'string' },
+  window: { type: 'string' },
+  liveness: { type: 'string' },
+  'guest-watchdog': { type: 'string' },
   json: { type: 'boolean' },
   'keep-disks': { type: 'boolean' },
   follow: { type: 'boolean' },
@@ -72,6 +78,7 @@ const ALLOWED: Record<string, string[]> = {
   'vm reset': [],
   'vm pause': [],
   'vm resume': [],
+  'vm set': ['restart', 'max-crashes', 'window', 'liveness', 'guest-watchdog', 'cpus', 'memory'],
   'vm delete': ['keep-disks'],
   'vm console': [],
   'vm log': ['follow'],
@@ -165,6 +172,11 @@ async function run(c: ControlClient, command: string, name: string, o: Opts): Pr
       out(`${vm.name}: ${vm.state}${vm.lastExit ? ` (${vm.lastExit.reason})` : ''}`);
       return 0;
     }
+    case 'vm set': {
+      const vm = await c.call('vm.update', setArgs(name, o));
+      out(`Updated "${vm.name}"`);
+      return 0;
+    }
     case 'vm delete': {
       await c.call('vm.delete', { vm: name, keepDisks: Boolean(o['keep-disks']) });
       out(`Deleted "${name}"`);
@@ -182,7 +194,7 @@ async function run(c: ControlClient, command: string, name: string, o: Opts): Pr
 
 /** The stable shape of `vm show --json` (scripts depend on it). */
 function showJson(v: VmInfo) {
-  return { name: v.name, id: v.id, state: v.state, pid: v.pid, restarts: v.restarts, lastExit: v.lastExit && { code: v.lastExit.code, signal: v.lastExit.signal, reason: v.lastExit.reason, at: new Date(v.lastExit.at).toISOString() }, stateSince: new Date(v.stateSince).toISOString(), config: v.config };
+  return { name: v.name, id: v.id, state: v.state, pid: v.pid, restarts: v.restarts, lastExit: v.lastExit && { code: v.lastExit.code, signal: v.lastExit.signal, reason: v.lastExit.reason, at: new Date(v.lastExit.at).toISOString() }, stateSince: new Date(v.stateSince).toISOString(), restartAt: v.restartAt && new Date(v.restartAt).toISOString(), config: v.config };
 }
 
 function createArgs(name: string, o: Opts): ArgsIn<'vm.create'> {
@@ -190,11 +202,7 @@ function createArgs(name: string, o: Opts): ArgsIn<'vm.create'> {
   if (o['disk-format'] && !o['disk-image']) throw new UsageError('--disk-format applies to --disk-image');
   const a: ArgsIn<'vm.create'> = { name };
   if (o.cpus !== undefined) a.cpus = intArg('cpus', o.cpus);
-  if (o.memory !== undefined) {
-    const bytes = sizeArg('memory', o.memory, 'm');
-    if (bytes % MiB) throw new UsageError(`--memory must be a whole number of MiB, not ${o.memory}`);
-    a.memoryMiB = bytes / MiB;
-  }
+  if (o.memory !== undefined) a.memoryMiB = memoryArg(o.memory);
   if (o.disk !== undefined) {
     if (/^\s*\d+\s*$/.test(o.disk)) throw new UsageError(`--disk needs a unit, e.g. ${o.disk.trim()}G`);
     a.disk = { size: sizeArg('disk', o.disk, 'b') };
@@ -210,11 +218,53 @@ function createArgs(name: string, o: Opts): ArgsIn<'vm.create'> {
   }
   if (o.append !== undefined) a.append = o.append;
   if (o.forward) a.forwards = o.forward.map(forwardArg);
-  if (o.restart !== undefined) {
-    if (!['never', 'on-failure', 'always'].includes(o.restart)) throw new UsageError(`--restart must be never, on-failure or always, not "${o.restart}"`);
-    a.restart = o.restart as 'never' | 'on-failure' | 'always';
-  }
+  if (o.restart !== undefined) a.restart = restartArg(o.restart);
   return a;
+}
+
+function setArgs(name: string, o: Opts): ArgsIn<'vm.update'> {
+  const a: ArgsIn<'vm.update'> = { vm: name };
+  if (o.restart !== undefined) a.restart = restartArg(o.restart);
+  if (o['max-crashes'] !== undefined) a.maxCrashes = intArg('max-crashes', o['max-crashes']);
+  if (o.window !== undefined) a.crashWindowSec = durationArg('window', o.window);
+  if (o.liveness !== undefined) a.liveness = livenessArg(o.liveness);
+  if (o['guest-watchdog'] !== undefined) {
+    const g = o['guest-watchdog'];
+    if (g !== 'on' && g !== 'off') throw new UsageError(`--guest-watchdog must be on or off, not "${g}"`);
+    a.guestWatchdog = g === 'on' ? 'restart' : 'off';
+  }
+  if (o.cpus !== undefined) a.cpus = intArg('cpus', o.cpus);
+  if (o.memory !== undefined) a.memoryMiB = memoryArg(o.memory);
+  if (Object.keys(a).length === 1) throw new UsageError('nothing to set; see corral --help');
+  return a;
+}
+
+function restartArg(v: string): 'never' | 'on-failure' | 'always' {
+  if (!['never', 'on-failure', 'always'].includes(v)) throw new UsageError(`--restart must be never, on-failure or always, not "${v}"`);
+  return v as 'never' | 'on-failure' | 'always';
+}
+
+function livenessArg(v: string): ArgsIn<'vm.update'>['liveness'] {
+  if (v === 'off' || v === 'none') return null;
+  if (v === 'agent') return { kind: 'agent' };
+  const tcp = /^tcp:(\d+)$/.exec(v);
+  if (tcp) return { kind: 'tcp', port: Number(tcp[1]) };
+  const http = /^http:(\d+)(\/\S*)?$/.exec(v);
+  if (http) return { kind: 'http', port: Number(http[1]), path: http[2] ?? '/' };
+  throw new UsageError(`--liveness must be agent, tcp:PORT, http:PORT/PATH or off, not "${v}"`);
+}
+
+/** "15m", "900s", "1h", or seconds. */
+function durationArg(opt: string, v: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${opt} must be a duration like 15m, 900s or 1h, not "${v}"`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+function memoryArg(v: string): number {
+  const bytes = sizeArg('memory', v, 'm');
+  if (bytes % MiB) throw new UsageError(`--memory must be a whole number of MiB, not ${v}`);
+  return bytes / MiB;
 }
 
 function forwardArg(spec: string): PortForward {

@@ -22,6 +22,8 @@ export interface QemuProcess {
   /** Size of qemu.log when this run began (its messages follow). */
   logStart: number;
   child: ChildProcess | null;
+  /** Stops watching for the exit (the host is leaving; QEMU goes on). */
+  detach(): void;
 }
 
 /** Removes sockets and the pidfile a dead QEMU left behind. */
@@ -57,7 +59,7 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
     try {
       const qmp = await QmpClient.connect(files.qmpSocket, Math.max(1000, deadline - Date.now()));
       const pid = child.pid!;
-      return { pid, pidStart: processStartTime(pid), qmp, exited, child, logStart };
+      return { pid, pidStart: processStartTime(pid), qmp, exited, child, logStart, detach: () => qmp.close() };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {
@@ -76,16 +78,24 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
 /** Connects to a QEMU started by an earlier host. Exit status is unknowable for a non-child. */
 export async function attachQemu(pid: number, pidStart: string | null, files: VmFiles, timeoutMs = 2000): Promise<QemuProcess> {
   const qmp = await QmpClient.connect(files.qmpSocket, timeoutMs);
+  let detached = false;
   const exited = new Promise<ExitFacts>((resolve) => {
     const gone = async () => {
       // QMP closes a moment before the process is reaped
-      while (isAlive(pid) && processStartTime(pid) !== null) await sleep(5);
+      while (isAlive(pid) && processStartTime(pid) !== null) {
+        if (detached) return;
+        await sleep(5, undefined, { ref: false });
+      }
       resolve({ code: null, signal: null });
     };
     if (qmp.closed) void gone();
     else qmp.once('close', () => void gone());
   });
-  return { pid, pidStart, qmp, exited, child: null, logStart: 0 };
+  const detach = () => {
+    detached = true;
+    qmp.close();
+  };
+  return { pid, pidStart, qmp, exited, child: null, logStart: 0, detach };
 }
 
 /** The new lines QEMU wrote to its log since `from` (its error message when it fails to start). */

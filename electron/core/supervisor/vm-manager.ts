@@ -587,7 +587,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     this.restartTimers.clear();
     for (const rt of this.runtimes.values()) {
       rt.health?.stop();
-      rt.proc.qmp.close();
+      rt.proc.detach();
       rt.serial?.close();
     }
     this.runtimes.clear();
