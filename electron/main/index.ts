@@ -1,7 +1,7 @@
 // The desktop app: hosts the core in Electron's main process, shows the UI in a sandboxed
 // window and moves API calls over IPC. Closing the window leaves the host (and with it the
 // supervision of guests) running in the tray; guests themselves run detached either way.
-import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, protocol, session, shell, Tray, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, type WebContents } from 'electron';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -131,11 +131,36 @@ function createTray(): void {
     Menu.buildFromTemplate([
       { label: 'Show Corral', click: () => createWindow() },
       { type: 'separator' },
-      { label: 'Quit (guests keep running)', click: () => void quit(false) },
-      { label: 'Shut down guests and quit', click: () => void quit(true) },
+      { label: 'Quit Corral…', click: () => void requestQuit() },
     ]),
   );
   tray.on('click', () => createWindow());
+}
+
+/**
+ * Quitting follows the host setting: leave guests running (they are detached; the next start
+ * reattaches them), shut them down, or ask. Asking offers to remember the answer.
+ */
+async function requestQuit(): Promise<void> {
+  if (quitting || !host) return quit(false);
+  const running = host.manager.runningCount();
+  const setting = host.settings.get().quitAction;
+  if (running === 0 || setting === 'leave-running') return quit(false);
+  if (setting === 'stop-guests') return quit(true);
+  const opts = {
+    type: 'question' as const,
+    buttons: ['Leave running', 'Shut down guests', 'Cancel'],
+    defaultId: 0,
+    cancelId: 2,
+    title: 'Quit Corral',
+    message: `${running} virtual machine${running === 1 ? ' is' : 's are'} running.`,
+    detail: 'Guests left running keep working; Corral picks them up again at its next start. While Corral is not running, crashed guests are not restarted.',
+    checkboxLabel: 'Remember my choice',
+  };
+  const r = win && !win.isDestroyed() && win.isVisible() ? await dialog.showMessageBox(win, opts) : await dialog.showMessageBox(opts);
+  if (r.response === 2) return;
+  if (r.checkboxChecked) host.settings.set({ quitAction: r.response === 0 ? 'leave-running' : 'stop-guests' });
+  return quit(r.response === 1);
 }
 
 async function quit(stopGuests: boolean): Promise<void> {
@@ -168,13 +193,20 @@ async function boot(): Promise<void> {
   }
   createTray();
   createWindow();
+  host.manager.on('notify', (n) => {
+    if (Notification.isSupported()) {
+      const note = new Notification({ title: n.title, body: n.body, urgency: n.level === 'error' ? 'critical' : 'normal' });
+      note.on('click', () => createWindow());
+      note.show();
+    }
+  });
   app.on('window-all-closed', () => {
-    if (!tray) void quit(false);
+    if (!tray) void requestQuit();
   });
   app.on('before-quit', (e) => {
     if (!quitting) {
       e.preventDefault();
-      void quit(false);
+      void requestQuit();
     }
   });
 }

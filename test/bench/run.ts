@@ -55,10 +55,7 @@ async function startLatency(): Promise<Row> {
   const dataDir = tempDir('corral-bench-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
-    const vm = await host.manager.create({
-      name: 'bench', cpus: 1, memoryMiB: 256, disk: null, iso: null,
-      kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0 quiet', forwards: [], restart: 'never',
-    });
+    const vm = await host.manager.create(guest('bench', { restart: 'never' }));
     const files = host.manager.filesOf(vm.id);
     const ours: number[] = [];
     const floor: number[] = [];
@@ -80,10 +77,111 @@ async function startLatency(): Promise<Row> {
   }
 }
 
+function guest(name: string, extra: Partial<Parameters<Host['manager']['create']>[0]> = {}): Parameters<Host['manager']['create']>[0] {
+  return {
+    name, cpus: 1, memoryMiB: 192, disk: null, iso: null, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0 quiet',
+    forwards: [], restart: 'always', maxCrashes: 1000, crashWindowSec: 900, liveness: null, guestWatchdog: 'off', ...extra,
+  };
+}
+
+/** Resolves with the time the VM is next reported running with a pid other than `oldPid`. */
+function nextRunning(host: Host, id: string, oldPid: number | null): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (vm: { id: string; state: string; pid: number | null }) => {
+      if (vm.id === id && vm.state === 'running' && vm.pid !== oldPid) {
+        host.manager.off('changed', on);
+        resolve(performance.now());
+      }
+    };
+    host.manager.on('changed', on);
+  });
+}
+
+async function crashToRunning(): Promise<Row[]> {
+  const dataDir = tempDir('corral-bench-');
+  const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  try {
+    // SIGKILL of QEMU until the replacement reports running; each run is a first restart (no backoff)
+    const vm = await host.manager.create(guest('crash'));
+    const crash: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const { pid } = await host.manager.start(vm.id);
+      const t0 = performance.now();
+      const running = nextRunning(host, vm.id, pid);
+      process.kill(pid!, 'SIGKILL');
+      crash.push((await running) - t0);
+      await host.manager.kill(vm.id);
+    }
+    // guest kernel panic (pvpanic) until running again, from QEMU's own timestamp of the panic event
+    const p = await host.manager.create(guest('panic', { append: 'console=ttyS0 quiet corral.panic=0' }));
+    const panic: number[] = [];
+    const panicRuns = Math.min(RUNS, 10);
+    for (let i = 0; i < panicRuns; i++) {
+      const { pid } = await host.manager.start(p.id);
+      const running = new Promise<number>((resolve) => {
+        const on = (v: { id: string; state: string; pid: number | null }) => {
+          if (v.id === p.id && v.state === 'running' && v.pid !== pid) {
+            host.manager.off('changed', on);
+            resolve(Date.now());
+          }
+        };
+        host.manager.on('changed', on);
+      });
+      const at = await running;
+      const ev = host.events.list(20, p.id).find((e) => e.report?.qmpEvents.some((q) => q.event === 'GUEST_PANICKED'));
+      const panicAt = ev!.report!.qmpEvents.find((q) => q.event === 'GUEST_PANICKED')!.at!;
+      panic.push(at - panicAt);
+      await host.manager.update({ vm: p.id, restart: 'never' });
+      await host.manager.waitState(p.id, ['crashed', 'stopped', 'running'], 60_000);
+      if (host.manager.get(p.id).pid) await host.manager.kill(p.id);
+      await host.manager.update({ vm: p.id, restart: 'always' });
+    }
+    return [
+      { name: `crash → running (SIGKILL of QEMU, median of ${RUNS})`, value: ms(median(crash)), floor: '-', target: '≤ 150 ms', ok: median(crash) <= 150 },
+      { name: `guest panic → running (after the panic event, median of ${panicRuns})`, value: ms(median(panic)), floor: '-', target: '≤ 150 ms', ok: median(panic) <= 150 },
+    ];
+  } finally {
+    await host.close({ stopGuests: true, timeoutSec: 0 });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function tenGuests(): Promise<Row[]> {
+  const dataDir = tempDir('corral-bench-');
+  const env = { ...process.env, CORRAL_ACCEL: 'tcg' };
+  let host = await Host.start({ dataDir, kind: 'bench', env });
+  try {
+    for (let i = 0; i < 10; i++) await host.manager.start((await host.manager.create(guest(`idle-${i}`, { memoryMiB: 128 }))).id);
+    await sleep(15_000); // let the guests finish booting
+    // host restart: detach, start a new host, until all 10 are reattached
+    await host.close();
+    const t0 = performance.now();
+    host = await Host.start({ dataDir, kind: 'bench', env });
+    const reattach = performance.now() - t0;
+    const running = host.manager.list().filter((v) => v.state === 'running').length;
+    // the host's own CPU while 10 idle guests run
+    const secs = Number(process.env.BENCH_CPU_SECONDS ?? 60);
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    await sleep(secs * 1000);
+    const c = process.cpuUsage(c0);
+    const cpu = ((c.user + c.system) / 1000 / (performance.now() - w0)) * 100;
+    return [
+      { name: 'host restart → 10 running VMs reattached', value: `${ms(reattach)} (${running}/10 running)`, floor: '-', target: '≤ 1 s', ok: reattach <= 1000 && running === 10 },
+      { name: `host CPU with 10 idle running VMs (${secs} s)`, value: `${cpu.toFixed(2)} % of a core`, floor: '-', target: '< 1 %', ok: cpu < 1 },
+    ];
+  } finally {
+    await host.close({ stopGuests: true, timeoutSec: 0 });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (!fs.existsSync(FIXTURE.kernel)) throw new Error('build the guest first: bash test/fixtures/build-guest.sh');
   const rows: Row[] = [];
   rows.push(await startLatency());
+  rows.push(...(await crashToRunning()));
+  rows.push(...(await tenGuests()));
   const cols = ['benchmark', 'measured', 'floor', 'target', 'result'];
   const table = [cols, ...rows.map((r) => [r.name, r.value, r.floor, r.target, r.ok === null ? '-' : r.ok ? 'PASS' : 'MISS'])];
   const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
