@@ -1,5 +1,6 @@
 // `corral`: runs the headless host (`corral serve`) or talks to the running host over its
 // control socket. Failures print one line and exit non-zero (2 for usage errors).
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ArgsIn, PortForward, VmInfo } from '../core/api/contract.js';
@@ -24,6 +25,7 @@ const USAGE = `Usage:
          [--liveness agent|tcp:PORT|http:PORT/PATH|off] [--guest-watchdog on|off] [--cpus N] [--memory SIZE]
   corral [--data DIR] vm delete NAME [--keep-disks]
   corral [--data DIR] vm console NAME      serial console here; Ctrl-] leaves
+  corral [--data DIR] vm screenshot NAME FILE.png
   corral [--data DIR] vm log NAME [--follow]
   corral [--data DIR] events [--follow] [--json]
 
@@ -81,6 +83,7 @@ const ALLOWED: Record<string, string[]> = {
   'vm set': ['restart', 'max-crashes', 'window', 'liveness', 'guest-watchdog', 'cpus', 'memory'],
   'vm delete': ['keep-disks'],
   'vm console': [],
+  'vm screenshot': [],
   'vm log': ['follow'],
   events: ['follow', 'json'],
 };
@@ -106,7 +109,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     const args = pos.slice(command.startsWith('vm ') ? 2 : 1);
     const needName = command.startsWith('vm ') && command !== 'vm list';
-    if (needName && args.length !== 1) throw new UsageError(`"corral ${command}" takes one VM name${args.length > 1 ? ' (quote names with spaces)' : ''}`);
+    const arity = command === 'vm screenshot' ? 2 : 1;
+    if (needName && args.length !== arity) {
+      throw new UsageError(command === 'vm screenshot' ? 'usage: corral vm screenshot NAME FILE.png' : `"corral ${command}" takes one VM name${args.length > 1 ? ' (quote names with spaces)' : ''}`);
+    }
     if (!needName && args.length) throw new UsageError(`unexpected argument "${args[0]}"`);
     const name = args[0] ?? '';
     const dataDir = o.data ? path.resolve(o.data) : defaultDataDir();
@@ -117,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     }
 
     client = await ControlClient.connect(dataLayout(dataDir).controlSocket, dataDir);
-    return await run(client, command, name, o);
+    return await run(client, command, name, o, args[1]);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`corral: ${err.message}\n`);
@@ -134,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function run(c: ControlClient, command: string, name: string, o: Opts): Promise<number> {
+async function run(c: ControlClient, command: string, name: string, o: Opts, file?: string): Promise<number> {
   const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
   const json = (v: unknown) => out(JSON.stringify(v, null, 2));
   switch (command) {
@@ -184,6 +190,13 @@ async function run(c: ControlClient, command: string, name: string, o: Opts): Pr
     }
     case 'vm console':
       return await runConsole(c, name);
+    case 'vm screenshot': {
+      const { png } = await c.call('vm.screenshot', { vm: name });
+      const target = path.resolve(file!);
+      await writeFile(target, Buffer.from(png, 'base64'));
+      out(`Saved the screen of "${name}" to ${target}`);
+      return 0;
+    }
     case 'vm log':
       return await showLog(c, name, Boolean(o.follow));
     case 'events':

@@ -3,6 +3,7 @@
 // supervision of guests) running in the tray; guests themselves run detached either way.
 import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, type WebContents } from 'electron';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EventName, RequestMessage } from '../core/api/contract.js';
@@ -174,6 +175,25 @@ async function quit(stopGuests: boolean): Promise<void> {
   }
 }
 
+/**
+ * noVNC speaks WebSocket, so the desktop app bridges graphical consoles on a loopback port of
+ * its own. Only our window's origin and a one-shot ticket from the API get through.
+ */
+async function serveConsoles(h: Host): Promise<string> {
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on('upgrade', (req, socket, head) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://x');
+    if (pathname !== '/vnc' || req.headers.origin !== APP_ORIGIN) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    h.vncProxy.handleUpgrade(req, socket, head);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  app.once('will-quit', () => server.close());
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
 async function boot(): Promise<void> {
   if (!app.requestSingleInstanceLock()) {
     app.quit();
@@ -185,7 +205,14 @@ async function boot(): Promise<void> {
   serveApp();
   wireIpc();
   try {
-    host = await Host.start({ dataDir: dataDirFromArgs(), kind: 'desktop app', nativeBinding: sqliteBinding(), log: (s) => console.warn(s) });
+    host = await Host.start({
+      dataDir: dataDirFromArgs(),
+      kind: 'desktop app',
+      nativeBinding: sqliteBinding(),
+      log: (s) => console.warn(s),
+      defaults: { hostShell: true, monitor: true },
+    });
+    host.setConsoleBase(await serveConsoles(host));
   } catch (err) {
     dialog.showErrorBox('Corral cannot start', (err as Error).message);
     app.exit(1);

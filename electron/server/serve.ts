@@ -65,11 +65,13 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/api') return refuse(404, 'Not Found');
+    if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
     if (!hostAllowed(req.headers.host)) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;
     // browsers always send Origin: it must be this server's own page
     if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) return refuse(403, 'Forbidden');
+    // the console carries a one-shot ticket that only an authenticated API session can get
+    if (url.pathname === '/vnc') return host.vncProxy.handleUpgrade(req, socket, head);
     if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(401, 'Unauthorized');
     wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
   });

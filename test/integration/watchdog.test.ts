@@ -6,7 +6,7 @@ import { guestArgs, TestHost } from './host-harness';
 
 let t: TestHost;
 beforeAll(async () => {
-  t = await TestHost.start(undefined, { qmpIntervalMs: 500, qmpTimeoutMs: 500, livenessGraceMs: 1000, livenessIntervalMs: 500, livenessTimeoutMs: 1000, livenessMisses: 3 });
+  t = await TestHost.start(undefined, { qmpIntervalMs: 500, qmpTimeoutMs: 500, livenessGraceMs: 6000, livenessIntervalMs: 500, livenessTimeoutMs: 1000, livenessMisses: 3 });
   await t.call('events.subscribe', {});
 });
 afterAll(async () => {
@@ -97,9 +97,11 @@ describe('watchdog', () => {
       append: 'console=ttyS0 quiet corral.http=8080',
     }));
     const first = await t.call('vm.start', { vm: vm.id });
+    const started = Date.now();
     await t.attach(vm.id);
     await t.waitSerial(vm.id, FIXTURE.prompt);
-    await new Promise((r) => setTimeout(r, 3000)); // probes pass while httpd answers
+    // past the 6 s boot grace period, probes pass while httpd answers
+    await new Promise((r) => setTimeout(r, Math.max(0, started + 9000 - Date.now())));
     expect((await t.call('vm.get', { vm: vm.id })).pid).toBe(first.pid);
     await t.type(vm.id, 'killall httpd\n');
     const again = await runningAgain(vm.id, first.pid);

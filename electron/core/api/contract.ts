@@ -162,6 +162,10 @@ export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
 export const HostSettings = z.object({
   /** What quitting the desktop app does with running guests. */
   quitAction: QuitAction,
+  /** Host shell terminals; null = the host's default (on in the desktop app, off in corral serve). */
+  hostShell: z.boolean().nullable(),
+  /** The read-only QEMU monitor console; null = the host's default (on in the desktop app, off in serve). */
+  monitor: z.boolean().nullable(),
 });
 
 export const HostInfo = z.object({
@@ -176,6 +180,8 @@ export const HostInfo = z.object({
     warning: z.string().nullable(),
   }),
   settings: HostSettings,
+  /** What this host allows right now (settings applied to the host's defaults). */
+  features: z.object({ hostShell: z.boolean(), monitor: z.boolean() }),
 });
 
 // ---- method arguments ------------------------------------------------------------------
@@ -221,6 +227,11 @@ export const UpdateArgs = z.object({
 export const LIVE_SETTINGS = ['restart', 'maxCrashes', 'crashWindowSec', 'liveness'] as const;
 
 const Vm = z.object({ vm: VmRef });
+const TermSize = {
+  cols: z.number().int().min(2, 'must be at least 2').max(1000, 'must be at most 1000'),
+  rows: z.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500'),
+};
+const TerminalId = z.string().regex(/^t[0-9a-f]{16}$/, 'is not a terminal id');
 const Base64 = z.string().max(1024 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
 // ---- the method table --------------------------------------------------------------------
@@ -257,6 +268,23 @@ export const methods = {
   'serial.detach': method(Vm, Ok),
   'serial.write': method(Vm.extend({ data: Base64 }), Ok),
   /** The tail of the kept serial log (what the guest printed, also before anyone was attached). */
+  /** The guest's screen as PNG (QMP screendump). */
+  'vm.screenshot': method(Vm, z.object({ png: z.string() })),
+  /**
+   * A one-shot ticket (valid 30 s, this VM only) for the graphical console's WebSocket at
+   * base + path (base null: the page's own origin, as in corral serve).
+   */
+  'console.ticket': method(Vm, z.object({ ticket: z.string(), vmId: z.string(), path: z.string(), base: z.string().nullable() })),
+  /** A terminal: the host's shell, or ssh into a guest through its forward to guest port 22. */
+  'terminal.open': method(
+    z.object({ kind: z.enum(['host', 'ssh']), vm: VmRef.optional(), user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'is not a user name').default('root'), ...TermSize }),
+    z.object({ id: TerminalId, title: z.string() }),
+  ),
+  'terminal.write': method(z.object({ id: TerminalId, data: Base64 }), Ok),
+  'terminal.resize': method(z.object({ id: TerminalId, ...TermSize }), Ok),
+  'terminal.close': method(z.object({ id: TerminalId }), Ok),
+  /** A read-only HMP "info" command; anything else is refused. */
+  'monitor.exec': method(Vm.extend({ command: z.string().min(1).max(200) }), z.object({ output: z.string() })),
   'serial.log': method(
     Vm.extend({ tailBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(256 * 1024) }),
     z.object({ data: z.string(), size: z.number() }),
@@ -294,6 +322,8 @@ export interface EventMap {
   'serial.data': { vmId: string; data: string };
   /** The serial link to the guest closed (VM stopped); a new attach is needed after a restart. */
   'serial.closed': { vmId: string };
+  'terminal.data': { id: string; data: string };
+  'terminal.exit': { id: string; code: number | null };
   /** Crashes, restarts and crash-loops, for desktop notifications. */
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
 }

@@ -2,12 +2,26 @@
 // subscriptions (events, serial consoles) that end with the connection.
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, VmInfo } from '../api/contract.js';
+import { checkMonitorCommand } from '../consoles/monitor.js';
 import { readTail } from '../consoles/serial.js';
+import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
+import type { TicketBook } from '../consoles/tickets.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { VmManager } from '../supervisor/vm-manager.js';
 
-export function makeHandlers(manager: VmManager, events: EventRepo, settings: SettingsRepo, info: () => HostInfo): Handlers {
+export interface HandlerDeps {
+  manager: VmManager;
+  events: EventRepo;
+  settings: SettingsRepo;
+  info: () => HostInfo;
+  tickets: TicketBook;
+  terminals: Terminals;
+  /** Where the console WebSocket lives when not on the page's own origin (the desktop app). */
+  consoleBase: () => string | null;
+}
+
+export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
   const serialSubs = new Map<Session, Set<string>>();
@@ -38,6 +52,44 @@ export function makeHandlers(manager: VmManager, events: EventRepo, settings: Se
   return {
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
+    'vm.screenshot': async (a) => ({ png: (await manager.screenshot(a.vm)).toString('base64') }),
+    'console.ticket': (a) => {
+      const vm = manager.get(a.vm);
+      if (!manager.vncSocketOf(vm.id)) throw new CorralError('conflict', `"${vm.name}" is not running`);
+      const ticket = tickets.issue(vm.id);
+      return { ticket, vmId: vm.id, path: `/vnc?vm=${encodeURIComponent(vm.id)}&ticket=${encodeURIComponent(ticket)}`, base: consoleBase() };
+    },
+    'terminal.open': (a, s) => {
+      if (a.kind === 'host') {
+        if (!info().features.hostShell) throw new CorralError('conflict', 'host shells are turned off on this host (setting "hostShell")');
+        return terminals.open(hostShell(), a.cols, a.rows, s);
+      }
+      if (!a.vm) throw new CorralError('invalid-argument', 'invalid argument "vm": ssh needs a VM', 'vm');
+      const vm = manager.get(a.vm);
+      if (vm.state !== 'running') throw new CorralError('conflict', `"${vm.name}" is not running`);
+      const fwd = vm.config.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
+      if (!fwd) throw new CorralError('conflict', `"${vm.name}" has no port forward to guest port 22: add one (e.g. tcp:2222:22) to ssh into it`);
+      const host = fwd.hostAddr === '0.0.0.0' ? '127.0.0.1' : fwd.hostAddr;
+      return terminals.open(sshInto(vm.name, a.user, host, fwd.hostPort, `${manager.filesOf(vm.id).dir}/known_hosts`), a.cols, a.rows, s);
+    },
+    'terminal.write': (a, s) => {
+      terminals.write(a.id, Buffer.from(a.data, 'base64'), s);
+      return { ok: true as const };
+    },
+    'terminal.resize': (a, s) => {
+      terminals.resize(a.id, a.cols, a.rows, s);
+      return { ok: true as const };
+    },
+    'terminal.close': (a, s) => {
+      terminals.close(a.id, s);
+      return { ok: true as const };
+    },
+    'monitor.exec': async (a) => {
+      if (!info().features.monitor) throw new CorralError('conflict', 'the monitor console is turned off on this host (setting "monitor")');
+      const checked = checkMonitorCommand(a.command);
+      if ('error' in checked) throw new CorralError('invalid-argument', checked.error, 'command');
+      return { output: await manager.monitor(a.vm, checked.command) };
+    },
     'vm.list': () => manager.list(),
     'vm.get': (a) => manager.get(a.vm),
     'vm.create': (a) => manager.create(a),

@@ -12,6 +12,9 @@ import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import type { HealthTiming } from '../supervisor/health.js';
 import { VmManager } from '../supervisor/vm-manager.js';
+import { Terminals } from '../consoles/terminals.js';
+import { TicketBook } from '../consoles/tickets.js';
+import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
 import { acquireLock } from './lock.js';
@@ -26,6 +29,8 @@ export interface HostOptions {
   log?: (line: string) => void;
   /** Hang detection timing; tests shorten it. */
   health?: Partial<HealthTiming>;
+  /** Features on unless a setting says otherwise: the desktop app is its user's own; serve is reachable by others. */
+  defaults?: { hostShell: boolean; monitor: boolean };
 }
 
 export class Host {
@@ -37,6 +42,9 @@ export class Host {
     readonly settings: SettingsRepo,
     readonly dispatcher: Dispatcher,
     readonly caps: QemuCaps,
+    /** Bridges ticketed /vnc WebSocket upgrades to QEMU's VNC sockets; each transport routes to it. */
+    readonly vncProxy: VncProxy,
+    private readonly terminals: Terminals,
     private readonly control: net.Server,
     private readonly unlock: () => void,
   ) {}
@@ -56,22 +64,36 @@ export class Host {
       const settings = new SettingsRepo(db);
       const manager = new VmManager({ layout, vms, events, caps, env, health: opts.health ?? healthFromEnv(env) });
       await manager.reattachAll();
+      const tickets = new TicketBook();
+      const terminals = new Terminals();
+      const vncProxy = new VncProxy({ tickets, socketOf: (id) => manager.vncSocketOf(id) });
+      const defaults = opts.defaults ?? { hostShell: false, monitor: false };
+      let consoleBase: string | null = null;
       const info = (): HostInfo => ({
         version: VERSION,
         dataDir: layout.root,
         pid: process.pid,
         qemu: { binary: caps.binary, version: caps.version, accel: caps.accel, warning: caps.warning },
         settings: settings.get(),
+        features: {
+          hostShell: settings.get().hostShell ?? defaults.hostShell,
+          monitor: settings.get().monitor ?? defaults.monitor,
+        },
       });
-      const dispatcher = new Dispatcher(makeHandlers(manager, events, settings, info));
+      const dispatcher = new Dispatcher(makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase: () => consoleBase }));
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      return new Host(layout, db, manager, events, settings, dispatcher, caps, control, unlock);
+      const host = new Host(layout, db, manager, events, settings, dispatcher, caps, vncProxy, terminals, control, unlock);
+      host.setConsoleBase = (base) => (consoleBase = base);
+      return host;
     } catch (err) {
       db?.close();
       unlock();
       throw err;
     }
   }
+
+  /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
+  setConsoleBase: (base: string | null) => void = () => undefined;
 
   /** A connection of some transport; close it when the peer goes away. */
   session(label: string, sink: (event: EventName, payload: unknown) => void): Session {
@@ -81,6 +103,8 @@ export class Host {
   /** Leaves guests running (they are detached) unless stopGuests is set. */
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
     if (opts.stopGuests) await this.manager.stopAll(opts.timeoutSec ?? 60);
+    this.terminals.closeAll();
+    this.vncProxy.close();
     this.manager.detachAll();
     await new Promise<void>((resolve) => this.control.close(() => resolve()));
     this.db.close();

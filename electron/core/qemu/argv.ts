@@ -95,6 +95,8 @@ function consoles(f: VmFiles): string[] {
     '-chardev', opts('socket', { id: 'serial0', path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
     '-serial', 'chardev:serial0',
     '-display', 'none',
+    // the graphical console: VNC on a private unix socket, proxied to the UI (never a TCP port)
+    '-vnc', opts(`unix:${optValue(f.vncSocket)}`, {}),
   ];
 }
 
@@ -104,6 +106,10 @@ const WATCHDOG_ACTION = { restart: 'pause', reset: 'reset', poweroff: 'poweroff'
 
 function devices(c: VmConfig): string[] {
   return [
+    '-device', json({ driver: 'VGA', id: 'video0', vgamem_mb: 16 }),
+    // an absolute pointer, so the mouse in the console lands where the user points
+    '-device', json({ driver: 'qemu-xhci', id: 'usb' }),
+    '-device', json({ driver: 'usb-tablet', id: 'tablet0', bus: 'usb.0' }),
     '-device', json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
     // a panicking guest ends QEMU with a failure status; the supervisor classifies and restarts it
     '-action', 'panic=exit-failure',

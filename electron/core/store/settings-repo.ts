@@ -2,7 +2,7 @@
 import { HostSettings, type HostSettings as Settings } from '../api/contract.js';
 import type { Db } from './db.js';
 
-const DEFAULTS: Settings = { quitAction: 'ask' };
+const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null };
 
 export class SettingsRepo {
   private readonly q;

@@ -118,6 +118,33 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     return vmFiles(this.d.layout, vmId);
   }
 
+  /** The VNC socket of a running VM, or null. */
+  vncSocketOf(vmId: string): string | null {
+    return this.runtimes.has(vmId) ? this.filesOf(vmId).vncSocket : null;
+  }
+
+  /** The guest's screen as PNG bytes (QMP screendump into the private run dir). */
+  async screenshot(ref: string): Promise<Buffer> {
+    const rec = this.record(ref);
+    const rt = this.runtimes.get(rec.id);
+    if (!rt) throw new CorralError('conflict', `"${rec.name}" is not running`);
+    const file = path.join(rt.files.runDir, `screen-${randomBytes(4).toString('hex')}.png`);
+    try {
+      await rt.proc.qmp.execute('screendump', { filename: file, format: 'png' }, 10_000);
+      return fs.readFileSync(file);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /** A human monitor command (the caller has checked it against the read-only allowlist). */
+  async monitor(ref: string, command: string): Promise<string> {
+    const rec = this.record(ref);
+    const rt = this.runtimes.get(rec.id);
+    if (!rt) throw new CorralError('conflict', `"${rec.name}" is not running`);
+    return rt.proc.qmp.execute<string>('human-monitor-command', { 'command-line': command }, 10_000);
+  }
+
   /** The live serial link of a running VM. */
   serialOf(ref: string): SerialLink {
     const rec = this.record(ref);
