@@ -1,5 +1,5 @@
 // Human output for the CLI (scripts use --json).
-import type { EventRecord, VmInfo } from '../core/api/contract.js';
+import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../core/api/contract.js';
 import { formatSize, MiB } from '../core/api/units.js';
 
 export function table(rows: string[][]): string {
@@ -22,8 +22,10 @@ export function vmDetails(v: VmInfo): string {
     ['Id', v.id],
     ['State', `${v.state} since ${time(v.stateSince)}${v.restartAt ? `, restart at ${time(v.restartAt)}` : ''}`],
     ['PID', v.pid ? String(v.pid) : '-'],
-    ['CPUs', String(c.cpus)],
-    ['Memory', formatSize(c.memoryMiB * MiB)],
+    ['CPUs', `${c.cpus}${c.maxCpus && c.maxCpus > c.cpus ? ` (up to ${c.maxCpus} live)` : ''}`],
+    ['Memory', `${formatSize(c.memoryMiB * MiB)}${c.maxMemoryMiB && c.maxMemoryMiB > c.memoryMiB ? ` (boots with ${formatSize(c.maxMemoryMiB * MiB)})` : ''}`],
+    ['Limits', [c.cpuWeight !== null && `cpu weight ${c.cpuWeight}`, c.cpuCapPercent !== null && `cpu cap ${c.cpuCapPercent} %`, c.ioBps !== null && `${formatSize(c.ioBps)}/s`, c.ioIops !== null && `${c.ioIops} IOPS`].filter(Boolean).join(', ') || '-'],
+    ['Pending', v.pending.length ? `${v.pending.join(', ')} (at the next boot)` : '-'],
     ...c.disks.map((d, i): [string, string] => [`Disk ${i}`, `${d.path} (${d.format}${d.owned ? '' : ', external'})`]),
     ['CD-ROM', c.iso ?? '-'],
     ...(c.kernel ? ([['Kernel', c.kernel], ['Initrd', c.initrd ?? '-'], ['Append', c.append ?? '-']] as Array<[string, string]>) : []),
@@ -58,4 +60,29 @@ function time(ms: number): string {
   const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function statsText(v: VmInfo, s: VmStats | null): string {
+  if (!s) return `${v.name}: no statistics yet${v.state === 'running' ? ' (the first sample comes within 2 s)' : ` (${v.state})`}`;
+  const rate = (n: number) => `${formatSize(Math.round(n))}/s`;
+  return table([
+    ['CPU:', `${s.cpuPercent.toFixed(1)} % of a core`],
+    ['Memory (resident):', formatSize(s.rssBytes)],
+    ['Balloon:', s.balloonBytes === null ? '-' : formatSize(s.balloonBytes)],
+    ['Disk read:', rate(s.diskReadBps)],
+    ['Disk write:', rate(s.diskWriteBps)],
+    ['Network:', 'not measurable with user-mode networking'],
+  ]);
+}
+
+export function hostText(info: HostInfo, r: HostResources): string {
+  const pct = r.commitLimitBytes ? Math.round((r.committedBytes / r.commitLimitBytes) * 100) : 0;
+  return table([
+    ['Data dir:', info.dataDir],
+    ['QEMU:', `${info.qemu.version} (${info.qemu.binary}), ${info.qemu.accel.toUpperCase()}${info.qemu.warning ? ` - ${info.qemu.warning}` : ''}`],
+    ['CPUs:', `${r.cpus} (${r.cpuPercent.toFixed(0)} % busy)`],
+    ['Memory:', `${formatSize(r.memoryBytes)} (${formatSize(r.memoryAvailableBytes)} available)`],
+    ['Committed:', `${formatSize(r.committedBytes)} of ${formatSize(r.commitLimitBytes)} (${pct} %, overcommit ${r.overcommit})`],
+    ['CPU weight/cap:', r.cgroups.available ? 'available (cgroup v2)' : `unavailable: ${r.cgroups.reason}`],
+  ]);
 }

@@ -8,7 +8,7 @@ import { MiB, parseSize } from '../core/api/units.js';
 import { dataLayout, defaultDataDir } from '../core/paths.js';
 import { ApiCallError, ControlClient, NoHostError } from './client.js';
 import { runConsole } from './console.js';
-import { eventLine, vmDetails, vmTable } from './format.js';
+import { eventLine, hostText, statsText, vmDetails, vmTable } from './format.js';
 
 class UsageError extends Error {}
 
@@ -22,7 +22,11 @@ const USAGE = `Usage:
   corral [--data DIR] vm show NAME [--json]
   corral [--data DIR] vm start|stop|kill|reset|pause|resume NAME
   corral [--data DIR] vm set NAME [--restart never|on-failure|always] [--max-crashes N --window DURATION]
-         [--liveness agent|tcp:PORT|http:PORT/PATH|off] [--guest-watchdog on|off] [--cpus N] [--memory SIZE]
+         [--liveness agent|tcp:PORT|http:PORT/PATH|off] [--guest-watchdog on|off]
+         [--cpus N] [--max-cpus N] [--memory SIZE] [--max-memory SIZE] [--cpu-weight N] [--cpu-cap PERCENT]
+         [--io-bps N --io-iops N] [--disk-size SIZE] [--live]
+  corral [--data DIR] vm stats NAME [--json]
+  corral [--data DIR] host [--json]
   corral [--data DIR] vm delete NAME [--keep-disks]
   corral [--data DIR] vm console NAME      serial console here; Ctrl-] leaves
   corral [--data DIR] vm screenshot NAME FILE.png
@@ -49,6 +53,14 @@ const OPTIONS = {
   window: { type: 'string' },
   liveness: { type: 'string' },
   'guest-watchdog': { type: 'string' },
+  'max-cpus': { type: 'string' },
+  'max-memory': { type: 'string' },
+  'cpu-weight': { type: 'string' },
+  'cpu-cap': { type: 'string' },
+  'io-bps': { type: 'string' },
+  'io-iops': { type: 'string' },
+  'disk-size': { type: 'string' },
+  live: { type: 'boolean' },
   json: { type: 'boolean' },
   'keep-disks': { type: 'boolean' },
   follow: { type: 'boolean' },
@@ -80,7 +92,9 @@ const ALLOWED: Record<string, string[]> = {
   'vm reset': [],
   'vm pause': [],
   'vm resume': [],
-  'vm set': ['restart', 'max-crashes', 'window', 'liveness', 'guest-watchdog', 'cpus', 'memory'],
+  'vm set': ['restart', 'max-crashes', 'window', 'liveness', 'guest-watchdog', 'cpus', 'max-cpus', 'memory', 'max-memory', 'cpu-weight', 'cpu-cap', 'io-bps', 'io-iops', 'disk-size', 'live'],
+  'vm stats': ['json'],
+  host: ['json'],
   'vm delete': ['keep-disks'],
   'vm console': [],
   'vm screenshot': [],
@@ -179,8 +193,27 @@ async function run(c: ControlClient, command: string, name: string, o: Opts, fil
       return 0;
     }
     case 'vm set': {
-      const vm = await c.call('vm.update', setArgs(name, o));
-      out(`Updated "${vm.name}"`);
+      const args = setArgs(name, o);
+      const settings = Object.keys(args).filter((k) => k !== 'vm' && k !== 'live');
+      let vm = settings.length ? await c.call('vm.update', args) : await c.call('vm.get', { vm: name });
+      if (o['disk-size'] !== undefined) {
+        if (/^\s*\d+\s*$/.test(o['disk-size'])) throw new UsageError(`--disk-size needs a unit, e.g. ${o['disk-size'].trim()}G`);
+        vm = await c.call('vm.resizeDisk', { vm: name, size: sizeArg('disk-size', o['disk-size'], 'b') });
+      }
+      out(`Updated "${vm.name}"${vm.pending.length ? `; at the next boot: ${vm.pending.join(', ')}` : ''}`);
+      return 0;
+    }
+    case 'vm stats': {
+      const vm = await c.call('vm.get', { vm: name });
+      const samples = await c.call('vm.stats', { vm: name });
+      if (o.json) json(samples.at(-1) ?? null);
+      else out(statsText(vm, samples.at(-1) ?? null));
+      return 0;
+    }
+    case 'host': {
+      const [info, res] = await Promise.all([c.call('host.info', {}), c.call('host.resources', {})]);
+      if (o.json) json({ ...res, qemu: info.qemu, dataDir: info.dataDir, version: info.version });
+      else out(hostText(info, res));
       return 0;
     }
     case 'vm delete': {
@@ -247,8 +280,15 @@ function setArgs(name: string, o: Opts): ArgsIn<'vm.update'> {
     a.guestWatchdog = g === 'on' ? 'restart' : 'off';
   }
   if (o.cpus !== undefined) a.cpus = intArg('cpus', o.cpus);
+  if (o['max-cpus'] !== undefined) a.maxCpus = intArg('max-cpus', o['max-cpus']);
   if (o.memory !== undefined) a.memoryMiB = memoryArg(o.memory);
-  if (Object.keys(a).length === 1) throw new UsageError('nothing to set; see corral --help');
+  if (o['max-memory'] !== undefined) a.maxMemoryMiB = memoryArg(o['max-memory']);
+  if (o['cpu-weight'] !== undefined) a.cpuWeight = o['cpu-weight'] === 'default' ? null : intArg('cpu-weight', o['cpu-weight']);
+  if (o['cpu-cap'] !== undefined) a.cpuCapPercent = o['cpu-cap'] === 'off' ? null : intArg('cpu-cap', o['cpu-cap'].replace(/%$/, ''));
+  if (o['io-bps'] !== undefined) a.ioBps = o['io-bps'] === 'off' ? null : sizeArg('io-bps', o['io-bps'], 'b');
+  if (o['io-iops'] !== undefined) a.ioIops = o['io-iops'] === 'off' ? null : intArg('io-iops', o['io-iops']);
+  if (o.live) a.live = true;
+  if (Object.keys(a).length === 1 && o['disk-size'] === undefined) throw new UsageError('nothing to set; see corral --help');
   return a;
 }
 

@@ -66,7 +66,7 @@ describe('monitor and terminals in serve mode', () => {
     const r = await api.call('monitor.exec', { vm: a, command: 'info status' });
     expect(r.output).toMatch(/VM status: running/);
     for (const bad of ['quit', 'system_reset', 'info status; quit', 'migrate tcp:1.2.3.4:1', 'device_add e1000']) {
-      await expect(api.call('monitor.exec', { vm: a, command: bad })).rejects.toThrow(/not allowed: this console is read-only/);
+      await expect(api.call('monitor.exec', { vm: a, command: bad })).rejects.toThrow(/is not allowed/);
     }
     expect((await api.call('vm.get', { vm: a })).state).toBe('running');
   });

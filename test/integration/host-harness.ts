@@ -24,7 +24,7 @@ export class TestHost {
   }
 
   static async start(dataDir = tempDir(), health?: Partial<HealthTiming>): Promise<TestHost> {
-    const host = await Host.start({ dataDir, kind: 'test', env: { ...process.env, CORRAL_ACCEL: 'tcg' }, health });
+    const host = await Host.start({ dataDir, kind: 'test', env: { ...process.env, CORRAL_ACCEL: 'tcg' }, health, defaults: { hostShell: true, monitor: true } });
     return new TestHost(host, dataDir);
   }
 
@@ -46,7 +46,7 @@ export class TestHost {
   }
 
   waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = 60_000): Promise<true> {
-    return waitFor(`serial output ${String(pattern)}`, () => {
+    return waitFor(`serial output ${String(pattern)} (last output: ${JSON.stringify(stripAnsi(this.serial.get(vmId) ?? '').slice(-300))})`, () => {
       const out = stripAnsi(this.serial.get(vmId) ?? '');
       return typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out);
     }, timeoutMs);

@@ -73,15 +73,18 @@ describe('a guest from create to console', () => {
     expect(events[0]!.message).toMatch(/shut down cleanly/);
   });
 
-  it('refuses to edit or delete while running, edits while stopped', async () => {
+  it('edits while running leave boot-time settings pending; refuses to delete while running', async () => {
     await t.call('vm.start', { vm: id });
-    await expect(t.call('vm.update', { vm: id, cpus: 2 })).rejects.toThrow(/stop it/);
+    const running = await t.call('vm.update', { vm: id, append: 'console=ttyS0' });
+    expect(running.pending).toEqual(['append']);
+    await expect(t.call('vm.update', { vm: id, append: 'console=ttyS0 quiet', live: true })).rejects.toThrow(/cannot apply append live/);
     await expect(t.call('vm.delete', { vm: id })).rejects.toThrow(/stop it/);
     const killed = await t.call('vm.kill', { vm: id });
     expect(killed).toMatchObject({ state: 'stopped', pid: null, lastExit: { reason: 'user-kill' } });
-    const edited = await t.call('vm.update', { vm: id, cpus: 2, memoryMiB: 320 });
+    expect(killed.pending).toEqual([]); // nothing is pending once stopped
+    const edited = await t.call('vm.update', { vm: id, cpus: 2, memoryMiB: 320, append: 'console=ttyS0 quiet' });
     expect(edited.config).toMatchObject({ cpus: 2, memoryMiB: 320 });
-    expect(edited.configVersion).toBe(2);
+    expect(edited.configVersion).toBe(3);
   });
 
   it('two simultaneous starts yield one QEMU', async () => {

@@ -8,6 +8,7 @@ const files = vmFiles(dataLayout('/data'), 'abc123');
 const base: VmConfig = {
   cpus: 2, memoryMiB: 1024, disks: [], iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'never',
   maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
+  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
 };
 
 /** The value following a flag (first occurrence, or nth). */
@@ -30,7 +31,7 @@ describe('argv builder (golden)', () => {
       '-pidfile', '/data/vms/abc123/run/qemu.pid',
       '-msg', 'timestamp=on',
       '-machine', 'q35,accel=tcg', '-cpu', 'max',
-      '-smp', 'cpus=2', '-m', 'size=1024M',
+      '-smp', 'cpus=2,maxcpus=2', '-m', 'size=1024M',
       '-blockdev', '{"driver":"file","filename":"/data/vms/abc123/disk0.qcow2","node-name":"disk0-file","discard":"unmap"}',
       '-blockdev', '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap"}',
       '-device', '{"driver":"virtio-blk-pci","drive":"disk0","id":"disk0-dev","bootindex":1}',
@@ -51,6 +52,7 @@ describe('argv builder (golden)', () => {
       '-device', '{"driver":"pvpanic-pci","id":"pvpanic"}',
       '-action', 'panic=exit-failure',
       '-device', '{"driver":"virtio-rng-pci","id":"rng0"}',
+      '-device', '{"driver":"virtio-balloon-pci","id":"balloon0"}',
       '-device', '{"driver":"virtio-serial-pci","id":"vser0"}',
       '-chardev', 'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
       '-device', '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
@@ -109,6 +111,12 @@ describe('argv builder (golden)', () => {
     expect(argv).toContain('watchdog=pause'); // paused, then ended by the supervisor under the restart policy
     const reset = buildArgv({ id: 'abc123', name: 'x', config: { ...base, guestWatchdog: 'reset' }, files }, { accel: 'tcg' });
     expect(reset).toContain('watchdog=reset');
+  });
+
+  it('boots with the maximum memory and room for hotplugged vCPUs', () => {
+    const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, cpus: 2, maxCpus: 4, memoryMiB: 512, maxMemoryMiB: 2048 }, files }, { accel: 'tcg' });
+    expect(after(argv, '-smp')).toBe('cpus=2,maxcpus=4');
+    expect(after(argv, '-m')).toBe('size=2048M');
   });
 
   it('optValue doubles commas and refuses NUL', () => {

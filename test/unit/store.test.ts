@@ -11,6 +11,7 @@ const config: VmConfig = {
   cpus: 2, memoryMiB: 512, disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
   iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'on-failure',
   maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
+  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
 };
 
 describe('SQLite store', () => {

@@ -92,9 +92,28 @@ export const DiskConfig = z.object({
   owned: z.boolean(),
 });
 
+export const CpuWeight = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10000, 'must be at most 10000');
+/** Percent of one host core: 150 = one and a half cores. */
+export const CpuCapPercent = z.number().int('must be a whole number').min(1, 'must be at least 1 %').max(100 * MAX_CPUS, 'is more than any host has');
+export const IoBps = z.number().int('must be a whole number').min(4096, 'must be at least 4 KiB/s').max(2 ** 40, 'must be at most 1 TiB/s');
+export const IoIops = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000_000, 'must be at most 10 million');
+
 export const VmConfig = z.object({
+  /** vCPUs at boot; raised live up to maxCpus by hotplug. */
   cpus: Cpus,
+  /** Hotplug headroom (null: none, maxCpus = cpus). */
+  maxCpus: Cpus.nullable(),
+  /** The memory the guest gets: the balloon target while running (at most maxMemoryMiB). */
   memoryMiB: MemoryMiB,
+  /** The memory QEMU boots with; memory above it needs a restart (null: = memoryMiB). */
+  maxMemoryMiB: MemoryMiB.nullable(),
+  /** cgroup v2 cpu.weight (null: the default, 100). */
+  cpuWeight: CpuWeight.nullable(),
+  /** cgroup v2 cpu.max as percent of one core (null: no cap). */
+  cpuCapPercent: CpuCapPercent.nullable(),
+  /** Disk throttling for every disk of the VM (QMP block_set_io_throttle). */
+  ioBps: IoBps.nullable(),
+  ioIops: IoIops.nullable(),
   disks: z.array(DiskConfig).max(8),
   iso: AbsPath.nullable(),
   kernel: AbsPath.nullable(),
@@ -110,7 +129,10 @@ export const VmConfig = z.object({
 });
 
 /** What a config lacks when it was stored by an older Corral. */
-export const CONFIG_DEFAULTS = { maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off' } as const;
+export const CONFIG_DEFAULTS = {
+  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
+  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
+} as const;
 
 export const ExitInfo = z.object({
   code: z.number().int().nullable(),
@@ -130,6 +152,8 @@ export const VmInfo = z.object({
   lastExit: ExitInfo.nullable(),
   /** When a pending automatic restart is due (state restarting). */
   restartAt: z.number().nullable(),
+  /** Settings changed while running that take effect at the next boot. */
+  pending: z.array(z.string()),
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),
@@ -158,6 +182,33 @@ export const EventRecord = z.object({
   report: CrashReport.nullable(),
 });
 
+export const VmStats = z.object({
+  vmId: z.string(),
+  at: z.number(),
+  /** Host CPU used by the VM's QEMU, percent of one core. */
+  cpuPercent: z.number(),
+  rssBytes: z.number(),
+  balloonBytes: z.number().nullable(),
+  diskReadBps: z.number(),
+  diskWriteBps: z.number(),
+  /** Not measurable with QEMU's user-mode network. */
+  netRxBps: z.number().nullable(),
+  netTxBps: z.number().nullable(),
+});
+
+export const HostResources = z.object({
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  memoryAvailableBytes: z.number(),
+  /** Host CPU busy, percent of all cores. */
+  cpuPercent: z.number(),
+  /** Memory the running VMs may use (their boot memory), and the limit for it. */
+  committedBytes: z.number(),
+  commitLimitBytes: z.number(),
+  overcommit: z.number(),
+  cgroups: z.object({ available: z.boolean(), reason: z.string().nullable() }),
+});
+
 export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
 export const HostSettings = z.object({
   /** What quitting the desktop app does with running guests. */
@@ -166,6 +217,8 @@ export const HostSettings = z.object({
   hostShell: z.boolean().nullable(),
   /** The read-only QEMU monitor console; null = the host's default (on in the desktop app, off in serve). */
   monitor: z.boolean().nullable(),
+  /** Running VMs may commit at most host RAM x this much memory. */
+  memoryOvercommit: z.number().min(0.1, 'must be at least 0.1').max(10, 'must be at most 10'),
 });
 
 export const HostInfo = z.object({
@@ -204,6 +257,12 @@ export const CreateArgs = z.object({
   crashWindowSec: CrashWindowSec.default(CONFIG_DEFAULTS.crashWindowSec),
   liveness: Liveness.nullable().default(null),
   guestWatchdog: GuestWatchdog.default('off'),
+  maxCpus: Cpus.nullable().default(null),
+  maxMemoryMiB: MemoryMiB.nullable().default(null),
+  cpuWeight: CpuWeight.nullable().default(null),
+  cpuCapPercent: CpuCapPercent.nullable().default(null),
+  ioBps: IoBps.nullable().default(null),
+  ioIops: IoIops.nullable().default(null),
 });
 
 export const UpdateArgs = z.object({
@@ -221,10 +280,18 @@ export const UpdateArgs = z.object({
   crashWindowSec: CrashWindowSec.optional(),
   liveness: Liveness.nullable().optional(),
   guestWatchdog: GuestWatchdog.optional(),
+  maxCpus: Cpus.nullable().optional(),
+  maxMemoryMiB: MemoryMiB.nullable().optional(),
+  cpuWeight: CpuWeight.nullable().optional(),
+  cpuCapPercent: CpuCapPercent.nullable().optional(),
+  ioBps: IoBps.nullable().optional(),
+  ioIops: IoIops.nullable().optional(),
+  /** Apply to the running VM now, and fail if any change cannot be (instead of leaving it pending). */
+  live: z.boolean().default(false),
 });
 
-/** Settings that apply to a running VM at once; the rest wait until it is stopped. */
-export const LIVE_SETTINGS = ['restart', 'maxCrashes', 'crashWindowSec', 'liveness'] as const;
+/** Settings a running VM takes at once (host-side, or through QMP/cgroups); the rest are pending until the next boot. */
+export const LIVE_SETTINGS = ['name', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'cpus', 'memoryMiB', 'ioBps', 'ioIops', 'cpuWeight', 'cpuCapPercent'] as const;
 
 const Vm = z.object({ vm: VmRef });
 const TermSize = {
@@ -245,6 +312,11 @@ const Ok = z.object({ ok: z.literal(true) });
 export const methods = {
   'host.info': method(z.object({}), HostInfo),
   'host.settings': method(HostSettings.partial(), HostSettings),
+  'host.resources': method(z.object({}), HostResources),
+  /** Recent samples: the last hour (every 2 s) or the last day (per minute). */
+  'vm.stats': method(Vm.extend({ range: z.enum(['hour', 'day']).default('hour') }), z.array(VmStats)),
+  /** Grows a disk: live (block_resize) or offline (qemu-img resize). Never shrinks. */
+  'vm.resizeDisk': method(Vm.extend({ disk: z.number().int().min(0).max(7).default(0), size: z.number().int().min(1024 * 1024).max(64 * 1024 ** 4, 'must be at most 64 TiB') }), VmInfo),
   'vm.list': method(z.object({}), z.array(VmInfo)),
   'vm.get': method(Vm, VmInfo),
   'vm.create': method(CreateArgs, VmInfo),
@@ -313,6 +385,8 @@ export type Liveness = z.infer<typeof Liveness>;
 export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
 export type CrashReport = z.infer<typeof CrashReport>;
 export type HostSettings = z.infer<typeof HostSettings>;
+export type VmStats = z.infer<typeof VmStats>;
+export type HostResources = z.infer<typeof HostResources>;
 
 /** Events pushed by the host. */
 export interface EventMap {
@@ -324,6 +398,8 @@ export interface EventMap {
   'serial.closed': { vmId: string };
   'terminal.data': { id: string; data: string };
   'terminal.exit': { id: string; code: number | null };
+  /** Every 2 s while VMs run: one sample per running VM and the host's own figures. */
+  stats: { at: number; vms: VmStats[]; host: HostResources };
   /** Crashes, restarts and crash-loops, for desktop notifications. */
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
 }

@@ -1,11 +1,12 @@
 // The API's handlers: each contract method mapped onto the VM manager, plus per-connection
 // subscriptions (events, serial consoles) that end with the connection.
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
-import type { EventRecord, HostInfo, VmInfo } from '../api/contract.js';
+import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../api/contract.js';
 import { checkMonitorCommand } from '../consoles/monitor.js';
 import { readTail } from '../consoles/serial.js';
 import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
 import type { TicketBook } from '../consoles/tickets.js';
+import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { VmManager } from '../supervisor/vm-manager.js';
@@ -19,9 +20,11 @@ export interface HandlerDeps {
   terminals: Terminals;
   /** Where the console WebSocket lives when not on the page's own origin (the desktop app). */
   consoleBase: () => string | null;
+  monitor: ResourceMonitor;
+  onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
 }
 
-export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase }: HandlerDeps): Handlers {
+export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase, monitor, onStats }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
   const serialSubs = new Map<Session, Set<string>>();
@@ -30,6 +33,7 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
   manager.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
   manager.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
   manager.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
+  onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
   manager.on('serialData', (vmId, data) => {
     let b64: string | null = null;
     for (const [s, subs] of serialSubs) {
@@ -52,6 +56,9 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
   return {
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
+    'host.resources': () => monitor.host(),
+    'vm.stats': (a) => monitor.stats(manager.get(a.vm).id, a.range),
+    'vm.resizeDisk': (a) => manager.resizeDisk(a.vm, a.disk, a.size),
     'vm.screenshot': async (a) => ({ png: (await manager.screenshot(a.vm)).toString('base64') }),
     'console.ticket': (a) => {
       const vm = manager.get(a.vm);

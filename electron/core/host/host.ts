@@ -2,7 +2,10 @@
 // reattaches to running guests and serves the API on the control socket. The desktop app
 // and `corral serve` each create one and add their own transport on top.
 import type net from 'node:net';
-import type { EventName, HostInfo } from '../api/contract.js';
+import type { EventName, HostInfo, HostResources, VmStats } from '../api/contract.js';
+import { Cgroups } from '../resources/cgroups.js';
+import { ResourceMonitor } from '../resources/monitor.js';
+import { StatsRepo } from '../store/stats-repo.js';
 import { Dispatcher, Session } from '../api/dispatcher.js';
 import { dataLayout, ensurePrivateDir, type DataLayout } from '../paths.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
@@ -45,6 +48,7 @@ export class Host {
     /** Bridges ticketed /vnc WebSocket upgrades to QEMU's VNC sockets; each transport routes to it. */
     readonly vncProxy: VncProxy,
     private readonly terminals: Terminals,
+    private readonly monitor: ResourceMonitor,
     private readonly control: net.Server,
     private readonly unlock: () => void,
   ) {}
@@ -62,7 +66,11 @@ export class Host {
       const vms = new VmRepo(db);
       const events = new EventRepo(db);
       const settings = new SettingsRepo(db);
-      const manager = new VmManager({ layout, vms, events, caps, env, health: opts.health ?? healthFromEnv(env) });
+      const cgroups = new Cgroups();
+      const cg = cgroups.init();
+      if (!cg.available) opts.log?.(`note: CPU weight and cap are unavailable: ${cg.reason}`);
+      const overcommit = () => settings.get().memoryOvercommit;
+      const manager = new VmManager({ layout, vms, events, caps, env, health: opts.health ?? healthFromEnv(env), cgroups, overcommit });
       await manager.reattachAll();
       const tickets = new TicketBook();
       const terminals = new Terminals();
@@ -80,9 +88,14 @@ export class Host {
           monitor: settings.get().monitor ?? defaults.monitor,
         },
       });
-      const dispatcher = new Dispatcher(makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase: () => consoleBase }));
+      const subscribers = new Set<(at: number, vms: VmStats[], host: HostResources) => void>();
+      const monitor = new ResourceMonitor(manager, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) => subscribers.forEach((fn) => fn(at, vmStats, hostRes)));
+      monitor.start();
+      const dispatcher = new Dispatcher(
+        makeHandlers({ manager, events, settings, info, tickets, terminals, monitor, onStats: (fn) => subscribers.add(fn), consoleBase: () => consoleBase }),
+      );
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      const host = new Host(layout, db, manager, events, settings, dispatcher, caps, vncProxy, terminals, control, unlock);
+      const host = new Host(layout, db, manager, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);
       host.setConsoleBase = (base) => (consoleBase = base);
       return host;
     } catch (err) {
@@ -104,6 +117,7 @@ export class Host {
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
     if (opts.stopGuests) await this.manager.stopAll(opts.timeoutSec ?? 60);
     this.terminals.closeAll();
+    this.monitor.stop();
     this.vncProxy.close();
     this.manager.detachAll();
     await new Promise<void>((resolve) => this.control.close(() => resolve()));

@@ -45,8 +45,17 @@ function machine(caps: HostCaps): string[] {
   return ['-machine', opts('q35', { accel: caps.accel }), ...(caps.accel === 'kvm' ? ['-cpu', 'host'] : ['-cpu', 'max'])];
 }
 
+/** QEMU boots with the maximum memory; the balloon then gives the guest memoryMiB. */
+export function bootMemoryMiB(c: VmConfig): number {
+  return Math.max(c.memoryMiB, c.maxMemoryMiB ?? 0);
+}
+
+export function bootMaxCpus(c: VmConfig): number {
+  return Math.max(c.cpus, c.maxCpus ?? 0);
+}
+
 function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
-  return ['-smp', opts(`cpus=${c.cpus}`, {}), '-m', opts(`size=${c.memoryMiB}M`, {})];
+  return ['-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${bootMemoryMiB(c)}M`];
 }
 
 function drives(c: VmConfig): string[] {
@@ -117,6 +126,8 @@ function devices(c: VmConfig): string[] {
       ? []
       : ['-device', json({ driver: 'i6300esb', id: 'watchdog0' }), '-action', `watchdog=${WATCHDOG_ACTION[c.guestWatchdog]}`]),
     '-device', json({ driver: 'virtio-rng-pci', id: 'rng0' }),
+    // memory given back and forth while running (the memory slider)
+    '-device', json({ driver: 'virtio-balloon-pci', id: 'balloon0' }),
   ];
 }
 

@@ -76,3 +76,18 @@ export async function createQcow2(file: string, sizeBytes: number, env = process
     throw new Error(`could not create disk ${file}: ${msg}`);
   }
 }
+
+/** Virtual size of an image, also while QEMU has it open (-U: no lock taken). */
+export async function imageVirtualSize(file: string, format: ImageFormat, env = process.env): Promise<number> {
+  const { stdout } = await run(qemuImgBinary(env), ['info', '-U', '-f', format, '--output=json', '--', file], { timeout: 30_000 });
+  return (JSON.parse(stdout) as ImgInfo)['virtual-size'];
+}
+
+export async function resizeImage(file: string, format: ImageFormat, sizeBytes: number, env = process.env): Promise<void> {
+  try {
+    await run(qemuImgBinary(env), ['resize', '-q', '-f', format, '--', file, String(sizeBytes)], { timeout: 60_000 });
+  } catch (err) {
+    const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+    throw new Error(`could not grow ${file}: ${msg}`);
+  }
+}

@@ -52,4 +52,19 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  -- resources: what the running QEMU actually has (settings that differ are pending until
+  -- the next boot) and a day of per-minute statistics
+  ALTER TABLE vms ADD COLUMN applied_config TEXT;
+  CREATE TABLE stats (
+    vm_id      TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    cpu        REAL NOT NULL,
+    rss        INTEGER NOT NULL,
+    balloon    INTEGER,
+    disk_read  REAL NOT NULL,
+    disk_write REAL NOT NULL
+  );
+  CREATE INDEX stats_by_vm ON stats (vm_id, at);
+  `,
 ];

@@ -2,7 +2,7 @@
 import { HostSettings, type HostSettings as Settings } from '../api/contract.js';
 import type { Db } from './db.js';
 
-const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null };
+const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, memoryOvercommit: 1.0 };
 
 export class SettingsRepo {
   private readonly q;

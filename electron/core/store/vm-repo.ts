@@ -18,6 +18,7 @@ interface VmRow {
   last_exit: string | null;
   policy_state: string | null;
   restart_at: number | null;
+  applied_config: string | null;
 }
 
 interface DiskRow {
@@ -32,6 +33,8 @@ export interface VmRecord extends VmInfo {
   pidStart: string | null;
   /** The restart policy's own state (JSON), opaque here. */
   policyState: unknown;
+  /** The config the running QEMU has (null when not running). */
+  applied: VmConfig | null;
 }
 
 export interface RuntimePatch {
@@ -42,6 +45,7 @@ export interface RuntimePatch {
   lastExit?: ExitInfo | null;
   policyState?: unknown;
   restartAt?: number | null;
+  applied?: VmConfig | null;
 }
 
 export class VmRepo {
@@ -129,6 +133,7 @@ export class VmRepo {
     if (patch.lastExit !== undefined) add('last_exit = ?', patch.lastExit && JSON.stringify(patch.lastExit));
     if (patch.policyState !== undefined) add('policy_state = ?', JSON.stringify(patch.policyState));
     if (patch.restartAt !== undefined) add('restart_at = ?', patch.restartAt);
+    if (patch.applied !== undefined) add('applied_config = ?', patch.applied && JSON.stringify(patch.applied));
     if (!sets.length) return;
     // the SQL depends only on which fields are set, so a handful of statements are cached
     this.stmt(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
@@ -148,6 +153,8 @@ export class VmRepo {
 
 function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
   const rest = { ...CONFIG_DEFAULTS, ...(JSON.parse(r.config) as Partial<VmConfig>) } as Omit<VmConfig, 'disks'>;
+  const config: VmConfig = { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) };
+  const applied = r.applied_config ? ({ ...CONFIG_DEFAULTS, ...(JSON.parse(r.applied_config) as Partial<VmConfig>) } as VmConfig) : null;
   return {
     id: r.id,
     name: r.name,
@@ -159,13 +166,20 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
     lastExit: r.last_exit ? (JSON.parse(r.last_exit) as ExitInfo) : null,
     restartAt: r.restart_at,
     policyState: r.policy_state ? (JSON.parse(r.policy_state) as unknown) : null,
-    config: { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) },
+    config,
+    applied,
+    pending: applied ? pendingKeys(config, applied) : [],
     configVersion: r.config_version,
     createdAt: r.created_at,
   };
 }
 
 export function publicInfo(r: VmRecord): VmInfo {
-  const { pidStart: _p, policyState: _s, ...info } = r;
+  const { pidStart: _p, policyState: _s, applied: _a, ...info } = r;
   return info;
+}
+
+/** Settings whose saved value differs from what the running QEMU has. */
+export function pendingKeys(config: VmConfig, applied: VmConfig): string[] {
+  return (Object.keys(config) as Array<keyof VmConfig>).filter((k) => k !== 'disks' && JSON.stringify(config[k]) !== JSON.stringify(applied[k]));
 }

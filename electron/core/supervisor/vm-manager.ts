@@ -11,8 +11,12 @@ import { LIVE_SETTINGS, type Args, type CrashReport, type EventRecord, type Exit
 import { CorralError } from '../api/dispatcher.js';
 import { SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
-import { buildArgv } from '../qemu/argv.js';
-import { createQcow2 } from '../qemu/img.js';
+import { MiB } from '../api/units.js';
+import { bootMaxCpus, bootMemoryMiB, buildArgv } from '../qemu/argv.js';
+import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
+import type { Cgroups } from '../resources/cgroups.js';
+import { admit, readHostMemory } from '../resources/host-capacity.js';
+import { growDisk, hotplugCpus, setBalloon, throttle } from '../resources/live.js';
 import { attachQemu, cleanRunDir, launchQemu, type ExitFacts, type QemuProcess } from '../qemu/launcher.js';
 import { isSameProcess, readPidFile } from '../qemu/proc.js';
 import type { QemuCaps } from '../qemu/probe.js';
@@ -35,6 +39,9 @@ export interface ManagerDeps {
   now?: () => number;
   random?: () => number;
   health?: Partial<HealthTiming>;
+  cgroups?: Cgroups;
+  /** Memory overcommit ratio for admission (a host setting). */
+  overcommit?: () => number;
 }
 
 export interface Notification {
@@ -159,6 +166,10 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     if (this.d.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
     checkBootFiles(a);
     checkNetwork(a);
+    checkResources({ ...a, disks: [] } as VmConfig);
+    if ((a.cpuWeight !== null || a.cpuCapPercent !== null) && !this.d.cgroups?.status.available) {
+      throw new CorralError('conflict', `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`, a.cpuWeight !== null ? 'cpuWeight' : 'cpuCapPercent');
+    }
     let id: string;
     do id = randomBytes(6).toString('hex');
     while (this.d.vms.get(id));
@@ -187,29 +198,132 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     }
   }
 
+  /**
+   * Saves new settings. On a running VM, what QEMU or the host can change live is applied at
+   * once (balloon, vCPU hotplug, I/O limits, cgroups, supervision); the rest is pending until
+   * the next boot. With `live`, anything that cannot be applied now is refused instead.
+   */
   update(a: Args<'vm.update'>): Promise<VmInfo> {
     const rec = this.record(a.vm);
-    return this.locked(rec.id, () => {
+    return this.locked(rec.id, async () => {
       const cur = this.record(rec.id);
-      const changed = (Object.keys(a) as Array<keyof typeof a>).filter((k) => k !== 'vm' && a[k] !== undefined);
-      const needsStop = changed.filter((k) => !(LIVE_SETTINGS as readonly string[]).includes(k));
-      if (isLive(cur.state) && needsStop.length) {
-        throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before changing ${needsStop.join(', ')}`, needsStop[0]);
-      }
+      const { vm: _vm, live: liveOnly, ...fields } = a;
+      const changed = (Object.keys(fields) as Array<keyof typeof fields>).filter((k) => fields[k] !== undefined);
       const name = a.name ?? cur.name;
       if (a.name !== undefined && this.d.vms.nameTaken(a.name, cur.id)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       const next: VmConfig = { ...cur.config };
-      for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = a[key];
+      for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
       checkBootFiles(next);
       checkNetwork(next);
-      const saved = this.d.vms.updateConfig(cur.id, name, next, this.now());
-      this.log(saved, 'updated', null, null, null, `Settings changed: ${changed.join(', ') || 'nothing'}`);
-      // a policy switched to "never" cancels a pending restart
-      if (saved.state === 'restarting' && next.restart === 'never') this.cancelRestart(saved, 'stopped', 'Restart cancelled: policy is now "never"');
+      if ((changed.includes('cpuWeight') && next.cpuWeight !== null) || (changed.includes('cpuCapPercent') && next.cpuCapPercent !== null)) {
+        if (!this.d.cgroups?.status.available) {
+          const field = changed.includes('cpuWeight') ? 'cpuWeight' : 'cpuCapPercent';
+          throw new CorralError('conflict', `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`, field);
+        }
+      }
       const rt = this.runtimes.get(cur.id);
+      const running = !!rt && (cur.state === 'running' || cur.state === 'paused');
+      if (liveOnly && !running) throw new CorralError('conflict', `"${cur.name}" is not running: --live needs a running VM`);
+      const applied = running ? { ...(cur.applied ?? cur.config) } : null;
+      // memory above the maximum raises the maximum (at the next boot); lowering it live keeps
+      // the memory QEMU booted with as the ceiling for later
+      if (changed.includes('memoryMiB') && !changed.includes('maxMemoryMiB') && next.maxMemoryMiB !== null && next.memoryMiB > next.maxMemoryMiB) {
+        next.maxMemoryMiB = next.memoryMiB;
+      }
+      if (applied && changed.includes('memoryMiB') && next.maxMemoryMiB === null && !changed.includes('maxMemoryMiB')) {
+        next.maxMemoryMiB = applied.maxMemoryMiB = bootMemoryMiB(applied);
+      }
+      checkResources(next);
+      const notLive = running ? changed.filter((k) => k !== 'name' && this.liveBlocker(k, next, applied!) !== null) : [];
+      if (liveOnly && notLive.length) {
+        const k = notLive[0]!;
+        throw new CorralError('conflict', `cannot apply ${notLive.join(', ')} live: ${this.liveBlocker(k, next, applied!)}`, k);
+      }
+      const saved = this.d.vms.updateConfig(cur.id, name, next, this.now());
+      const failures: string[] = [];
+      if (running && applied) {
+        for (const key of changed) {
+          if (key === 'name' || notLive.includes(key)) continue;
+          try {
+            await this.applyLive(rt!, key, next, applied);
+            (applied as Record<string, unknown>)[key] = next[key as keyof VmConfig];
+          } catch (err) {
+            failures.push(`${key}: ${(err as Error).message}`);
+          }
+        }
+        this.d.vms.setRuntime(cur.id, { applied }, this.now());
+      }
+      const now = this.record(cur.id);
+      const pendingNote = now.pending.length ? `; pending until the next boot: ${now.pending.join(', ')}` : '';
+      this.log(saved, 'updated', null, null, null, `Settings changed: ${changed.join(', ') || 'nothing'}${pendingNote}`);
+      for (const f of failures) this.log(saved, 'error', null, null, null, `Could not apply live: ${f}`);
+      if (liveOnly && failures.length) throw new CorralError('failed', `could not apply live: ${failures.join('; ')}`);
+      // a policy switched to "never" cancels a pending restart
+      if (now.state === 'restarting' && next.restart === 'never') this.cancelRestart(now, 'stopped', 'Restart cancelled: policy is now "never"');
       if (rt && changed.includes('liveness')) this.watchHealth(rt, next);
       this.emitChanged(saved.id);
       return this.get(saved.id);
+    });
+  }
+
+  /** Why a setting cannot change on the running VM (null: it can). */
+  private liveBlocker(key: string, next: VmConfig, applied: VmConfig): string | null {
+    switch (key) {
+      case 'restart':
+      case 'maxCrashes':
+      case 'crashWindowSec':
+      case 'liveness':
+      case 'ioBps':
+      case 'ioIops':
+        return null;
+      case 'memoryMiB':
+        return next.memoryMiB <= bootMemoryMiB(applied) ? null : `it booted with ${bootMemoryMiB(applied)} MiB, the most the balloon can give`;
+      case 'cpus':
+        if (next.cpus < applied.cpus) return 'vCPUs can be added to a running guest, not removed';
+        return next.cpus <= bootMaxCpus(applied) ? null : `it booted with room for ${bootMaxCpus(applied)} vCPUs (max vCPUs)`;
+      case 'cpuWeight':
+      case 'cpuCapPercent':
+        return this.d.cgroups?.status.available ? null : `cgroups unavailable: ${this.d.cgroups?.status.reason ?? ''}`;
+      default:
+        return 'it is part of how QEMU was started';
+    }
+  }
+
+  private async applyLive(rt: Runtime, key: string, next: VmConfig, applied: VmConfig): Promise<void> {
+    const qmp = rt.proc.qmp;
+    switch (key) {
+      case 'memoryMiB':
+        return setBalloon(qmp, next.memoryMiB);
+      case 'cpus':
+        await hotplugCpus(qmp, next.cpus);
+        return;
+      case 'ioBps':
+      case 'ioIops':
+        return throttle(qmp, next);
+      case 'cpuWeight':
+      case 'cpuCapPercent':
+        if (applied.cpuWeight === null && applied.cpuCapPercent === null) this.d.cgroups!.place(rt.vmId, rt.proc.pid, next.cpuWeight, next.cpuCapPercent);
+        else this.d.cgroups!.apply(rt.vmId, next.cpuWeight, next.cpuCapPercent);
+        return;
+    }
+  }
+
+  /** Grows a disk: block_resize while running, qemu-img resize while stopped. */
+  resizeDisk(ref: string, index: number, size: number): Promise<VmInfo> {
+    const rec = this.record(ref);
+    return this.locked(rec.id, async () => {
+      const cur = this.record(rec.id);
+      const disk = cur.config.disks[index];
+      if (!disk) throw new CorralError('invalid-argument', `invalid argument "disk": "${cur.name}" has no disk ${index}`, 'disk');
+      const current = await imageVirtualSize(disk.path, disk.format, this.env);
+      if (size <= current) throw new CorralError('invalid-argument', `invalid argument "size": disks only grow; disk ${index} is already ${current} bytes`, 'size');
+      const rt = this.runtimes.get(cur.id);
+      if (rt) await growDisk(rt.proc.qmp, index, size);
+      else if (isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: try again in a moment`);
+      else await resizeImage(disk.path, disk.format, size, this.env);
+      this.log(cur, 'updated', null, null, null, `Disk ${index} grown to ${size} bytes${rt ? ' (live)' : ''}`);
+      this.emitChanged(cur.id);
+      return this.get(cur.id);
     });
   }
 
@@ -263,6 +377,15 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     for (const disk of cur.config.disks) {
       if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
     }
+    const admission = admit(cur.name, bootMemoryMiB(cur.config) * MiB, this.committedBytes(), readHostMemory().totalBytes, this.d.overcommit?.() ?? 1);
+    if (!admission.ok) {
+      this.log(cur, 'error', null, null, null, `Not started: ${admission.message}`);
+      throw new CorralError('conflict', admission.message!);
+    }
+    if (admission.message) {
+      this.log(cur, 'host', null, null, null, `Warning: ${admission.message}`);
+      this.notify(cur, 'warning', 'Host memory almost fully committed', admission.message);
+    }
     this.transition(cur, 'starting', null, automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting');
     let proc: QemuProcess | null = null;
     try {
@@ -271,6 +394,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const rt = this.adopt(cur.id, files, proc);
       this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart, ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, this.now());
       await this.connectSerial(rt);
+      await this.applyAtBoot(rt, cur);
       await proc.qmp.execute('cont');
       this.reachedRunning(rt, `Running (pid ${proc.pid})`);
       return this.get(cur.id);
@@ -288,6 +412,33 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       if (automatic) this.notify(now, 'error', `${now.name} could not be restarted`, msg);
       throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
     }
+  }
+
+  /** Resource settings QEMU's argv does not carry, applied while the guest is held at -S. */
+  private async applyAtBoot(rt: Runtime, rec: VmRecord): Promise<void> {
+    const c = rec.config;
+    if (c.memoryMiB < bootMemoryMiB(c)) await setBalloon(rt.proc.qmp, c.memoryMiB);
+    if ((c.ioBps || c.ioIops) && c.disks.length) await throttle(rt.proc.qmp, c);
+    if (c.cpuWeight !== null || c.cpuCapPercent !== null) {
+      if (this.d.cgroups?.status.available) this.d.cgroups.place(rec.id, rt.proc.pid, c.cpuWeight, c.cpuCapPercent);
+      else this.log(rec, 'host', null, null, null, `CPU weight/cap not applied: ${this.d.cgroups?.status.reason ?? 'cgroups unavailable'}`);
+    }
+    this.d.vms.setRuntime(rec.id, { applied: c }, this.now());
+  }
+
+  /** Memory that running VMs may use: what each QEMU booted with. */
+  committedBytes(): number {
+    let sum = 0;
+    for (const id of this.runtimes.keys()) {
+      const r = this.d.vms.get(id);
+      if (r) sum += bootMemoryMiB(r.applied ?? r.config) * MiB;
+    }
+    return sum;
+  }
+
+  /** The QEMUs being watched, for the statistics sampler. */
+  running(): Array<{ vmId: string; pid: number; qmp: Runtime['proc']['qmp'] }> {
+    return [...this.runtimes.values()].map((rt) => ({ vmId: rt.vmId, pid: rt.proc.pid, qmp: rt.proc.qmp }));
   }
 
   private reachedRunning(rt: Runtime, message: string): void {
@@ -489,7 +640,8 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const now = this.now();
     const lastExit: ExitInfo = { code, signal: signalName, reason, at: now };
     const to: VmState = isCleanEnd(reason) ? 'stopped' : 'crashed';
-    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit }, now);
+    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit, applied: null }, now);
+    this.d.cgroups?.remove(rec.id);
     this.transition(this.record(rec.id), to, reason, describeEnd(reason, code, signalName) + note, report);
     this.applyPolicy(this.record(rec.id), reason);
   }
@@ -687,6 +839,14 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       if (Date.now() > deadline) throw new Error(`${info.name} is ${info.state}, not ${states.join('/')}, after ${timeoutMs} ms`);
       await sleep(5);
     }
+  }
+}
+
+/** Cross-field rules the schema cannot express. */
+function checkResources(c: VmConfig): void {
+  if (c.maxCpus !== null && c.maxCpus < c.cpus) throw new CorralError('invalid-argument', `invalid argument "maxCpus": must be at least cpus (${c.cpus})`, 'maxCpus');
+  if (c.maxMemoryMiB !== null && c.maxMemoryMiB < c.memoryMiB) {
+    throw new CorralError('invalid-argument', `invalid argument "maxMemoryMiB": must be at least memoryMiB (${c.memoryMiB})`, 'maxMemoryMiB');
   }
 }
 

@@ -1,0 +1,31 @@
+// A day of per-minute VM statistics.
+import type { VmStats } from '../api/contract.js';
+import type { Db } from './db.js';
+
+const DAY_MS = 24 * 3600_000;
+
+export class StatsRepo {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      insert: db.prepare('INSERT INTO stats (vm_id, at, cpu, rss, balloon, disk_read, disk_write) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      prune: db.prepare('DELETE FROM stats WHERE at < ?'),
+      day: db.prepare<[string, number], { at: number; cpu: number; rss: number; balloon: number | null; disk_read: number; disk_write: number }>(
+        'SELECT at, cpu, rss, balloon, disk_read, disk_write FROM stats WHERE vm_id = ? AND at >= ? ORDER BY at',
+      ),
+    };
+    this.add = db.transaction((rows: VmStats[], now: number) => {
+      for (const s of rows) this.q.insert.run(s.vmId, s.at, s.cpuPercent, s.rssBytes, s.balloonBytes, s.diskReadBps, s.diskWriteBps);
+      this.q.prune.run(now - DAY_MS);
+    });
+  }
+
+  readonly add: (rows: VmStats[], now: number) => void;
+
+  day(vmId: string, now: number): VmStats[] {
+    return this.q.day.all(vmId, now - DAY_MS).map((r) => ({
+      vmId, at: r.at, cpuPercent: r.cpu, rssBytes: r.rss, balloonBytes: r.balloon, diskReadBps: r.disk_read, diskWriteBps: r.disk_write, netRxBps: null, netTxBps: null,
+    }));
+  }
+}
