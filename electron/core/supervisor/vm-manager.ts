@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIVE_SETTINGS, type Args, type CrashReport, type EventRecord, type ExitInfo, type ExitReason, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
+import { type Args, type CrashReport, type EventRecord, type ExitInfo, type ExitReason, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
