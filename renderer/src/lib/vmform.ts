@@ -1,0 +1,309 @@
+// The create/edit form: its fields, the obvious client-side checks, and the conversion to
+// vm.create / vm.update arguments. Error keys are the contract's argument paths ("memoryMiB",
+// "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
+// same inputs as ours.
+import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
+import { parseSize } from '../../../electron/core/api/units';
+
+export type MemUnit = 'MiB' | 'GiB';
+export type DiskUnit = 'MiB' | 'GiB' | 'TiB';
+export type DiskMode = 'new' | 'existing' | 'none';
+export type DiskFormatChoice = 'auto' | 'qcow2' | 'raw';
+export type LivenessKind = 'off' | Liveness['kind'];
+export type WindowUnit = 'min' | 'h';
+
+export interface ForwardRow {
+  key: number;
+  proto: 'tcp' | 'udp';
+  hostAddr: string;
+  hostPort: number | null;
+  guestPort: number | null;
+}
+
+export interface VmForm {
+  name: string;
+  cpus: number | null;
+  memory: number | null;
+  memoryUnit: MemUnit;
+  diskMode: DiskMode;
+  diskSize: number | null;
+  diskUnit: DiskUnit;
+  diskImage: string;
+  diskFormat: DiskFormatChoice;
+  iso: string;
+  kernel: string;
+  initrd: string;
+  append: string;
+  forwards: ForwardRow[];
+  restart: RestartPolicy;
+  maxCrashes: number | null;
+  crashWindow: number | null;
+  crashWindowUnit: WindowUnit;
+  livenessKind: LivenessKind;
+  livenessPort: number | null;
+  livenessPath: string;
+  guestWatchdog: GuestWatchdog;
+}
+
+/**
+ * Settings a running VM takes at once (the contract's LIVE_SETTINGS; the renderer may import
+ * only types from it). Other changes to a running VM wait for its next start ("pending").
+ */
+export const LIVE_SETTINGS = [
+  'name',
+  'restart',
+  'maxCrashes',
+  'crashWindowSec',
+  'liveness',
+  'cpus',
+  'memoryMiB',
+  'ioBps',
+  'ioIops',
+  'cpuWeight',
+  'cpuCapPercent',
+] as const;
+
+export type FieldErrors = Record<string, string>;
+
+// Mirrors of the contract's limits (the renderer may not import its values).
+const MAX_CPUS = 255;
+const MIN_MEMORY_MIB = 16;
+const MAX_MEMORY_MIB = 4 * 1024 * 1024;
+
+let rowKey = 1;
+export function newForwardRow(hostPort: number | null = null, guestPort: number | null = null): ForwardRow {
+  return { key: rowKey++, proto: 'tcp', hostAddr: '127.0.0.1', hostPort, guestPort };
+}
+
+export function emptyForm(): VmForm {
+  return {
+    name: '',
+    cpus: 2,
+    memory: 2,
+    memoryUnit: 'GiB',
+    diskMode: 'new',
+    diskSize: 20,
+    diskUnit: 'GiB',
+    diskImage: '',
+    diskFormat: 'auto',
+    iso: '',
+    kernel: '',
+    initrd: '',
+    append: '',
+    forwards: [],
+    restart: 'never',
+    maxCrashes: 5,
+    crashWindow: 15,
+    crashWindowUnit: 'min',
+    livenessKind: 'off',
+    livenessPort: null,
+    livenessPath: '/',
+    guestWatchdog: 'off',
+  };
+}
+
+export function formFromVm(vm: VmInfo): VmForm {
+  const c = vm.config;
+  const gib = c.memoryMiB % 1024 === 0;
+  return {
+    ...emptyForm(),
+    name: vm.name,
+    cpus: c.cpus,
+    memory: gib ? c.memoryMiB / 1024 : c.memoryMiB,
+    memoryUnit: gib ? 'GiB' : 'MiB',
+    diskMode: 'none',
+    iso: c.iso ?? '',
+    kernel: c.kernel ?? '',
+    initrd: c.initrd ?? '',
+    append: c.append ?? '',
+    forwards: c.forwards.map((f) => ({ key: rowKey++, proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })),
+    restart: c.restart,
+    maxCrashes: c.maxCrashes,
+    crashWindow: c.crashWindowSec % 3600 === 0 ? c.crashWindowSec / 3600 : c.crashWindowSec / 60,
+    crashWindowUnit: c.crashWindowSec % 3600 === 0 ? 'h' : 'min',
+    livenessKind: c.liveness?.kind ?? 'off',
+    livenessPort: c.liveness && c.liveness.kind !== 'agent' ? c.liveness.port : null,
+    livenessPath: c.liveness?.kind === 'http' ? c.liveness.path : '/',
+    guestWatchdog: c.guestWatchdog,
+  };
+}
+
+function isNum(v: number | null | undefined): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function checkPath(errors: FieldErrors, field: string, value: string, required: boolean): string | null {
+  const v = value.trim();
+  if (!v) {
+    if (required) errors[field] = 'Enter the absolute path of the file on the host';
+    return null;
+  }
+  if (!v.startsWith('/')) errors[field] = 'Must be an absolute path (starting with /)';
+  return v;
+}
+
+export function memoryMiB(form: VmForm): number | null {
+  if (!isNum(form.memory)) return null;
+  return Math.round(form.memory * (form.memoryUnit === 'GiB' ? 1024 : 1));
+}
+
+interface Common {
+  name: string;
+  cpus: number;
+  memoryMiB: number;
+  iso: string | null;
+  kernel: string | null;
+  initrd: string | null;
+  append: string | null;
+  forwards: PortForward[];
+  restart: RestartPolicy;
+  maxCrashes: number;
+  crashWindowSec: number;
+  liveness: Liveness | null;
+  guestWatchdog: GuestWatchdog;
+}
+
+function validateCommon(form: VmForm, errors: FieldErrors): Common {
+  const name = form.name.trim();
+  if (!name) errors.name = 'Give the VM a name';
+  else if (name.length > 100) errors.name = 'At most 100 characters';
+  else if (name.includes('/')) errors.name = 'Must not contain “/”';
+  // eslint-disable-next-line no-control-regex
+  else if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) errors.name = 'Must not contain control characters';
+
+  const cpus = form.cpus;
+  if (!isNum(cpus) || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) errors.cpus = `A whole number from 1 to ${MAX_CPUS}`;
+
+  const mem = memoryMiB(form);
+  if (mem === null || mem <= 0) errors.memoryMiB = 'Enter the memory size';
+  else if (mem < MIN_MEMORY_MIB) errors.memoryMiB = `At least ${MIN_MEMORY_MIB} MiB`;
+  else if (mem > MAX_MEMORY_MIB) errors.memoryMiB = 'At most 4 TiB';
+
+  const iso = checkPath(errors, 'iso', form.iso, false);
+  const kernel = checkPath(errors, 'kernel', form.kernel, false);
+  const initrd = checkPath(errors, 'initrd', form.initrd, false);
+  if (initrd && !kernel && !errors.kernel) errors.initrd = 'An initrd needs a kernel';
+  const append = form.append.trim() || null;
+  // eslint-disable-next-line no-control-regex
+  if (append && /[\u0000-\u001f]/.test(append)) errors.append = 'Must not contain control characters';
+  if (append && append.length > 4096) errors.append = 'At most 4096 characters';
+  if (append && !kernel && !errors.kernel) errors.append = 'A kernel command line needs a kernel';
+
+  const forwards: PortForward[] = [];
+  const seen = new Map<string, number>();
+  form.forwards.forEach((f, i) => {
+    const okPort = (p: number | null) => isNum(p) && Number.isInteger(p) && p >= 1 && p <= 65535;
+    if (!okPort(f.hostPort)) errors[`forwards.${i}.hostPort`] = 'A port from 1 to 65535';
+    if (!okPort(f.guestPort)) errors[`forwards.${i}.guestPort`] = 'A port from 1 to 65535';
+    const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
+    if (okPort(f.hostPort) && seen.has(key)) errors[`forwards.${i}.hostPort`] = 'This host port is already forwarded';
+    seen.set(key, i);
+    forwards.push({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort ?? 0, guestPort: f.guestPort ?? 0 });
+  });
+
+  const maxCrashes = form.maxCrashes;
+  if (!isNum(maxCrashes) || !Number.isInteger(maxCrashes) || maxCrashes < 1 || maxCrashes > 1000) errors.maxCrashes = 'A whole number from 1 to 1000';
+  const windowSec = isNum(form.crashWindow) ? Math.round(form.crashWindow * (form.crashWindowUnit === 'h' ? 3600 : 60)) : NaN;
+  if (!(windowSec >= 10)) errors.crashWindowSec = 'At least 10 seconds';
+  else if (windowSec > 7 * 86400) errors.crashWindowSec = 'At most 7 days';
+
+  let liveness: Liveness | null = null;
+  if (form.livenessKind === 'agent') liveness = { kind: 'agent' };
+  else if (form.livenessKind === 'tcp' || form.livenessKind === 'http') {
+    const port = form.livenessPort;
+    if (!isNum(port) || !Number.isInteger(port) || port < 1 || port > 65535) errors['liveness.port'] = 'A guest port from 1 to 65535';
+    if (form.livenessKind === 'tcp') liveness = { kind: 'tcp', port: port ?? 0 };
+    else {
+      const path = form.livenessPath.trim() || '/';
+      if (!path.startsWith('/')) errors['liveness.path'] = 'Must start with “/”';
+      else if (!/^[\x21-\x7e]*$/.test(path)) errors['liveness.path'] = 'A plain URL path (no spaces)';
+      else if (path.length > 200) errors['liveness.path'] = 'At most 200 characters';
+      liveness = { kind: 'http', port: port ?? 0, path };
+    }
+  }
+
+  return {
+    name,
+    cpus: cpus ?? 0,
+    memoryMiB: mem ?? 0,
+    iso,
+    kernel,
+    initrd,
+    append,
+    forwards,
+    restart: form.restart,
+    maxCrashes: maxCrashes ?? 0,
+    crashWindowSec: windowSec,
+    liveness,
+    guestWatchdog: form.guestWatchdog,
+  };
+}
+
+export function validateCreate(form: VmForm): { errors: FieldErrors; args: ArgsIn<'vm.create'> } {
+  const errors: FieldErrors = {};
+  const c = validateCommon(form, errors);
+  let disk: ArgsIn<'vm.create'>['disk'] = null;
+  if (form.diskMode === 'new') {
+    let size = 0;
+    if (!isNum(form.diskSize) || form.diskSize <= 0) errors['disk.size'] = 'Enter the disk size';
+    else {
+      try {
+        size = parseSize(`${form.diskSize}${form.diskUnit}`);
+        if (size < 1024 * 1024) errors['disk.size'] = 'At least 1 MiB';
+        else if (size > 64 * 1024 ** 4) errors['disk.size'] = 'At most 64 TiB';
+      } catch (err) {
+        errors['disk.size'] = err instanceof Error ? err.message : String(err);
+      }
+    }
+    disk = { size: Math.round(size) };
+  } else if (form.diskMode === 'existing') {
+    const image = checkPath(errors, 'disk.image', form.diskImage, true) ?? '';
+    disk = form.diskFormat === 'auto' ? { image } : { image, format: form.diskFormat };
+  }
+  return { errors, args: { ...c, disk } };
+}
+
+/**
+ * Only what changed, so an edit never rewrites what it did not touch (a running VM takes what
+ * it can at once; the host keeps the rest pending until its next start).
+ */
+export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors; args: ArgsIn<'vm.update'> } {
+  const errors: FieldErrors = {};
+  const c = validateCommon(form, errors);
+  const cfg = vm.config;
+  const args: ArgsIn<'vm.update'> = { vm: vm.id };
+  if (c.restart !== cfg.restart) args.restart = c.restart;
+  if (c.maxCrashes !== cfg.maxCrashes) args.maxCrashes = c.maxCrashes;
+  if (c.crashWindowSec !== cfg.crashWindowSec) args.crashWindowSec = c.crashWindowSec;
+  if (JSON.stringify(c.liveness) !== JSON.stringify(cfg.liveness)) args.liveness = c.liveness;
+  if (c.guestWatchdog !== cfg.guestWatchdog) args.guestWatchdog = c.guestWatchdog;
+  if (c.name !== vm.name) args.name = c.name;
+  if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
+  if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
+  if (c.iso !== cfg.iso) args.iso = c.iso;
+  if (c.kernel !== cfg.kernel) args.kernel = c.kernel;
+  if (c.initrd !== cfg.initrd) args.initrd = c.initrd;
+  if (c.append !== cfg.append) args.append = c.append;
+  if (JSON.stringify(c.forwards) !== JSON.stringify(cfg.forwards.map((f) => ({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })))) {
+    args.forwards = c.forwards;
+  }
+  return { errors, args };
+}
+
+export function isLiveField(field: string): boolean {
+  return (LIVE_SETTINGS as readonly string[]).some((k) => field === k || field.startsWith(`${k}.`));
+}
+
+/** Where a field's error goes when the host names a path we have no input for (e.g. "disk"). */
+export function normalizeField(field: string, form: VmForm): string {
+  if (field === 'disk') return form.diskMode === 'existing' ? 'disk.image' : 'disk.size';
+  if (/^forwards\.\d+$/.test(field)) return `${field}.hostPort`;
+  if (/^forwards\.\d+\.(proto|hostAddr)$/.test(field)) return field.replace(/\.(proto|hostAddr)$/, '.hostPort');
+  if (field === 'liveness' || field === 'liveness.kind') return form.livenessKind === 'off' || form.livenessKind === 'agent' ? 'liveness.kind' : 'liveness.port';
+  return field;
+}
+
+/** Fields inside the "Advanced" disclosure (open it to show their errors). */
+export function isAdvancedField(field: string): boolean {
+  return /^(kernel|initrd|append|forwards|restart|maxCrashes|crashWindowSec|liveness|guestWatchdog)/.test(field);
+}

@@ -1,0 +1,6 @@
+// Read by vite-plugin-svelte and svelte-check.
+export default {
+  compilerOptions: {
+    runes: true,
+  },
+};
