@@ -54,7 +54,7 @@ export default ts.config(
       'no-restricted-imports': ['error', {
         paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
         patterns: [
-          { regex: '(^|/)electron/(?!core/api/(contract|units)(\\.js)?$)', message: 'the renderer may only use the contract (core/api) from electron/' },
+          { regex: '(^|/)electron/(?!core/api/(contract|units|constants)(\\.js)?$)', message: 'the renderer may only use the contract (core/api) from electron/' },
           { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },
           { group: ['node:*'], message: 'the renderer runs in a browser' },
         ],

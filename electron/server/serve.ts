@@ -56,6 +56,12 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request: unexpected Host header\n');
       return;
     }
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/api/ping') {
+      // lets the UI tell a wrong token (401) from a host that is down (no answer)
+      res.writeHead(tokenMatches(url.searchParams.get('token'), token) ? 204 : 401, { 'cache-control': 'no-store' }).end();
+      return;
+    }
     serveStatic(uiDir, req, res);
   });
 

@@ -45,9 +45,8 @@ export const ExitReason = z.enum([
   'guest-hung',
 ]);
 
-export const MAX_CPUS = 255;
-export const MIN_MEMORY_MIB = 16;
-export const MAX_MEMORY_MIB = 4 * 1024 * 1024; // 4 TiB, QEMU's own sanity range is wider
+import { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from './constants.js';
+export { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB };
 
 export const Cpus = z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_CPUS, `must be at most ${MAX_CPUS}`);
 export const MemoryMiB = z
@@ -152,6 +151,8 @@ export const VmInfo = z.object({
   lastExit: ExitInfo.nullable(),
   /** When a pending automatic restart is due (state restarting). */
   restartAt: z.number().nullable(),
+  /** When the current QEMU started (null when not running): uptime. */
+  startedAt: z.number().nullable(),
   /** Settings changed while running that take effect at the next boot. */
   pending: z.array(z.string()),
   config: VmConfig,
@@ -290,8 +291,7 @@ export const UpdateArgs = z.object({
   live: z.boolean().default(false),
 });
 
-/** Settings a running VM takes at once (host-side, or through QMP/cgroups); the rest are pending until the next boot. */
-export const LIVE_SETTINGS = ['name', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'cpus', 'memoryMiB', 'ioBps', 'ioIops', 'cpuWeight', 'cpuCapPercent'] as const;
+
 
 const Vm = z.object({ vm: VmRef });
 const TermSize = {

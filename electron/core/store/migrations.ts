@@ -67,4 +67,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX stats_by_vm ON stats (vm_id, at);
   `,
+  `
+  -- when the current QEMU started (uptime survives pause/resume and host restarts)
+  ALTER TABLE vms ADD COLUMN started_at INTEGER;
+  `,
 ];

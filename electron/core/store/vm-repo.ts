@@ -19,6 +19,7 @@ interface VmRow {
   policy_state: string | null;
   restart_at: number | null;
   applied_config: string | null;
+  started_at: number | null;
 }
 
 interface DiskRow {
@@ -46,6 +47,7 @@ export interface RuntimePatch {
   policyState?: unknown;
   restartAt?: number | null;
   applied?: VmConfig | null;
+  startedAt?: number | null;
 }
 
 export class VmRepo {
@@ -134,6 +136,7 @@ export class VmRepo {
     if (patch.policyState !== undefined) add('policy_state = ?', JSON.stringify(patch.policyState));
     if (patch.restartAt !== undefined) add('restart_at = ?', patch.restartAt);
     if (patch.applied !== undefined) add('applied_config = ?', patch.applied && JSON.stringify(patch.applied));
+    if (patch.startedAt !== undefined) add('started_at = ?', patch.startedAt);
     if (!sets.length) return;
     // the SQL depends only on which fields are set, so a handful of statements are cached
     this.stmt(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
@@ -165,6 +168,7 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
     restarts: r.restarts,
     lastExit: r.last_exit ? (JSON.parse(r.last_exit) as ExitInfo) : null,
     restartAt: r.restart_at,
+    startedAt: r.started_at,
     policyState: r.policy_state ? (JSON.parse(r.policy_state) as unknown) : null,
     config,
     applied,

@@ -392,7 +392,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const argv = buildArgv({ id: cur.id, name: cur.name, config: cur.config, files }, this.d.caps);
       proc = await launchQemu(this.d.caps.binary, argv, files);
       const rt = this.adopt(cur.id, files, proc);
-      this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart, ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, this.now());
+      this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart, startedAt: this.now(), ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, this.now());
       await this.connectSerial(rt);
       await this.applyAtBoot(rt, cur);
       await proc.qmp.execute('cont');
@@ -640,7 +640,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const now = this.now();
     const lastExit: ExitInfo = { code, signal: signalName, reason, at: now };
     const to: VmState = isCleanEnd(reason) ? 'stopped' : 'crashed';
-    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit, applied: null }, now);
+    this.d.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit, applied: null, startedAt: null }, now);
     this.d.cgroups?.remove(rec.id);
     this.transition(this.record(rec.id), to, reason, describeEnd(reason, code, signalName) + note, report);
     this.applyPolicy(this.record(rec.id), reason);
