@@ -11,21 +11,7 @@ import { FIXTURE, tempDir } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
-interface Row {
-  name: string;
-  value: string;
-  floor: string;
-  target: string;
-  ok: boolean | null;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const ms = (x: number) => `${x.toFixed(1)} ms`;
+import { median, ms, printTable, type Row } from './lib';
 
 /** Bare QEMU, same argv: spawn until the QMP greeting arrives. The floor for a start. */
 async function bareQemuToQmp(argv: string[], qmpSocket: string): Promise<number> {
@@ -182,13 +168,7 @@ async function main(): Promise<void> {
   rows.push(await startLatency());
   rows.push(...(await crashToRunning()));
   rows.push(...(await tenGuests()));
-  const cols = ['benchmark', 'measured', 'floor', 'target', 'result'];
-  const table = [cols, ...rows.map((r) => [r.name, r.value, r.floor, r.target, r.ok === null ? '-' : r.ok ? 'PASS' : 'MISS'])];
-  const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  for (const [i, r] of table.entries()) {
-    console.log(r.map((c, j) => c.padEnd(widths[j]!)).join(' | '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  }
+  printTable(rows);
 }
 
 void main().catch((err) => {
