@@ -45,7 +45,7 @@ export class TestHost {
     await this.call('serial.write', { vm, data: Buffer.from(text).toString('base64') });
   }
 
-  waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = 60_000): Promise<true> {
+  waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = 60_000): Promise<boolean> {
     return waitFor(`serial output ${String(pattern)} (last output: ${JSON.stringify(stripAnsi(this.serial.get(vmId) ?? '').slice(-300))})`, () => {
       const out = stripAnsi(this.serial.get(vmId) ?? '');
       return typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out);
