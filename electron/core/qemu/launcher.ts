@@ -31,10 +31,23 @@ export function cleanRunDir(files: VmFiles): void {
   for (const f of [files.qmpSocket, files.serialSocket, files.vncSocket, files.qgaSocket, files.pidFile]) fs.rmSync(f, { force: true });
 }
 
+const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+
+/** Keeps one previous generation of a log that grew past 16 MiB (a chatty guest must not fill the disk). */
+function rotate(file: string): void {
+  try {
+    if (fs.statSync(file).size > LOG_ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
+  } catch {
+    // no log yet
+  }
+}
+
 export async function launchQemu(binary: string, argv: string[], files: VmFiles, timeoutMs = 20_000): Promise<QemuProcess> {
   ensurePrivateDir(files.runDir);
   fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   cleanRunDir(files);
+  rotate(files.serialLog);
+  rotate(files.qemuLog);
   const logFd = fs.openSync(files.qemuLog, 'a', 0o600);
   const logStart = fs.fstatSync(logFd).size;
   let child: ChildProcess;
