@@ -339,8 +339,12 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         if (disk.owned && !keepDisks) fs.rmSync(disk.path, { force: true });
       }
       fs.rmSync(files.runDir, { recursive: true, force: true });
-      fs.rmSync(files.serialLog, { force: true });
-      fs.rmSync(files.qemuLog, { force: true });
+      // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
+      const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));
+      for (const entry of fs.existsSync(files.dir) ? fs.readdirSync(files.dir) : []) {
+        const p = path.join(files.dir, entry);
+        if (!keep.has(p)) fs.rmSync(p, { recursive: true, force: true });
+      }
       try {
         fs.rmdirSync(files.dir); // only if empty: kept disks stay where they are
       } catch {
