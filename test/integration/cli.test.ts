@@ -145,6 +145,20 @@ describe('corral CLI', () => {
   });
 });
 
+describe('deleting', () => {
+  it('--keep-disks keeps a disk Corral created; without it the disk goes', async () => {
+    expect((await corral(data, ['vm', 'create', 'keeper', '--disk', '16M'])).code).toBe(0);
+    const disk = (await show('keeper')).config.disks[0].path as string;
+    expect((await corral(data, ['vm', 'delete', 'keeper', '--keep-disks'])).code).toBe(0);
+    expect(fs.existsSync(disk)).toBe(true);
+    expect(fs.existsSync(path.join(path.dirname(disk), 'serial.log'))).toBe(false);
+    expect((await corral(data, ['vm', 'create', 'goner', '--disk', '16M'])).code).toBe(0);
+    const disk2 = (await show('goner')).config.disks[0].path as string;
+    expect((await corral(data, ['vm', 'delete', 'goner'])).code).toBe(0);
+    expect(fs.existsSync(path.dirname(disk2))).toBe(false);
+  });
+});
+
 /** Runs `corral vm console`, types a line, waits for `expect`, then leaves with Ctrl-]. */
 function consoleSession(name: string, line: string, expectOut: RegExp): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
