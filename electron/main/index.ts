@@ -24,6 +24,19 @@ let tray: Tray | null = null;
 let quitting = false;
 const sessions = new Map<WebContents, Session>();
 
+/**
+ * `--connect URL`: this window becomes a client of a headless `corral serve` (the URL it
+ * printed, with its token) instead of hosting VMs itself. The remote page gets no preload:
+ * it talks to its own host over WebSocket, like any browser.
+ */
+function remoteFromArgs(): URL | null {
+  const i = process.argv.indexOf('--connect');
+  if (i < 0) return null;
+  const url = new URL(process.argv[i + 1] ?? '');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('--connect needs the http(s) URL printed by corral serve');
+  return url;
+}
+
 function dataDirFromArgs(): string {
   const i = process.argv.indexOf('--data');
   return i > 0 && process.argv[i + 1] ? path.resolve(process.argv[i + 1]!) : defaultDataDir();
@@ -77,12 +90,13 @@ function wireIpc(): void {
   });
 }
 
-function createWindow(): void {
+function createWindow(remote: URL | null = null): void {
   if (win) {
     win.show();
     win.focus();
     return;
   }
+  const allowed = (url: string) => (remote ? new URL(url).origin === remote.origin : isAppFrame(url));
   win = new BrowserWindow({
     width: 1200,
     height: 800,
@@ -92,7 +106,7 @@ function createWindow(): void {
     show: false,
     backgroundColor: '#1e1f22',
     webPreferences: {
-      preload: path.join(__dirname, '..', 'preload', 'index.js'),
+      ...(remote ? {} : { preload: path.join(__dirname, '..', 'preload', 'index.js') }),
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,
@@ -102,7 +116,7 @@ function createWindow(): void {
   });
   win.once('ready-to-show', () => win?.show());
   win.webContents.on('will-navigate', (e, url) => {
-    if (!isAppFrame(url)) e.preventDefault();
+    if (!allowed(url)) e.preventDefault();
   });
   win.webContents.setWindowOpenHandler(({ url }) => {
     if (/^https?:\/\//.test(url)) void shell.openExternal(url);
@@ -116,7 +130,7 @@ function createWindow(): void {
     }
   });
   win.on('closed', () => (win = null));
-  void win.loadURL(`${APP_ORIGIN}/index.html`);
+  void win.loadURL(remote ? remote.toString() : `${APP_ORIGIN}/index.html`);
 }
 
 function createTray(): void {
@@ -202,6 +216,19 @@ async function boot(): Promise<void> {
   app.on('second-instance', () => createWindow());
   await app.whenReady();
   session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) => cb(permission === 'notifications' || permission === 'clipboard-sanitized-write'));
+  let remote: URL | null;
+  try {
+    remote = remoteFromArgs();
+  } catch (err) {
+    dialog.showErrorBox('Corral cannot connect', (err as Error).message);
+    app.exit(2);
+    return;
+  }
+  if (remote) {
+    createWindow(remote);
+    app.on('window-all-closed', () => app.quit());
+    return;
+  }
   serveApp();
   wireIpc();
   try {
