@@ -1,50 +1,104 @@
-// Live resource figures: the host pushes a sample per running VM every 2 s (event "stats");
-// the last few minutes are kept per VM for the sparklines. vm.stats fills the history when a
-// VM's page opens, so the chart is not empty at first.
-import type { HostResources, VmStats } from '../../../electron/core/api/contract';
+// Live resource figures. The host pushes one sample per running VM every 2 s (event "stats");
+// each VM keeps its own reactive series, so a push re-renders only what shows that VM (a list
+// row, its page) and never the whole list. vm.stats fills the last hour when a VM's page
+// opens, so charts do not start empty.
+import type { VmStats } from '../../../electron/core/api/contract';
 import { api } from './api';
+import { host } from './host.svelte';
 
-/** 5 minutes of 2 s samples. */
-const KEEP = 150;
+/** The samples a VM keeps: an hour of 2 s samples. */
+const KEEP_MS = 3600_000;
+const KEEP_MAX = 1900;
+
+const LIVE = new Set(['starting', 'running', 'paused', 'stopping']);
+
+export class VmSeries {
+  /** Oldest first, at most an hour; replaced (never mutated) on every sample. */
+  samples = $state.raw<VmStats[]>([]);
+  /** The last sample while the VM runs; null once it stops reporting. */
+  latest = $state.raw<VmStats | null>(null);
+  #prefill: Promise<void> | null = null;
+
+  push(s: VmStats): void {
+    const from = s.at - KEEP_MS;
+    const prev = this.samples;
+    let i = 0;
+    while (i < prev.length && prev[i].at < from) i++;
+    const next = i ? prev.slice(i) : prev.slice();
+    if (next.length && next[next.length - 1].at >= s.at) return; // a replayed or older sample
+    next.push(s);
+    if (next.length > KEEP_MAX) next.splice(0, next.length - KEEP_MAX);
+    this.samples = next;
+    this.latest = s;
+  }
+
+  /** Merges the host's last hour under what arrived live. */
+  prefill(vmId: string): Promise<void> {
+    this.#prefill ??= api
+      .call('vm.stats', { vm: vmId, range: 'hour' })
+      .then((past) => {
+        const have = this.samples;
+        const first = have[0]?.at ?? Infinity;
+        const merged = [...past.filter((s) => s.at < first), ...have];
+        if (merged.length !== have.length) this.samples = merged.slice(-KEEP_MAX);
+      })
+      .catch(() => {
+        // figures are a nicety: a VM that never ran, or an older host, just shows none
+      })
+      .finally(() => {
+        // calls at the same time share one request; a later visit asks again
+        this.#prefill = null;
+      });
+    return this.#prefill;
+  }
+}
 
 class Stats {
-  #series = $state<Record<string, VmStats[]>>({});
-  host = $state.raw<HostResources | null>(null);
+  // plain Map: only each VmSeries is reactive, so adding one re-renders nothing else
+  #byVm = new Map<string, VmSeries>();
 
   constructor() {
-    api.on('stats', ({ vms, host }) => {
-      this.host = host;
-      const next = { ...this.#series };
+    api.on('stats', ({ vms, host: res }) => {
+      host.setResources(res);
       const seen: Record<string, true> = {};
       for (const s of vms) {
         seen[s.vmId] = true;
-        next[s.vmId] = [...(next[s.vmId] ?? []), s].slice(-KEEP);
+        this.of(s.vmId).push(s);
       }
-      // a VM that no longer reports is not running: its figures are stale
-      for (const id of Object.keys(next)) if (!seen[id]) delete next[id];
-      this.#series = next;
+      // a VM that no longer reports is not running: its last figures are stale
+      for (const [id, series] of this.#byVm) if (!seen[id] && series.latest) series.latest = null;
     });
+    api.on('vm.changed', (vm) => {
+      if (!LIVE.has(vm.state)) {
+        const s = this.#byVm.get(vm.id);
+        if (s?.latest) s.latest = null;
+      }
+    });
+    api.on('vm.removed', ({ id }) => this.#byVm.delete(id));
+  }
+
+  /** The series of one VM (created on first use). */
+  of(vmId: string): VmSeries {
+    let s = this.#byVm.get(vmId);
+    if (!s) this.#byVm.set(vmId, (s = new VmSeries()));
+    return s;
   }
 
   series(vmId: string): VmStats[] {
-    return this.#series[vmId] ?? [];
+    return this.of(vmId).samples;
   }
 
   latest(vmId: string): VmStats | null {
-    return this.#series[vmId]?.at(-1) ?? null;
+    return this.of(vmId).latest;
   }
 
-  /** Fills the recent history of one VM (once, when its page opens). */
-  async prefill(vmId: string): Promise<void> {
-    try {
-      const past = await api.call('vm.stats', { vm: vmId, range: 'hour' });
-      const have = this.#series[vmId] ?? [];
-      const first = have[0]?.at ?? Infinity;
-      const merged = [...past.filter((s) => s.at < first), ...have].slice(-KEEP);
-      if (merged.length) this.#series = { ...this.#series, [vmId]: merged };
-    } catch {
-      // figures are a nicety: a VM that never ran, or an older host, just shows none
-    }
+  prefill(vmId: string): Promise<void> {
+    return this.of(vmId).prefill(vmId);
+  }
+
+  /** A VM's history from the host: the last hour (2 s) or the last day (per minute). */
+  async history(vmId: string, range: 'hour' | 'day'): Promise<VmStats[]> {
+    return api.call('vm.stats', { vm: vmId, range });
   }
 }
 

@@ -3,6 +3,7 @@
 // "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
 // same inputs as ours.
 import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
+import { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../../electron/core/api/constants';
 import { parseSize } from '../../../electron/core/api/units';
 
 export type MemUnit = 'MiB' | 'GiB';
@@ -45,30 +46,7 @@ export interface VmForm {
   guestWatchdog: GuestWatchdog;
 }
 
-/**
- * Settings a running VM takes at once (the contract's LIVE_SETTINGS; the renderer may import
- * only types from it). Other changes to a running VM wait for its next start ("pending").
- */
-export const LIVE_SETTINGS = [
-  'name',
-  'restart',
-  'maxCrashes',
-  'crashWindowSec',
-  'liveness',
-  'cpus',
-  'memoryMiB',
-  'ioBps',
-  'ioIops',
-  'cpuWeight',
-  'cpuCapPercent',
-] as const;
-
 export type FieldErrors = Record<string, string>;
-
-// Mirrors of the contract's limits (the renderer may not import its values).
-const MAX_CPUS = 255;
-const MIN_MEMORY_MIB = 16;
-const MAX_MEMORY_MIB = 4 * 1024 * 1024;
 
 let rowKey = 1;
 export function newForwardRow(hostPort: number | null = null, guestPort: number | null = null): ForwardRow {
@@ -280,6 +258,11 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (c.name !== vm.name) args.name = c.name;
   if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
   if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
+  // more than the maximum raises the maximum: said explicitly, as the host refuses
+  // cpus above a set maxCpus, and memory above the boot memory of a running VM
+  const running = vm.state === 'running' || vm.state === 'paused';
+  if (cfg.maxCpus !== null && c.cpus > cfg.maxCpus) args.maxCpus = c.cpus;
+  if (running && c.memoryMiB > Math.max(cfg.memoryMiB, cfg.maxMemoryMiB ?? 0)) args.maxMemoryMiB = c.memoryMiB;
   if (c.iso !== cfg.iso) args.iso = c.iso;
   if (c.kernel !== cfg.kernel) args.kernel = c.kernel;
   if (c.initrd !== cfg.initrd) args.initrd = c.initrd;

@@ -1,0 +1,85 @@
+// The read-only QEMU monitor of one VM (monitor.exec): what was asked and answered, and the
+// command history for ↑/↓, kept while the app runs.
+import { api, errorMessage } from './api';
+
+export interface MonitorEntry {
+  id: number;
+  command: string;
+  output: string;
+  error: boolean;
+}
+
+/** Shown until the host has told us its list (it does in the answer to "help"). */
+export const COMMON_COMMANDS = ['info status', 'info cpus', 'info block', 'info network', 'info balloon', 'info chardev', 'info version'];
+
+const MAX_ENTRIES = 200;
+const MAX_OUTPUT = 256 * 1024;
+const MAX_HISTORY = 100;
+
+let nextId = 1;
+
+export class MonitorSession {
+  entries = $state<MonitorEntry[]>([]);
+  busy = $state(false);
+  /** The commands the host allows ("info …"). */
+  allowed = $state<string[]>([]);
+  /** Oldest first. */
+  history: string[] = [];
+  #vmId: string;
+  #asked = false;
+
+  constructor(vmId: string) {
+    this.#vmId = vmId;
+  }
+
+  /** Asks the host which commands it allows (once): its answer to "help" lists them. */
+  async loadAllowed(): Promise<void> {
+    if (this.#asked) return;
+    this.#asked = true;
+    try {
+      await api.call('monitor.exec', { vm: this.#vmId, command: 'help' });
+    } catch (err) {
+      const m = /Allowed: (.+)$/.exec(errorMessage(err));
+      if (m) this.allowed = m[1].split(/,\s*/).filter((c) => /^info [\w-]+$/.test(c));
+      else this.#asked = false;
+    }
+  }
+
+  async run(command: string): Promise<void> {
+    const cmd = command.trim();
+    if (!cmd) return;
+    if (this.history.at(-1) !== cmd) this.history.push(cmd);
+    if (this.history.length > MAX_HISTORY) this.history.splice(0, this.history.length - MAX_HISTORY);
+    if (cmd === 'clear') {
+      this.entries = [];
+      return;
+    }
+    this.busy = true;
+    const entry: MonitorEntry = { id: nextId++, command: cmd, output: '', error: false };
+    try {
+      const r = await api.call('monitor.exec', { vm: this.#vmId, command: cmd });
+      entry.output = r.output.length > MAX_OUTPUT ? `${r.output.slice(0, MAX_OUTPUT)}\n… (cut at ${MAX_OUTPUT / 1024} KiB)` : r.output;
+    } catch (err) {
+      entry.output = errorMessage(err);
+      entry.error = true;
+    } finally {
+      this.busy = false;
+    }
+    const next = [...this.entries, entry];
+    this.entries = next.length > MAX_ENTRIES ? next.slice(next.length - MAX_ENTRIES) : next;
+  }
+
+  clear(): void {
+    this.entries = [];
+  }
+}
+
+// a lookup table, never read by reactive code
+// eslint-disable-next-line svelte/prefer-svelte-reactivity
+const sessions = new Map<string, MonitorSession>();
+
+export function monitorFor(vmId: string): MonitorSession {
+  let s = sessions.get(vmId);
+  if (!s) sessions.set(vmId, (s = new MonitorSession(vmId)));
+  return s;
+}

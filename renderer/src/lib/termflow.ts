@@ -1,0 +1,142 @@
+// Flow control between a byte stream (serial port, pty) and xterm.js. xterm parses what it is
+// given in time slices, but everything handed to term.write() waits in its memory, and a guest
+// printing as fast as it can (cat /dev/urandom, a 50 MB log) outruns any renderer. So: at most
+// HIGH_WATER bytes are handed to xterm at a time (term.write's callback says when they are
+// parsed), the rest waits here, and when that backlog passes MAX_QUEUE we skip to the latest
+// output and say so, in the terminal and to the caller. Memory stays bounded, the page stays
+// responsive, and what is on screen is what the guest prints now.
+
+export interface FlowTarget {
+  write(data: Uint8Array | string, callback?: () => void): void;
+}
+
+export interface FlowOptions {
+  /** Bytes handed to xterm and not yet parsed. */
+  highWater?: number;
+  /** Backlog (waiting here) that triggers a skip. */
+  maxQueue?: number;
+  /** What is kept of the backlog when skipping: the latest output. */
+  keepOnSkip?: number;
+  /** Called after each skip with the bytes skipped so far (in total). */
+  onSkip?: (skippedTotal: number, skippedNow: number) => void;
+}
+
+const MiB = 1024 * 1024;
+/** Chunks handed to xterm at once (many small writes cost a callback each). */
+const BATCH = 256 * 1024;
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+export function formatSkipped(bytes: number): string {
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} bytes`;
+}
+
+export class FlowWriter {
+  readonly #target: FlowTarget;
+  readonly #high: number;
+  readonly #max: number;
+  readonly #keep: number;
+  readonly #onSkip: FlowOptions['onSkip'];
+  #pending = 0;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #skipped = 0;
+  #closed = false;
+
+  constructor(target: FlowTarget, opts: FlowOptions = {}) {
+    this.#target = target;
+    this.#high = opts.highWater ?? 2 * MiB;
+    this.#max = opts.maxQueue ?? 8 * MiB;
+    this.#keep = opts.keepOnSkip ?? 64 * 1024;
+    this.#onSkip = opts.onSkip;
+  }
+
+  /** Bytes given to xterm that it has not parsed yet. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Bytes waiting here for xterm. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Everything skipped so far. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#closed || !bytes.length) return;
+    if (this.#pending < this.#high && !this.#queue.length) {
+      this.#send(bytes);
+      return;
+    }
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (this.#queued > this.#max) this.#skip();
+  }
+
+  /** Drops the backlog (e.g. the terminal is being reset for a fresh copy of the log). */
+  clear(): void {
+    this.#queue = [];
+    this.#queued = 0;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.clear();
+  }
+
+  #send(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.#pending += n;
+    this.#target.write(bytes, () => {
+      this.#pending -= n;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#queue.length && this.#pending < this.#high) {
+      const batch: Uint8Array[] = [];
+      let n = 0;
+      while (this.#queue.length && n < BATCH) {
+        const c = this.#queue.shift()!;
+        batch.push(c);
+        n += c.length;
+      }
+      this.#queued -= n;
+      this.#send(concat(batch, n));
+    }
+  }
+
+  /** Keeps only the latest output of the backlog. */
+  #skip(): void {
+    const all = concat(this.#queue, this.#queued);
+    const kept = all.slice(Math.max(0, all.length - this.#keep));
+    // start the kept part at a line boundary when there is one nearby
+    const nl = kept.indexOf(0x0a);
+    const tail = nl >= 0 && nl < kept.length - 1 && nl < 4096 ? kept.subarray(nl + 1) : kept;
+    const dropped = all.length - tail.length;
+    this.#skipped += dropped;
+    // CAN ends any escape sequence cut in half; then reset attributes and say what happened
+    const note = new TextEncoder().encode(
+      `\x18\x1b[0m\r\n\x1b[7m … ${formatSkipped(dropped)} of output skipped (arriving faster than it can be shown) … \x1b[0m\r\n`,
+    );
+    this.#queue = [note, tail];
+    this.#queued = note.length + tail.length;
+    this.#onSkip?.(this.#skipped, dropped);
+  }
+}
