@@ -46,6 +46,9 @@ describe('live resources on a real guest', () => {
     const pending = await t.call('vm.update', { vm: id, memoryMiB: 512, maxMemoryMiB: 512 });
     expect(pending.pending.sort()).toEqual(['maxMemoryMiB', 'memoryMiB']);
     await t.call('vm.update', { vm: id, memoryMiB: 192, maxMemoryMiB: null });
+    // with no maximum set, memory above what it booted with simply waits for the next boot
+    expect((await t.call('vm.update', { vm: id, memoryMiB: 384 })).pending).toContain('memoryMiB');
+    await t.call('vm.update', { vm: id, memoryMiB: 192 });
   });
 
   it('hotplugs a vCPU: the guest\'s CPU count grows', async () => {

@@ -155,6 +155,8 @@ export const VmInfo = z.object({
   startedAt: z.number().nullable(),
   /** Settings changed while running that take effect at the next boot. */
   pending: z.array(z.string()),
+  /** Virtual size of each disk in bytes (null: unreadable), in the order of config.disks. */
+  diskSizes: z.array(z.number().nullable()),
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),

@@ -34,7 +34,7 @@ export function formatSize(bytes: number): string {
   const steps = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;
   let i = 0;
-  while (v >= 1024 && i < steps.length - 1 && v % 1 === 0) {
+  while (v >= 1024 && i < steps.length - 1) {
     v /= 1024;
     i++;
   }

@@ -91,3 +91,23 @@ export async function resizeImage(file: string, format: ImageFormat, sizeBytes: 
     throw new Error(`could not grow ${file}: ${msg}`);
   }
 }
+
+/** Virtual size from the image itself, cheaply: the qcow2 header's size field, or a raw file's length. */
+export function imageSizeFast(file: string, format: ImageFormat): number | null {
+  try {
+    if (format === 'raw') {
+      const st = fs.statSync(file);
+      return st.isFile() ? st.size : null;
+    }
+    const fd = fs.openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(32);
+      fs.readSync(fd, head, 0, 32, 0);
+      return head.readUInt32BE(0) === 0x514649fb ? Number(head.readBigUInt64BE(24)) : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}

@@ -30,7 +30,7 @@ interface DiskRow {
   owned: number;
 }
 
-export interface VmRecord extends VmInfo {
+export interface VmRecord extends Omit<VmInfo, 'diskSizes'> {
   pidStart: string | null;
   /** The restart policy's own state (JSON), opaque here. */
   policyState: unknown;
@@ -178,9 +178,9 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
   };
 }
 
-export function publicInfo(r: VmRecord): VmInfo {
+export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo {
   const { pidStart: _p, policyState: _s, applied: _a, ...info } = r;
-  return info;
+  return { ...info, diskSizes };
 }
 
 /** Settings whose saved value differs from what the running QEMU has. */

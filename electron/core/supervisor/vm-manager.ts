@@ -13,7 +13,7 @@ import { SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
 import { MiB } from '../api/units.js';
 import { bootMaxCpus, bootMemoryMiB, buildArgv } from '../qemu/argv.js';
-import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
+import { createQcow2, imageSizeFast, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import type { Cgroups } from '../resources/cgroups.js';
 import { admit, readHostMemory } from '../resources/host-capacity.js';
 import { growDisk, hotplugCpus, setBalloon, throttle } from '../resources/live.js';
@@ -108,11 +108,15 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   // ---- queries --------------------------------------------------------------------------
 
   list(): VmInfo[] {
-    return this.d.vms.list().map(publicInfo);
+    return this.d.vms.list().map((r) => this.info(r));
   }
 
   get(ref: string): VmInfo {
-    return publicInfo(this.record(ref));
+    return this.info(this.record(ref));
+  }
+
+  private info(rec: VmRecord): VmInfo {
+    return publicInfo(rec, rec.config.disks.map((d) => imageSizeFast(d.path, d.format)));
   }
 
   private record(ref: string): VmRecord {
@@ -191,7 +195,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const rec = this.d.vms.insert(id, a.name, { ...rest, disks }, this.now());
       this.log(rec, 'created', null, null, null, `Created "${a.name}"`);
       this.emitChanged(rec.id);
-      return publicInfo(rec);
+      return this.info(rec);
     } catch (err) {
       fs.rmSync(files.dir, { recursive: true, force: true });
       throw err;
@@ -230,7 +234,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       if (changed.includes('memoryMiB') && !changed.includes('maxMemoryMiB') && next.maxMemoryMiB !== null && next.memoryMiB > next.maxMemoryMiB) {
         next.maxMemoryMiB = next.memoryMiB;
       }
-      if (applied && changed.includes('memoryMiB') && next.maxMemoryMiB === null && !changed.includes('maxMemoryMiB')) {
+      if (applied && changed.includes('memoryMiB') && next.maxMemoryMiB === null && !changed.includes('maxMemoryMiB') && next.memoryMiB < bootMemoryMiB(applied)) {
         next.maxMemoryMiB = applied.maxMemoryMiB = bootMemoryMiB(applied);
       }
       checkResources(next);
@@ -819,7 +823,7 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
   private emitChanged(id: string): void {
     const rec = this.d.vms.get(id);
-    if (rec) this.emit('changed', publicInfo(rec));
+    if (rec) this.emit('changed', this.info(rec));
   }
 
   /** Runs fn after every earlier operation on this VM has settled. */
