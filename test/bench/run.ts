@@ -11,7 +11,9 @@ import { FIXTURE, tempDir } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
+import { consoleRows } from './consoles';
 import { median, ms, printTable, type Row } from './lib';
+import { listRows } from './ui-list';
 
 /** Bare QEMU, same argv: spawn until the QMP greeting arrives. The floor for a start. */
 async function bareQemuToQmp(argv: string[], qmpSocket: string): Promise<number> {
@@ -197,6 +199,8 @@ async function main(): Promise<void> {
   rows.push(...(await crashToRunning()));
   rows.push(...(await tenGuests()));
   rows.push(await statsCost());
+  rows.push(...(await consoleRows()));
+  rows.push(...(await listRows()));
   printTable(rows);
 }
 
