@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+const BATCH_MS = 8;
+
 export class SerialLink {
   private sock: net.Socket | null = null;
   private readonly listeners = new Set<(data: Buffer) => void>();
@@ -31,13 +33,36 @@ export class SerialLink {
         await sleep(5);
       }
     }
-    this.sock.on('data', (d: Buffer) => {
-      for (const fn of this.listeners) fn(d);
-    });
+    this.sock.on('data', (d: Buffer) => this.coalesce(d));
     this.sock.on('error', () => {
       // 'close' follows
     });
     this.sock.on('close', () => this.close());
+  }
+
+  // An emulated UART hands over a byte or two per read: forwarding each as its own message
+  // would flood every client. The first chunk after a quiet spell goes out at once (keystroke
+  // echo stays instant); what follows within the window is sent as one batch.
+  private pending: Buffer[] = [];
+  private window: NodeJS.Timeout | null = null;
+
+  private coalesce(d: Buffer): void {
+    if (!this.window) {
+      this.emitData(d);
+      this.window = setTimeout(() => this.flush(), BATCH_MS);
+    } else this.pending.push(d);
+  }
+
+  private flush(): void {
+    this.window = null;
+    if (!this.pending.length) return;
+    const batch = Buffer.concat(this.pending.splice(0));
+    this.emitData(batch);
+    this.window = setTimeout(() => this.flush(), BATCH_MS);
+  }
+
+  private emitData(d: Buffer): void {
+    for (const fn of this.listeners) fn(d);
   }
 
   subscribe(fn: (data: Buffer) => void): () => void {
@@ -58,6 +83,8 @@ export class SerialLink {
 
   close(): void {
     if (this.closed) return;
+    if (this.window) clearTimeout(this.window);
+    if (this.pending.length) this.emitData(Buffer.concat(this.pending.splice(0)));
     this.closed = true;
     this.sock?.destroy();
     this.listeners.clear();
