@@ -215,7 +215,7 @@ async function boot(): Promise<void> {
   }
   app.on('second-instance', () => createWindow());
   await app.whenReady();
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) => cb(permission === 'notifications' || permission === 'clipboard-sanitized-write'));
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) => cb(permission === 'notifications' || permission === 'clipboard-sanitized-write' || permission === 'fullscreen'));
   let remote: URL | null;
   try {
     remote = remoteFromArgs();

@@ -120,8 +120,10 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     port,
     async close(o = {}) {
       for (const c of wss.clients) c.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      host.vncProxy.close(); // open consoles would otherwise hold server.close() open
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await closed;
       await host.close({ stopGuests: o.stopGuests });
     },
   };

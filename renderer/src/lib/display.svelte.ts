@@ -54,7 +54,7 @@ function openVnc(url: string, timeoutMs = 10_000): Promise<{ ws: WebSocket; hell
     const timer = setTimeout(() => {
       done();
       ws.close();
-      reject(new Error('The display did not answer'));
+      reject(new Error('the display did not answer'));
     }, timeoutMs);
     ws.onmessage = (e) => {
       done();
@@ -62,7 +62,7 @@ function openVnc(url: string, timeoutMs = 10_000): Promise<{ ws: WebSocket; hell
     };
     ws.onclose = (e) => {
       done();
-      reject(new Error(e.code === 1006 ? 'The display refused the connection' : `The display closed the connection (${e.code})`));
+      reject(new Error(e.code === 1006 ? 'the display refused the connection' : `the display closed the connection (${e.code})`));
     };
     // a 'close' always follows an 'error'
     ws.onerror = () => {};
@@ -233,7 +233,7 @@ export class DisplayLink {
     } catch (err) {
       if (gen !== this.#gen || !this.#want) return;
       // conflict: not running (yet, or any more); the owner follows the VM's state
-      this.#retry(err instanceof ApiCallError && err.code === 'conflict' ? 'The VM is not running' : errorMessage(err));
+      this.#retry(err instanceof ApiCallError && err.code === 'conflict' ? 'the VM is not running' : errorMessage(err));
       return;
     }
     if (gen !== this.#gen || !this.#want || this.#disposed) return;
@@ -283,7 +283,7 @@ export class DisplayLink {
         this.status = { kind: 'idle' };
         return;
       }
-      this.#retry(e.detail.clean ? 'The display closed' : 'The connection was lost');
+      this.#retry(e.detail.clean ? 'the connection closed' : 'the connection dropped');
     });
     // never let the guest write to this machine's clipboard
     rfb.addEventListener('clipboard', () => {});
