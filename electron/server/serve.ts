@@ -87,7 +87,7 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       if (ws.readyState !== ws.OPEN) return;
       if (event === 'serial.data' && ws.bufferedAmount > MAX_BUFFERED) return;
       ws.send(JSON.stringify({ event, payload }));
-    });
+    }, () => ws.bufferedAmount);
     ws.on('message', (raw, isBinary) => {
       if (isBinary) return;
       let msg: RequestMessage;

@@ -1,5 +1,6 @@
 // Consoles through `corral serve`: the VNC bridge and its tickets, screenshots, the
 // read-only monitor and terminals, over the same WebSocket API the browser uses.
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
@@ -85,5 +86,19 @@ describe('monitor and terminals in serve mode', () => {
     other.close();
     await api.call('terminal.close', { id: t.id });
     await expect(api.call('terminal.open', { kind: 'ssh', vm: a, cols: 80, rows: 24 })).rejects.toThrow(/no port forward to guest port 22/);
+  });
+
+  it('a client that stops reading pauses a flooding terminal instead of growing the host', { timeout: 30_000 }, async () => {
+    const slow = await WsApi.connect(serve.port, serve.token);
+    await slow.call('host.settings', { hostShell: true });
+    const t = await slow.call('terminal.open', { kind: 'host', cols: 80, rows: 24 });
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${serve.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = rss();
+    await slow.call('terminal.write', { id: t.id, data: Buffer.from('yes corral-flood-line | head -c 400000000\n').toString('base64') });
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading
+    await new Promise((r) => setTimeout(r, 8000));
+    // about 20 MB with backpressure; several hundred MB without it
+    expect(rss() - before).toBeLessThan(100 * 1024 * 1024);
+    slow.close();
   });
 });

@@ -33,6 +33,8 @@ export class Session {
   constructor(
     readonly label: string,
     private readonly sink: (event: EventName, payload: unknown) => void,
+    /** Bytes queued towards this client and not yet sent, where the transport knows (for backpressure). */
+    readonly backlog: () => number = () => 0,
   ) {}
 
   send<E extends EventName>(event: E, payload: EventMap[E]): void {

@@ -7,6 +7,8 @@ import path from 'node:path';
 import * as pty from 'node-pty';
 import { CorralError, type Session } from '../api/dispatcher.js';
 
+const HIGH_WATER = 4 * 1024 * 1024;
+
 interface Term {
   pty: pty.IPty;
   owner: Session;
@@ -38,7 +40,22 @@ export class Terminals {
       throw new CorralError('failed', `could not start ${spec.file}: ${(err as Error).message}`);
     }
     this.terms.set(id, { pty: p, owner });
-    p.onData((d: string | Buffer) => owner.send('terminal.data', { id, data: Buffer.from(d as Buffer).toString('base64') }));
+    let paused = false;
+    p.onData((d: string | Buffer) => {
+      owner.send('terminal.data', { id, data: Buffer.from(d as Buffer).toString('base64') });
+      // a client that cannot keep up pauses the program's output instead of growing our memory
+      if (!paused && owner.backlog() > HIGH_WATER) {
+        paused = true;
+        p.pause();
+        const wait = setInterval(() => {
+          if (owner.closed || owner.backlog() < HIGH_WATER / 4) {
+            clearInterval(wait);
+            paused = false;
+            if (!owner.closed) p.resume();
+          }
+        }, 20);
+      }
+    });
     p.onExit(({ exitCode }) => {
       this.terms.delete(id);
       owner.send('terminal.exit', { id, code: exitCode });

@@ -109,8 +109,8 @@ export class Host {
   setConsoleBase: (base: string | null) => void = () => undefined;
 
   /** A connection of some transport; close it when the peer goes away. */
-  session(label: string, sink: (event: EventName, payload: unknown) => void): Session {
-    return new Session(label, sink);
+  session(label: string, sink: (event: EventName, payload: unknown) => void, backlog?: () => number): Session {
+    return new Session(label, sink, backlog);
   }
 
   /** Leaves guests running (they are detached) unless stopGuests is set. */
