@@ -95,7 +95,7 @@ async function watchPage(page: Page, cdp: CDPSession, until: () => Promise<boole
   throw new Error(`still flooding after ${timeoutMs} ms`);
 }
 
-describe.skipIf(!CHROMIUM)('consoles in the UI served by `corral serve`', () => {
+describe.skipIf(!CHROMIUM && !process.env.CI)('consoles in the UI served by `corral serve`', () => {
   let dataDir: string;
   let serve: ServeProcess;
   let api: WsApi;

@@ -47,7 +47,7 @@ async function stopAll(api: WsApi): Promise<void> {
   }
 }
 
-describe.skipIf(!CHROMIUM)('resources, supervision and the list in the browser', () => {
+describe.skipIf(!CHROMIUM && !process.env.CI)('resources, supervision and the list in the browser', () => {
   let dataDir: string;
   let serve: ServeProcess;
   let api: WsApi;

@@ -108,7 +108,7 @@ function pageSocket(page: Page, query: string): Promise<string> {
   );
 }
 
-describe.skipIf(!CHROMIUM)('the UI served by `corral serve`', () => {
+describe.skipIf(!CHROMIUM && !process.env.CI)('the UI served by `corral serve`', () => {
   let dataDir: string;
   let serve: Serve;
   let browser: Browser;
