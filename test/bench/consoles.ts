@@ -7,11 +7,12 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type CDPSession, type Page } from 'playwright-core';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { findQemu } from '../../electron/core/qemu/probe';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { launchChromium } from '../browser';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 import { median, ms, type Row } from './lib';
@@ -27,9 +28,6 @@ const flood = (bytes: number) => `yes 0123456789abcdefghij0123456789abcdefghij01
 /** Keeps the guest's VGA text screen changing. */
 const SCREEN_LOOP = '(while :; do echo $RANDOM $RANDOM $RANDOM $RANDOM; done > /dev/tty1) &';
 
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable'].find(
-  (p): p is string => !!p && fs.existsSync(p),
-);
 
 const MB = 1e6;
 const mbps = (bytes: number, msecs: number) => bytes / MB / (msecs / 1000);
@@ -218,7 +216,6 @@ rfb.addEventListener('connect', () => (window.__connected = true));
 // ---- the rows -----------------------------------------------------------------------------
 
 export async function consoleRows(): Promise<Row[]> {
-  if (!CHROMIUM) throw new Error('consoles bench: no Chromium (set CHROMIUM_PATH)');
   const dataDir = tempDir('corral-bench-consoles-');
   const bareDir = tempDir('corral-bench-bare-');
   let serve: ServeProcess | null = null;
@@ -235,7 +232,7 @@ export async function consoleRows(): Promise<Row[]> {
     const log = async () => Buffer.from((await api!.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
     await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), 120_000, 250);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import type { VmInfo } from '../../electron/core/api/contract';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { chromiumPath } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 import { median, ms, type Row } from './lib';
@@ -13,11 +14,6 @@ import { median, ms, type Row } from './lib';
 const VMS = 200;
 const RUNNING = [0, 3, 40, 120];
 const SCROLL_MS = 5000;
-
-function chromiumPath(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable'];
-  return candidates.find((p): p is string => !!p && fs.existsSync(p)) ?? null;
-}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,7 +36,6 @@ async function stopAll(api: WsApi): Promise<void> {
 
 export async function listRows(): Promise<Row[]> {
   const exe = chromiumPath();
-  if (!exe) return [{ name: 'VM list scroll (200 VMs)', value: 'skipped: no Chromium', floor: '-', target: '60 fps', ok: null }];
   const dataDir = tempDir('corral-bench-ui-');
   let serve: ServeProcess | null = null;
   let api: WsApi | null = null;

@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE, tempDir } from '../helpers';
+import { launchChromium } from '../browser';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { vncHello, WsApi } from '../integration/ws-client';
 
@@ -16,10 +17,6 @@ const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const VM = 'console guest';
 const OTHER = 'other guest';
 
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable'].find(
-  (p): p is string => !!p && fs.existsSync(p),
-);
-if (!CHROMIUM) console.warn('consoles.e2e: no Chromium found (set CHROMIUM_PATH); skipping');
 
 /** The scrollback of an xterm console (serial or terminal), found by test id. */
 function termText(page: Page, testid: string): Promise<string> {
@@ -95,7 +92,7 @@ async function watchPage(page: Page, cdp: CDPSession, until: () => Promise<boole
   throw new Error(`still flooding after ${timeoutMs} ms`);
 }
 
-describe.skipIf(!CHROMIUM && !process.env.CI)('consoles in the UI served by `corral serve`', () => {
+describe('consoles in the UI served by `corral serve`', () => {
   let dataDir: string;
   let serve: ServeProcess;
   let api: WsApi;
@@ -119,11 +116,7 @@ describe.skipIf(!CHROMIUM && !process.env.CI)('consoles in the UI served by `cor
     // what corral serve keeps off by default
     await api.call('host.settings', { hostShell: true, monitor: true });
     await api.call('vm.start', { vm: vmId });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));

@@ -5,10 +5,11 @@
 // list shows live thumbnails. Needs `npm run build` and the guest fixture (global setup).
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '../../electron/core/api/contract';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 
@@ -16,12 +17,6 @@ const ROOT = path.join(__dirname, '..', '..');
 const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const MiB = 1024 * 1024;
 
-function findChromium(): string | null {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable', '/usr/bin/google-chrome'];
-  return candidates.find((p): p is string => !!p && fs.existsSync(p)) ?? null;
-}
-const CHROMIUM = findChromium();
-if (!CHROMIUM) console.warn('resources.e2e: no Chromium found (set CHROMIUM_PATH); skipping');
 
 const guest = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -47,7 +42,7 @@ async function stopAll(api: WsApi): Promise<void> {
   }
 }
 
-describe.skipIf(!CHROMIUM && !process.env.CI)('resources, supervision and the list in the browser', () => {
+describe('resources, supervision and the list in the browser', () => {
   let dataDir: string;
   let serve: ServeProcess;
   let api: WsApi;
@@ -82,11 +77,7 @@ describe.skipIf(!CHROMIUM && !process.env.CI)('resources, supervision and the li
     api = await WsApi.connect(serve.port, serve.token);
     vm = await api.call('vm.create', guest('res-guest'));
     await api.call('vm.start', { vm: vm.id });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     // desktop notifications: allowed, and recorded instead of shown
     await context.grantPermissions(['notifications'], { origin: `http://127.0.0.1:${serve.port}` });

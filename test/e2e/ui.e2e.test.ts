@@ -4,29 +4,17 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, FIXTURE, tempDir, waitFor } from '../helpers';
+import { launchChromium } from '../browser';
 
 const ROOT = path.join(__dirname, '..', '..');
 const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const VM = 'e2e-guest';
 
-/** A Chromium to drive: $CHROMIUM_PATH, else the usual system locations. */
-function findChromium(): string | null {
-  const candidates = [
-    process.env.CHROMIUM_PATH,
-    '/usr/bin/chromium',
-    '/usr/bin/chromium-browser',
-    '/usr/bin/google-chrome-stable',
-    '/usr/bin/google-chrome',
-  ];
-  return candidates.find((p): p is string => !!p && fs.existsSync(p)) ?? null;
-}
 
-const CHROMIUM = findChromium();
-if (!CHROMIUM) console.warn('ui.e2e: no Chromium found (set CHROMIUM_PATH); skipping the UI end-to-end test');
 
 class Serve {
   url = '';
@@ -108,7 +96,7 @@ function pageSocket(page: Page, query: string): Promise<string> {
   );
 }
 
-describe.skipIf(!CHROMIUM && !process.env.CI)('the UI served by `corral serve`', () => {
+describe('the UI served by `corral serve`', () => {
   let dataDir: string;
   let serve: Serve;
   let browser: Browser;
@@ -121,11 +109,7 @@ describe.skipIf(!CHROMIUM && !process.env.CI)('the UI served by `corral serve`',
     if (!fs.existsSync(FIXTURE.kernel)) throw new Error('the guest fixture is missing: run `bash test/fixtures/build-guest.sh`');
     dataDir = tempDir('corral-e2e-');
     serve = await Serve.start(dataDir);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
