@@ -22,7 +22,8 @@ export const DEFAULT_HEALTH: HealthTiming = {
 };
 
 export class HealthWatch {
-  private timers: NodeJS.Timeout[] = [];
+  /** Pending timeouts only: each one removes itself when it fires. */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private misses = 0;
 
@@ -46,6 +47,7 @@ export class HealthWatch {
     if (this.probe) {
       const probe = this.probe;
       const begin = setTimeout(() => {
+        this.timers.delete(begin);
         this.loop(this.t.livenessIntervalMs, async () => {
           if (this.paused()) return;
           if (await probe()) this.misses = 0;
@@ -54,14 +56,15 @@ export class HealthWatch {
           }
         });
       }, this.t.livenessGraceMs);
-      this.timers.push(begin);
+      begin.unref();
+      this.timers.add(begin);
     }
   }
 
   stop(): void {
     this.stopped = true;
     this.timers.forEach(clearTimeout);
-    this.timers = [];
+    this.timers.clear();
   }
 
   private fire(kind: 'qemu-hung' | 'guest-hung', why: string): void {
@@ -72,17 +75,17 @@ export class HealthWatch {
 
   /** Runs fn every intervalMs, never overlapping itself; unref'd so it never keeps a process up. */
   private loop(intervalMs: number, fn: () => Promise<void>): void {
-    const tick = async () => {
-      if (this.stopped) return;
-      await fn();
-      if (this.stopped) return;
-      const t = setTimeout(() => void tick(), intervalMs);
+    const schedule = () => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (this.stopped) return;
+        void fn().then(() => {
+          if (!this.stopped) schedule();
+        });
+      }, intervalMs);
       t.unref();
-      this.timers.push(t);
-      if (this.timers.length > 8) this.timers = this.timers.slice(-4);
+      this.timers.add(t);
     };
-    const t = setTimeout(() => void tick(), intervalMs);
-    t.unref();
-    this.timers.push(t);
+    schedule();
   }
 }
