@@ -18,8 +18,6 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 7420;
-/** Above this much unsent data, a slow browser gets no more console output (the log keeps it). */
-const MAX_BUFFERED = 8 * 1024 * 1024;
 
 export function parseListen(spec: string | undefined): { host: string; port: number } {
   if (!spec) return { host: '127.0.0.1', port: DEFAULT_PORT };
@@ -85,7 +83,6 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   function serveSocket(ws: WebSocket): void {
     const session = host.session('ws', (event, payload) => {
       if (ws.readyState !== ws.OPEN) return;
-      if (event === 'serial.data' && ws.bufferedAmount > MAX_BUFFERED) return;
       ws.send(JSON.stringify({ event, payload }));
     }, () => ws.bufferedAmount);
     ws.on('message', (raw, isBinary) => {

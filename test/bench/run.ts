@@ -194,13 +194,22 @@ async function statsCost(): Promise<Row> {
 
 async function main(): Promise<void> {
   if (!fs.existsSync(FIXTURE.kernel)) throw new Error('build the guest first: bash test/fixtures/build-guest.sh');
+  // BENCH_ONLY=consoles,list runs just those groups
+  const groups: Record<string, () => Promise<Row | Row[]>> = {
+    start: startLatency,
+    crash: crashToRunning,
+    guests: tenGuests,
+    stats: statsCost,
+    consoles: consoleRows,
+    list: listRows,
+  };
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = only?.filter((g) => !(g in groups)) ?? [];
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown group ${unknown.join(', ')} (known: ${Object.keys(groups).join(', ')})`);
   const rows: Row[] = [];
-  rows.push(await startLatency());
-  rows.push(...(await crashToRunning()));
-  rows.push(...(await tenGuests()));
-  rows.push(await statsCost());
-  rows.push(...(await consoleRows()));
-  rows.push(...(await listRows()));
+  for (const [name, run] of Object.entries(groups)) {
+    if (!only || only.includes(name)) rows.push(...[await run()].flat());
+  }
   printTable(rows);
 }
 

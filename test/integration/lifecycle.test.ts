@@ -46,6 +46,27 @@ describe('a guest from create to console', () => {
     await t.waitSerial(id, /\r?\n42\r?\n/);
   });
 
+  it('places every live serial byte at its position in the scrollback', async () => {
+    await t.type(id, 'for i in 1 2 3 4 5 6 7 8; do echo offset-check-$i; done\n');
+    await t.waitSerial(id, 'offset-check-8');
+    await sleep(300);
+    const log = await t.call('serial.log', { vm: id, tailBytes: 1024 * 1024 });
+    const scroll = Buffer.from(log.data, 'base64');
+    const base = log.size - scroll.length; // position of scroll[0]
+    const chunks = t.events.filter((e) => e.event === 'serial.data').map((e) => e.payload as { vmId: string; data: string; offset: number });
+    expect(chunks.length).toBeGreaterThan(0);
+    let next = chunks[0]!.offset;
+    for (const c of chunks) {
+      const data = Buffer.from(c.data, 'base64');
+      expect(c.offset).toBe(next); // contiguous: nothing lost or repeated
+      if (c.offset >= base) expect(scroll.subarray(c.offset - base, c.offset - base + data.length).equals(data)).toBe(true);
+      next += data.length;
+    }
+    // the scrollback ends where the live stream is now, and holds the whole boot
+    expect(log.size).toBe(next);
+    expect(scroll.toString()).toContain(FIXTURE.banner);
+  });
+
   it('pauses (the guest stops answering) and resumes', async () => {
     expect((await t.call('vm.pause', { vm: id })).state).toBe('paused');
     await t.type(id, 'echo resumed-$((40+2))\n');

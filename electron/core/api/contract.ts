@@ -341,7 +341,6 @@ export const methods = {
   'serial.attach': method(Vm, Ok),
   'serial.detach': method(Vm, Ok),
   'serial.write': method(Vm.extend({ data: Base64 }), Ok),
-  /** The tail of the kept serial log (what the guest printed, also before anyone was attached). */
   /** The guest's screen as PNG (QMP screendump). */
   'vm.screenshot': method(Vm, z.object({ png: z.string() })),
   /**
@@ -359,6 +358,10 @@ export const methods = {
   'terminal.close': method(z.object({ id: TerminalId }), Ok),
   /** A read-only HMP "info" command; anything else is refused. */
   'monitor.exec': method(Vm.extend({ command: z.string().min(1).max(200) }), z.object({ output: z.string() })),
+  /**
+   * The tail of the kept serial log. `size` is the log position just past `data`: live
+   * serial.data continues from there (events with a lower offset repeat the log).
+   */
   'serial.log': method(
     Vm.extend({ tailBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(256 * 1024) }),
     z.object({ data: z.string(), size: z.number() }),
@@ -395,7 +398,8 @@ export interface EventMap {
   'vm.changed': VmInfo;
   'vm.removed': { id: string; name: string };
   'event.logged': EventRecord;
-  'serial.data': { vmId: string; data: string };
+  /** `offset`: the position of data's first byte in the serial log (see serial.log's size). */
+  'serial.data': { vmId: string; data: string; offset: number };
   /** The serial link to the guest closed (VM stopped); a new attach is needed after a restart. */
   'serial.closed': { vmId: string };
   'terminal.data': { id: string; data: string };

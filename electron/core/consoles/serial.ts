@@ -1,20 +1,41 @@
 // The host's one link to a guest's serial port. QEMU's socket chardev takes a single client,
 // so the host holds it and fans bytes out to every attached console; QEMU itself keeps the
 // log (logfile=), so nothing printed while no one watched is lost.
+//
+// Each byte of the live stream has a position: the log's size when the link was accepted,
+// plus the bytes received since. Consoles use it to join the scrollback (serial.log) and the
+// live stream exactly, and to notice output they were not sent. The log file cannot serve
+// as the reference past that point: QEMU logs a byte a second time when its socket write
+// has to be retried. So while the link is up, the scrollback comes from the link's own
+// record of what it received (the last MiB), joined to the file where the link began.
 import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const BATCH_MS = 8;
+/** Live output kept for serial.log (the console asks for the last 256 KiB). */
+const RECENT_BYTES = 1024 * 1024;
+
+export type SerialListener = (data: Buffer, offset: number) => void;
 
 export class SerialLink {
   private sock: net.Socket | null = null;
-  private readonly listeners = new Set<(data: Buffer) => void>();
+  private readonly listeners = new Set<SerialListener>();
   private readonly closeListeners = new Set<() => void>();
   closed = false;
+  /** Log position of the next byte to come; null until begin(). */
+  private next: number | null = null;
+  /** Log position of the first byte received. */
+  private first = 0;
+  /** Bytes received before begin() (the start position is not known yet). */
+  private early: Buffer[] = [];
+  /** The latest output (chunks as received, the first may reach back past RECENT_BYTES). */
+  private recent: Buffer[] = [];
+  private recentBytes = 0;
 
   constructor(private readonly socketPath: string) {}
 
+  /** Connects; output is held until begin() says where in the log it starts. */
   async connect(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -33,11 +54,48 @@ export class SerialLink {
         await sleep(5);
       }
     }
-    this.sock.on('data', (d: Buffer) => this.coalesce(d));
+    // Read as soon as anything comes: QEMU writes the UART's bytes one by one, each using far
+    // more socket buffer than its size, so a reader that lets them pile up soon makes QEMU's
+    // writes fail and retry (or drop a byte).
+    this.sock.on('data', (d: Buffer) => (this.next === null ? this.early.push(d) : this.coalesce(d)));
     this.sock.on('error', () => {
       // 'close' follows
     });
     this.sock.on('close', () => this.close());
+  }
+
+  /** Bytes received and not yet placed by begin(). */
+  get held(): number {
+    return this.early.reduce((n, b) => n + b.length, 0);
+  }
+
+  /**
+   * Places the stream in the log: `logSize` is the log's size now, which includes what was
+   * received so far (QEMU logs each write right after sending it).
+   */
+  begin(logSize: number): void {
+    if (this.next !== null) return;
+    this.next = this.first = Math.max(0, logSize - this.held);
+    const early = this.early.splice(0);
+    if (early.length) this.coalesce(Buffer.concat(early));
+  }
+
+  /** Log position just past the last byte received (null before begin()). */
+  get offset(): number | null {
+    return this.next;
+  }
+
+  /** Log position of the first byte received (null before begin()). */
+  get start(): number | null {
+    return this.next === null ? null : this.first;
+  }
+
+  /** Received output from log position `from` on, if it is still kept in memory. */
+  recentFrom(from: number): Buffer | null {
+    if (this.next === null) return null;
+    const start = this.next - this.recentBytes;
+    if (from < start || from > this.next) return null;
+    return Buffer.concat(this.recent).subarray(from - start);
   }
 
   // An emulated UART hands over a byte or two per read: forwarding each as its own message
@@ -62,10 +120,15 @@ export class SerialLink {
   }
 
   private emitData(d: Buffer): void {
-    for (const fn of this.listeners) fn(d);
+    const at = this.next!;
+    this.next = at + d.length;
+    this.recent.push(d);
+    this.recentBytes += d.length;
+    while (this.recentBytes - this.recent[0]!.length >= RECENT_BYTES) this.recentBytes -= this.recent.shift()!.length;
+    for (const fn of this.listeners) fn(d, at);
   }
 
-  subscribe(fn: (data: Buffer) => void): () => void {
+  subscribe(fn: SerialListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
@@ -84,7 +147,7 @@ export class SerialLink {
   close(): void {
     if (this.closed) return;
     if (this.window) clearTimeout(this.window);
-    if (this.pending.length) this.emitData(Buffer.concat(this.pending.splice(0)));
+    if (this.pending.length && this.next !== null) this.emitData(Buffer.concat(this.pending.splice(0)));
     this.closed = true;
     this.sock?.destroy();
     this.listeners.clear();
@@ -109,5 +172,50 @@ export function readTail(file: string, maxBytes: number): { data: Buffer; size: 
     return { data, size };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The last `maxBytes` of the serial log. `size` is the position just past `data`, where live
+ * serial.data continues. While a link is up, what it received comes from its own record,
+ * after the file's content from before the link began.
+ */
+export function readSerialLog(file: string, maxBytes: number, link: SerialLink | null): { data: Buffer; size: number } {
+  const end = link?.offset ?? null;
+  const start = link?.start ?? null;
+  if (!link || end === null || start === null) return readTail(file, maxBytes);
+  const from = Math.max(0, end - maxBytes);
+  const live = link.recentFrom(Math.max(from, start));
+  if (live) {
+    const before = from < start ? readRange(file, from, start) : Buffer.alloc(0);
+    return { data: Buffer.concat([before, live]), size: end };
+  }
+  // more than the link kept: only the file has it (with QEMU's rare repeated bytes)
+  return { data: readTail(file, maxBytes).data, size: end };
+}
+
+/** Bytes [from, to) of a file (fewer if it is shorter). */
+function readRange(file: string, from: number, to: number): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return Buffer.alloc(0);
+  }
+  try {
+    const buf = Buffer.alloc(Math.max(0, to - from));
+    const n = fs.readSync(fd, buf, 0, buf.length, from);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A log's size in bytes (0 when there is none yet). */
+export function logSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
   }
 }

@@ -3,7 +3,7 @@
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../api/contract.js';
 import { checkMonitorCommand } from '../consoles/monitor.js';
-import { readTail } from '../consoles/serial.js';
+import { readSerialLog } from '../consoles/serial.js';
 import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
 import type { TicketBook } from '../consoles/tickets.js';
 import type { ResourceMonitor } from '../resources/monitor.js';
@@ -24,6 +24,9 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
 }
 
+/** Bytes queued towards a client beyond which it is sent no more serial output for now. */
+const SERIAL_MAX_BACKLOG = 4 * 1024 * 1024;
+
 export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase, monitor, onStats }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -34,10 +37,14 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
   manager.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
   manager.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
-  manager.on('serialData', (vmId, data) => {
+  manager.on('serialData', (vmId, data, offset) => {
     let b64: string | null = null;
     for (const [s, subs] of serialSubs) {
-      if (subs.has(vmId)) s.send('serial.data', { vmId, data: (b64 ??= data.toString('base64')) });
+      if (!subs.has(vmId)) continue;
+      // a client that cannot keep up misses output rather than growing our memory; the
+      // offsets tell it what it missed (it is in the log)
+      if (s.backlog() > SERIAL_MAX_BACKLOG) continue;
+      s.send('serial.data', { vmId, data: (b64 ??= data.toString('base64')), offset });
     }
   });
   manager.on('serialClosed', (vmId) => {
@@ -137,7 +144,7 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
     },
     'serial.log': (a) => {
       const vm = manager.get(a.vm);
-      const { data, size } = readTail(manager.filesOf(vm.id).serialLog, a.tailBytes);
+      const { data, size } = readSerialLog(manager.filesOf(vm.id).serialLog, a.tailBytes, manager.serialLinkOf(vm.id));
       return { data: data.toString('base64'), size };
     },
   };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Args, type CrashReport, type EventRecord, type ExitInfo, type ExitReason, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
-import { SerialLink } from '../consoles/serial.js';
+import { logSize, SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
 import { MiB } from '../api/units.js';
 import { bootMaxCpus, bootMemoryMiB, buildArgv } from '../qemu/argv.js';
@@ -57,7 +57,7 @@ export interface ManagerEvents {
   removed: [{ id: string; name: string }];
   logged: [EventRecord];
   notify: [Notification];
-  serialData: [string, Buffer];
+  serialData: [string, Buffer, number];
   serialClosed: [string];
 }
 
@@ -154,6 +154,11 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const rt = this.runtimes.get(rec.id);
     if (!rt) throw new CorralError('conflict', `"${rec.name}" is not running`);
     return rt.proc.qmp.execute<string>('human-monitor-command', { 'command-line': command }, 10_000);
+  }
+
+  /** The serial link of a running VM, if it has one. */
+  serialLinkOf(vmId: string): SerialLink | null {
+    return this.runtimes.get(vmId)?.serial ?? null;
   }
 
   /** The live serial link of a running VM. */
@@ -559,8 +564,16 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   private async connectSerial(rt: Runtime): Promise<void> {
     const link = new SerialLink(rt.files.serialSocket);
     await link.connect();
+    // Until QEMU has accepted the link, output goes to the log only. Once it has, the log's
+    // size says where the stream starts: exact when the guest is not running yet, as at a
+    // start; a byte or two off at a reattach to a guest printing at that very moment.
+    await waitUntil(async () => {
+      const devs = await rt.proc.qmp.execute<Array<{ label: string; filename: string }>>('query-chardev');
+      return !devs.find((d) => d.label === 'serial0')?.filename.startsWith('disconnected:');
+    }, 5000, 'QEMU did not accept the serial console link');
+    link.begin(logSize(rt.files.serialLog));
     rt.serial = link;
-    link.subscribe((data) => this.emit('serialData', rt.vmId, data));
+    link.subscribe((data, offset) => this.emit('serialData', rt.vmId, data, offset));
     link.onClose(() => this.emit('serialClosed', rt.vmId));
   }
 
@@ -874,5 +887,14 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     // already gone
+  }
+}
+
+/** Polls `ok` (every few ms) until it holds; fails with `why` after `timeoutMs`. */
+async function waitUntil(ok: () => Promise<boolean>, timeoutMs: number, why: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(why);
+    await sleep(2);
   }
 }

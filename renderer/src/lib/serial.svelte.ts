@@ -1,8 +1,11 @@
 // The serial console link of one VM: old output from serial.log first, then live serial.data
 // after serial.attach; keystrokes go out with serial.write. Re-attaches after a reconnection
 // and when the VM runs again (the host pushes serial.closed when it stops).
+//
+// Live output carries its position in the log, and serial.log says where the log it returned
+// ends: the two join exactly (what the log showed is not shown again), and output the host
+// did not send us (we fell behind) shows as a gap.
 import { api, ApiCallError, base64ToBytes, bytesToBase64, errorMessage } from './api';
-import { LogAligner } from './serial-align';
 import { toasts } from './toasts.svelte';
 
 export interface TerminalSink {
@@ -12,14 +15,18 @@ export interface TerminalSink {
   writeHistory(bytes: Uint8Array): void;
   /** Live output. */
   write(bytes: Uint8Array): void;
+  /** Live output that did not reach us (the host skips a client that falls behind). */
+  missed(bytes: number): void;
 }
 
 /** How much of the kept log to show as scrollback. */
 const TAIL_BYTES = 256 * 1024;
 /** Bytes per serial.write (the host takes at most 64 KiB each). */
 const WRITE_CHUNK = 32 * 1024;
-/** How long live output may be held back while matching it against the end of the log. */
-const ALIGN_MS = 400;
+interface Chunk {
+  bytes: Uint8Array;
+  offset: number;
+}
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   let n = 0;
@@ -44,11 +51,10 @@ export class SerialLink {
   #sink: TerminalSink;
   #live = false;
   #gen = 0;
-  /** Non-null while syncing: live bytes wait here until the log is written. */
-  #pending: Uint8Array[] | null = null;
-  /** Right after the log: drops the live bytes that the log already showed. */
-  #aligner: LogAligner | null = null;
-  #alignTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Non-null while syncing: live output waits here until the log is written. */
+  #pending: Chunk[] | null = null;
+  /** Log position of the next byte to show (after the log was written). */
+  #next = 0;
   #out: Uint8Array[] = [];
   #writing = false;
   #off: Array<() => void> = [];
@@ -70,9 +76,9 @@ export class SerialLink {
     this.#off.push(
       api.on('serial.data', (p) => {
         if (p.vmId !== this.#vmId) return;
-        const bytes = base64ToBytes(p.data);
-        if (this.#pending) this.#pending.push(bytes);
-        else if (this.attached) this.#show(bytes);
+        const chunk = { bytes: base64ToBytes(p.data), offset: p.offset };
+        if (this.#pending) this.#pending.push(chunk);
+        else if (this.attached) this.#show(chunk);
       }),
       api.on('serial.closed', (p) => {
         if (p.vmId !== this.#vmId) return;
@@ -109,7 +115,6 @@ export class SerialLink {
     const gen = ++this.#gen;
     const live = this.#live;
     this.loading = true;
-    this.#stopAlign();
     this.#pending = live ? [] : null;
     let attachedNow = false;
     try {
@@ -130,15 +135,12 @@ export class SerialLink {
       }
       const log = await api.call('serial.log', { vm: this.#vmId, tailBytes: TAIL_BYTES });
       if (gen !== this.#gen || this.#disposed) return;
-      const logBytes = base64ToBytes(log.data);
-      const early = this.#pending ? concat(this.#pending) : new Uint8Array();
+      const early = this.#pending ?? [];
       this.#sink.reset();
-      this.#sink.writeHistory(logBytes);
+      this.#sink.writeHistory(base64ToBytes(log.data));
+      this.#next = log.size;
       this.attached = attachedNow && this.#live;
-      if (this.attached) {
-        this.#startAlign(logBytes);
-        if (early.length) this.#show(early);
-      }
+      if (this.attached) for (const c of early) this.#show(c);
       if (attachedNow) this.#conflicts = 0;
       this.error = null;
     } catch (err) {
@@ -151,29 +153,13 @@ export class SerialLink {
     }
   }
 
-  #startAlign(log: Uint8Array): void {
-    this.#stopAlign();
-    this.#aligner = new LogAligner(log);
-    this.#alignTimer = setTimeout(() => {
-      const rest = this.#aligner?.flush();
-      this.#aligner = null;
-      if (rest?.length && !this.#disposed) this.#sink.write(rest);
-    }, ALIGN_MS);
-  }
-
-  #stopAlign(): void {
-    if (this.#alignTimer) clearTimeout(this.#alignTimer);
-    this.#alignTimer = null;
-    this.#aligner = null;
-  }
-
-  /** Live output, minus what the log already showed. */
-  #show(bytes: Uint8Array): void {
-    const a = this.#aligner;
-    if (!a) return this.#sink.write(bytes);
-    const out = a.push(bytes);
-    if (a.done) this.#stopAlign();
-    if (out.length) this.#sink.write(out);
+  /** Live output, minus what was shown already (by the log); a jump ahead is output we missed. */
+  #show({ bytes, offset }: Chunk): void {
+    const end = offset + bytes.length;
+    if (end <= this.#next) return;
+    if (offset > this.#next) this.#sink.missed(offset - this.#next);
+    this.#sink.write(offset < this.#next ? bytes.subarray(this.#next - offset) : bytes);
+    this.#next = end;
   }
 
   /** Sends keystrokes; writes are coalesced and kept in order. */
@@ -206,7 +192,6 @@ export class SerialLink {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#gen++;
-    this.#stopAlign();
     for (const off of this.#off.splice(0)) off();
     if (this.attached) {
       this.attached = false;

@@ -130,13 +130,26 @@ export class FlowWriter {
     const nl = kept.indexOf(0x0a);
     const tail = nl >= 0 && nl < kept.length - 1 && nl < 4096 ? kept.subarray(nl + 1) : kept;
     const dropped = all.length - tail.length;
-    this.#skipped += dropped;
-    // CAN ends any escape sequence cut in half; then reset attributes and say what happened
-    const note = new TextEncoder().encode(
-      `\x18\x1b[0m\r\n\x1b[7m … ${formatSkipped(dropped)} of output skipped (arriving faster than it can be shown) … \x1b[0m\r\n`,
-    );
+    const note = skipNote(dropped);
     this.#queue = [note, tail];
     this.#queued = note.length + tail.length;
-    this.#onSkip?.(this.#skipped, dropped);
+    this.#counted(dropped);
   }
+
+  /** Output that never reached us (the sender skipped it): said in the terminal, and counted. */
+  missed(bytes: number): void {
+    if (this.#closed || bytes <= 0) return;
+    this.write(skipNote(bytes));
+    this.#counted(bytes);
+  }
+
+  #counted(bytes: number): void {
+    this.#skipped += bytes;
+    this.#onSkip?.(this.#skipped, bytes);
+  }
+}
+
+/** CAN ends any escape sequence cut in half; then attributes are reset and the skip is said. */
+function skipNote(bytes: number): Uint8Array {
+  return new TextEncoder().encode(`\x18\x1b[0m\r\n\x1b[7m … ${formatSkipped(bytes)} of output skipped (arriving faster than it can be shown) … \x1b[0m\r\n`);
 }
