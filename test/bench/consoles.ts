@@ -221,7 +221,7 @@ rfb.addEventListener('connect', () => (window.__connected = true));
  * tap of serial-tap-qemu.sh instead of the guest's UART (far slower under TCG). A second
  * `corral serve` runs the VM with the tap as its QEMU; everything past the socket is real.
  */
-async function serialPipeline(browser: Browser): Promise<Row> {
+export async function serialPipeline(browser: Browser): Promise<Row> {
   const dataDir = tempDir('corral-bench-pipe-');
   const serve = await ServeProcess.start(dataDir, '127.0.0.1:0', { CORRAL_QEMU: SERIAL_TAP });
   const name = 'bench pipeline';
@@ -242,27 +242,41 @@ async function serialPipeline(browser: Browser): Promise<Row> {
     await page.getByTestId('console-tab-serial').click();
     await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
     await sleep(1000);
-    const heapBefore = await heapMB(cdp);
-    await markerWatch(page, 'serial-console', 'TPUT-2-END');
     const ctl = `${vmFiles(dataLayout(dataDir), vm.id).serialSocket}.ctl`;
-    const t0 = await page.evaluate(() => performance.now());
-    await new Promise<void>((resolve, reject) => {
-      const c = net.createConnection(ctl, () => c.write(`flood ${PIPE_BYTES}\n`));
-      c.on('data', (d) => (d.toString().startsWith('done') ? resolve() : reject(new Error(d.toString()))));
-      c.on('error', reject);
-    });
-    const t1 = await waitFor('the flood to reach the page', () => page.evaluate(() => (window as unknown as { __marker: number }).__marker), 300_000, 50);
+    const skippedSoFar = async () => Number(await page.getByTestId('serial-console').getAttribute('data-skipped'));
+    /** Offers `bytes` at `rate` bytes/s (0: flat out); the time until the last line is in the page. */
+    const offer = async (bytes: number, rate: number, tag: string) => {
+      const skipped0 = await skippedSoFar();
+      await markerWatch(page, 'serial-console', `TPUT-${tag}-END`);
+      const t0 = await page.evaluate(() => performance.now());
+      await new Promise<void>((resolve, reject) => {
+        const c = net.createConnection(ctl, () => c.write(`flood ${bytes} ${rate} ${tag}\n`));
+        c.on('data', (d) => (d.toString().startsWith('done') ? resolve() : reject(new Error(d.toString()))));
+        c.on('error', reject);
+      });
+      const t1 = await waitFor('the flood to reach the page', () => page.evaluate(() => (window as unknown as { __marker: number }).__marker), 300_000, 20);
+      await sleep(500);
+      return { rate: mbps(bytes, t1 - t0), skipped: (await skippedSoFar()) - skipped0 };
+    };
+    const heapBefore = await heapMB(cdp);
+    const at5 = await offer(PIPE_BYTES, 5 * MB, 'at5');
     const heapAfter = await heapMB(cdp);
-    const skippedBytes = Number(await page.getByTestId('serial-console').getAttribute('data-skipped'));
-    const skipped = skippedBytes ? `${(skippedBytes / MB).toFixed(1)} MB` : 'nothing';
+    // how far it goes without skipping anything
+    let sustained = 5;
+    for (const r of [10, 20, 40]) {
+      const run = await offer(Math.min(PIPE_BYTES, r * 2 * MB), r * MB, `at${r}`);
+      if (run.skipped || run.rate < 0.95 * r) break;
+      sustained = r;
+    }
+    const flat = await offer(PIPE_BYTES, 0, 'flat');
     await context.close();
-    const rate = mbps(PIPE_BYTES, t1 - t0);
+    const mb = (b: number) => (b ? `${(b / MB).toFixed(1)} MB` : 'nothing');
     return {
-      name: `serial throughput to the page: the host → WebSocket → page path, fed at the serial socket (${(PIPE_BYTES / MB).toFixed(0)} MB)`,
-      value: `${rate.toFixed(1)} MB/s, skipped ${skipped}, JS heap ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MB`,
+      name: `serial throughput to the page: host → WebSocket → page, fed at the serial socket (${(PIPE_BYTES / MB).toFixed(0)} MB offered at 5 MB/s)`,
+      value: `${at5.rate.toFixed(2)} MB/s, skipped ${mb(at5.skipped)}, JS heap ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MB; shows all of ${sustained} MB/s; flat out: ${flat.rate.toFixed(1)} MB/s with ${mb(flat.skipped)} skipped`,
       floor: '-',
-      target: '≥ 5 MB/s, nothing skipped, heap flat (< +20 MB)',
-      ok: rate >= 5 && skipped === 'nothing' && heapAfter - heapBefore < 20,
+      target: '≥ 5 MB/s with nothing skipped, heap flat (< +20 MB)',
+      ok: at5.rate >= 0.95 * 5 && !at5.skipped && heapAfter - heapBefore < 20,
     };
   } finally {
     api?.close();

@@ -4,6 +4,7 @@ import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../api/contract.js';
 import { checkMonitorCommand } from '../consoles/monitor.js';
 import { readSerialLog } from '../consoles/serial.js';
+import { SerialViewers } from '../consoles/serial-viewers.js';
 import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
 import type { TicketBook } from '../consoles/tickets.js';
 import type { ResourceMonitor } from '../resources/monitor.js';
@@ -24,41 +25,18 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
 }
 
-/** Bytes queued towards a client beyond which it is sent no more serial output for now. */
-const SERIAL_MAX_BACKLOG = 4 * 1024 * 1024;
-
 export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase, monitor, onStats }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
-  const serialSubs = new Map<Session, Set<string>>();
 
   manager.on('changed', (vm: VmInfo) => subscribed.forEach((s) => s.send('vm.changed', vm)));
   manager.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
   manager.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
   manager.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
-  manager.on('serialData', (vmId, data, offset) => {
-    let b64: string | null = null;
-    for (const [s, subs] of serialSubs) {
-      if (!subs.has(vmId)) continue;
-      // a client that cannot keep up misses output rather than growing our memory; the
-      // offsets tell it what it missed (it is in the log)
-      if (s.backlog() > SERIAL_MAX_BACKLOG) continue;
-      s.send('serial.data', { vmId, data: (b64 ??= data.toString('base64')), offset });
-    }
-  });
-  manager.on('serialClosed', (vmId) => {
-    for (const [s, subs] of serialSubs) if (subs.has(vmId)) s.send('serial.closed', { vmId });
-  });
-
-  function serialSet(s: Session): Set<string> {
-    let m = serialSubs.get(s);
-    if (!m) {
-      serialSubs.set(s, (m = new Set()));
-      s.onClose(() => serialSubs.delete(s));
-    }
-    return m;
-  }
+  const serialViewers = new SerialViewers((vmId) => manager.serialLinkOf(vmId));
+  manager.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
+  manager.on('serialClosed', (vmId) => serialViewers.closed(vmId));
 
   return {
     'host.info': () => info(),
@@ -129,11 +107,11 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
     'serial.attach': (a, s) => {
       const vm = manager.get(a.vm);
       manager.serialOf(vm.id); // refuses when not running
-      serialSet(s).add(vm.id);
+      serialViewers.add(s, vm.id);
       return { ok: true as const };
     },
     'serial.detach': (a, s) => {
-      serialSubs.get(s)?.delete(manager.get(a.vm).id);
+      serialViewers.remove(s, manager.get(a.vm).id);
       return { ok: true as const };
     },
     'serial.write': (a) => {
