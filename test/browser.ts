@@ -3,6 +3,7 @@
 // failure with what to do, never a silently skipped test.
 import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM_FEATURES_OFF } from '../electron/core/chromium-features';
 
 export function chromiumPath(): string {
   const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable', '/usr/bin/google-chrome'];
@@ -11,10 +12,9 @@ export function chromiumPath(): string {
   return found;
 }
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+/** `as: 'desktop'` runs it with the Chromium settings of the desktop app (a stand-in for it). */
+export function launchChromium(opts: { as?: 'browser' | 'desktop' } = {}): Promise<Browser> {
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+  if (opts.as === 'desktop') args.push(`--disable-features=${CHROMIUM_FEATURES_OFF.join(',')}`);
+  return chromium.launch({ executablePath: chromiumPath(), headless: true, args });
 }

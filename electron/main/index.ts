@@ -10,6 +10,7 @@ import type { EventName, RequestMessage } from '../core/api/contract.js';
 import type { Session } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
 import { defaultDataDir } from '../core/paths.js';
+import { CHROMIUM_FEATURES_OFF } from '../core/chromium-features.js';
 import { CSP } from '../core/security.js';
 
 const SCHEME = 'corral';
@@ -17,6 +18,8 @@ const APP_ORIGIN = `${SCHEME}://app`;
 const rendererDir = path.join(__dirname, '..', '..', 'renderer');
 
 protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+// a console's echo should show as soon as it arrives (see chromium-features)
+app.commandLine.appendSwitch('disable-features', CHROMIUM_FEATURES_OFF.join(','));
 
 let host: Host | null = null;
 let win: BrowserWindow | null = null;
