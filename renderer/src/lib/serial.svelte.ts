@@ -6,6 +6,7 @@
 // ends: the two join exactly (what the log showed is not shown again), and output the host
 // did not send us (we fell behind) shows as a gap.
 import { api, ApiCallError, base64ToBytes, bytesToBase64, errorMessage } from './api';
+import { StreamJoin } from './serial-join';
 import { toasts } from './toasts.svelte';
 
 export interface TerminalSink {
@@ -53,8 +54,8 @@ export class SerialLink {
   #gen = 0;
   /** Non-null while syncing: live output waits here until the log is written. */
   #pending: Chunk[] | null = null;
-  /** Log position of the next byte to show (after the log was written). */
-  #next = 0;
+  /** Joins live output to the log that was written (null until then). */
+  #join: StreamJoin | null = null;
   #out: Uint8Array[] = [];
   #writing = false;
   #off: Array<() => void> = [];
@@ -138,7 +139,7 @@ export class SerialLink {
       const early = this.#pending ?? [];
       this.#sink.reset();
       this.#sink.writeHistory(base64ToBytes(log.data));
-      this.#next = log.size;
+      this.#join = new StreamJoin(log.size);
       this.attached = attachedNow && this.#live;
       if (this.attached) for (const c of early) this.#show(c);
       if (attachedNow) this.#conflicts = 0;
@@ -155,11 +156,10 @@ export class SerialLink {
 
   /** Live output, minus what was shown already (by the log); a jump ahead is output we missed. */
   #show({ bytes, offset }: Chunk): void {
-    const end = offset + bytes.length;
-    if (end <= this.#next) return;
-    if (offset > this.#next) this.#sink.missed(offset - this.#next);
-    this.#sink.write(offset < this.#next ? bytes.subarray(this.#next - offset) : bytes);
-    this.#next = end;
+    if (!this.#join) return;
+    const { show, missed } = this.#join.take(bytes, offset);
+    if (missed) this.#sink.missed(missed);
+    if (show.length) this.#sink.write(show);
   }
 
   /** Sends keystrokes; writes are coalesced and kept in order. */
