@@ -1,5 +1,6 @@
 // Shared test helpers: temp data dirs, the guest fixture, waiting for conditions.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,4 +48,22 @@ export function qemuPidsFor(pidFile: string): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * CORRAL_QEMU that puts a tap on the serial socket (see the script): a VM started with it can
+ * be flooded with tapFlood, much faster than its emulated UART could print.
+ */
+export const SERIAL_TAP_QEMU = path.join(__dirname, 'fixtures', 'serial-tap-qemu.sh');
+
+/**
+ * Has the tap of a VM's serial socket send `bytes` of 80-column lines at `rate` bytes/s (0: as
+ * fast as the host reads), then the line TPUT-<tag>-END. Resolves when all was handed over.
+ */
+export function tapFlood(serialSocket: string, bytes: number, rate: number, tag: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(`${serialSocket}.ctl`, () => c.write(`flood ${bytes} ${rate} ${tag}\n`));
+    c.on('data', (d) => (d.toString().startsWith('done') ? resolve() : reject(new Error(`serial tap: ${d.toString().trim()}`))));
+    c.on('error', reject);
+  });
 }

@@ -11,7 +11,7 @@ import { type Browser, type BrowserContext, type CDPSession, type Page } from 'p
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { findQemu } from '../../electron/core/qemu/probe';
-import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { FIXTURE, SERIAL_TAP_QEMU, tapFlood, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
@@ -23,7 +23,6 @@ const SERIAL_BYTES = Number(process.env.BENCH_SERIAL_BYTES ?? 1_000_000);
 const PTY_BYTES = Number(process.env.BENCH_PTY_BYTES ?? 30_000_000);
 /** Bytes the serial tap floods the host with (the issue's 50 MB flood). */
 const PIPE_BYTES = Number(process.env.BENCH_PIPE_BYTES ?? 50_000_000);
-const SERIAL_TAP = path.join(__dirname, 'serial-tap-qemu.sh');
 const FPS_SECONDS = Number(process.env.BENCH_FPS_SECONDS ?? 10);
 const KEYS = 60;
 /** Between one key's echo and the next key: fast typing (about 8 keys a second). */
@@ -239,12 +238,12 @@ rfb.addEventListener('connect', () => (window.__connected = true));
 
 /**
  * The serial path's own capacity: host → WebSocket → page, fed at the serial socket by the
- * tap of serial-tap-qemu.sh instead of the guest's UART (far slower under TCG). A second
- * `corral serve` runs the VM with the tap as its QEMU; everything past the socket is real.
+ * tap of test/fixtures/serial-tap-qemu.sh instead of the guest's UART (far slower under TCG).
+ * A second `corral serve` runs the VM with the tap as its QEMU; all past the socket is real.
  */
 export async function serialPipeline(browser: Browser): Promise<Row> {
   const dataDir = tempDir('corral-bench-pipe-');
-  const serve = await ServeProcess.start(dataDir, '127.0.0.1:0', { CORRAL_QEMU: SERIAL_TAP });
+  const serve = await ServeProcess.start(dataDir, '127.0.0.1:0', { CORRAL_QEMU: SERIAL_TAP_QEMU });
   const name = 'bench pipeline';
   let api: WsApi | null = null;
   try {
@@ -263,18 +262,14 @@ export async function serialPipeline(browser: Browser): Promise<Row> {
     await page.getByTestId('console-tab-serial').click();
     await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
     await sleep(1000);
-    const ctl = `${vmFiles(dataLayout(dataDir), vm.id).serialSocket}.ctl`;
+    const serial = vmFiles(dataLayout(dataDir), vm.id).serialSocket;
     const skippedSoFar = async () => Number(await page.getByTestId('serial-console').getAttribute('data-skipped'));
     /** Offers `bytes` at `rate` bytes/s (0: flat out); the time until the last line is in the page. */
     const offer = async (bytes: number, rate: number, tag: string) => {
       const skipped0 = await skippedSoFar();
       await markerWatch(page, 'serial-console', `TPUT-${tag}-END`);
       const t0 = await page.evaluate(() => performance.now());
-      await new Promise<void>((resolve, reject) => {
-        const c = net.createConnection(ctl, () => c.write(`flood ${bytes} ${rate} ${tag}\n`));
-        c.on('data', (d) => (d.toString().startsWith('done') ? resolve() : reject(new Error(d.toString()))));
-        c.on('error', reject);
-      });
+      await tapFlood(serial, bytes, rate, tag);
       const t1 = await waitFor('the flood to reach the page', () => page.evaluate(() => (window as unknown as { __marker: number }).__marker), 300_000, 20);
       await sleep(500);
       return { rate: mbps(bytes, t1 - t0), skipped: (await skippedSoFar()) - skipped0 };

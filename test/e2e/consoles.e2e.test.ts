@@ -5,43 +5,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE, tempDir } from '../helpers';
 import { launchChromium } from '../browser';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { vncHello, WsApi } from '../integration/ws-client';
+import { heapMB, termTail, termText, watchPage } from './page-helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const VM = 'console guest';
 const OTHER = 'other guest';
 
-
-/** The scrollback of an xterm console (serial or terminal), found by test id. */
-function termText(page: Page, testid: string): Promise<string> {
-  return page.evaluate((id) => {
-    const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<HTMLElement & { bufferText?: string }>;
-    // the one on screen (terminal tabs that are hidden keep theirs)
-    const el = els.find((e) => e.offsetParent !== null) ?? els[0];
-    return el?.bufferText ?? '';
-  }, testid);
-}
-
-/** The last lines of an xterm console: cheap enough to poll while it floods. */
-function termTail(page: Page, testid: string, lines = 60): Promise<string> {
-  return page.evaluate(
-    ([id, n]) => {
-      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<HTMLElement & { xterm?: import('@xterm/xterm').Terminal }>;
-      const b = (els.find((e) => e.offsetParent !== null) ?? els[0])?.xterm?.buffer.active;
-      if (!b) return '';
-      const out: string[] = [];
-      for (let i = Math.max(0, b.length - n); i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? '');
-      return out.join('\n');
-    },
-    [testid, lines] as const,
-  );
-}
 
 interface Screen {
   width: number;
@@ -66,30 +42,6 @@ function sampleScreen(page: Page): Promise<Screen | null> {
     }
     return { width: c.width, height: c.height, lit, hash };
   });
-}
-
-async function heapMB(cdp: CDPSession): Promise<number> {
-  const { metrics } = await cdp.send('Performance.getMetrics');
-  return (metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0) / 1024 / 1024;
-}
-
-/**
- * While `until` is false: page round trips (ms) and JS heap (MB) every ~150 ms. A frozen page
- * shows as a long round trip.
- */
-async function watchPage(page: Page, cdp: CDPSession, until: () => Promise<boolean>, timeoutMs: number): Promise<{ rtt: number[]; heap: number[] }> {
-  const rtt: number[] = [];
-  const heap: number[] = [];
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const t0 = performance.now();
-    await page.evaluate(() => document.body.childElementCount);
-    rtt.push(performance.now() - t0);
-    heap.push(await heapMB(cdp));
-    if (await until()) return { rtt, heap };
-    await sleep(150);
-  }
-  throw new Error(`still flooding after ${timeoutMs} ms`);
 }
 
 describe('consoles in the UI served by `corral serve`', () => {
