@@ -116,12 +116,12 @@ async function displayFrames(page: Page): Promise<number> {
   return page.evaluate(() => (document.querySelector('[data-testid="display-screen"]') as HTMLElement & { displayStats: { frames: number } }).displayStats.frames);
 }
 
-/** A page of `url` showing the serial console of the bench VM, attached. */
-async function openSerial(browser: Browser, url: string): Promise<{ context: BrowserContext; page: Page }> {
+/** A page of `url` showing the serial console of a VM (the bench VM unless named), attached. */
+async function openSerial(browser: Browser, url: string, vm = VM): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   await page.goto(url);
-  await page.getByTestId('vm-item').filter({ hasText: VM }).click();
+  await page.getByTestId('vm-item').filter({ hasText: vm }).click();
   await page.getByTestId('tab-console').click();
   await page.getByTestId('console-tab-serial').click();
   await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
@@ -252,16 +252,9 @@ export async function serialPipeline(browser: Browser): Promise<Row> {
     await api.call('vm.start', { vm: vm.id });
     const log = async () => Buffer.from((await api!.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
     await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), 120_000, 250);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    const page = await context.newPage();
+    const { context, page } = await openSerial(browser, serve.url, name);
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
-    await page.goto(serve.url);
-    await page.getByTestId('vm-item').filter({ hasText: name }).click();
-    await page.getByTestId('tab-console').click();
-    await page.getByTestId('console-tab-serial').click();
-    await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
-    await sleep(1000);
     const serial = vmFiles(dataLayout(dataDir), vm.id).serialSocket;
     const skippedSoFar = async () => Number(await page.getByTestId('serial-console').getAttribute('data-skipped'));
     /** Offers `bytes` at `rate` bytes/s (0: flat out); the time until the last line is in the page. */

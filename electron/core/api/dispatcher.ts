@@ -25,6 +25,9 @@ export class CorralError extends Error {
   }
 }
 
+/** How often a held-back client's backlog is looked at (see whenDrained). */
+const DRAIN_CHECK_MS = 20;
+
 /** One client connection. Handlers use it to push events to that client only. */
 export class Session {
   private closers: Array<() => void> = [];
@@ -39,6 +42,19 @@ export class Session {
 
   send<E extends EventName>(event: E, payload: EventMap[E]): void {
     if (!this.closed) this.sink(event, payload);
+  }
+
+  /**
+   * Calls `fn` once the backlog towards this client is below `bytes`, or it closed: for
+   * output held back from a client that could not keep up. Returns a cancel function.
+   */
+  whenDrained(bytes: number, fn: () => void): () => void {
+    const timer = setInterval(() => {
+      if (!this.closed && this.backlog() >= bytes) return;
+      clearInterval(timer);
+      fn();
+    }, DRAIN_CHECK_MS);
+    return () => clearInterval(timer);
   }
 
   onClose(fn: () => void): void {

@@ -10,12 +10,12 @@ import type { SerialLink } from './serial.js';
 const MAX_BACKLOG = 4 * 1024 * 1024;
 /** The most a client is sent when it has caught up (the rest it is told it missed). */
 const CATCH_UP_BYTES = 256 * 1024;
-const CHECK_MS = 20;
 
 interface Viewer {
   /** Position of the first byte not sent, while the client is behind. */
   behindFrom: number | null;
-  timer: NodeJS.Timeout | null;
+  /** Stops waiting for the client to catch up. */
+  cancel: (() => void) | null;
 }
 
 export class SerialViewers {
@@ -28,16 +28,15 @@ export class SerialViewers {
     if (!vms) {
       this.sessions.set(s, (vms = new Map()));
       s.onClose(() => {
-        for (const v of vms!.values()) if (v.timer) clearInterval(v.timer);
+        for (const v of vms!.values()) v.cancel?.();
         this.sessions.delete(s);
       });
     }
-    if (!vms.has(vmId)) vms.set(vmId, { behindFrom: null, timer: null });
+    if (!vms.has(vmId)) vms.set(vmId, { behindFrom: null, cancel: null });
   }
 
   remove(s: Session, vmId: string): void {
-    const v = this.sessions.get(s)?.get(vmId);
-    if (v?.timer) clearInterval(v.timer);
+    this.sessions.get(s)?.get(vmId)?.cancel?.();
     this.sessions.get(s)?.delete(vmId);
   }
 
@@ -49,7 +48,7 @@ export class SerialViewers {
       if (!v || v.behindFrom !== null) continue;
       if (s.backlog() > MAX_BACKLOG) {
         v.behindFrom = offset;
-        v.timer = setInterval(() => this.catchUp(s, vmId, v), CHECK_MS);
+        v.cancel = s.whenDrained(MAX_BACKLOG / 4, () => this.catchUp(s, vmId, v));
         continue;
       }
       s.send('serial.data', { vmId, data: (b64 ??= data.toString('base64')), offset });
@@ -61,17 +60,15 @@ export class SerialViewers {
     for (const [s, vms] of this.sessions) {
       const v = vms.get(vmId);
       if (!v) continue;
-      if (v.timer) clearInterval(v.timer);
-      v.timer = null;
+      v.cancel?.();
+      v.cancel = null;
       v.behindFrom = null;
       s.send('serial.closed', { vmId });
     }
   }
 
   private catchUp(s: Session, vmId: string, v: Viewer): void {
-    if (s.backlog() > MAX_BACKLOG / 4) return;
-    clearInterval(v.timer!);
-    v.timer = null;
+    v.cancel = null;
     const from = v.behindFrom!;
     v.behindFrom = null;
     const link = this.linkOf(vmId);

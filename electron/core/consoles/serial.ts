@@ -93,9 +93,16 @@ export class SerialLink {
   /** Received output from log position `from` on, if it is still kept in memory. */
   recentFrom(from: number): Buffer | null {
     if (this.next === null) return null;
-    const start = this.next - this.recentBytes;
-    if (from < start || from > this.next) return null;
-    return Buffer.concat(this.recent).subarray(from - start);
+    if (from < this.next - this.recentBytes || from > this.next) return null;
+    // walk back from the newest chunk to the one holding `from`: only those are copied
+    const parts: Buffer[] = [];
+    let at = this.next;
+    for (let i = this.recent.length - 1; i >= 0 && at > from; i--) {
+      const c = this.recent[i]!;
+      at -= c.length;
+      parts.unshift(at < from ? c.subarray(from - at) : c);
+    }
+    return Buffer.concat(parts);
   }
 
   // An emulated UART hands over a byte or two per read: forwarding each as its own message

@@ -47,13 +47,10 @@ export class Terminals {
       if (!paused && owner.backlog() > HIGH_WATER) {
         paused = true;
         p.pause();
-        const wait = setInterval(() => {
-          if (owner.closed || owner.backlog() < HIGH_WATER / 4) {
-            clearInterval(wait);
-            paused = false;
-            if (!owner.closed) p.resume();
-          }
-        }, 20);
+        owner.whenDrained(HIGH_WATER / 4, () => {
+          paused = false;
+          if (!owner.closed) p.resume();
+        });
       }
     });
     p.onExit(({ exitCode }) => {
