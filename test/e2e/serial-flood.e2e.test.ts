@@ -10,7 +10,7 @@ import { launchChromium } from '../browser';
 import { FIXTURE, SERIAL_TAP_QEMU, tapFlood, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
-import { heapMB, termTail, termText, watchPage } from './page-helpers';
+import { heapMB, termTail, watchPage } from './page-helpers';
 
 const VM = 'flooded guest';
 const MB = 1_000_000;
@@ -73,11 +73,9 @@ describe('a serial flood in the UI served by `corral serve`', () => {
     console.log(`serial flood: ${seen.rtt.length} round trips, worst ${worst.toFixed(0)} ms; heap ${heapBefore.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB; ${((await skipped()) / MB).toFixed(1)} MB skipped`);
     expect(worst).toBeLessThan(1000);
     expect(peak).toBeLessThan(heapBefore + 200);
-    // faster than any page can draw: what was skipped is said, in the terminal and in a chip
-    if (await skipped()) {
-      expect(await page.getByTestId('serial-skipped').isVisible()).toBe(true);
-      expect(await termText(page, 'serial-console')).toMatch(/of output skipped/);
-    }
+    // faster than any page can draw: what was skipped is said (the note in the terminal may
+    // have scrolled out of its 5000 lines by now; the chip stays a few seconds)
+    if (await skipped()) expect(await page.getByTestId('serial-skipped').isVisible()).toBe(true);
   }, 150_000);
 
   it('the guest still answers on the console afterwards', async () => {

@@ -69,6 +69,22 @@ describe('FlowWriter', () => {
     expect(f.skipped).toBe(skips.at(-1));
   });
 
+  it('says so, in order, when output never reached it (the host skipped a slow client)', () => {
+    const t = new SlowTerm();
+    const skips: number[] = [];
+    const f = new FlowWriter(t, { highWater: 100, onSkip: (total, now) => skips.push(total, now) });
+    f.write(bytes(5, 'a'));
+    f.missed(2 * 1024 * 1024);
+    f.write(bytes(5, 'b'));
+    while (f.queued || f.pending) t.drain();
+    const out = t.text();
+    expect(out.startsWith('aaaaa\x18')).toBe(true);
+    expect(out).toContain('2.0 MB of output skipped');
+    expect(out.endsWith('bbbbb')).toBe(true);
+    expect(skips).toEqual([2 * 1024 * 1024, 2 * 1024 * 1024]);
+    expect(f.skipped).toBe(2 * 1024 * 1024);
+  });
+
   it('drops nothing more once closed', () => {
     const t = new SlowTerm();
     const f = new FlowWriter(t, { highWater: 10 });
