@@ -113,6 +113,23 @@ describe('SerialLink', () => {
     }
   });
 
+  it('sends a flood in messages of at most 256 KiB, at their positions', async () => {
+    const dev = await fakeChardev('');
+    link = new SerialLink(dev.sock);
+    await link.connect();
+    const peer = await dev.peer;
+    peer.write(Buffer.alloc(600 * 1024, 'z')); // held until begin(), then placed as one batch
+    await waitFor('the bytes', () => link!.held === 600 * 1024);
+    const got: Array<{ n: number; offset: number }> = [];
+    link.subscribe((d, offset) => got.push({ n: d.length, offset }));
+    link.begin(600 * 1024);
+    expect(got).toEqual([
+      { n: 256 * 1024, offset: 0 },
+      { n: 256 * 1024, offset: 256 * 1024 },
+      { n: 88 * 1024, offset: 512 * 1024 },
+    ]);
+  });
+
   it('serial.log joins the file before the link and what the link received, whatever the file has since', async () => {
     const dev = await fakeChardev('0123456789');
     link = new SerialLink(dev.sock);

@@ -85,6 +85,16 @@ describe('FlowWriter', () => {
     expect(f.skipped).toBe(2 * 1024 * 1024);
   });
 
+  it('hands xterm a large chunk in pieces (it parses each write in one go, without yielding)', () => {
+    const t = new SlowTerm();
+    const f = new FlowWriter(t, { highWater: 8 * 1024 * 1024 });
+    f.write(bytes(1024 * 1024));
+    expect(t.written.length).toBe(16);
+    expect(Math.max(...t.written.map((w) => w.length))).toBe(64 * 1024);
+    t.drain();
+    expect(f.pending).toBe(0);
+  });
+
   it('drops nothing more once closed', () => {
     const t = new SlowTerm();
     const f = new FlowWriter(t, { highWater: 10 });

@@ -13,6 +13,8 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const BATCH_MS = 8;
+/** The most one serial.data message carries. */
+const MAX_MESSAGE = 256 * 1024;
 /** Live output kept for serial.log (the console asks for the last 256 KiB). */
 const RECENT_BYTES = 1024 * 1024;
 
@@ -127,6 +129,11 @@ export class SerialLink {
   }
 
   private emitData(d: Buffer): void {
+    // a flood's batch goes out in pieces: each message costs every client a parse and a decode
+    if (d.length > MAX_MESSAGE) {
+      for (let i = 0; i < d.length; i += MAX_MESSAGE) this.emitData(d.subarray(i, i + MAX_MESSAGE));
+      return;
+    }
     const at = this.next!;
     this.next = at + d.length;
     this.recent.push(d);

@@ -22,8 +22,12 @@ export interface FlowOptions {
 }
 
 const MiB = 1024 * 1024;
-/** Chunks handed to xterm at once (many small writes cost a callback each). */
-const BATCH = 256 * 1024;
+/**
+ * The most handed to xterm in one write: it parses a write in one go, and only yields to the
+ * page between writes (a 1 MB write is a long task). Small chunks are joined up to it, as
+ * many small writes cost a callback each.
+ */
+const BATCH = 64 * 1024;
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
@@ -100,12 +104,14 @@ export class FlowWriter {
   }
 
   #send(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.#pending += n;
-    this.#target.write(bytes, () => {
-      this.#pending -= n;
-      this.#pump();
-    });
+    for (let at = 0; at < bytes.length; at += BATCH) {
+      const piece = bytes.subarray(at, at + BATCH);
+      this.#pending += piece.length;
+      this.#target.write(piece, () => {
+        this.#pending -= piece.length;
+        this.#pump();
+      });
+    }
   }
 
   #pump(): void {
