@@ -1,6 +1,7 @@
 // Lint, and the layering of DESIGN.md: imports point down only.
 //   renderer -> (types of) core/api     main/server/cli -> core     core -> never electron or a host
 import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
 import svelte from 'eslint-plugin-svelte';
 import globals from 'globals';
 import ts from 'typescript-eslint';
@@ -12,10 +13,15 @@ export default ts.config(
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs['flat/recommended'],
+  prettier,
+  ...svelte.configs['flat/prettier'],
   {
     languageOptions: { globals: { ...globals.node } },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
@@ -26,39 +32,61 @@ export default ts.config(
   {
     files: ['electron/core/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' }],
-        patterns: [{ group: hosts, message: 'core/ must not import a host layer (imports point down only)' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' }],
+          patterns: [{ group: hosts, message: 'core/ must not import a host layer (imports point down only)' }],
+        },
+      ],
     },
   },
   {
     files: ['electron/server/**', 'electron/cli/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'electron', message: 'serve and the CLI run under plain Node' }],
-        patterns: [{ group: ['**/main/**', '**/preload/**', '**/renderer/**'], message: 'a host talks to core/, not to another host' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'serve and the CLI run under plain Node' }],
+          patterns: [{ group: ['**/main/**', '**/preload/**', '**/renderer/**'], message: 'a host talks to core/, not to another host' }],
+        },
+      ],
     },
   },
   {
     files: ['electron/preload/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/core/**', '**/main/**', '**/server/**', '**/cli/**', 'node:*'], message: 'the preload is one generic bridge and nothing else' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/core/**', '**/main/**', '**/server/**', '**/cli/**', 'node:*'],
+              message: 'the preload is one generic bridge and nothing else',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['renderer/src/**'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
-        patterns: [
-          { regex: '(^|/)electron/(?!core/api/(contract|units|constants)(\\.js)?$)', message: 'the renderer may only use the contract (core/api) from electron/' },
-          { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },
-          { group: ['node:*'], message: 'the renderer runs in a browser' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
+          patterns: [
+            {
+              regex: '(^|/)electron/(?!core/api/(contract|units|constants)(\\.js)?$)',
+              message: 'the renderer may only use the contract (core/api) from electron/',
+            },
+            { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },
+            { group: ['node:*'], message: 'the renderer runs in a browser' },
+          ],
+        },
+      ],
     },
   },
 );

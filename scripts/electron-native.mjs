@@ -21,7 +21,10 @@ const pkgDir = path.dirname(require.resolve('better-sqlite3/package.json'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-electron-native-'));
 console.log(`Building better-sqlite3 for Electron ${electronVersion} (once)…`);
 try {
-  fs.cpSync(pkgDir, work, { recursive: true, filter: (p) => !p.includes(`${path.sep}build${path.sep}`) && !p.endsWith(`${path.sep}build`) });
+  fs.cpSync(pkgDir, work, {
+    recursive: true,
+    filter: (p) => !p.includes(`${path.sep}build${path.sep}`) && !p.endsWith(`${path.sep}build`),
+  });
   const env = { ...process.env };
   // npm exports nodedir for Node's headers; Electron's come from its own header tarball
   for (const k of Object.keys(env)) if (/^npm_config_(nodedir|target|runtime|disturl|dist_url)$/i.test(k)) delete env[k];

@@ -9,11 +9,16 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const svg = fs.readFileSync(path.join(root, 'resources', 'icon.svg'), 'utf8');
 const out = path.join(root, 'build', 'icons');
 fs.mkdirSync(out, { recursive: true });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
 try {
   for (const size of [16, 32, 48, 64, 128, 256, 512]) {
     const page = await browser.newPage({ viewport: { width: size, height: size } });
-    await page.setContent(`<html><body style="margin:0;background:transparent">${svg.replace('<svg ', `<svg width="${size}" height="${size}" `)}</body></html>`);
+    await page.setContent(
+      `<html><body style="margin:0;background:transparent">${svg.replace('<svg ', `<svg width="${size}" height="${size}" `)}</body></html>`,
+    );
     await page.screenshot({ path: path.join(out, `${size}x${size}.png`), omitBackground: true });
     await page.close();
   }

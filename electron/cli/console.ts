@@ -28,7 +28,8 @@ export async function runConsole(c: ControlClient, name: string): Promise<number
     stdin.on('data', (chunk: Buffer) => {
       const esc = chunk.indexOf(ESCAPE);
       const data = esc >= 0 ? chunk.subarray(0, esc) : chunk;
-      if (data.length) void c.call('serial.write', { vm: vm.id, data: data.toString('base64') }).catch((err: Error) => finish(1, err.message));
+      if (data.length)
+        void c.call('serial.write', { vm: vm.id, data: data.toString('base64') }).catch((err: Error) => finish(1, err.message));
       if (esc >= 0) finish(0, '[console closed]');
     });
     stdin.on('end', () => finish(0));

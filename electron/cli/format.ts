@@ -11,7 +11,15 @@ export function vmTable(vms: VmInfo[]): string {
   if (!vms.length) return 'No virtual machines. Create one: corral vm create NAME --memory 1G --disk 20G --iso PATH';
   return table([
     ['NAME', 'STATE', 'CPUS', 'MEMORY', 'PID', 'RESTARTS', 'LAST EXIT'],
-    ...vms.map((v) => [v.name, v.state, String(v.config.cpus), formatSize(v.config.memoryMiB * MiB), v.pid ? String(v.pid) : '-', String(v.restarts), v.lastExit?.reason ?? '-']),
+    ...vms.map((v) => [
+      v.name,
+      v.state,
+      String(v.config.cpus),
+      formatSize(v.config.memoryMiB * MiB),
+      v.pid ? String(v.pid) : '-',
+      String(v.restarts),
+      v.lastExit?.reason ?? '-',
+    ]),
   ]);
 }
 
@@ -23,18 +31,51 @@ export function vmDetails(v: VmInfo): string {
     ['State', `${v.state} since ${time(v.stateSince)}${v.restartAt ? `, restart at ${time(v.restartAt)}` : ''}`],
     ['PID', v.pid ? String(v.pid) : '-'],
     ['CPUs', `${c.cpus}${c.maxCpus && c.maxCpus > c.cpus ? ` (up to ${c.maxCpus} live)` : ''}`],
-    ['Memory', `${formatSize(c.memoryMiB * MiB)}${c.maxMemoryMiB && c.maxMemoryMiB > c.memoryMiB ? ` (boots with ${formatSize(c.maxMemoryMiB * MiB)})` : ''}`],
-    ['Limits', [c.cpuWeight !== null && `cpu weight ${c.cpuWeight}`, c.cpuCapPercent !== null && `cpu cap ${c.cpuCapPercent} %`, c.ioBps !== null && `${formatSize(c.ioBps)}/s`, c.ioIops !== null && `${c.ioIops} IOPS`].filter(Boolean).join(', ') || '-'],
+    [
+      'Memory',
+      `${formatSize(c.memoryMiB * MiB)}${c.maxMemoryMiB && c.maxMemoryMiB > c.memoryMiB ? ` (boots with ${formatSize(c.maxMemoryMiB * MiB)})` : ''}`,
+    ],
+    [
+      'Limits',
+      [
+        c.cpuWeight !== null && `cpu weight ${c.cpuWeight}`,
+        c.cpuCapPercent !== null && `cpu cap ${c.cpuCapPercent} %`,
+        c.ioBps !== null && `${formatSize(c.ioBps)}/s`,
+        c.ioIops !== null && `${c.ioIops} IOPS`,
+      ]
+        .filter(Boolean)
+        .join(', ') || '-',
+    ],
     ['Pending', v.pending.length ? `${v.pending.join(', ')} (at the next boot)` : '-'],
     ...c.disks.map((d, i): [string, string] => [`Disk ${i}`, `${d.path} (${d.format}${d.owned ? '' : ', external'})`]),
     ['CD-ROM', c.iso ?? '-'],
-    ...(c.kernel ? ([['Kernel', c.kernel], ['Initrd', c.initrd ?? '-'], ['Append', c.append ?? '-']] as Array<[string, string]>) : []),
+    ...(c.kernel
+      ? ([
+          ['Kernel', c.kernel],
+          ['Initrd', c.initrd ?? '-'],
+          ['Append', c.append ?? '-'],
+        ] as Array<[string, string]>)
+      : []),
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
     ['Restart', `${c.restart} (crash-loop after ${c.maxCrashes} crashes in ${Math.round(c.crashWindowSec / 60)} min)`],
-    ['Liveness', c.liveness ? (c.liveness.kind === 'agent' ? 'guest agent' : c.liveness.kind === 'tcp' ? `tcp guest port ${c.liveness.port}` : `http guest port ${c.liveness.port}${c.liveness.path}`) : 'off'],
+    [
+      'Liveness',
+      c.liveness
+        ? c.liveness.kind === 'agent'
+          ? 'guest agent'
+          : c.liveness.kind === 'tcp'
+            ? `tcp guest port ${c.liveness.port}`
+            : `http guest port ${c.liveness.port}${c.liveness.path}`
+        : 'off',
+    ],
     ['Watchdog', c.guestWatchdog === 'off' ? 'off' : `i6300esb, ${c.guestWatchdog}`],
     ['Restarts', String(v.restarts)],
-    ['Last exit', v.lastExit ? `${v.lastExit.reason}${v.lastExit.signal ? ` (${v.lastExit.signal})` : v.lastExit.code !== null ? ` (status ${v.lastExit.code})` : ''} at ${time(v.lastExit.at)}` : '-'],
+    [
+      'Last exit',
+      v.lastExit
+        ? `${v.lastExit.reason}${v.lastExit.signal ? ` (${v.lastExit.signal})` : v.lastExit.code !== null ? ` (status ${v.lastExit.code})` : ''} at ${time(v.lastExit.at)}`
+        : '-',
+    ],
   ];
   return table(lines.map(([k, val]) => [k + ':', val]));
 }
@@ -79,7 +120,10 @@ export function hostText(info: HostInfo, r: HostResources): string {
   const pct = r.commitLimitBytes ? Math.round((r.committedBytes / r.commitLimitBytes) * 100) : 0;
   return table([
     ['Data dir:', info.dataDir],
-    ['QEMU:', `${info.qemu.version} (${info.qemu.binary}), ${info.qemu.accel.toUpperCase()}${info.qemu.warning ? ` - ${info.qemu.warning}` : ''}`],
+    [
+      'QEMU:',
+      `${info.qemu.version} (${info.qemu.binary}), ${info.qemu.accel.toUpperCase()}${info.qemu.warning ? ` - ${info.qemu.warning}` : ''}`,
+    ],
     ['CPUs:', `${r.cpus} (${r.cpuPercent.toFixed(0)} % busy)`],
     ['Memory:', `${formatSize(r.memoryBytes)} (${formatSize(r.memoryAvailableBytes)} available)`],
     ['Committed:', `${formatSize(r.committedBytes)} of ${formatSize(r.commitLimitBytes)} (${pct} %, overcommit ${r.overcommit})`],

@@ -92,7 +92,23 @@ const ALLOWED: Record<string, string[]> = {
   'vm reset': [],
   'vm pause': [],
   'vm resume': [],
-  'vm set': ['restart', 'max-crashes', 'window', 'liveness', 'guest-watchdog', 'cpus', 'max-cpus', 'memory', 'max-memory', 'cpu-weight', 'cpu-cap', 'io-bps', 'io-iops', 'disk-size', 'live'],
+  'vm set': [
+    'restart',
+    'max-crashes',
+    'window',
+    'liveness',
+    'guest-watchdog',
+    'cpus',
+    'max-cpus',
+    'memory',
+    'max-memory',
+    'cpu-weight',
+    'cpu-cap',
+    'io-bps',
+    'io-iops',
+    'disk-size',
+    'live',
+  ],
   'vm stats': ['json'],
   host: ['json'],
   'vm delete': ['keep-disks'],
@@ -125,7 +141,11 @@ export async function main(argv: string[]): Promise<number> {
     const needName = command.startsWith('vm ') && command !== 'vm list';
     const arity = command === 'vm screenshot' ? 2 : 1;
     if (needName && args.length !== arity) {
-      throw new UsageError(command === 'vm screenshot' ? 'usage: corral vm screenshot NAME FILE.png' : `"corral ${command}" takes one VM name${args.length > 1 ? ' (quote names with spaces)' : ''}`);
+      throw new UsageError(
+        command === 'vm screenshot'
+          ? 'usage: corral vm screenshot NAME FILE.png'
+          : `"corral ${command}" takes one VM name${args.length > 1 ? ' (quote names with spaces)' : ''}`,
+      );
     }
     if (!needName && args.length) throw new UsageError(`unexpected argument "${args[0]}"`);
     const name = args[0] ?? '';
@@ -240,7 +260,22 @@ async function run(c: ControlClient, command: string, name: string, o: Opts, fil
 
 /** The stable shape of `vm show --json` (scripts depend on it). */
 function showJson(v: VmInfo) {
-  return { name: v.name, id: v.id, state: v.state, pid: v.pid, restarts: v.restarts, lastExit: v.lastExit && { code: v.lastExit.code, signal: v.lastExit.signal, reason: v.lastExit.reason, at: new Date(v.lastExit.at).toISOString() }, stateSince: new Date(v.stateSince).toISOString(), restartAt: v.restartAt && new Date(v.restartAt).toISOString(), config: v.config };
+  return {
+    name: v.name,
+    id: v.id,
+    state: v.state,
+    pid: v.pid,
+    restarts: v.restarts,
+    lastExit: v.lastExit && {
+      code: v.lastExit.code,
+      signal: v.lastExit.signal,
+      reason: v.lastExit.reason,
+      at: new Date(v.lastExit.at).toISOString(),
+    },
+    stateSince: new Date(v.stateSince).toISOString(),
+    restartAt: v.restartAt && new Date(v.restartAt).toISOString(),
+    config: v.config,
+  };
 }
 
 function createArgs(name: string, o: Opts): ArgsIn<'vm.create'> {
@@ -371,7 +406,8 @@ async function showEvents(c: ControlClient, follow: boolean, asJson: boolean): P
     await c.call('events.subscribe', {});
   }
   const past = (await c.call('events.list', { limit: follow ? 20 : 200 })).reverse();
-  if (asJson && !follow) process.stdout.write(JSON.stringify(past, null, 2) + '\n'); // one array; --follow streams JSON lines
+  if (asJson && !follow)
+    process.stdout.write(JSON.stringify(past, null, 2) + '\n'); // one array; --follow streams JSON lines
   else past.forEach(print);
   if (!follow) return 0;
   return await new Promise<number>((resolve) => c.onClose(() => resolve(0)));

@@ -1,7 +1,21 @@
 // The desktop app: hosts the core in Electron's main process, shows the UI in a sandboxed
 // window and moves API calls over IPC. Closing the window leaves the host (and with it the
 // supervision of guests) running in the tray; guests themselves run detached either way.
-import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, type WebContents } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  nativeImage,
+  net,
+  Notification,
+  protocol,
+  session,
+  shell,
+  Tray,
+  type WebContents,
+} from 'electron';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -172,7 +186,8 @@ async function requestQuit(): Promise<void> {
     cancelId: 2,
     title: 'Quit Corral',
     message: `${running} virtual machine${running === 1 ? ' is' : 's are'} running.`,
-    detail: 'Guests left running keep working; Corral picks them up again at its next start. While Corral is not running, crashed guests are not restarted.',
+    detail:
+      'Guests left running keep working; Corral picks them up again at its next start. While Corral is not running, crashed guests are not restarted.',
     checkboxLabel: 'Remember my choice',
   };
   const r = win && !win.isDestroyed() && win.isVisible() ? await dialog.showMessageBox(win, opts) : await dialog.showMessageBox(opts);
@@ -218,7 +233,9 @@ async function boot(): Promise<void> {
   }
   app.on('second-instance', () => createWindow());
   await app.whenReady();
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) => cb(permission === 'notifications' || permission === 'clipboard-sanitized-write' || permission === 'fullscreen'));
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, cb) =>
+    cb(permission === 'notifications' || permission === 'clipboard-sanitized-write' || permission === 'fullscreen'),
+  );
   let remote: URL | null;
   try {
     remote = remoteFromArgs();

@@ -73,7 +73,8 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     if (!hostAllowed(req.headers.host)) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;
     // browsers always send Origin: it must be this server's own page
-    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) return refuse(403, 'Forbidden');
+    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)
+      return refuse(403, 'Forbidden');
     // the console carries a one-shot ticket that only an authenticated API session can get
     if (url.pathname === '/vnc') return host.vncProxy.handleUpgrade(req, socket, head);
     if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(401, 'Unauthorized');
@@ -81,10 +82,14 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   });
 
   function serveSocket(ws: WebSocket): void {
-    const session = host.session('ws', (event, payload) => {
-      if (ws.readyState !== ws.OPEN) return;
-      ws.send(JSON.stringify({ event, payload }));
-    }, () => ws.bufferedAmount);
+    const session = host.session(
+      'ws',
+      (event, payload) => {
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(JSON.stringify({ event, payload }));
+      },
+      () => ws.bufferedAmount,
+    );
     ws.on('message', (raw, isBinary) => {
       if (isBinary) return;
       let msg: RequestMessage;
@@ -103,7 +108,9 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       void host.close();
-      reject(err.code === 'EADDRINUSE' ? new Error(`${bindHost}:${wantPort} is already in use; pick another with --listen HOST:PORT`) : err);
+      reject(
+        err.code === 'EADDRINUSE' ? new Error(`${bindHost}:${wantPort} is already in use; pick another with --listen HOST:PORT`) : err,
+      );
     });
     server.listen(wantPort, bindHost, () => resolve());
   });

@@ -28,10 +28,10 @@ const KEYS = 60;
 /** Between one key's echo and the next key: fast typing (about 8 keys a second). */
 const KEY_GAP_MS = 100;
 /** A guest command that prints `bytes` bytes in 80-column lines, then a marker. */
-const flood = (bytes: number) => `yes 0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij012345678 | head -c ${bytes}; echo; echo TPUT-$((1+1))-END`;
+const flood = (bytes: number) =>
+  `yes 0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij012345678 | head -c ${bytes}; echo; echo TPUT-$((1+1))-END`;
 /** Keeps the guest's VGA text screen changing. */
 const SCREEN_LOOP = '(while :; do echo $RANDOM $RANDOM $RANDOM $RANDOM; done > /dev/tty1) &';
-
 
 const MB = 1e6;
 const mbps = (bytes: number, msecs: number) => bytes / MB / (msecs / 1000);
@@ -83,7 +83,9 @@ async function keystrokeRoundTrips(page: Page): Promise<number[]> {
 async function markerWatch(page: Page, testid: string, marker: string): Promise<void> {
   await page.evaluate(
     ([id, m]) => {
-      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<HTMLElement & { xterm: import('@xterm/xterm').Terminal }>;
+      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<
+        HTMLElement & { xterm: import('@xterm/xterm').Terminal }
+      >;
       const t = (els.find((e) => e.offsetParent !== null) ?? els[0]).xterm;
       const w = window as unknown as { __marker: number };
       w.__marker = 0;
@@ -108,12 +110,20 @@ async function timeFlood(page: Page, testid: string, command: string, timeoutMs:
   await page.keyboard.type(command);
   const t0 = await page.evaluate(() => performance.now());
   await page.keyboard.press('Enter');
-  const t1 = await waitFor('the flood to end', () => page.evaluate(() => (window as unknown as { __marker: number }).__marker), timeoutMs, 100);
+  const t1 = await waitFor(
+    'the flood to end',
+    () => page.evaluate(() => (window as unknown as { __marker: number }).__marker),
+    timeoutMs,
+    100,
+  );
   return t1 - t0;
 }
 
 async function displayFrames(page: Page): Promise<number> {
-  return page.evaluate(() => (document.querySelector('[data-testid="display-screen"]') as HTMLElement & { displayStats: { frames: number } }).displayStats.frames);
+  return page.evaluate(
+    () =>
+      (document.querySelector('[data-testid="display-screen"]') as HTMLElement & { displayStats: { frames: number } }).displayStats.frames,
+  );
 }
 
 /** A page of `url` showing the serial console of a VM (the bench VM unless named), attached. */
@@ -124,7 +134,12 @@ async function openSerial(browser: Browser, url: string, vm = VM): Promise<{ con
   await page.getByTestId('vm-item').filter({ hasText: vm }).click();
   await page.getByTestId('tab-console').click();
   await page.getByTestId('console-tab-serial').click();
-  await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
+  await waitFor(
+    'the serial console',
+    async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true',
+    30_000,
+    50,
+  );
   await sleep(1000);
   return { context, page };
 }
@@ -248,7 +263,13 @@ export async function serialPipeline(browser: Browser): Promise<Row> {
   let api: WsApi | null = null;
   try {
     api = await WsApi.connect(serve.port, serve.token);
-    const vm = await api.call('vm.create', { name, memoryMiB: 192, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0' });
+    const vm = await api.call('vm.create', {
+      name,
+      memoryMiB: 192,
+      kernel: FIXTURE.kernel,
+      initrd: FIXTURE.initrd,
+      append: 'console=ttyS0',
+    });
     await api.call('vm.start', { vm: vm.id });
     const log = async () => Buffer.from((await api!.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
     await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), 120_000, 250);
@@ -263,7 +284,12 @@ export async function serialPipeline(browser: Browser): Promise<Row> {
       await markerWatch(page, 'serial-console', `TPUT-${tag}-END`);
       const t0 = await page.evaluate(() => performance.now());
       await tapFlood(serial, bytes, rate, tag);
-      const t1 = await waitFor('the flood to reach the page', () => page.evaluate(() => (window as unknown as { __marker: number }).__marker), 300_000, 20);
+      const t1 = await waitFor(
+        'the flood to reach the page',
+        () => page.evaluate(() => (window as unknown as { __marker: number }).__marker),
+        300_000,
+        20,
+      );
       await sleep(500);
       return { rate: mbps(bytes, t1 - t0), skipped: (await skippedSoFar()) - skipped0 };
     };
@@ -309,7 +335,13 @@ export async function consoleRows(): Promise<Row[]> {
     serve = await ServeProcess.start(dataDir);
     api = await WsApi.connect(serve.port, serve.token);
     await api.call('host.settings', { hostShell: true });
-    const vm = await api.call('vm.create', { name: VM, memoryMiB: 192, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=tty0 console=ttyS0' });
+    const vm = await api.call('vm.create', {
+      name: VM,
+      memoryMiB: 192,
+      kernel: FIXTURE.kernel,
+      initrd: FIXTURE.initrd,
+      append: 'console=tty0 console=ttyS0',
+    });
     await api.call('vm.start', { vm: vm.id });
     const log = async () => Buffer.from((await api!.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
     await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), 120_000, 250);
@@ -359,19 +391,31 @@ export async function consoleRows(): Promise<Row[]> {
     await page.getByTestId('terminal-screen').click();
     await sleep(500);
     const ptyHeapBefore = await heapMB(cdp);
-    const ptyMs = await timeFlood(page, 'terminal-screen', `head -c ${PTY_BYTES} /dev/zero | tr '\\0' x | fold -w 119; echo TPUT-$((1+1))-END`, 300_000);
+    const ptyMs = await timeFlood(
+      page,
+      'terminal-screen',
+      `head -c ${PTY_BYTES} /dev/zero | tr '\\0' x | fold -w 119; echo TPUT-$((1+1))-END`,
+      300_000,
+    );
     const ptyHeapAfter = await heapMB(cdp);
     const ptyLines = Math.ceil(PTY_BYTES / 119);
     const ptyRate = mbps(PTY_BYTES + ptyLines, ptyMs);
     const skipped = await page.evaluate(() => {
-      const chip = [...document.querySelectorAll('[data-testid="terminal-console"] [role="status"]')].map((e) => e.textContent ?? '').join(' ');
+      const chip = [...document.querySelectorAll('[data-testid="terminal-console"] [role="status"]')]
+        .map((e) => e.textContent ?? '')
+        .join(' ');
       return /([\d.]+ [KM]B) of output skipped/.exec(chip)?.[1] ?? 'nothing';
     });
 
     // frames per second of the display on a screen that keeps changing
     await api.call('serial.write', { vm: vm.id, data: Buffer.from(`${SCREEN_LOOP}\n`).toString('base64') });
     await page.getByTestId('console-tab-display').click();
-    await waitFor('the display', async () => (await page.getByTestId('display-console').getAttribute('data-state')) === 'connected', 30_000, 50);
+    await waitFor(
+      'the display',
+      async () => (await page.getByTestId('display-console').getAttribute('data-state')) === 'connected',
+      30_000,
+      50,
+    );
     const box = (await page.getByTestId('display-screen').boundingBox())!;
     await sleep(2000);
     const f0 = await displayFrames(page);
@@ -386,7 +430,9 @@ export async function consoleRows(): Promise<Row[]> {
     bare.serial.write(`${SCREEN_LOOP}\n`);
     harness = await harnessServer(Math.round(box.width), Math.round(box.height));
     const hp = await context.newPage();
-    await hp.goto(`http://127.0.0.1:${(harness.address() as net.AddressInfo).port}/harness.html?url=${encodeURIComponent(`ws://127.0.0.1:${bare.wsPort}`)}`);
+    await hp.goto(
+      `http://127.0.0.1:${(harness.address() as net.AddressInfo).port}/harness.html?url=${encodeURIComponent(`ws://127.0.0.1:${bare.wsPort}`)}`,
+    );
     await hp.waitForFunction(() => (window as unknown as { __connected?: boolean }).__connected === true, undefined, { timeout: 30_000 });
     await sleep(2000);
     const frames = () => hp.evaluate(() => (window as unknown as { __frames: number }).__frames);

@@ -53,12 +53,32 @@ async function startLatency(): Promise<Row> {
       ours.push(performance.now() - t0);
       await host.manager.kill(vm.id);
       // the floor, interleaved so both see the same machine load
-      const argv = buildArgv({ id: vm.id, name: vm.name, config: vm.config, files: { ...files, pidFile: path.join(files.dir, 'bare.pid'), qmpSocket: path.join(files.runDir, 'bare-qmp.sock'), serialSocket: path.join(files.runDir, 'bare-serial.sock'), serialLog: path.join(files.dir, 'bare-serial.log') } }, host.caps);
+      const argv = buildArgv(
+        {
+          id: vm.id,
+          name: vm.name,
+          config: vm.config,
+          files: {
+            ...files,
+            pidFile: path.join(files.dir, 'bare.pid'),
+            qmpSocket: path.join(files.runDir, 'bare-qmp.sock'),
+            serialSocket: path.join(files.runDir, 'bare-serial.sock'),
+            serialLog: path.join(files.dir, 'bare-serial.log'),
+          },
+        },
+        host.caps,
+      );
       floor.push(await bareQemuToQmp(argv, path.join(files.runDir, 'bare-qmp.sock')));
     }
     const m = median(ours);
     const f = median(floor);
-    return { name: `start latency (API start → running, median of ${RUNS})`, value: ms(m), floor: `${ms(f)} (bare QEMU → QMP ready)`, target: `≤ 2 × floor + 20 ms = ${ms(2 * f + 20)}`, ok: m <= 2 * f + 20 };
+    return {
+      name: `start latency (API start → running, median of ${RUNS})`,
+      value: ms(m),
+      floor: `${ms(f)} (bare QEMU → QMP ready)`,
+      target: `≤ 2 × floor + 20 ms = ${ms(2 * f + 20)}`,
+      ok: m <= 2 * f + 20,
+    };
   } finally {
     await host.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -67,9 +87,27 @@ async function startLatency(): Promise<Row> {
 
 function guest(name: string, extra: Partial<Parameters<Host['manager']['create']>[0]> = {}): Parameters<Host['manager']['create']>[0] {
   return {
-    name, cpus: 1, memoryMiB: 192, disk: null, iso: null, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0 quiet',
-    forwards: [], restart: 'always', maxCrashes: 1000, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
-    maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null, ...extra,
+    name,
+    cpus: 1,
+    memoryMiB: 192,
+    disk: null,
+    iso: null,
+    kernel: FIXTURE.kernel,
+    initrd: FIXTURE.initrd,
+    append: 'console=ttyS0 quiet',
+    forwards: [],
+    restart: 'always',
+    maxCrashes: 1000,
+    crashWindowSec: 900,
+    liveness: null,
+    guestWatchdog: 'off',
+    maxCpus: null,
+    maxMemoryMiB: null,
+    cpuWeight: null,
+    cpuCapPercent: null,
+    ioBps: null,
+    ioIops: null,
+    ...extra,
   };
 }
 
@@ -126,8 +164,20 @@ async function crashToRunning(): Promise<Row[]> {
       await host.manager.update({ vm: p.id, restart: 'always', live: false });
     }
     return [
-      { name: `crash → running (SIGKILL of QEMU, median of ${RUNS})`, value: ms(median(crash)), floor: '-', target: '≤ 150 ms', ok: median(crash) <= 150 },
-      { name: `guest panic → running (after the panic event, median of ${panicRuns})`, value: ms(median(panic)), floor: '-', target: '≤ 150 ms', ok: median(panic) <= 150 },
+      {
+        name: `crash → running (SIGKILL of QEMU, median of ${RUNS})`,
+        value: ms(median(crash)),
+        floor: '-',
+        target: '≤ 150 ms',
+        ok: median(crash) <= 150,
+      },
+      {
+        name: `guest panic → running (after the panic event, median of ${panicRuns})`,
+        value: ms(median(panic)),
+        floor: '-',
+        target: '≤ 150 ms',
+        ok: median(panic) <= 150,
+      },
     ];
   } finally {
     await host.close({ stopGuests: true, timeoutSec: 0 });
@@ -156,8 +206,20 @@ async function tenGuests(): Promise<Row[]> {
     const c = process.cpuUsage(c0);
     const cpu = ((c.user + c.system) / 1000 / (performance.now() - w0)) * 100;
     return [
-      { name: 'host restart → 10 running VMs reattached', value: `${ms(reattach)} (${running}/10 running)`, floor: '-', target: '≤ 1 s', ok: reattach <= 1000 && running === 10 },
-      { name: `host CPU with 10 idle running VMs (${secs} s)`, value: `${cpu.toFixed(2)} % of a core`, floor: '-', target: '< 1 %', ok: cpu < 1 },
+      {
+        name: 'host restart → 10 running VMs reattached',
+        value: `${ms(reattach)} (${running}/10 running)`,
+        floor: '-',
+        target: '≤ 1 s',
+        ok: reattach <= 1000 && running === 10,
+      },
+      {
+        name: `host CPU with 10 idle running VMs (${secs} s)`,
+        value: `${cpu.toFixed(2)} % of a core`,
+        floor: '-',
+        target: '< 1 %',
+        ok: cpu < 1,
+      },
     ];
   } finally {
     await host.close({ stopGuests: true, timeoutSec: 0 });
@@ -185,7 +247,13 @@ async function statsCost(): Promise<Row> {
       const r = await host.dispatcher.handle(session, { id: 1, method: 'vm.stats', args: { vm: vm.id } });
       if ('result' in r && (r.result as unknown[]).length >= secs / 2 - 2) sampled++;
     }
-    return { name: `stats sampling, 20 running VMs every 2 s (host process CPU, ${secs} s)`, value: `${cpu.toFixed(2)} % of a core (${sampled}/20 sampled)`, floor: '-', target: '< 1 %', ok: cpu < 1 && sampled === 20 };
+    return {
+      name: `stats sampling, 20 running VMs every 2 s (host process CPU, ${secs} s)`,
+      value: `${cpu.toFixed(2)} % of a core (${sampled}/20 sampled)`,
+      floor: '-',
+      target: '< 1 %',
+      ok: cpu < 1 && sampled === 20,
+    };
   } finally {
     await host.close({ stopGuests: true, timeoutSec: 0 });
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -203,7 +271,9 @@ async function main(): Promise<void> {
     consoles: consoleRows,
     list: listRows,
   };
-  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.BENCH_ONLY?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = only?.filter((g) => !(g in groups)) ?? [];
   if (unknown.length) throw new Error(`BENCH_ONLY: unknown group ${unknown.join(', ')} (known: ${Object.keys(groups).join(', ')})`);
   const rows: Row[] = [];

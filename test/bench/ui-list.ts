@@ -49,23 +49,39 @@ export async function listRows(): Promise<Row[]> {
       created.push(
         ...(await Promise.all(
           names.slice(i, i + 20).map((name) =>
-            api!.call('vm.create', { name, cpus: 1, memoryMiB: 128, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0 quiet' }),
+            api!.call('vm.create', {
+              name,
+              cpus: 1,
+              memoryMiB: 128,
+              kernel: FIXTURE.kernel,
+              initrd: FIXTURE.initrd,
+              append: 'console=ttyS0 quiet',
+            }),
           ),
         )),
       );
     }
     for (const i of RUNNING) await api.call('vm.start', { vm: created[i]!.id });
     // booted and idle (four TCG boots on a small machine would measure the boot, not the list)
-    await waitFor('the running guests to settle', async () => {
-      for (const i of RUNNING) {
-        // the first sample of a VM reads 0 (a rate needs two): wait for a few
-        const recent = (await api!.call('vm.stats', { vm: created[i]!.id, range: 'hour' })).slice(-2);
-        if (recent.length < 2 || recent.some((s) => s.cpuPercent > 25)) return false;
-      }
-      return true;
-    }, 120_000, 1000);
+    await waitFor(
+      'the running guests to settle',
+      async () => {
+        for (const i of RUNNING) {
+          // the first sample of a VM reads 0 (a rate needs two): wait for a few
+          const recent = (await api!.call('vm.stats', { vm: created[i]!.id, range: 'hour' })).slice(-2);
+          if (recent.length < 2 || recent.some((s) => s.cpuPercent > 25)) return false;
+        }
+        return true;
+      },
+      120_000,
+      1000,
+    );
 
-    browser = await chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    browser = await chromium.launch({
+      executablePath: exe,
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     // tsx (esbuild, keepNames) wraps named functions in __name(): give the page a no-op one
     await context.addInitScript({ content: 'window.__name = (f) => f;' });
@@ -139,7 +155,13 @@ export async function listRows(): Promise<Row[]> {
     return [
       { name: `${what}: median frame`, value: ms(med), floor: '16.7 ms (60 Hz display)', target: '≤ 17.5 ms', ok: med <= 17.5 },
       { name: `${what}: p95 frame`, value: ms(p95), floor: '16.7 ms', target: '≤ 20 ms', ok: p95 <= 20 },
-      { name: `${what}: frame rate`, value: `${fps.toFixed(1)} fps (${d.length} frames, ${janky} > 20 ms, ${frames.long} long tasks)`, floor: '60 fps', target: '≥ 57 fps', ok: fps >= 57 },
+      {
+        name: `${what}: frame rate`,
+        value: `${fps.toFixed(1)} fps (${d.length} frames, ${janky} > 20 ms, ${frames.long} long tasks)`,
+        floor: '60 fps',
+        target: '≥ 57 fps',
+        ok: fps >= 57,
+      },
       {
         name: 'VM list: rows in the DOM; rows re-rendered by 3 stats pushes',
         value: `${domRows} of ${VMS}; ${touched}`,

@@ -18,7 +18,6 @@ const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const VM = 'console guest';
 const OTHER = 'other guest';
 
-
 interface Screen {
   width: number;
   height: number;
@@ -102,7 +101,12 @@ describe('consoles in the UI served by `corral serve`', () => {
 
   it('the serial console shows what the guest printed before it was opened', async () => {
     // the boot banner is long printed (and kept in the log) when the console first opens
-    await expect.poll(async () => Buffer.from((await api.call('serial.log', { vm: vmId })).data, 'base64').toString(), { timeout: 90_000, interval: 250 }).toContain(FIXTURE.banner);
+    await expect
+      .poll(async () => Buffer.from((await api.call('serial.log', { vm: vmId })).data, 'base64').toString(), {
+        timeout: 90_000,
+        interval: 250,
+      })
+      .toContain(FIXTURE.banner);
     await sleep(1000);
     await page.goto(serve.url);
     await page.getByTestId('vm-item').filter({ hasText: VM }).click();
@@ -182,7 +186,9 @@ describe('consoles in the UI served by `corral serve`', () => {
     await expect.poll(() => page.getByTestId('monitor-log').textContent(), { timeout: 10_000 }).toContain('VM status: running');
     await input.fill('system_reset');
     await input.press('Enter');
-    await expect.poll(async () => (await page.getByTestId('monitor-entry').last().textContent()) ?? '', { timeout: 10_000 }).toMatch(/is not allowed/);
+    await expect
+      .poll(async () => (await page.getByTestId('monitor-entry').last().textContent()) ?? '', { timeout: 10_000 })
+      .toMatch(/is not allowed/);
     // the history: ↑ brings back the previous commands
     await input.press('ArrowUp');
     expect(await input.inputValue()).toBe('system_reset');
@@ -223,7 +229,9 @@ describe('consoles in the UI served by `corral serve`', () => {
     );
     const worst = Math.max(...seen.rtt);
     const peak = Math.max(...seen.heap);
-    console.log(`flood: ${seen.rtt.length} round trips, worst ${worst.toFixed(0)} ms; heap ${heapBefore.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`);
+    console.log(
+      `flood: ${seen.rtt.length} round trips, worst ${worst.toFixed(0)} ms; heap ${heapBefore.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`,
+    );
     expect(worst).toBeLessThan(1000);
     expect(peak).toBeLessThan(heapBefore + 200);
   }, 150_000);
@@ -253,7 +261,9 @@ describe('consoles in the UI served by `corral serve`', () => {
     await page.getByTestId('display-overlay').waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('display-overlay').textContent()).toContain('VM is not running — start it');
     await page.getByTestId('display-start').click();
-    await expect.poll(() => page.getByTestId('display-console').getAttribute('data-state'), { timeout: 30_000, interval: 200 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('display-console').getAttribute('data-state'), { timeout: 30_000, interval: 200 })
+      .toBe('connected');
   }, 60_000);
 
   it('had no page errors', () => {

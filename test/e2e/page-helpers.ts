@@ -16,7 +16,9 @@ export function termText(page: Page, testid: string): Promise<string> {
 export function termTail(page: Page, testid: string, lines = 60): Promise<string> {
   return page.evaluate(
     ([id, n]) => {
-      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<HTMLElement & { xterm?: import('@xterm/xterm').Terminal }>;
+      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<
+        HTMLElement & { xterm?: import('@xterm/xterm').Terminal }
+      >;
       const b = (els.find((e) => e.offsetParent !== null) ?? els[0])?.xterm?.buffer.active;
       if (!b) return '';
       const out: string[] = [];
@@ -36,7 +38,12 @@ export async function heapMB(cdp: CDPSession): Promise<number> {
  * While `until` is false: page round trips (ms) and JS heap (MB) every ~150 ms. A frozen page
  * shows as a long round trip.
  */
-export async function watchPage(page: Page, cdp: CDPSession, until: () => Promise<boolean>, timeoutMs: number): Promise<{ rtt: number[]; heap: number[] }> {
+export async function watchPage(
+  page: Page,
+  cdp: CDPSession,
+  until: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<{ rtt: number[]; heap: number[] }> {
   const rtt: number[] = [];
   const heap: number[] = [];
   const deadline = Date.now() + timeoutMs;

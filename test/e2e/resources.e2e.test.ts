@@ -17,7 +17,6 @@ const ROOT = path.join(__dirname, '..', '..');
 const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const MiB = 1024 * 1024;
 
-
 const guest = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
   cpus: 1,
@@ -61,13 +60,26 @@ describe('resources, supervision and the list in the browser', () => {
     await waitFor(`the page of "${name}"`, async () => (await page.locator('h1').textContent()) === name, 10_000);
   };
   async function running(id: string, notPid: number | null = null): Promise<VmInfo> {
-    return waitFor('the VM to run', async () => {
-      const v = await get(id);
-      return v.state === 'running' && v.pid !== null && v.pid !== notPid ? v : null;
-    }, 60_000, 100);
+    return waitFor(
+      'the VM to run',
+      async () => {
+        const v = await get(id);
+        return v.state === 'running' && v.pid !== null && v.pid !== notPid ? v : null;
+      },
+      60_000,
+      100,
+    );
   }
   async function prompt(id: string): Promise<void> {
-    await waitFor('the guest prompt', async () => Buffer.from((await api.call('serial.log', { vm: id, tailBytes: 4096 })).data, 'base64').toString().includes(FIXTURE.prompt), 90_000, 250);
+    await waitFor(
+      'the guest prompt',
+      async () =>
+        Buffer.from((await api.call('serial.log', { vm: id, tailBytes: 4096 })).data, 'base64')
+          .toString()
+          .includes(FIXTURE.prompt),
+      90_000,
+      250,
+    );
   }
 
   beforeAll(async () => {
@@ -167,10 +179,15 @@ describe('resources, supervision and the list in the browser', () => {
     expect(now.config.memoryMiB).toBe(224);
     expect(now.pending).not.toContain('memoryMiB');
     // and QEMU's balloon got there
-    await waitFor('the balloon at 224 MiB', async () => {
-      const s = await api.call('vm.stats', { vm: vm.id, range: 'hour' });
-      return s.at(-1)?.balloonBytes === 224 * MiB;
-    }, 30_000, 500);
+    await waitFor(
+      'the balloon at 224 MiB',
+      async () => {
+        const s = await api.call('vm.stats', { vm: vm.id, range: 'hour' });
+        return s.at(-1)?.balloonBytes === 224 * MiB;
+      },
+      30_000,
+      500,
+    );
   }, 120_000);
 
   it('raises memory above what it booted with: saved, with a pending badge', async () => {
@@ -213,7 +230,10 @@ describe('resources, supervision and the list in the browser', () => {
   }, 60_000);
 
   it('shows restarting, then a crash loop with the reason and "Start again", after QEMU is killed', async () => {
-    const crashy = await api.call('vm.create', guest('crashy', { memoryMiB: 128, restart: 'on-failure', maxCrashes: 2, crashWindowSec: 900 }));
+    const crashy = await api.call(
+      'vm.create',
+      guest('crashy', { memoryMiB: 128, restart: 'on-failure', maxCrashes: 2, crashWindowSec: 900 }),
+    );
     await api.call('vm.start', { vm: crashy.id });
     const first = await running(crashy.id);
     await select(crashy.id);
@@ -226,7 +246,12 @@ describe('resources, supervision and the list in the browser', () => {
         const s = document.querySelector('[data-testid="state-badge"]')?.getAttribute('data-state');
         if (s && seen.at(-1) !== s) seen.push(s);
       };
-      new MutationObserver(note).observe(document.body, { subtree: true, attributes: true, childList: true, attributeFilter: ['data-state'] });
+      new MutationObserver(note).observe(document.body, {
+        subtree: true,
+        attributes: true,
+        childList: true,
+        attributeFilter: ['data-state'],
+      });
       note();
     });
     // the window is in the background: crashes become desktop notifications

@@ -31,7 +31,13 @@ describe('a serial flood in the UI served by `corral serve`', () => {
     dataDir = tempDir('corral-flood-');
     serve = await ServeProcess.start(dataDir, '127.0.0.1:0', { CORRAL_QEMU: SERIAL_TAP_QEMU });
     api = await WsApi.connect(serve.port, serve.token);
-    const vm = await api.call('vm.create', { name: VM, memoryMiB: 192, kernel: FIXTURE.kernel, initrd: FIXTURE.initrd, append: 'console=ttyS0' });
+    const vm = await api.call('vm.create', {
+      name: VM,
+      memoryMiB: 192,
+      kernel: FIXTURE.kernel,
+      initrd: FIXTURE.initrd,
+      append: 'console=ttyS0',
+    });
     serialSocket = vmFiles(dataLayout(dataDir), vm.id).serialSocket;
     await api.call('vm.start', { vm: vm.id });
     const log = async () => Buffer.from((await api.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
@@ -46,7 +52,12 @@ describe('a serial flood in the UI served by `corral serve`', () => {
     await page.getByTestId('vm-item').filter({ hasText: VM }).click();
     await page.getByTestId('tab-console').click();
     await page.getByTestId('console-tab-serial').click();
-    await waitFor('the serial console', async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true', 30_000, 50);
+    await waitFor(
+      'the serial console',
+      async () => (await page.getByTestId('serial-console').getAttribute('data-attached')) === 'true',
+      30_000,
+      50,
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -76,7 +87,9 @@ describe('a serial flood in the UI served by `corral serve`', () => {
     const worst = Math.max(...seen.rtt);
     const peak = Math.max(...seen.heap);
     console.log('long tasks', await page.evaluate(() => (window as unknown as { __long: number[] }).__long.join(' ')));
-    console.log(`serial flood: ${seen.rtt.length} round trips, worst ${worst.toFixed(0)} ms; heap ${heapBefore.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB; ${((await skipped()) / MB).toFixed(1)} MB skipped`);
+    console.log(
+      `serial flood: ${seen.rtt.length} round trips, worst ${worst.toFixed(0)} ms; heap ${heapBefore.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB; ${((await skipped()) / MB).toFixed(1)} MB skipped`,
+    );
     expect(worst).toBeLessThan(1000);
     expect(peak).toBeLessThan(heapBefore + 200);
     // faster than any page can draw: what was skipped is said (the note in the terminal may

@@ -14,8 +14,6 @@ const ROOT = path.join(__dirname, '..', '..');
 const UI_INDEX = path.join(ROOT, 'out', 'renderer', 'index.html');
 const VM = 'e2e-guest';
 
-
-
 class Serve {
   url = '';
   port = 0;

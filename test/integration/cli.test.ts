@@ -44,15 +44,46 @@ describe('corral CLI', () => {
   });
 
   it('creates a VM with an awkward name and shows the stable JSON shape', async () => {
-    const r = await corral(data, ['vm', 'create', NAME, '--cpus', '1', '--memory', '256M', ...boot, '--forward', 'tcp:0:22', '--restart', 'on-failure']);
+    const r = await corral(data, [
+      'vm',
+      'create',
+      NAME,
+      '--cpus',
+      '1',
+      '--memory',
+      '256M',
+      ...boot,
+      '--forward',
+      'tcp:0:22',
+      '--restart',
+      'on-failure',
+    ]);
     expect(r).toMatchObject({ code: 2 });
     expect(r.stderr).toMatch(/port 0 is out of range/);
-    const ok = await corral(data, ['vm', 'create', NAME, '--cpus', '1', '--memory', '256M', ...boot, '--forward', 'tcp:18622:22', '--restart', 'on-failure']);
+    const ok = await corral(data, [
+      'vm',
+      'create',
+      NAME,
+      '--cpus',
+      '1',
+      '--memory',
+      '256M',
+      ...boot,
+      '--forward',
+      'tcp:18622:22',
+      '--restart',
+      'on-failure',
+    ]);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     const vm = await show(NAME);
     expect(vm).toMatchObject({ name: NAME, state: 'stopped', pid: null, restarts: 0, lastExit: null });
-    expect(vm.config).toMatchObject({ cpus: 1, memoryMiB: 256, restart: 'on-failure', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 18622, guestPort: 22 }] });
+    expect(vm.config).toMatchObject({
+      cpus: 1,
+      memoryMiB: 256,
+      restart: 'on-failure',
+      forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 18622, guestPort: 22 }],
+    });
     const list = JSON.parse((await corral(data, ['vm', 'list', '--json'])).stdout);
     expect(list).toEqual([vm]);
   });
@@ -110,7 +141,12 @@ describe('corral CLI', () => {
   it('starts the VM and gives a two-way serial console that Ctrl-] leaves', async () => {
     const r = await corral(data, ['vm', 'start', NAME]);
     expect(r.stdout).toMatch(/running/);
-    await waitFor('the guest banner in the log', async () => (await corral(data, ['vm', 'log', NAME])).stdout.includes(FIXTURE.banner), 60_000, 250);
+    await waitFor(
+      'the guest banner in the log',
+      async () => (await corral(data, ['vm', 'log', NAME])).stdout.includes(FIXTURE.banner),
+      60_000,
+      250,
+    );
     const out = await consoleSession(NAME, 'echo $((7*6))', /\n42\r?\n/);
     expect(out.code).toBe(0);
   });

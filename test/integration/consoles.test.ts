@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('graphical console bridge', () => {
-  it('a ticket opens the VM\'s VNC server once, and only for its VM', async () => {
+  it("a ticket opens the VM's VNC server once, and only for its VM", async () => {
     const t = await api.call('console.ticket', { vm: a });
     expect(t.base).toBeNull(); // serve: the page's own origin
     const first = await vncHello(serve.port, t.path);
@@ -43,10 +43,15 @@ describe('graphical console bridge', () => {
   });
 
   it('screenshots the guest screen as PNG (API and CLI)', async () => {
-    const png = await waitFor('a screen with text', async () => {
-      const shot = Buffer.from((await api.call('vm.screenshot', { vm: a })).png, 'base64');
-      return shot.length > 2000 ? shot : null; // a blank screen compresses to almost nothing
-    }, 60_000, 500);
+    const png = await waitFor(
+      'a screen with text',
+      async () => {
+        const shot = Buffer.from((await api.call('vm.screenshot', { vm: a })).png, 'base64');
+        return shot.length > 2000 ? shot : null; // a blank screen compresses to almost nothing
+      },
+      60_000,
+      500,
+    );
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     const file = `${tempDir()}/shot, 1.png`;
     const r = await corral(data, ['vm', 'screenshot', 'screen a', file]);
@@ -78,7 +83,18 @@ describe('monitor and terminals in serve mode', () => {
     await expect(api.call('terminal.open', { kind: 'host', cols: 80, rows: 100000 })).rejects.toMatchObject({ api: { field: 'rows' } });
     const t = await api.call('terminal.open', { kind: 'host', cols: 80, rows: 24 });
     await api.call('terminal.write', { id: t.id, data: Buffer.from('echo corral-$((20+3))\n').toString('base64') });
-    await waitFor('terminal output', () => api.events.some((e) => e.event === 'terminal.data' && Buffer.from((e.payload as { data: string }).data, 'base64').toString().includes('corral-23')), 10_000);
+    await waitFor(
+      'terminal output',
+      () =>
+        api.events.some(
+          (e) =>
+            e.event === 'terminal.data' &&
+            Buffer.from((e.payload as { data: string }).data, 'base64')
+              .toString()
+              .includes('corral-23'),
+        ),
+      10_000,
+    );
     await expect(api.call('terminal.resize', { id: t.id, cols: -1, rows: 10 })).rejects.toMatchObject({ api: { field: 'cols' } });
     await api.call('terminal.resize', { id: t.id, cols: 120, rows: 40 });
     const other = await WsApi.connect(serve.port, serve.token);

@@ -13,7 +13,10 @@ export class TestHost {
   private session;
   private nextId = 1;
 
-  private constructor(readonly host: Host, readonly dataDir: string) {
+  private constructor(
+    readonly host: Host,
+    readonly dataDir: string,
+  ) {
     this.session = host.session('test', (event, payload) => {
       this.events.push({ event, payload });
       if (event === 'serial.data') {
@@ -24,7 +27,13 @@ export class TestHost {
   }
 
   static async start(dataDir = tempDir(), health?: Partial<HealthTiming>): Promise<TestHost> {
-    const host = await Host.start({ dataDir, kind: 'test', env: { ...process.env, CORRAL_ACCEL: 'tcg' }, health, defaults: { hostShell: true, monitor: true } });
+    const host = await Host.start({
+      dataDir,
+      kind: 'test',
+      env: { ...process.env, CORRAL_ACCEL: 'tcg' },
+      health,
+      defaults: { hostShell: true, monitor: true },
+    });
     return new TestHost(host, dataDir);
   }
 
@@ -46,10 +55,14 @@ export class TestHost {
   }
 
   waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = 60_000): Promise<boolean> {
-    return waitFor(`serial output ${String(pattern)} (last output: ${JSON.stringify(stripAnsi(this.serial.get(vmId) ?? '').slice(-300))})`, () => {
-      const out = stripAnsi(this.serial.get(vmId) ?? '');
-      return typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out);
-    }, timeoutMs);
+    return waitFor(
+      `serial output ${String(pattern)} (last output: ${JSON.stringify(stripAnsi(this.serial.get(vmId) ?? '').slice(-300))})`,
+      () => {
+        const out = stripAnsi(this.serial.get(vmId) ?? '');
+        return typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out);
+      },
+      timeoutMs,
+    );
   }
 
   close(): Promise<void> {

@@ -18,7 +18,10 @@ async function show(name: string) {
 
 function allQemuPids(): number[] {
   const dir = path.join(data, 'vms');
-  return fs.readdirSync(dir).flatMap((id) => qemuPidsFor(path.join(dir, id, 'run', 'qemu.pid'))).sort();
+  return fs
+    .readdirSync(dir)
+    .flatMap((id) => qemuPidsFor(path.join(dir, id, 'run', 'qemu.pid')))
+    .sort();
 }
 
 afterAll(async () => {
@@ -45,10 +48,15 @@ describe('host restart', () => {
     expect(allQemuPids()).toEqual(pidsWhileDown);
     // the new host supervises them: a crash now is noticed and handled
     process.kill(after[0]!.pid!, 'SIGKILL');
-    await waitFor('a restarted by the new host', async () => {
-      const v = await show('a');
-      return v.state === 'running' && v.pid !== after[0]!.pid && v.restarts === 1;
-    }, 60_000, 100);
+    await waitFor(
+      'a restarted by the new host',
+      async () => {
+        const v = await show('a');
+        return v.state === 'running' && v.pid !== after[0]!.pid && v.restarts === 1;
+      },
+      60_000,
+      100,
+    );
   });
 
   it('a guest killed while no host was running is noticed at start and handled by its policy', async () => {
@@ -57,10 +65,15 @@ describe('host restart', () => {
     process.kill(b.pid!, 'SIGKILL');
     await waitFor('b gone', () => !allQemuPids().includes(b.pid!), 5000);
     serve = await ServeProcess.start(data);
-    const now = await waitFor('b restarted by policy', async () => {
-      const v = await show('b');
-      return v.state === 'running' && v.pid !== b.pid ? v : null;
-    }, 60_000, 100);
+    const now = await waitFor(
+      'b restarted by policy',
+      async () => {
+        const v = await show('b');
+        return v.state === 'running' && v.pid !== b.pid ? v : null;
+      },
+      60_000,
+      100,
+    );
     expect(now.lastExit?.reason).toBe('qemu-exited');
     expect(now.restarts).toBe(1);
     const events = (await corral(data, ['events'])).stdout;
@@ -72,10 +85,15 @@ describe('host restart', () => {
     expect((await corral(data, ['vm', 'set', 'c', '--restart', 'never', '--max-crashes', '3', '--window', '10m'])).code).toBe(0);
     const c = await show('c');
     process.kill(c.pid!, 'SIGKILL');
-    const after = await waitFor('c crashed', async () => {
-      const v = await show('c');
-      return v.state === 'crashed' ? v : null;
-    }, 30_000, 100);
+    const after = await waitFor(
+      'c crashed',
+      async () => {
+        const v = await show('c');
+        return v.state === 'crashed' ? v : null;
+      },
+      30_000,
+      100,
+    );
     // c was reattached: the new host is not QEMU's parent, so no exit status or signal is known
     expect(after.lastExit?.reason).toBe('qemu-exited');
     const bad = await corral(data, ['vm', 'set', 'c', '--liveness', 'tcp:22']);

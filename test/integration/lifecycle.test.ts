@@ -53,7 +53,9 @@ describe('a guest from create to console', () => {
     const log = await t.call('serial.log', { vm: id, tailBytes: 1024 * 1024 });
     const scroll = Buffer.from(log.data, 'base64');
     const base = log.size - scroll.length; // position of scroll[0]
-    const chunks = t.events.filter((e) => e.event === 'serial.data').map((e) => e.payload as { vmId: string; data: string; offset: number });
+    const chunks = t.events
+      .filter((e) => e.event === 'serial.data')
+      .map((e) => e.payload as { vmId: string; data: string; offset: number });
     expect(chunks.length).toBeGreaterThan(0);
     let next = chunks[0]!.offset;
     for (const c of chunks) {
@@ -147,7 +149,9 @@ describe('a guest from create to console', () => {
 
 describe('bad input loses nothing', () => {
   it('a missing kernel is refused at create, naming the field', async () => {
-    await expect(t.call('vm.create', guestArgs('nokernel', { kernel: '/nonexistent/vmlinuz' }))).rejects.toMatchObject({ api: { field: 'kernel' } });
+    await expect(t.call('vm.create', guestArgs('nokernel', { kernel: '/nonexistent/vmlinuz' }))).rejects.toMatchObject({
+      api: { field: 'kernel' },
+    });
     expect((await t.call('vm.list', {})).map((v) => v.name)).not.toContain('nokernel');
   });
 

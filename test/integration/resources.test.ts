@@ -39,7 +39,12 @@ describe('live resources on a real guest', () => {
     const before = await memTotalKiB();
     const vm = await t.call('vm.update', { vm: id, memoryMiB: 192, live: true });
     expect(vm.pending).toEqual([]);
-    await waitFor('query-balloon at 192 MiB', async () => /actual=192\b/.test((await t.call('monitor.exec', { vm: id, command: 'info balloon' })).output), 30_000, 250);
+    await waitFor(
+      'query-balloon at 192 MiB',
+      async () => /actual=192\b/.test((await t.call('monitor.exec', { vm: id, command: 'info balloon' })).output),
+      30_000,
+      250,
+    );
     await waitFor('the guest to give up 64 MiB', async () => before - (await memTotalKiB()) >= 60 * 1024, 30_000, 500);
     // more than it booted with cannot be live: refused with --live, pending without
     await expect(t.call('vm.update', { vm: id, memoryMiB: 512, live: true })).rejects.toThrow(/booted with 256 MiB/);
@@ -51,7 +56,7 @@ describe('live resources on a real guest', () => {
     await t.call('vm.update', { vm: id, memoryMiB: 192 });
   });
 
-  it('hotplugs a vCPU: the guest\'s CPU count grows', async () => {
+  it("hotplugs a vCPU: the guest's CPU count grows", async () => {
     expect(await guest('nproc')).toBe('1');
     await t.call('vm.update', { vm: id, cpus: 2, live: true });
     await waitFor('2 CPUs in the guest', async () => (await guest('nproc')) === '2', 30_000, 500);
@@ -59,7 +64,7 @@ describe('live resources on a real guest', () => {
     await expect(t.call('vm.update', { vm: id, cpus: 1, live: true })).rejects.toThrow(/not removed/);
   });
 
-  it('sets disk I/O limits, visible in QEMU\'s block info', async () => {
+  it("sets disk I/O limits, visible in QEMU's block info", async () => {
     await t.call('vm.update', { vm: id, ioBps: 10 * 1024 * 1024, ioIops: 500, live: true });
     const info = (await t.call('monitor.exec', { vm: id, command: 'info block' })).output;
     expect(info).toMatch(/bps=10485760/);
@@ -69,7 +74,12 @@ describe('live resources on a real guest', () => {
   it('grows the disk live, visible in the guest; never shrinks it', async () => {
     expect(await guest('cat /sys/block/vda/size')).toBe(String((64 * 1024 * 1024) / 512));
     await t.call('vm.resizeDisk', { vm: id, size: 128 * 1024 * 1024 });
-    await waitFor('the guest to see 128 MiB', async () => (await guest('cat /sys/block/vda/size')) === String((128 * 1024 * 1024) / 512), 30_000, 500);
+    await waitFor(
+      'the guest to see 128 MiB',
+      async () => (await guest('cat /sys/block/vda/size')) === String((128 * 1024 * 1024) / 512),
+      30_000,
+      500,
+    );
     await expect(t.call('vm.resizeDisk', { vm: id, size: 32 * 1024 * 1024 })).rejects.toMatchObject({ api: { field: 'size' } });
   });
 
@@ -77,10 +87,15 @@ describe('live resources on a real guest', () => {
     await new Promise((r) => setTimeout(r, 4500));
     const idle = (await t.call('vm.stats', { vm: id })).slice(-2);
     await guest('(while :; do :; done) & true');
-    const busy = await waitFor('a busy sample', async () => {
-      const s = (await t.call('vm.stats', { vm: id })).at(-1);
-      return s && s.cpuPercent > 60 ? s : null;
-    }, 30_000, 1000);
+    const busy = await waitFor(
+      'a busy sample',
+      async () => {
+        const s = (await t.call('vm.stats', { vm: id })).at(-1);
+        return s && s.cpuPercent > 60 ? s : null;
+      },
+      30_000,
+      1000,
+    );
     expect(busy.cpuPercent).toBeGreaterThan(Math.max(...idle.map((s) => s.cpuPercent)) + 30);
     expect(busy.rssBytes).toBeGreaterThan(50 * 1024 * 1024);
     expect(busy.balloonBytes).toBe(192 * 1024 * 1024);
@@ -95,7 +110,9 @@ describe('host capacity and admission', () => {
   it('refuses to start a VM over capacity, naming the numbers', async () => {
     const huge = Math.ceil(os.totalmem() / 1024 / 1024) + 1024;
     const vm = await t.call('vm.create', guestArgs('too big', { memoryMiB: huge }));
-    await expect(t.call('vm.start', { vm: vm.id })).rejects.toThrow(/not enough memory to start "too big": .* GiB for "too big" \+ .* already committed = .*, limit .* \(host RAM .* × overcommit 1\)/);
+    await expect(t.call('vm.start', { vm: vm.id })).rejects.toThrow(
+      /not enough memory to start "too big": .* GiB for "too big" \+ .* already committed = .*, limit .* \(host RAM .* × overcommit 1\)/,
+    );
     expect((await t.call('vm.get', { vm: vm.id })).state).toBe('stopped');
   });
 

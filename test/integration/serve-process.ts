@@ -10,9 +10,14 @@ export interface CliResult {
 
 export function corral(dataDir: string, args: string[], input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, '--data', dataDir, ...args], { env: { ...process.env, CORRAL_ACCEL: 'tcg' }, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [CLI, '--data', dataDir, ...args],
+      { env: { ...process.env, CORRAL_ACCEL: 'tcg' }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }

@@ -6,7 +6,14 @@ import { guestArgs, TestHost } from './host-harness';
 
 let t: TestHost;
 beforeAll(async () => {
-  t = await TestHost.start(undefined, { qmpIntervalMs: 500, qmpTimeoutMs: 500, livenessGraceMs: 6000, livenessIntervalMs: 500, livenessTimeoutMs: 1000, livenessMisses: 3 });
+  t = await TestHost.start(undefined, {
+    qmpIntervalMs: 500,
+    qmpTimeoutMs: 500,
+    livenessGraceMs: 6000,
+    livenessIntervalMs: 500,
+    livenessTimeoutMs: 1000,
+    livenessMisses: 3,
+  });
   await t.call('events.subscribe', {});
 });
 afterAll(async () => {
@@ -16,10 +23,14 @@ afterAll(async () => {
 
 /** Waits until the VM runs a QEMU other than `oldPid`. */
 async function runningAgain(vm: string, oldPid: number | null) {
-  return waitFor('the VM running again', async () => {
-    const v = await t.call('vm.get', { vm });
-    return v.state === 'running' && v.pid !== oldPid ? v : null;
-  }, 60_000);
+  return waitFor(
+    'the VM running again',
+    async () => {
+      const v = await t.call('vm.get', { vm });
+      return v.state === 'running' && v.pid !== oldPid ? v : null;
+    },
+    60_000,
+  );
 }
 
 describe('watchdog', () => {
@@ -53,7 +64,10 @@ describe('watchdog', () => {
   });
 
   it('repeated panics end in crash-loop after the limit; a user start clears it', async () => {
-    const vm = await t.call('vm.create', guestArgs('loopy', { restart: 'always', maxCrashes: 2, crashWindowSec: 600, append: 'console=ttyS0 quiet corral.panic=0' }));
+    const vm = await t.call(
+      'vm.create',
+      guestArgs('loopy', { restart: 'always', maxCrashes: 2, crashWindowSec: 600, append: 'console=ttyS0 quiet corral.panic=0' }),
+    );
     await t.call('vm.start', { vm: vm.id });
     const looped = await t.host.manager.waitState(vm.id, ['crash-loop'], 60_000);
     expect(looped).toMatchObject({ restarts: 1, pid: null, lastExit: { reason: 'guest-panic' } });
@@ -82,7 +96,14 @@ describe('watchdog', () => {
   });
 
   it('a guest that stops feeding the i6300esb watchdog is recovered', async () => {
-    const vm = await t.call('vm.create', guestArgs('starved', { restart: 'on-failure', guestWatchdog: 'restart', append: 'console=ttyS0 quiet corral.watchdog=starve corral.watchdog_timeout=2' }));
+    const vm = await t.call(
+      'vm.create',
+      guestArgs('starved', {
+        restart: 'on-failure',
+        guestWatchdog: 'restart',
+        append: 'console=ttyS0 quiet corral.watchdog=starve corral.watchdog_timeout=2',
+      }),
+    );
     const first = await t.call('vm.start', { vm: vm.id });
     const again = await runningAgain(vm.id, first.pid);
     expect(again.lastExit).toMatchObject({ reason: 'guest-watchdog' });
@@ -90,12 +111,15 @@ describe('watchdog', () => {
   });
 
   it('a guest that answers no more liveness probes is guest-hung and restarted', async () => {
-    const vm = await t.call('vm.create', guestArgs('deaf', {
-      restart: 'on-failure',
-      forwards: [{ hostPort: 18734, guestPort: 8080 }],
-      liveness: { kind: 'http', port: 8080, path: '/' },
-      append: 'console=ttyS0 quiet corral.http=8080',
-    }));
+    const vm = await t.call(
+      'vm.create',
+      guestArgs('deaf', {
+        restart: 'on-failure',
+        forwards: [{ hostPort: 18734, guestPort: 8080 }],
+        liveness: { kind: 'http', port: 8080, path: '/' },
+        append: 'console=ttyS0 quiet corral.http=8080',
+      }),
+    );
     const first = await t.call('vm.start', { vm: vm.id });
     const started = Date.now();
     await t.attach(vm.id);

@@ -9,7 +9,13 @@ export class WsApi {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (raw) => {
-      const msg = JSON.parse(raw.toString()) as { id?: number; result?: unknown; error?: { message: string }; event?: string; payload?: unknown };
+      const msg = JSON.parse(raw.toString()) as {
+        id?: number;
+        result?: unknown;
+        error?: { message: string };
+        event?: string;
+        payload?: unknown;
+      };
       if (msg.event) this.events.push({ event: msg.event, payload: msg.payload });
       const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
       if (!p) return;

@@ -6,9 +6,25 @@ import { optValue } from '../../electron/core/qemu/escape';
 
 const files = vmFiles(dataLayout('/data'), 'abc123');
 const base: VmConfig = {
-  cpus: 2, memoryMiB: 1024, disks: [], iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'never',
-  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
-  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
+  cpus: 2,
+  memoryMiB: 1024,
+  disks: [],
+  iso: null,
+  kernel: null,
+  initrd: null,
+  append: null,
+  forwards: [],
+  restart: 'never',
+  maxCrashes: 5,
+  crashWindowSec: 900,
+  liveness: null,
+  guestWatchdog: 'off',
+  maxCpus: null,
+  maxMemoryMiB: null,
+  cpuWeight: null,
+  cpuCapPercent: null,
+  ioBps: null,
+  ioIops: null,
 };
 
 /** The value following a flag (first occurrence, or nth). */
@@ -26,37 +42,73 @@ describe('argv builder (golden)', () => {
       forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }],
     };
     expect(buildArgv({ id: 'abc123', name: 'web', config, files }, { accel: 'tcg' })).toEqual([
-      '-name', 'guest=web,debug-threads=on',
-      '-nodefaults', '-no-user-config', '-S',
-      '-pidfile', '/data/vms/abc123/run/qemu.pid',
-      '-msg', 'timestamp=on',
-      '-machine', 'q35,accel=tcg', '-cpu', 'max',
-      '-smp', 'cpus=2,maxcpus=2', '-m', 'size=1024M',
-      '-blockdev', '{"driver":"file","filename":"/data/vms/abc123/disk0.qcow2","node-name":"disk0-file","discard":"unmap"}',
-      '-blockdev', '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap"}',
-      '-device', '{"driver":"virtio-blk-pci","drive":"disk0","id":"disk0-dev","bootindex":1}',
-      '-blockdev', '{"driver":"file","filename":"/isos/debian.iso","node-name":"cd0-file","read-only":true}',
-      '-blockdev', '{"driver":"raw","file":"cd0-file","node-name":"cd0","read-only":true}',
-      '-device', '{"driver":"ide-cd","drive":"cd0","bus":"ide.0","id":"cd0-dev","bootindex":0}',
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
-      '-device', '{"driver":"virtio-net-pci","netdev":"net0","id":"net0-dev"}',
-      '-chardev', 'socket,id=qmp,path=/data/vms/abc123/run/qmp.sock,server=on,wait=off',
-      '-mon', 'chardev=qmp,mode=control',
-      '-chardev', 'socket,id=serial0,path=/data/vms/abc123/run/serial.sock,server=on,wait=off,logfile=/data/vms/abc123/serial.log,logappend=on',
-      '-serial', 'chardev:serial0',
-      '-display', 'none',
-      '-vnc', 'unix:/data/vms/abc123/run/vnc.sock',
-      '-device', '{"driver":"VGA","id":"video0","vgamem_mb":16}',
-      '-device', '{"driver":"qemu-xhci","id":"usb"}',
-      '-device', '{"driver":"usb-tablet","id":"tablet0","bus":"usb.0"}',
-      '-device', '{"driver":"pvpanic-pci","id":"pvpanic"}',
-      '-action', 'panic=exit-failure',
-      '-device', '{"driver":"virtio-rng-pci","id":"rng0"}',
-      '-device', '{"driver":"virtio-balloon-pci","id":"balloon0"}',
-      '-device', '{"driver":"virtio-serial-pci","id":"vser0"}',
-      '-chardev', 'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
-      '-device', '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
-      '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+      '-name',
+      'guest=web,debug-threads=on',
+      '-nodefaults',
+      '-no-user-config',
+      '-S',
+      '-pidfile',
+      '/data/vms/abc123/run/qemu.pid',
+      '-msg',
+      'timestamp=on',
+      '-machine',
+      'q35,accel=tcg',
+      '-cpu',
+      'max',
+      '-smp',
+      'cpus=2,maxcpus=2',
+      '-m',
+      'size=1024M',
+      '-blockdev',
+      '{"driver":"file","filename":"/data/vms/abc123/disk0.qcow2","node-name":"disk0-file","discard":"unmap"}',
+      '-blockdev',
+      '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap"}',
+      '-device',
+      '{"driver":"virtio-blk-pci","drive":"disk0","id":"disk0-dev","bootindex":1}',
+      '-blockdev',
+      '{"driver":"file","filename":"/isos/debian.iso","node-name":"cd0-file","read-only":true}',
+      '-blockdev',
+      '{"driver":"raw","file":"cd0-file","node-name":"cd0","read-only":true}',
+      '-device',
+      '{"driver":"ide-cd","drive":"cd0","bus":"ide.0","id":"cd0-dev","bootindex":0}',
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
+      '-device',
+      '{"driver":"virtio-net-pci","netdev":"net0","id":"net0-dev"}',
+      '-chardev',
+      'socket,id=qmp,path=/data/vms/abc123/run/qmp.sock,server=on,wait=off',
+      '-mon',
+      'chardev=qmp,mode=control',
+      '-chardev',
+      'socket,id=serial0,path=/data/vms/abc123/run/serial.sock,server=on,wait=off,logfile=/data/vms/abc123/serial.log,logappend=on',
+      '-serial',
+      'chardev:serial0',
+      '-display',
+      'none',
+      '-vnc',
+      'unix:/data/vms/abc123/run/vnc.sock',
+      '-device',
+      '{"driver":"VGA","id":"video0","vgamem_mb":16}',
+      '-device',
+      '{"driver":"qemu-xhci","id":"usb"}',
+      '-device',
+      '{"driver":"usb-tablet","id":"tablet0","bus":"usb.0"}',
+      '-device',
+      '{"driver":"pvpanic-pci","id":"pvpanic"}',
+      '-action',
+      'panic=exit-failure',
+      '-device',
+      '{"driver":"virtio-rng-pci","id":"rng0"}',
+      '-device',
+      '{"driver":"virtio-balloon-pci","id":"balloon0"}',
+      '-device',
+      '{"driver":"virtio-serial-pci","id":"vser0"}',
+      '-chardev',
+      'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
+      '-device',
+      '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
+      '-sandbox',
+      'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     ]);
   });
 
@@ -91,7 +143,10 @@ describe('argv builder (golden)', () => {
 
   it('never lets QEMU probe an image format', () => {
     for (const format of ['qcow2', 'raw'] as const) {
-      const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, disks: [{ path: '/d.img', format, owned: false }] }, files }, { accel: 'tcg' });
+      const argv = buildArgv(
+        { id: 'abc123', name: 'x', config: { ...base, disks: [{ path: '/d.img', format, owned: false }] }, files },
+        { accel: 'tcg' },
+      );
       const formats = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' ? [JSON.parse(a).driver as string] : []));
       expect(formats).toEqual(['file', format]);
       expect(argv.join(' ')).not.toMatch(/-drive|-hda/);
@@ -114,7 +169,10 @@ describe('argv builder (golden)', () => {
   });
 
   it('boots with the maximum memory and room for hotplugged vCPUs', () => {
-    const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, cpus: 2, maxCpus: 4, memoryMiB: 512, maxMemoryMiB: 2048 }, files }, { accel: 'tcg' });
+    const argv = buildArgv(
+      { id: 'abc123', name: 'x', config: { ...base, cpus: 2, maxCpus: 4, memoryMiB: 512, maxMemoryMiB: 2048 }, files },
+      { accel: 'tcg' },
+    );
     expect(after(argv, '-smp')).toBe('cpus=2,maxcpus=4');
     expect(after(argv, '-m')).toBe('size=2048M');
   });

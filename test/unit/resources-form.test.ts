@@ -108,7 +108,17 @@ describe('resources form', () => {
   });
 
   it('turns a pause in the samples into a gap in the chart', () => {
-    const s = (at: number, cpu: number): VmStats => ({ vmId: 'v', at, cpuPercent: cpu, rssBytes: 1, balloonBytes: null, diskReadBps: 0, diskWriteBps: 0, netRxBps: null, netTxBps: null });
+    const s = (at: number, cpu: number): VmStats => ({
+      vmId: 'v',
+      at,
+      cpuPercent: cpu,
+      rssBytes: 1,
+      balloonBytes: null,
+      diskReadBps: 0,
+      diskWriteBps: 0,
+      netRxBps: null,
+      netTxBps: null,
+    });
     const c = toColumns([s(0, 1), s(2000, 2), s(60_000, 3)], 10_000);
     expect(c.x).toEqual([0, 2000, 2001, 60_000]);
     expect(c.cpu).toEqual([1, 2, null, 3]);

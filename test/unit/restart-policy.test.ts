@@ -124,7 +124,11 @@ function play(sc: Scenario): string[] {
       else outcome = `unexpected ${d.action}`;
     } else if (event === 'tick') {
       const t = onTimer(s, now);
-      outcome = t.start ? `restarting (attempt ${s.attempt})` : s.restartAt !== null ? `restart due at t=+${fmt(s.restartAt)}` : 'nothing pending';
+      outcome = t.start
+        ? `restarting (attempt ${s.attempt})`
+        : s.restartAt !== null
+          ? `restart due at t=+${fmt(s.restartAt)}`
+          : 'nothing pending';
       s = t.state;
     } else {
       throw new Error(`unknown event ${event}`);
@@ -139,7 +143,9 @@ function play(sc: Scenario): string[] {
 }
 
 describe('restart policy scenarios', () => {
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.scenario')).sort();
+  const files = readdirSync(DIR)
+    .filter((f) => f.endsWith('.scenario'))
+    .sort();
 
   it('finds the scenarios', () => expect(files.length).toBeGreaterThanOrEqual(14));
 
@@ -163,7 +169,11 @@ function seeded(seed: number): () => number {
 
 describe('backoff', () => {
   it('is immediate for the first restart, without consulting randomness', () => {
-    expect(backoffMs(1, () => { throw new Error('jitter on the first restart'); })).toBe(0);
+    expect(
+      backoffMs(1, () => {
+        throw new Error('jitter on the first restart');
+      }),
+    ).toBe(0);
   });
 
   it('stays within ±10% of the nominal delay, and actually spreads', () => {
@@ -212,13 +222,21 @@ describe('persisted state', () => {
     let s = onRunning(onUserStart(), 0);
     for (const t of [60_000, 120_000, 180_000]) s = onRunning(onEnd(s, c, 'guest-panic', t, half).state, t + 5000);
     s = onEnd(s, c, 'qemu-hung', 240_000, half).state;
-    expect(s).toMatchObject({ crashTimes: [60_000, 120_000, 180_000, 240_000], attempt: 4, runningSince: null, restartAt: 244_000, crashLoop: false });
+    expect(s).toMatchObject({
+      crashTimes: [60_000, 120_000, 180_000, 240_000],
+      attempt: 4,
+      runningSince: null,
+      restartAt: 244_000,
+      crashLoop: false,
+    });
 
     const text = JSON.stringify(s);
     const back = JSON.parse(text) as PolicyState;
     expect(back).toStrictEqual({ ...s, crashTimes: [...s.crashTimes] });
     expect(onHostStart(back, 242_000)).toEqual(onHostStart(s, 242_000));
-    expect(onEnd(onRunning(back, 245_000), c, 'guest-panic', 250_000, half)).toEqual(onEnd(onRunning(s, 245_000), c, 'guest-panic', 250_000, half));
+    expect(onEnd(onRunning(back, 245_000), c, 'guest-panic', 250_000, half)).toEqual(
+      onEnd(onRunning(s, 245_000), c, 'guest-panic', 250_000, half),
+    );
   });
 
   it('never mutates its input', () => {

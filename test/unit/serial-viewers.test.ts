@@ -27,7 +27,11 @@ class FakeLink {
 function client(): { session: Session; sent: Sent[]; backlog: { bytes: number } } {
   const sent: Sent[] = [];
   const backlog = { bytes: 0 };
-  const session = new Session('test', (event, payload) => event === 'serial.data' && sent.push(payload as Sent), () => backlog.bytes);
+  const session = new Session(
+    'test',
+    (event, payload) => event === 'serial.data' && sent.push(payload as Sent),
+    () => backlog.bytes,
+  );
   return { session, sent, backlog };
 }
 

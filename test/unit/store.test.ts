@@ -8,10 +8,25 @@ import { VmRepo } from '../../electron/core/store/vm-repo';
 import { tempDir } from '../helpers';
 
 const config: VmConfig = {
-  cpus: 2, memoryMiB: 512, disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
-  iso: null, kernel: null, initrd: null, append: null, forwards: [], restart: 'on-failure',
-  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
-  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
+  cpus: 2,
+  memoryMiB: 512,
+  disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
+  iso: null,
+  kernel: null,
+  initrd: null,
+  append: null,
+  forwards: [],
+  restart: 'on-failure',
+  maxCrashes: 5,
+  crashWindowSec: 900,
+  liveness: null,
+  guestWatchdog: 'off',
+  maxCpus: null,
+  maxMemoryMiB: null,
+  cpuWeight: null,
+  cpuCapPercent: null,
+  ioBps: null,
+  ioIops: null,
 };
 
 describe('SQLite store', () => {
@@ -46,7 +61,10 @@ describe('SQLite store', () => {
     expect(rec).toMatchObject({ id: 'id1', state: 'running', stateSince: 3000, pid: 1234, pidStart: '999', configVersion: 2 });
     expect(rec.config).toEqual({ ...config, cpus: 4 });
     const history = db.prepare("SELECT version, json_extract(config, '$.cpus') AS cpus FROM vm_config_history ORDER BY version").all();
-    expect(history).toEqual([{ version: 1, cpus: 2 }, { version: 2, cpus: 4 }]);
+    expect(history).toEqual([
+      { version: 1, cpus: 2 },
+      { version: 2, cpus: 4 },
+    ]);
     vms.delete('id1');
     expect(db.prepare('SELECT count(*) AS n FROM disks').get()).toEqual({ n: 0 });
   });
@@ -54,7 +72,17 @@ describe('SQLite store', () => {
   it('logs events newest first, per VM', () => {
     const db = openDb(path.join(tempDir(), 'c.db'));
     const ev = new EventRepo(db);
-    for (let i = 0; i < 3; i++) ev.add({ vmId: i % 2 ? 'b' : 'a', vmName: 'n', at: i, kind: 'state', from: 'stopped', to: 'starting', reason: null, message: `m${i}` });
+    for (let i = 0; i < 3; i++)
+      ev.add({
+        vmId: i % 2 ? 'b' : 'a',
+        vmName: 'n',
+        at: i,
+        kind: 'state',
+        from: 'stopped',
+        to: 'starting',
+        reason: null,
+        message: `m${i}`,
+      });
     expect(ev.list(10).map((e) => e.message)).toEqual(['m2', 'm1', 'm0']);
     expect(ev.list(10, 'a').map((e) => e.message)).toEqual(['m2', 'm0']);
   });

@@ -75,14 +75,27 @@ export const Liveness = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('agent') }),
   /** The guest service must send something first (as SSH does): slirp accepts any connection itself. */
   z.object({ kind: z.literal('tcp'), port: Port }),
-  z.object({ kind: z.literal('http'), port: Port, path: z.string().startsWith('/', 'must start with "/"').max(200).regex(/^[\x21-\x7e]*$/, 'must be a plain URL path').default('/') }),
+  z.object({
+    kind: z.literal('http'),
+    port: Port,
+    path: z
+      .string()
+      .startsWith('/', 'must start with "/"')
+      .max(200)
+      .regex(/^[\x21-\x7e]*$/, 'must be a plain URL path')
+      .default('/'),
+  }),
 ]);
 
 /** The i6300esb watchdog: off, or what happens when the guest stops feeding it. restart = end it and let the restart policy decide. */
 export const GuestWatchdog = z.enum(['off', 'restart', 'reset', 'poweroff', 'pause']);
 
 export const MaxCrashes = z.number().int().min(1, 'must be at least 1').max(1000);
-export const CrashWindowSec = z.number().int().min(10, 'must be at least 10 s').max(7 * 86400, 'must be at most 7 days');
+export const CrashWindowSec = z
+  .number()
+  .int()
+  .min(10, 'must be at least 10 s')
+  .max(7 * 86400, 'must be at most 7 days');
 
 export const DiskConfig = z.object({
   path: AbsPath,
@@ -93,8 +106,16 @@ export const DiskConfig = z.object({
 
 export const CpuWeight = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10000, 'must be at most 10000');
 /** Percent of one host core: 150 = one and a half cores. */
-export const CpuCapPercent = z.number().int('must be a whole number').min(1, 'must be at least 1 %').max(100 * MAX_CPUS, 'is more than any host has');
-export const IoBps = z.number().int('must be a whole number').min(4096, 'must be at least 4 KiB/s').max(2 ** 40, 'must be at most 1 TiB/s');
+export const CpuCapPercent = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be at least 1 %')
+  .max(100 * MAX_CPUS, 'is more than any host has');
+export const IoBps = z
+  .number()
+  .int('must be a whole number')
+  .min(4096, 'must be at least 4 KiB/s')
+  .max(2 ** 40, 'must be at most 1 TiB/s');
 export const IoIops = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000_000, 'must be at most 10 million');
 
 export const VmConfig = z.object({
@@ -129,8 +150,16 @@ export const VmConfig = z.object({
 
 /** What a config lacks when it was stored by an older Corral. */
 export const CONFIG_DEFAULTS = {
-  maxCrashes: 5, crashWindowSec: 900, liveness: null, guestWatchdog: 'off',
-  maxCpus: null, maxMemoryMiB: null, cpuWeight: null, cpuCapPercent: null, ioBps: null, ioIops: null,
+  maxCrashes: 5,
+  crashWindowSec: 900,
+  liveness: null,
+  guestWatchdog: 'off',
+  maxCpus: null,
+  maxMemoryMiB: null,
+  cpuWeight: null,
+  cpuCapPercent: null,
+  ioBps: null,
+  ioIops: null,
 } as const;
 
 export const ExitInfo = z.object({
@@ -242,7 +271,13 @@ export const HostInfo = z.object({
 
 // ---- method arguments ------------------------------------------------------------------
 
-const NewDisk = z.object({ size: z.number().int().min(1024 * 1024, 'must be at least 1 MiB').max(64 * 1024 ** 4, 'must be at most 64 TiB') });
+const NewDisk = z.object({
+  size: z
+    .number()
+    .int()
+    .min(1024 * 1024, 'must be at least 1 MiB')
+    .max(64 * 1024 ** 4, 'must be at most 64 TiB'),
+});
 const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
 
 export const CreateArgs = z.object({
@@ -293,15 +328,16 @@ export const UpdateArgs = z.object({
   live: z.boolean().default(false),
 });
 
-
-
 const Vm = z.object({ vm: VmRef });
 const TermSize = {
   cols: z.number().int().min(2, 'must be at least 2').max(1000, 'must be at most 1000'),
   rows: z.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500'),
 };
 const TerminalId = z.string().regex(/^t[0-9a-f]{16}$/, 'is not a terminal id');
-const Base64 = z.string().max(1024 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const Base64 = z
+  .string()
+  .max(1024 * 1024)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
 // ---- the method table --------------------------------------------------------------------
 
@@ -318,7 +354,17 @@ export const methods = {
   /** Recent samples: the last hour (every 2 s) or the last day (per minute). */
   'vm.stats': method(Vm.extend({ range: z.enum(['hour', 'day']).default('hour') }), z.array(VmStats)),
   /** Grows a disk: live (block_resize) or offline (qemu-img resize). Never shrinks. */
-  'vm.resizeDisk': method(Vm.extend({ disk: z.number().int().min(0).max(7).default(0), size: z.number().int().min(1024 * 1024).max(64 * 1024 ** 4, 'must be at most 64 TiB') }), VmInfo),
+  'vm.resizeDisk': method(
+    Vm.extend({
+      disk: z.number().int().min(0).max(7).default(0),
+      size: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .max(64 * 1024 ** 4, 'must be at most 64 TiB'),
+    }),
+    VmInfo,
+  ),
   'vm.list': method(z.object({}), z.array(VmInfo)),
   'vm.get': method(Vm, VmInfo),
   'vm.create': method(CreateArgs, VmInfo),
@@ -331,10 +377,7 @@ export const methods = {
   'vm.pause': method(Vm, VmInfo),
   'vm.resume': method(Vm, VmInfo),
   'vm.delete': method(Vm.extend({ keepDisks: z.boolean().default(false) }), Ok),
-  'events.list': method(
-    z.object({ vm: VmRef.optional(), limit: z.number().int().min(1).max(10000).default(200) }),
-    z.array(EventRecord),
-  ),
+  'events.list': method(z.object({ vm: VmRef.optional(), limit: z.number().int().min(1).max(10000).default(200) }), z.array(EventRecord)),
   /** Starts pushing vm.changed / vm.removed / event.logged to this connection. */
   'events.subscribe': method(z.object({}), Ok),
   /** Starts pushing serial.data for this VM to this connection. */
@@ -350,7 +393,15 @@ export const methods = {
   'console.ticket': method(Vm, z.object({ ticket: z.string(), vmId: z.string(), path: z.string(), base: z.string().nullable() })),
   /** A terminal: the host's shell, or ssh into a guest through its forward to guest port 22. */
   'terminal.open': method(
-    z.object({ kind: z.enum(['host', 'ssh']), vm: VmRef.optional(), user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'is not a user name').default('root'), ...TermSize }),
+    z.object({
+      kind: z.enum(['host', 'ssh']),
+      vm: VmRef.optional(),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'is not a user name')
+        .default('root'),
+      ...TermSize,
+    }),
     z.object({ id: TerminalId, title: z.string() }),
   ),
   'terminal.write': method(z.object({ id: TerminalId, data: Base64 }), Ok),
@@ -363,7 +414,14 @@ export const methods = {
    * serial.data continues from there (events with a lower offset repeat the log).
    */
   'serial.log': method(
-    Vm.extend({ tailBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(256 * 1024) }),
+    Vm.extend({
+      tailBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(16 * 1024 * 1024)
+        .default(256 * 1024),
+    }),
     z.object({ data: z.string(), size: z.number() }),
   ),
 } as const;

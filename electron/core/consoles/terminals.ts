@@ -98,7 +98,8 @@ export class Terminals {
 }
 
 export function hostShell(): TerminalSpec {
-  const shell = process.env.SHELL && path.isAbsolute(process.env.SHELL) ? process.env.SHELL : fs.existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+  const shell =
+    process.env.SHELL && path.isAbsolute(process.env.SHELL) ? process.env.SHELL : fs.existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
   return { title: `${os.userInfo().username}@${os.hostname()}`, file: shell, args: ['-l'] };
 }
 

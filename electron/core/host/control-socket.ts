@@ -40,7 +40,11 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher): void {
   const write = (msg: unknown) => {
     if (!sock.destroyed) sock.write(JSON.stringify(msg) + '\n');
   };
-  const session = new Session('cli', (event, payload) => write({ event, payload }), () => sock.writableLength);
+  const session = new Session(
+    'cli',
+    (event, payload) => write({ event, payload }),
+    () => sock.writableLength,
+  );
   let buf = '';
   sock.setEncoding('utf8');
   sock.on('data', (chunk: string) => {

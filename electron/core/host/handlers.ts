@@ -25,7 +25,17 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
 }
 
-export function makeHandlers({ manager, events, settings, info, tickets, terminals, consoleBase, monitor, onStats }: HandlerDeps): Handlers {
+export function makeHandlers({
+  manager,
+  events,
+  settings,
+  info,
+  tickets,
+  terminals,
+  consoleBase,
+  monitor,
+  onStats,
+}: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
 
@@ -49,7 +59,12 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
       const vm = manager.get(a.vm);
       if (!manager.vncSocketOf(vm.id)) throw new CorralError('conflict', `"${vm.name}" is not running`);
       const ticket = tickets.issue(vm.id);
-      return { ticket, vmId: vm.id, path: `/vnc?vm=${encodeURIComponent(vm.id)}&ticket=${encodeURIComponent(ticket)}`, base: consoleBase() };
+      return {
+        ticket,
+        vmId: vm.id,
+        path: `/vnc?vm=${encodeURIComponent(vm.id)}&ticket=${encodeURIComponent(ticket)}`,
+        base: consoleBase(),
+      };
     },
     'terminal.open': (a, s) => {
       if (a.kind === 'host') {
@@ -60,7 +75,8 @@ export function makeHandlers({ manager, events, settings, info, tickets, termina
       const vm = manager.get(a.vm);
       if (vm.state !== 'running') throw new CorralError('conflict', `"${vm.name}" is not running`);
       const fwd = vm.config.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
-      if (!fwd) throw new CorralError('conflict', `"${vm.name}" has no port forward to guest port 22: add one (e.g. tcp:2222:22) to ssh into it`);
+      if (!fwd)
+        throw new CorralError('conflict', `"${vm.name}" has no port forward to guest port 22: add one (e.g. tcp:2222:22) to ssh into it`);
       const host = fwd.hostAddr === '0.0.0.0' ? '127.0.0.1' : fwd.hostAddr;
       return terminals.open(sshInto(vm.name, a.user, host, fwd.hostPort, `${manager.filesOf(vm.id).dir}/known_hosts`), a.cols, a.rows, s);
     },

@@ -89,10 +89,22 @@ export class Host {
         },
       });
       const subscribers = new Set<(at: number, vms: VmStats[], host: HostResources) => void>();
-      const monitor = new ResourceMonitor(manager, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) => subscribers.forEach((fn) => fn(at, vmStats, hostRes)));
+      const monitor = new ResourceMonitor(manager, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) =>
+        subscribers.forEach((fn) => fn(at, vmStats, hostRes)),
+      );
       monitor.start();
       const dispatcher = new Dispatcher(
-        makeHandlers({ manager, events, settings, info, tickets, terminals, monitor, onStats: (fn) => subscribers.add(fn), consoleBase: () => consoleBase }),
+        makeHandlers({
+          manager,
+          events,
+          settings,
+          info,
+          tickets,
+          terminals,
+          monitor,
+          onStats: (fn) => subscribers.add(fn),
+          consoleBase: () => consoleBase,
+        }),
       );
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
       const host = new Host(layout, db, manager, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);

@@ -26,7 +26,12 @@ export function acquireLock(file: string, kind: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = readOwner(file);
-    if (owner && owner.pid !== process.pid && processStartTime(owner.pid) !== null && (!owner.start || processStartTime(owner.pid) === owner.start)) {
+    if (
+      owner &&
+      owner.pid !== process.pid &&
+      processStartTime(owner.pid) !== null &&
+      (!owner.start || processStartTime(owner.pid) === owner.start)
+    ) {
       throw new DataDirLocked(
         `another Corral host (${owner.kind}, pid ${owner.pid}) already manages ${file.replace(/\/host\.lock$/, '')}; ` +
           'use it (the CLI talks to it), stop it first, or pick another data dir with --data',

@@ -32,12 +32,15 @@ export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
 
 function base(spec: LaunchSpec): string[] {
   return [
-    '-name', opts(`guest=${optValue(spec.name)}`, { 'debug-threads': true }),
+    '-name',
+    opts(`guest=${optValue(spec.name)}`, { 'debug-threads': true }),
     '-nodefaults',
     '-no-user-config',
     '-S', // held until the host has QMP connected: it sees every event from the first instruction
-    '-pidfile', spec.files.pidFile,
-    '-msg', 'timestamp=on',
+    '-pidfile',
+    spec.files.pidFile,
+    '-msg',
+    'timestamp=on',
   ];
 }
 
@@ -64,18 +67,24 @@ function drives(c: VmConfig): string[] {
     const file = `disk${i}-file`;
     const node = `disk${i}`;
     out.push(
-      '-blockdev', json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
+      '-blockdev',
+      json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
       // explicit format: QEMU never probes an image (a raw guest disk could pose as qcow2)
-      '-blockdev', json({ driver: d.format, file, 'node-name': node, discard: 'unmap' }),
-      '-device', json({ driver: 'virtio-blk-pci', drive: node, id: `${node}-dev`, bootindex: i + 1 }),
+      '-blockdev',
+      json({ driver: d.format, file, 'node-name': node, discard: 'unmap' }),
+      '-device',
+      json({ driver: 'virtio-blk-pci', drive: node, id: `${node}-dev`, bootindex: i + 1 }),
     );
   });
   if (c.iso) {
     out.push(
-      '-blockdev', json({ driver: 'file', filename: c.iso, 'node-name': 'cd0-file', 'read-only': true }),
-      '-blockdev', json({ driver: 'raw', file: 'cd0-file', 'node-name': 'cd0', 'read-only': true }),
+      '-blockdev',
+      json({ driver: 'file', filename: c.iso, 'node-name': 'cd0-file', 'read-only': true }),
+      '-blockdev',
+      json({ driver: 'raw', file: 'cd0-file', 'node-name': 'cd0', 'read-only': true }),
       // the CD boots first when present: that is how an installer ISO is used
-      '-device', json({ driver: 'ide-cd', drive: 'cd0', bus: 'ide.0', id: 'cd0-dev', bootindex: 0 }),
+      '-device',
+      json({ driver: 'ide-cd', drive: 'cd0', bus: 'ide.0', id: 'cd0-dev', bootindex: 0 }),
     );
   }
   return out;
@@ -83,11 +92,7 @@ function drives(c: VmConfig): string[] {
 
 function bootKernel(c: VmConfig): string[] {
   if (!c.kernel) return [];
-  return [
-    '-kernel', c.kernel,
-    ...(c.initrd ? ['-initrd', c.initrd] : []),
-    ...(c.append ? ['-append', c.append] : []),
-  ];
+  return ['-kernel', c.kernel, ...(c.initrd ? ['-initrd', c.initrd] : []), ...(c.append ? ['-append', c.append] : [])];
 }
 
 function network(c: VmConfig): string[] {
@@ -98,14 +103,20 @@ function network(c: VmConfig): string[] {
 
 function consoles(f: VmFiles): string[] {
   return [
-    '-chardev', opts('socket', { id: 'qmp', path: f.qmpSocket, server: true, wait: false }),
-    '-mon', 'chardev=qmp,mode=control',
+    '-chardev',
+    opts('socket', { id: 'qmp', path: f.qmpSocket, server: true, wait: false }),
+    '-mon',
+    'chardev=qmp,mode=control',
     // QEMU itself keeps the serial log, so output is kept even while no client is attached
-    '-chardev', opts('socket', { id: 'serial0', path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
-    '-serial', 'chardev:serial0',
-    '-display', 'none',
+    '-chardev',
+    opts('socket', { id: 'serial0', path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
+    '-serial',
+    'chardev:serial0',
+    '-display',
+    'none',
     // the graphical console: VNC on a private unix socket, proxied to the UI (never a TCP port)
-    '-vnc', opts(`unix:${optValue(f.vncSocket)}`, {}),
+    '-vnc',
+    opts(`unix:${optValue(f.vncSocket)}`, {}),
   ];
 }
 
@@ -115,28 +126,38 @@ const WATCHDOG_ACTION = { restart: 'pause', reset: 'reset', poweroff: 'poweroff'
 
 function devices(c: VmConfig): string[] {
   return [
-    '-device', json({ driver: 'VGA', id: 'video0', vgamem_mb: 16 }),
+    '-device',
+    json({ driver: 'VGA', id: 'video0', vgamem_mb: 16 }),
     // an absolute pointer, so the mouse in the console lands where the user points
-    '-device', json({ driver: 'qemu-xhci', id: 'usb' }),
-    '-device', json({ driver: 'usb-tablet', id: 'tablet0', bus: 'usb.0' }),
-    '-device', json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
+    '-device',
+    json({ driver: 'qemu-xhci', id: 'usb' }),
+    '-device',
+    json({ driver: 'usb-tablet', id: 'tablet0', bus: 'usb.0' }),
+    '-device',
+    json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
     // a panicking guest ends QEMU with a failure status; the supervisor classifies and restarts it
-    '-action', 'panic=exit-failure',
+    '-action',
+    'panic=exit-failure',
     ...(c.guestWatchdog === 'off'
       ? []
       : ['-device', json({ driver: 'i6300esb', id: 'watchdog0' }), '-action', `watchdog=${WATCHDOG_ACTION[c.guestWatchdog]}`]),
-    '-device', json({ driver: 'virtio-rng-pci', id: 'rng0' }),
+    '-device',
+    json({ driver: 'virtio-rng-pci', id: 'rng0' }),
     // memory given back and forth while running (the memory slider)
-    '-device', json({ driver: 'virtio-balloon-pci', id: 'balloon0' }),
+    '-device',
+    json({ driver: 'virtio-balloon-pci', id: 'balloon0' }),
   ];
 }
 
 function guestAgent(f: VmFiles): string[] {
   // the channel qemu-guest-agent looks for; used by the "agent" liveness probe
   return [
-    '-device', json({ driver: 'virtio-serial-pci', id: 'vser0' }),
-    '-chardev', opts('socket', { id: 'qga0', path: f.qgaSocket, server: true, wait: false }),
-    '-device', json({ driver: 'virtserialport', bus: 'vser0.0', chardev: 'qga0', name: 'org.qemu.guest_agent.0' }),
+    '-device',
+    json({ driver: 'virtio-serial-pci', id: 'vser0' }),
+    '-chardev',
+    opts('socket', { id: 'qga0', path: f.qgaSocket, server: true, wait: false }),
+    '-device',
+    json({ driver: 'virtserialport', bus: 'vser0.0', chardev: 'qga0', name: 'org.qemu.guest_agent.0' }),
   ];
 }
 

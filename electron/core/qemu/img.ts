@@ -36,7 +36,9 @@ export function detectFormat(file: string): ImageFormat {
     }
     for (const [magic, name] of FOREIGN) {
       if (n >= magic.length && head.subarray(0, magic.length).equals(magic)) {
-        throw new Error(`${file} is a ${name} image, which Corral does not open: convert it first (qemu-img convert -f ${name} -O qcow2 …)`);
+        throw new Error(
+          `${file} is a ${name} image, which Corral does not open: convert it first (qemu-img convert -f ${name} -O qcow2 …)`,
+        );
       }
     }
     return 'raw';
@@ -62,8 +64,10 @@ export async function checkImage(file: string, format: ImageFormat, env = proces
     const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new Error(`${file} is not a valid ${format} image: ${msg.split('\n')[0]}`);
   }
-  if (info['backing-filename']) throw new Error(`${file} has a backing file (${info['backing-filename']}); Corral only opens standalone images`);
-  if (info['format-specific']?.data?.['data-file']) throw new Error(`${file} uses an external data file; Corral only opens standalone images`);
+  if (info['backing-filename'])
+    throw new Error(`${file} has a backing file (${info['backing-filename']}); Corral only opens standalone images`);
+  if (info['format-specific']?.data?.['data-file'])
+    throw new Error(`${file} uses an external data file; Corral only opens standalone images`);
   return { virtualSize: info['virtual-size'] };
 }
 

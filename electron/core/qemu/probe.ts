@@ -53,13 +53,23 @@ export async function guestRuns(binary: string, accel: 'kvm' | 'tcg', timeoutMs 
   const disk = path.join(dir, 'probe.img');
   fs.writeFileSync(disk, probeDisk());
   const args = [
-    '-machine', `q35,accel=${accel}`,
+    '-machine',
+    `q35,accel=${accel}`,
     ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-m', '32',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
-    '-blockdev', JSON.stringify({ driver: 'file', filename: disk, 'node-name': 'f' }),
-    '-blockdev', JSON.stringify({ driver: 'raw', file: 'f', 'node-name': 'd' }),
-    '-device', JSON.stringify({ driver: 'ide-hd', drive: 'd', bus: 'ide.0', bootindex: 0 }),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-m',
+    '32',
+    '-device',
+    'isa-debug-exit,iobase=0xf4,iosize=0x04',
+    '-blockdev',
+    JSON.stringify({ driver: 'file', filename: disk, 'node-name': 'f' }),
+    '-blockdev',
+    JSON.stringify({ driver: 'raw', file: 'f', 'node-name': 'd' }),
+    '-device',
+    JSON.stringify({ driver: 'ide-hd', drive: 'd', bus: 'ide.0', bootindex: 0 }),
   ];
   try {
     return await new Promise((resolve) => {
@@ -104,7 +114,12 @@ export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
   if (forced === 'kvm') return { binary, version, accel: 'kvm', warning: null };
 
   if (!kvmUsable()) {
-    return { binary, version, accel: 'tcg', warning: 'KVM is not available (/dev/kvm missing or not accessible): guests run under software emulation (TCG), much slower.' };
+    return {
+      binary,
+      version,
+      accel: 'tcg',
+      warning: 'KVM is not available (/dev/kvm missing or not accessible): guests run under software emulation (TCG), much slower.',
+    };
   }
   const key = `${binary}|${version}|${os.release()}|${fs.statSync(binary).mtimeMs}`;
   const cached = readCache(opts.cacheFile, key);

@@ -39,16 +39,23 @@ export class Cgroups {
     const dir = path.join(this.mount, own);
     const controllers = read(path.join(dir, 'cgroup.controllers'));
     if (!/\bcpu\b/.test(controllers)) {
-      return { available: false, reason: `the cpu controller is not delegated to Corral's cgroup (${own}); run Corral in a delegated systemd scope, e.g. systemd-run --user --scope -p Delegate=yes` };
+      return {
+        available: false,
+        reason: `the cpu controller is not delegated to Corral's cgroup (${own}); run Corral in a delegated systemd scope, e.g. systemd-run --user --scope -p Delegate=yes`,
+      };
     }
     try {
       // cgroup v2 forbids processes in inner nodes: Corral itself moves to a leaf first
       const hostLeaf = path.join(dir, 'corral-host');
       fs.mkdirSync(hostLeaf, { recursive: true });
       fs.writeFileSync(path.join(hostLeaf, 'cgroup.procs'), String(this.pid));
-      if (!/\bcpu\b/.test(read(path.join(dir, 'cgroup.subtree_control')))) fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), '+cpu');
+      if (!/\bcpu\b/.test(read(path.join(dir, 'cgroup.subtree_control'))))
+        fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), '+cpu');
     } catch (err) {
-      return { available: false, reason: `Corral's cgroup ${own} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the host did not delegate it` };
+      return {
+        available: false,
+        reason: `Corral's cgroup ${own} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the host did not delegate it`,
+      };
     }
     this.root = dir;
     return { available: true, reason: null };
@@ -65,7 +72,10 @@ export class Cgroups {
   apply(vmId: string, weight: number | null, capPercent: number | null): void {
     const dir = this.vmDir(vmId);
     fs.writeFileSync(path.join(dir, 'cpu.weight'), String(weight ?? 100));
-    fs.writeFileSync(path.join(dir, 'cpu.max'), capPercent ? `${Math.round((capPercent / 100) * PERIOD_US)} ${PERIOD_US}` : `max ${PERIOD_US}`);
+    fs.writeFileSync(
+      path.join(dir, 'cpu.max'),
+      capPercent ? `${Math.round((capPercent / 100) * PERIOD_US)} ${PERIOD_US}` : `max ${PERIOD_US}`,
+    );
   }
 
   remove(vmId: string): void {

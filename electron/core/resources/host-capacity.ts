@@ -45,7 +45,11 @@ export function admit(vmName: string, wantBytes: number, committedBytes: number,
   const limit = Math.floor(hostBytes * overcommit);
   const after = committedBytes + wantBytes;
   const figures = `${formatSize(wantBytes)} for "${vmName}" + ${formatSize(committedBytes)} already committed = ${formatSize(after)}, limit ${formatSize(limit)} (host RAM ${formatSize(hostBytes)} × overcommit ${overcommit})`;
-  if (after > limit) return { ok: false, message: `not enough memory to start "${vmName}": ${figures}. Stop a VM, give this one less memory, or raise the overcommit setting.` };
+  if (after > limit)
+    return {
+      ok: false,
+      message: `not enough memory to start "${vmName}": ${figures}. Stop a VM, give this one less memory, or raise the overcommit setting.`,
+    };
   if (after > limit * 0.9) return { ok: true, message: `memory almost fully committed: ${figures}` };
   return { ok: true, message: null };
 }

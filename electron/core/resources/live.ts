@@ -19,7 +19,8 @@ export async function hotplugCpus(qmp: QmpClient, target: number): Promise<numbe
   const slots = await qmp.execute<HotpluggableCpu[]>('query-hotpluggable-cpus');
   const present = slots.filter((s) => s['qom-path']).length;
   const free = slots.filter((s) => !s['qom-path']);
-  if (target < present) throw new Error(`removing vCPUs from a running guest is not supported (it has ${present}); the change applies at the next boot`);
+  if (target < present)
+    throw new Error(`removing vCPUs from a running guest is not supported (it has ${present}); the change applies at the next boot`);
   const want = target - present;
   if (want > free.length) throw new Error(`only ${present + free.length} vCPUs fit (maxcpus); raise max vCPUs and restart`);
   // lowest socket/core first, so that CPU numbering in the guest stays dense
@@ -37,8 +38,12 @@ export async function throttle(qmp: QmpClient, c: Pick<VmConfig, 'disks' | 'ioBp
     await qmp.execute('block_set_io_throttle', {
       // the block backend belongs to the virtio device inside the PCI proxy
       id: `/machine/peripheral/disk${i}-dev/virtio-backend`,
-      bps: c.ioBps ?? 0, bps_rd: 0, bps_wr: 0,
-      iops: c.ioIops ?? 0, iops_rd: 0, iops_wr: 0,
+      bps: c.ioBps ?? 0,
+      bps_rd: 0,
+      bps_wr: 0,
+      iops: c.ioIops ?? 0,
+      iops_rd: 0,
+      iops_wr: 0,
     });
   }
 }

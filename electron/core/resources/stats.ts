@@ -72,7 +72,7 @@ export class StatsBook {
     const s: VmStats = {
       vmId: vm.vmId,
       at: now,
-      cpuPercent: p && secs > 0 ? (((ticks - p.cpuTicks) / TICKS) / secs) * 100 : 0,
+      cpuPercent: p && secs > 0 ? ((ticks - p.cpuTicks) / TICKS / secs) * 100 : 0,
       rssBytes: procRss(vm.pid),
       balloonBytes: balloon,
       diskReadBps: p ? rate(rd, p.rd) : 0,
@@ -104,8 +104,15 @@ export class StatsBook {
       const avg = (f: (s: VmStats) => number) => xs.reduce((a, s) => a + f(s), 0) / xs.length;
       const last = xs[xs.length - 1]!;
       out.push({
-        vmId, at: from, cpuPercent: avg((s) => s.cpuPercent), rssBytes: Math.round(avg((s) => s.rssBytes)), balloonBytes: last.balloonBytes,
-        diskReadBps: avg((s) => s.diskReadBps), diskWriteBps: avg((s) => s.diskWriteBps), netRxBps: null, netTxBps: null,
+        vmId,
+        at: from,
+        cpuPercent: avg((s) => s.cpuPercent),
+        rssBytes: Math.round(avg((s) => s.rssBytes)),
+        balloonBytes: last.balloonBytes,
+        diskReadBps: avg((s) => s.diskReadBps),
+        diskWriteBps: avg((s) => s.diskWriteBps),
+        netRxBps: null,
+        netTxBps: null,
       });
     }
     return out;

@@ -11,9 +11,10 @@ export class StatsRepo {
     this.q = {
       insert: db.prepare('INSERT INTO stats (vm_id, at, cpu, rss, balloon, disk_read, disk_write) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM stats WHERE at < ?'),
-      day: db.prepare<[string, number], { at: number; cpu: number; rss: number; balloon: number | null; disk_read: number; disk_write: number }>(
-        'SELECT at, cpu, rss, balloon, disk_read, disk_write FROM stats WHERE vm_id = ? AND at >= ? ORDER BY at',
-      ),
+      day: db.prepare<
+        [string, number],
+        { at: number; cpu: number; rss: number; balloon: number | null; disk_read: number; disk_write: number }
+      >('SELECT at, cpu, rss, balloon, disk_read, disk_write FROM stats WHERE vm_id = ? AND at >= ? ORDER BY at'),
     };
     this.add = db.transaction((rows: VmStats[], now: number) => {
       for (const s of rows) this.q.insert.run(s.vmId, s.at, s.cpuPercent, s.rssBytes, s.balloonBytes, s.diskReadBps, s.diskWriteBps);
@@ -25,7 +26,15 @@ export class StatsRepo {
 
   day(vmId: string, now: number): VmStats[] {
     return this.q.day.all(vmId, now - DAY_MS).map((r) => ({
-      vmId, at: r.at, cpuPercent: r.cpu, rssBytes: r.rss, balloonBytes: r.balloon, diskReadBps: r.disk_read, diskWriteBps: r.disk_write, netRxBps: null, netTxBps: null,
+      vmId,
+      at: r.at,
+      cpuPercent: r.cpu,
+      rssBytes: r.rss,
+      balloonBytes: r.balloon,
+      diskReadBps: r.disk_read,
+      diskWriteBps: r.disk_write,
+      netRxBps: null,
+      netTxBps: null,
     }));
   }
 }

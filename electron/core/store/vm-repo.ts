@@ -185,5 +185,7 @@ export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo
 
 /** Settings whose saved value differs from what the running QEMU has. */
 export function pendingKeys(config: VmConfig, applied: VmConfig): string[] {
-  return (Object.keys(config) as Array<keyof VmConfig>).filter((k) => k !== 'disks' && JSON.stringify(config[k]) !== JSON.stringify(applied[k]));
+  return (Object.keys(config) as Array<keyof VmConfig>).filter(
+    (k) => k !== 'disks' && JSON.stringify(config[k]) !== JSON.stringify(applied[k]),
+  );
 }

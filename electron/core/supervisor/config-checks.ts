@@ -30,17 +30,30 @@ export function checkNetwork(c: Pick<VmConfig, 'forwards' | 'liveness'>): void {
   const seen = new Set<string>();
   c.forwards.forEach((f, i) => {
     const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
-    if (seen.has(key)) throw new CorralError('invalid-argument', `invalid argument "forwards.${i}.hostPort": ${f.hostPort} is forwarded twice`, `forwards.${i}.hostPort`);
+    if (seen.has(key))
+      throw new CorralError(
+        'invalid-argument',
+        `invalid argument "forwards.${i}.hostPort": ${f.hostPort} is forwarded twice`,
+        `forwards.${i}.hostPort`,
+      );
     seen.add(key);
   });
   const l = c.liveness;
   if (l && l.kind !== 'agent' && !c.forwards.some((f) => f.proto === 'tcp' && f.guestPort === l.port)) {
-    throw new CorralError('invalid-argument', `invalid argument "liveness.port": the probe needs a tcp port forward to guest port ${l.port} (e.g. --forward tcp:HOSTPORT:${l.port})`, 'liveness.port');
+    throw new CorralError(
+      'invalid-argument',
+      `invalid argument "liveness.port": the probe needs a tcp port forward to guest port ${l.port} (e.g. --forward tcp:HOSTPORT:${l.port})`,
+      'liveness.port',
+    );
   }
 }
 
 /** An existing image the user brings: real path, readable and writable, format from its header. */
-export async function checkExistingImage(image: string, format: ImageFormat | undefined, env: NodeJS.ProcessEnv): Promise<{ path: string; format: ImageFormat }> {
+export async function checkExistingImage(
+  image: string,
+  format: ImageFormat | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ path: string; format: ImageFormat }> {
   let real: string;
   try {
     real = fs.realpathSync(image);

@@ -7,7 +7,16 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Args, type CrashReport, type EventRecord, type ExitInfo, type ExitReason, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
+import {
+  type Args,
+  type CrashReport,
+  type EventRecord,
+  type ExitInfo,
+  type ExitReason,
+  type VmConfig,
+  type VmInfo,
+  type VmState,
+} from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { logSize, SerialLink } from '../consoles/serial.js';
 import { ensurePrivateDir, vmFiles, type DataLayout, type VmFiles } from '../paths.js';
@@ -116,7 +125,10 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   }
 
   private info(rec: VmRecord): VmInfo {
-    return publicInfo(rec, rec.config.disks.map((d) => imageSizeFast(d.path, d.format)));
+    return publicInfo(
+      rec,
+      rec.config.disks.map((d) => imageSizeFast(d.path, d.format)),
+    );
   }
 
   private record(ref: string): VmRecord {
@@ -177,7 +189,11 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     checkNetwork(a);
     checkResources({ ...a, disks: [] } as VmConfig);
     if ((a.cpuWeight !== null || a.cpuCapPercent !== null) && !this.d.cgroups?.status.available) {
-      throw new CorralError('conflict', `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`, a.cpuWeight !== null ? 'cpuWeight' : 'cpuCapPercent');
+      throw new CorralError(
+        'conflict',
+        `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`,
+        a.cpuWeight !== null ? 'cpuWeight' : 'cpuCapPercent',
+      );
     }
     let id: string;
     do id = randomBytes(6).toString('hex');
@@ -219,15 +235,23 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const { vm: _vm, live: liveOnly, ...fields } = a;
       const changed = (Object.keys(fields) as Array<keyof typeof fields>).filter((k) => fields[k] !== undefined);
       const name = a.name ?? cur.name;
-      if (a.name !== undefined && this.d.vms.nameTaken(a.name, cur.id)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
+      if (a.name !== undefined && this.d.vms.nameTaken(a.name, cur.id))
+        throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       const next: VmConfig = { ...cur.config };
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
       checkBootFiles(next);
       checkNetwork(next);
-      if ((changed.includes('cpuWeight') && next.cpuWeight !== null) || (changed.includes('cpuCapPercent') && next.cpuCapPercent !== null)) {
+      if (
+        (changed.includes('cpuWeight') && next.cpuWeight !== null) ||
+        (changed.includes('cpuCapPercent') && next.cpuCapPercent !== null)
+      ) {
         if (!this.d.cgroups?.status.available) {
           const field = changed.includes('cpuWeight') ? 'cpuWeight' : 'cpuCapPercent';
-          throw new CorralError('conflict', `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`, field);
+          throw new CorralError(
+            'conflict',
+            `CPU weight and cap are unavailable on this host: ${this.d.cgroups?.status.reason ?? 'no cgroup support'}`,
+            field,
+          );
         }
       }
       const rt = this.runtimes.get(cur.id);
@@ -236,10 +260,21 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const applied = running ? { ...(cur.applied ?? cur.config) } : null;
       // memory above the maximum raises the maximum (at the next boot); lowering it live keeps
       // the memory QEMU booted with as the ceiling for later
-      if (changed.includes('memoryMiB') && !changed.includes('maxMemoryMiB') && next.maxMemoryMiB !== null && next.memoryMiB > next.maxMemoryMiB) {
+      if (
+        changed.includes('memoryMiB') &&
+        !changed.includes('maxMemoryMiB') &&
+        next.maxMemoryMiB !== null &&
+        next.memoryMiB > next.maxMemoryMiB
+      ) {
         next.maxMemoryMiB = next.memoryMiB;
       }
-      if (applied && changed.includes('memoryMiB') && next.maxMemoryMiB === null && !changed.includes('maxMemoryMiB') && next.memoryMiB < bootMemoryMiB(applied)) {
+      if (
+        applied &&
+        changed.includes('memoryMiB') &&
+        next.maxMemoryMiB === null &&
+        !changed.includes('maxMemoryMiB') &&
+        next.memoryMiB < bootMemoryMiB(applied)
+      ) {
         next.maxMemoryMiB = applied.maxMemoryMiB = bootMemoryMiB(applied);
       }
       checkResources(next);
@@ -268,7 +303,8 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       for (const f of failures) this.log(saved, 'error', null, null, null, `Could not apply live: ${f}`);
       if (liveOnly && failures.length) throw new CorralError('failed', `could not apply live: ${failures.join('; ')}`);
       // a policy switched to "never" cancels a pending restart
-      if (now.state === 'restarting' && next.restart === 'never') this.cancelRestart(now, 'stopped', 'Restart cancelled: policy is now "never"');
+      if (now.state === 'restarting' && next.restart === 'never')
+        this.cancelRestart(now, 'stopped', 'Restart cancelled: policy is now "never"');
       if (rt && changed.includes('liveness')) this.watchHealth(rt, next);
       this.emitChanged(saved.id);
       return this.get(saved.id);
@@ -286,7 +322,9 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       case 'ioIops':
         return null;
       case 'memoryMiB':
-        return next.memoryMiB <= bootMemoryMiB(applied) ? null : `it booted with ${bootMemoryMiB(applied)} MiB, the most the balloon can give`;
+        return next.memoryMiB <= bootMemoryMiB(applied)
+          ? null
+          : `it booted with ${bootMemoryMiB(applied)} MiB, the most the balloon can give`;
       case 'cpus':
         if (next.cpus < applied.cpus) return 'vCPUs can be added to a running guest, not removed';
         return next.cpus <= bootMaxCpus(applied) ? null : `it booted with room for ${bootMaxCpus(applied)} vCPUs (max vCPUs)`;
@@ -311,7 +349,8 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         return throttle(qmp, next);
       case 'cpuWeight':
       case 'cpuCapPercent':
-        if (applied.cpuWeight === null && applied.cpuCapPercent === null) this.d.cgroups!.place(rt.vmId, rt.proc.pid, next.cpuWeight, next.cpuCapPercent);
+        if (applied.cpuWeight === null && applied.cpuCapPercent === null)
+          this.d.cgroups!.place(rt.vmId, rt.proc.pid, next.cpuWeight, next.cpuCapPercent);
         else this.d.cgroups!.apply(rt.vmId, next.cpuWeight, next.cpuCapPercent);
         return;
     }
@@ -325,7 +364,12 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const disk = cur.config.disks[index];
       if (!disk) throw new CorralError('invalid-argument', `invalid argument "disk": "${cur.name}" has no disk ${index}`, 'disk');
       const current = await imageVirtualSize(disk.path, disk.format, this.env);
-      if (size <= current) throw new CorralError('invalid-argument', `invalid argument "size": disks only grow; disk ${index} is already ${current} bytes`, 'size');
+      if (size <= current)
+        throw new CorralError(
+          'invalid-argument',
+          `invalid argument "size": disks only grow; disk ${index} is already ${current} bytes`,
+          'size',
+        );
       const rt = this.runtimes.get(cur.id);
       if (rt) await growDisk(rt.proc.qmp, index, size);
       else if (isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: try again in a moment`);
@@ -390,7 +434,13 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     for (const disk of cur.config.disks) {
       if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
     }
-    const admission = admit(cur.name, bootMemoryMiB(cur.config) * MiB, this.committedBytes(), readHostMemory().totalBytes, this.d.overcommit?.() ?? 1);
+    const admission = admit(
+      cur.name,
+      bootMemoryMiB(cur.config) * MiB,
+      this.committedBytes(),
+      readHostMemory().totalBytes,
+      this.d.overcommit?.() ?? 1,
+    );
     if (!admission.ok) {
       this.log(cur, 'error', null, null, null, `Not started: ${admission.message}`);
       throw new CorralError('conflict', admission.message!);
@@ -405,7 +455,11 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       const argv = buildArgv({ id: cur.id, name: cur.name, config: cur.config, files }, this.d.caps);
       proc = await launchQemu(this.d.caps.binary, argv, files);
       const rt = this.adopt(cur.id, files, proc);
-      this.d.vms.setRuntime(cur.id, { pid: proc.pid, pidStart: proc.pidStart, startedAt: this.now(), ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, this.now());
+      this.d.vms.setRuntime(
+        cur.id,
+        { pid: proc.pid, pidStart: proc.pidStart, startedAt: this.now(), ...(automatic ? { restarts: cur.restarts + 1 } : {}) },
+        this.now(),
+      );
       await this.connectSerial(rt);
       await this.applyAtBoot(rt, cur);
       await proc.qmp.execute('cont');
@@ -471,7 +525,12 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       if (!rt || !isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is not running`);
       if (cur.state === 'stopping') return rt;
       rt.requested = 'stop';
-      this.transition(cur, 'stopping', null, timeoutSec > 0 ? `Stopping (ACPI power button, forced off after ${timeoutSec} s)` : 'Stopping (forced)');
+      this.transition(
+        cur,
+        'stopping',
+        null,
+        timeoutSec > 0 ? `Stopping (ACPI power button, forced off after ${timeoutSec} s)` : 'Stopping (forced)',
+      );
       if (timeoutSec > 0) {
         try {
           if (cur.state === 'paused') await rt.proc.qmp.execute('cont'); // a paused guest cannot see the button
@@ -511,7 +570,11 @@ export class VmManager extends EventEmitter<ManagerEvents> {
   /** A user stop or kill of a VM waiting to restart, or stuck in crash-loop: it wins, and it stays stopped. */
   private stopPending(cur: VmRecord): boolean {
     if (cur.state !== 'restarting' && cur.state !== 'crash-loop') return false;
-    this.cancelRestart(cur, 'stopped', cur.state === 'restarting' ? 'Pending restart cancelled by the user' : 'Stopped by the user (was in crash-loop)');
+    this.cancelRestart(
+      cur,
+      'stopped',
+      cur.state === 'restarting' ? 'Pending restart cancelled by the user' : 'Stopped by the user (was in crash-loop)',
+    );
     return true;
   }
 
@@ -567,10 +630,14 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     // Until QEMU has accepted the link, output goes to the log only. Once it has, the log's
     // size says where the stream starts: exact when the guest is not running yet, as at a
     // start; a byte or two off at a reattach to a guest printing at that very moment.
-    await waitUntil(async () => {
-      const devs = await rt.proc.qmp.execute<Array<{ label: string; filename: string }>>('query-chardev');
-      return !devs.find((d) => d.label === 'serial0')?.filename.startsWith('disconnected:');
-    }, 5000, 'QEMU did not accept the serial console link');
+    await waitUntil(
+      async () => {
+        const devs = await rt.proc.qmp.execute<Array<{ label: string; filename: string }>>('query-chardev');
+        return !devs.find((d) => d.label === 'serial0')?.filename.startsWith('disconnected:');
+      },
+      5000,
+      'QEMU did not accept the serial console link',
+    );
     link.begin(logSize(rt.files.serialLog));
     rt.serial = link;
     link.subscribe((data, offset) => this.emit('serialData', rt.vmId, data, offset));
@@ -587,7 +654,13 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         this.log(this.record(rt.vmId), 'error', null, null, null, `Liveness probe off: ${(err as Error).message}`);
       }
     }
-    rt.health = new HealthWatch(rt.proc.qmp, probe, this.health, (kind, why) => this.onHung(rt, kind, why), () => this.d.vms.get(rt.vmId)?.state === 'paused');
+    rt.health = new HealthWatch(
+      rt.proc.qmp,
+      probe,
+      this.health,
+      (kind, why) => this.onHung(rt, kind, why),
+      () => this.d.vms.get(rt.vmId)?.state === 'paused',
+    );
     rt.health.start();
   }
 
@@ -619,7 +692,14 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         } else if (rec.config.guestWatchdog === 'poweroff') {
           rt.watchdog = true;
         } else {
-          this.log(rec, 'state', rec.state, rec.state, 'guest-watchdog', `The guest's watchdog fired (QEMU action: ${String(ev.data?.action ?? rec.config.guestWatchdog)})`);
+          this.log(
+            rec,
+            'state',
+            rec.state,
+            rec.state,
+            'guest-watchdog',
+            `The guest's watchdog fired (QEMU action: ${String(ev.data?.action ?? rec.config.guestWatchdog)})`,
+          );
         }
         break;
       }
@@ -628,7 +708,14 @@ export class VmManager extends EventEmitter<ManagerEvents> {
         // keep the state true when QEMU pauses by itself (I/O error, watchdog "pause") or is resumed
         const rec = this.d.vms.get(rt.vmId);
         const to: VmState = ev.event === 'STOP' ? 'paused' : 'running';
-        if (rec && (rec.state === 'running' || rec.state === 'paused') && rec.state !== to && !rt.shutdown && !rt.watchdog && !rt.panicked) {
+        if (
+          rec &&
+          (rec.state === 'running' || rec.state === 'paused') &&
+          rec.state !== to &&
+          !rt.shutdown &&
+          !rt.watchdog &&
+          !rt.panicked
+        ) {
           this.transition(rec, to, null, ev.event === 'STOP' ? 'Paused by QEMU' : 'Resumed');
         }
         break;
@@ -646,18 +733,41 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     const rec = this.d.vms.get(rt.vmId);
     if (!rec) return;
     if (this.closing && rt.requested === null) return; // host going away: not our business any more
-    const reason = classifyEnd({ ...facts, requested: rt.requested, shutdown: rt.shutdown, panicked: rt.panicked, watchdog: rt.watchdog, hung: rt.hung });
+    const reason = classifyEnd({
+      ...facts,
+      requested: rt.requested,
+      shutdown: rt.shutdown,
+      panicked: rt.panicked,
+      watchdog: rt.watchdog,
+      hung: rt.hung,
+    });
     let note = '';
-    if (reason === 'user-stop') note = rt.forced ? ': forced off, the guest ignored the power button' : rt.shutdown?.guest ? ': the guest shut down cleanly' : '';
+    if (reason === 'user-stop')
+      note = rt.forced ? ': forced off, the guest ignored the power button' : rt.shutdown?.guest ? ': the guest shut down cleanly' : '';
     if (rt.hung) note = ` (${rt.hungWhy})`;
     const report = isCleanEnd(reason)
       ? null
-      : crashReport({ reason, code: facts.code, signal: facts.signal, events: rt.recentEvents, serialLog: rt.files.serialLog, qemuLog: rt.files.qemuLog, qemuLogStart: rt.proc.logStart });
+      : crashReport({
+          reason,
+          code: facts.code,
+          signal: facts.signal,
+          events: rt.recentEvents,
+          serialLog: rt.files.serialLog,
+          qemuLog: rt.files.qemuLog,
+          qemuLogStart: rt.proc.logStart,
+        });
     this.finish(rec, reason, facts.code, facts.signal, note, report);
   }
 
   /** Records the end of a run, then lets the restart policy decide what comes next. */
-  private finish(rec: VmRecord, reason: ExitReason, code: number | null, signalName: string | null, note = '', report: CrashReport | null = null): void {
+  private finish(
+    rec: VmRecord,
+    reason: ExitReason,
+    code: number | null,
+    signalName: string | null,
+    note = '',
+    report: CrashReport | null = null,
+  ): void {
     const now = this.now();
     const lastExit: ExitInfo = { code, signal: signalName, reason, at: now };
     const to: VmState = isCleanEnd(reason) ? 'stopped' : 'crashed';
@@ -669,12 +779,22 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
   private applyPolicy(rec: VmRecord, reason: ExitReason): void {
     const c = rec.config;
-    const step = policy.onEnd(policyState(rec), { policy: c.restart, maxCrashes: c.maxCrashes, windowMs: c.crashWindowSec * 1000 }, reason, this.now(), this.random);
+    const step = policy.onEnd(
+      policyState(rec),
+      { policy: c.restart, maxCrashes: c.maxCrashes, windowMs: c.crashWindowSec * 1000 },
+      reason,
+      this.now(),
+      this.random,
+    );
     this.d.vms.setRuntime(rec.id, { policyState: step.state }, this.now());
     const d = step.decision;
     const crashed = !isCleanEnd(reason);
     if (d.action === 'restart') {
-      this.scheduleRestart(this.record(rec.id), d.at, `Restart ${d.delayMs ? `in ${formatDelay(d.delayMs)}` : 'now'} (policy ${c.restart}, attempt ${d.attempt})`);
+      this.scheduleRestart(
+        this.record(rec.id),
+        d.at,
+        `Restart ${d.delayMs ? `in ${formatDelay(d.delayMs)}` : 'now'} (policy ${c.restart}, attempt ${d.attempt})`,
+      );
       if (crashed) this.notify(rec, 'warning', `${rec.name} crashed and is restarting`, describeEnd(reason, null, null));
     } else if (d.action === 'crash-loop') {
       const msg = `${d.crashes} crashes within ${formatDelay(d.windowMs)}: no more automatic restarts until you start it`;
@@ -775,7 +895,15 @@ export class VmManager extends EventEmitter<ManagerEvents> {
       }
     }
     cleanRunDir(files);
-    const report = crashReport({ reason: 'qemu-exited', code: null, signal: null, events: [], serialLog: files.serialLog, qemuLog: files.qemuLog, qemuLogStart: 0 });
+    const report = crashReport({
+      reason: 'qemu-exited',
+      code: null,
+      signal: null,
+      events: [],
+      serialLog: files.serialLog,
+      qemuLog: files.qemuLog,
+      qemuLogStart: 0,
+    });
     if (rec.state === 'stopping') this.finish(rec, 'user-stop', null, null, ' while Corral was not running');
     else this.finish(rec, 'qemu-exited', null, null, ' while Corral was not running', report);
   }
@@ -825,7 +953,15 @@ export class VmManager extends EventEmitter<ManagerEvents> {
     this.emitChanged(rec.id);
   }
 
-  private log(rec: { id: string; name: string }, kind: EventRecord['kind'], from: string | null, to: string | null, reason: string | null, message: string, report: CrashReport | null = null): void {
+  private log(
+    rec: { id: string; name: string },
+    kind: EventRecord['kind'],
+    from: string | null,
+    to: string | null,
+    reason: string | null,
+    message: string,
+    report: CrashReport | null = null,
+  ): void {
     const ev = this.d.events.add({ vmId: rec.id, vmName: rec.name, at: this.now(), kind, from, to, reason, message, report });
     this.emit('logged', ev);
   }
@@ -865,9 +1001,14 @@ export class VmManager extends EventEmitter<ManagerEvents> {
 
 /** Cross-field rules the schema cannot express. */
 function checkResources(c: VmConfig): void {
-  if (c.maxCpus !== null && c.maxCpus < c.cpus) throw new CorralError('invalid-argument', `invalid argument "maxCpus": must be at least cpus (${c.cpus})`, 'maxCpus');
+  if (c.maxCpus !== null && c.maxCpus < c.cpus)
+    throw new CorralError('invalid-argument', `invalid argument "maxCpus": must be at least cpus (${c.cpus})`, 'maxCpus');
   if (c.maxMemoryMiB !== null && c.maxMemoryMiB < c.memoryMiB) {
-    throw new CorralError('invalid-argument', `invalid argument "maxMemoryMiB": must be at least memoryMiB (${c.memoryMiB})`, 'maxMemoryMiB');
+    throw new CorralError(
+      'invalid-argument',
+      `invalid argument "maxMemoryMiB": must be at least memoryMiB (${c.memoryMiB})`,
+      'maxMemoryMiB',
+    );
   }
 }
 

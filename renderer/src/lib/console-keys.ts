@@ -3,9 +3,7 @@
 // has the keyboard; they are taken before the terminal or the display sees them.
 
 export type ConsoleShortcut =
-  | { kind: 'show'; console: 'serial' | 'display' | 'terminal' | 'monitor' }
-  | { kind: 'split' }
-  | { kind: 'fullscreen' };
+  { kind: 'show'; console: 'serial' | 'display' | 'terminal' | 'monitor' } | { kind: 'split' } | { kind: 'fullscreen' };
 
 export const CONSOLE_KEYS = {
   serial: 'Ctrl+Shift+1',

@@ -17,7 +17,10 @@ function load(): Saved {
   try {
     const raw = JSON.parse(localStorage.getItem(STORE_KEY) ?? 'null') as Partial<Saved> | null;
     if (!raw || typeof raw !== 'object') return fallback;
-    const panes = Array.isArray(raw.panes) && raw.panes.length === 2 && raw.panes.every((p) => FIXED.includes(p)) && raw.panes[0] !== raw.panes[1] ? raw.panes : fallback.panes;
+    const panes =
+      Array.isArray(raw.panes) && raw.panes.length === 2 && raw.panes.every((p) => FIXED.includes(p)) && raw.panes[0] !== raw.panes[1]
+        ? raw.panes
+        : fallback.panes;
     const ratio = typeof raw.ratio === 'number' && raw.ratio >= 0.2 && raw.ratio <= 0.8 ? raw.ratio : 0.5;
     return { split: raw.split === true, ratio, panes: [panes[0], panes[1]] };
   } catch {

@@ -3,8 +3,12 @@
 
 /** A file name from a VM name and a suffix: no path separators or control characters. */
 export function fileName(vmName: string, suffix: string, ext: string): string {
-  // eslint-disable-next-line no-control-regex
-  const base = vmName.replace(/[/\\:*?"<>|\u0000-\u001f\u007f]+/g, '_').replace(/^\.+/, '').trim() || 'vm';
+  const base =
+    vmName
+      // eslint-disable-next-line no-control-regex
+      .replace(/[/\\:*?"<>|\u0000-\u001f\u007f]+/g, '_')
+      .replace(/^\.+/, '')
+      .trim() || 'vm';
   return `${base}-${suffix}.${ext}`;
 }
 

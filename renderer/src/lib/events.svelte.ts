@@ -51,6 +51,8 @@ export class VmEventLog {
     const byId: Record<number, EventRecord> = {};
     for (const e of this.items) byId[e.id] = e;
     for (const e of incoming) byId[e.id] = e;
-    this.items = Object.values(byId).sort((a, b) => b.id - a.id).slice(0, LIMIT);
+    this.items = Object.values(byId)
+      .sort((a, b) => b.id - a.id)
+      .slice(0, LIMIT);
   }
 }

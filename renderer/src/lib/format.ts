@@ -1,5 +1,13 @@
 // Human wording for states, durations, times and exits.
-import type { ExitInfo, ExitReason, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmState } from '../../../electron/core/api/contract';
+import type {
+  ExitInfo,
+  ExitReason,
+  GuestWatchdog,
+  Liveness,
+  PortForward,
+  RestartPolicy,
+  VmState,
+} from '../../../electron/core/api/contract';
 
 export interface StateMeta {
   label: string;

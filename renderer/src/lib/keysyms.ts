@@ -36,7 +36,12 @@ export interface Combo {
 
 export const COMBOS: Combo[] = [
   { id: 'ctrl-alt-del', label: 'Ctrl+Alt+Del', keys: [K.ctrl, K.alt, K.del], hint: 'Reboot, or the login screen (also Ctrl+Alt+End)' },
-  { id: 'ctrl-alt-backspace', label: 'Ctrl+Alt+Backspace', keys: [K.ctrl, K.alt, K.backspace], hint: 'Restart the X server (where enabled)' },
+  {
+    id: 'ctrl-alt-backspace',
+    label: 'Ctrl+Alt+Backspace',
+    keys: [K.ctrl, K.alt, K.backspace],
+    hint: 'Restart the X server (where enabled)',
+  },
   { id: 'print', label: 'PrintScreen', keys: [K.print] },
   { id: 'alt-sysrq', label: 'Alt+SysRq', keys: [K.alt, K.sysrq] },
   { id: 'super', label: 'Super', keys: [K.super], hint: 'The Windows key' },

@@ -5,7 +5,16 @@ import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../../electron/core
 import { formatSize, MiB } from '../../../electron/core/api/units';
 
 export type ResKey = 'cpus' | 'maxCpus' | 'memoryMiB' | 'maxMemoryMiB' | 'cpuWeight' | 'cpuCapPercent' | 'ioBps' | 'ioIops';
-export const RES_KEYS: readonly ResKey[] = ['cpus', 'maxCpus', 'memoryMiB', 'maxMemoryMiB', 'cpuWeight', 'cpuCapPercent', 'ioBps', 'ioIops'];
+export const RES_KEYS: readonly ResKey[] = [
+  'cpus',
+  'maxCpus',
+  'memoryMiB',
+  'maxMemoryMiB',
+  'cpuWeight',
+  'cpuCapPercent',
+  'ioBps',
+  'ioIops',
+];
 
 export interface ResForm {
   cpus: number;
@@ -87,7 +96,8 @@ export function validate(f: ResForm): Partial<Record<ResKey, string>> {
   if (!e.maxCpus && !e.cpus && f.maxCpus < f.cpus) e.maxCpus = `At least the vCPUs (${f.cpus})`;
   range('memoryMiB', f.memoryMiB, LIMITS.memoryMiB, 'MiB');
   range('maxMemoryMiB', f.maxMemoryMiB, LIMITS.memoryMiB, 'MiB');
-  if (!e.maxMemoryMiB && !e.memoryMiB && f.maxMemoryMiB < f.memoryMiB) e.maxMemoryMiB = `At least the memory (${formatSize(f.memoryMiB * MiB)})`;
+  if (!e.maxMemoryMiB && !e.memoryMiB && f.maxMemoryMiB < f.memoryMiB)
+    e.maxMemoryMiB = `At least the memory (${formatSize(f.memoryMiB * MiB)})`;
   range('cpuWeight', f.cpuWeight, LIMITS.cpuWeight, '');
   range('cpuCapPercent', f.cpuCapPercent, LIMITS.cpuCapPercent, '%');
   if (f.ioBps !== null && (!Number.isFinite(f.ioBps) || f.ioBps < LIMITS.ioBps[0])) e.ioBps = 'At least 4 KiB/s';
@@ -118,7 +128,13 @@ export function predict(vm: VmInfo, f: ResForm, key: ResKey, cgroups: boolean): 
   const boot = bootFigures(vm);
   switch (key) {
     case 'memoryMiB':
-      return boot.memoryMiB !== null ? (f.memoryMiB <= boot.memoryMiB ? 'live' : 'boot') : f.memoryMiB <= vm.config.memoryMiB ? 'live' : 'boot';
+      return boot.memoryMiB !== null
+        ? f.memoryMiB <= boot.memoryMiB
+          ? 'live'
+          : 'boot'
+        : f.memoryMiB <= vm.config.memoryMiB
+          ? 'live'
+          : 'boot';
     case 'cpus':
       if (boot.cpus !== null && f.cpus < boot.cpus) return 'boot';
       return boot.maxCpus !== null && f.cpus <= boot.maxCpus ? 'live' : 'boot';

@@ -157,5 +157,7 @@ export class FlowWriter {
 
 /** CAN ends any escape sequence cut in half; then attributes are reset and the skip is said. */
 function skipNote(bytes: number): Uint8Array {
-  return new TextEncoder().encode(`\x18\x1b[0m\r\n\x1b[7m … ${formatSkipped(bytes)} of output skipped (arriving faster than it can be shown) … \x1b[0m\r\n`);
+  return new TextEncoder().encode(
+    `\x18\x1b[0m\r\n\x1b[7m … ${formatSkipped(bytes)} of output skipped (arriving faster than it can be shown) … \x1b[0m\r\n`,
+  );
 }

@@ -94,7 +94,13 @@ export function formFromVm(vm: VmInfo): VmForm {
     kernel: c.kernel ?? '',
     initrd: c.initrd ?? '',
     append: c.append ?? '',
-    forwards: c.forwards.map((f) => ({ key: rowKey++, proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })),
+    forwards: c.forwards.map((f) => ({
+      key: rowKey++,
+      proto: f.proto,
+      hostAddr: f.hostAddr,
+      hostPort: f.hostPort,
+      guestPort: f.guestPort,
+    })),
     restart: c.restart,
     maxCrashes: c.maxCrashes,
     crashWindow: c.crashWindowSec % 3600 === 0 ? c.crashWindowSec / 3600 : c.crashWindowSec / 60,
@@ -180,7 +186,8 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
   });
 
   const maxCrashes = form.maxCrashes;
-  if (!isNum(maxCrashes) || !Number.isInteger(maxCrashes) || maxCrashes < 1 || maxCrashes > 1000) errors.maxCrashes = 'A whole number from 1 to 1000';
+  if (!isNum(maxCrashes) || !Number.isInteger(maxCrashes) || maxCrashes < 1 || maxCrashes > 1000)
+    errors.maxCrashes = 'A whole number from 1 to 1000';
   const windowSec = isNum(form.crashWindow) ? Math.round(form.crashWindow * (form.crashWindowUnit === 'h' ? 3600 : 60)) : NaN;
   if (!(windowSec >= 10)) errors.crashWindowSec = 'At least 10 seconds';
   else if (windowSec > 7 * 86400) errors.crashWindowSec = 'At most 7 days';
@@ -267,7 +274,10 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (c.kernel !== cfg.kernel) args.kernel = c.kernel;
   if (c.initrd !== cfg.initrd) args.initrd = c.initrd;
   if (c.append !== cfg.append) args.append = c.append;
-  if (JSON.stringify(c.forwards) !== JSON.stringify(cfg.forwards.map((f) => ({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })))) {
+  if (
+    JSON.stringify(c.forwards) !==
+    JSON.stringify(cfg.forwards.map((f) => ({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })))
+  ) {
     args.forwards = c.forwards;
   }
   return { errors, args };
@@ -282,7 +292,8 @@ export function normalizeField(field: string, form: VmForm): string {
   if (field === 'disk') return form.diskMode === 'existing' ? 'disk.image' : 'disk.size';
   if (/^forwards\.\d+$/.test(field)) return `${field}.hostPort`;
   if (/^forwards\.\d+\.(proto|hostAddr)$/.test(field)) return field.replace(/\.(proto|hostAddr)$/, '.hostPort');
-  if (field === 'liveness' || field === 'liveness.kind') return form.livenessKind === 'off' || form.livenessKind === 'agent' ? 'liveness.kind' : 'liveness.port';
+  if (field === 'liveness' || field === 'liveness.kind')
+    return form.livenessKind === 'off' || form.livenessKind === 'agent' ? 'liveness.kind' : 'liveness.port';
   return field;
 }
 
