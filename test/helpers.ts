@@ -68,3 +68,20 @@ export function tapFlood(serialSocket: string, bytes: number, rate: number, tag:
     c.on('error', reject);
   });
 }
+
+/** Waits (polling the store) until a VM reaches one of `states`, changed at or after `since`. */
+export async function waitState<V extends { name: string; state: string; stateSince: number }>(
+  host: { vms: { service: { get(ref: string): V } } },
+  ref: string,
+  states: Array<V['state']>,
+  timeoutMs: number,
+  since = 0,
+): Promise<V> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = host.vms.service.get(ref);
+    if (states.includes(info.state) && info.stateSince >= since) return info;
+    if (Date.now() > deadline) throw new Error(`${info.name} is ${info.state}, not ${states.join('/')}, after ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}

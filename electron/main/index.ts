@@ -175,7 +175,7 @@ function createTray(): void {
  */
 async function requestQuit(): Promise<void> {
   if (quitting || !host) return quit(false);
-  const running = host.manager.runningCount();
+  const running = host.vms.registry.size;
   const setting = host.settings.get().quitAction;
   if (running === 0 || setting === 'leave-running') return quit(false);
   if (setting === 'stop-guests') return quit(true);
@@ -267,7 +267,7 @@ async function boot(): Promise<void> {
   }
   createTray();
   createWindow();
-  host.manager.on('notify', (n) => {
+  host.vms.journal.on('notify', (n) => {
     if (Notification.isSupported()) {
       const note = new Notification({ title: n.title, body: n.body, urgency: n.level === 'error' ? 'critical' : 'normal' });
       note.on('click', () => createWindow());

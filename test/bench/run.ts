@@ -7,7 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Host } from '../../electron/core/host/host';
 import { buildArgv } from '../../electron/core/qemu/argv';
-import { FIXTURE, tempDir } from '../helpers';
+import { vmFiles } from '../../electron/core/paths';
+import { FIXTURE, tempDir, waitState } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
@@ -43,15 +44,15 @@ async function startLatency(): Promise<Row> {
   const dataDir = tempDir('corral-bench-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
-    const vm = await host.manager.create(guest('bench', { restart: 'never' }));
-    const files = host.manager.filesOf(vm.id);
+    const vm = await host.vms.service.create(guest('bench', { restart: 'never' }));
+    const files = vmFiles(host.layout, vm.id);
     const ours: number[] = [];
     const floor: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const t0 = performance.now();
-      await host.manager.start(vm.id);
+      await host.vms.lifecycle.start(vm.id);
       ours.push(performance.now() - t0);
-      await host.manager.kill(vm.id);
+      await host.vms.lifecycle.kill(vm.id);
       // the floor, interleaved so both see the same machine load
       const argv = buildArgv(
         {
@@ -85,7 +86,10 @@ async function startLatency(): Promise<Row> {
   }
 }
 
-function guest(name: string, extra: Partial<Parameters<Host['manager']['create']>[0]> = {}): Parameters<Host['manager']['create']>[0] {
+function guest(
+  name: string,
+  extra: Partial<Parameters<Host['vms']['service']['create']>[0]> = {},
+): Parameters<Host['vms']['service']['create']>[0] {
   return {
     name,
     cpus: 1,
@@ -100,6 +104,7 @@ function guest(name: string, extra: Partial<Parameters<Host['manager']['create']
     maxCrashes: 1000,
     crashWindowSec: 900,
     liveness: null,
+    livenessStartupSec: 300,
     guestWatchdog: 'off',
     maxCpus: null,
     maxMemoryMiB: null,
@@ -116,11 +121,11 @@ function nextRunning(host: Host, id: string, oldPid: number | null): Promise<num
   return new Promise((resolve) => {
     const on = (vm: { id: string; state: string; pid: number | null }) => {
       if (vm.id === id && vm.state === 'running' && vm.pid !== oldPid) {
-        host.manager.off('changed', on);
+        host.vms.journal.off('changed', on);
         resolve(performance.now());
       }
     };
-    host.manager.on('changed', on);
+    host.vms.journal.on('changed', on);
   });
 }
 
@@ -129,39 +134,39 @@ async function crashToRunning(): Promise<Row[]> {
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
     // SIGKILL of QEMU until the replacement reports running; each run is a first restart (no backoff)
-    const vm = await host.manager.create(guest('crash'));
+    const vm = await host.vms.service.create(guest('crash'));
     const crash: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const { pid } = await host.manager.start(vm.id);
+      const { pid } = await host.vms.lifecycle.start(vm.id);
       const t0 = performance.now();
       const running = nextRunning(host, vm.id, pid);
       process.kill(pid!, 'SIGKILL');
       crash.push((await running) - t0);
-      await host.manager.kill(vm.id);
+      await host.vms.lifecycle.kill(vm.id);
     }
     // guest kernel panic (pvpanic) until running again, from QEMU's own timestamp of the panic event
-    const p = await host.manager.create(guest('panic', { append: 'console=ttyS0 quiet corral.panic=0' }));
+    const p = await host.vms.service.create(guest('panic', { append: 'console=ttyS0 quiet corral.panic=0' }));
     const panic: number[] = [];
     const panicRuns = Math.min(RUNS, 10);
     for (let i = 0; i < panicRuns; i++) {
-      const { pid } = await host.manager.start(p.id);
+      const { pid } = await host.vms.lifecycle.start(p.id);
       const running = new Promise<number>((resolve) => {
         const on = (v: { id: string; state: string; pid: number | null }) => {
           if (v.id === p.id && v.state === 'running' && v.pid !== pid) {
-            host.manager.off('changed', on);
+            host.vms.journal.off('changed', on);
             resolve(Date.now());
           }
         };
-        host.manager.on('changed', on);
+        host.vms.journal.on('changed', on);
       });
       const at = await running;
       const ev = host.events.list(20, p.id).find((e) => e.report?.qmpEvents.some((q) => q.event === 'GUEST_PANICKED'));
       const panicAt = ev!.report!.qmpEvents.find((q) => q.event === 'GUEST_PANICKED')!.at!;
       panic.push(at - panicAt);
-      await host.manager.update({ vm: p.id, restart: 'never', live: false });
-      await host.manager.waitState(p.id, ['crashed', 'stopped', 'running'], 60_000);
-      if (host.manager.get(p.id).pid) await host.manager.kill(p.id);
-      await host.manager.update({ vm: p.id, restart: 'always', live: false });
+      await host.vms.service.update({ vm: p.id, restart: 'never', live: false });
+      await waitState(host, p.id, ['crashed', 'stopped', 'running'], 60_000);
+      if (host.vms.service.get(p.id).pid) await host.vms.lifecycle.kill(p.id);
+      await host.vms.service.update({ vm: p.id, restart: 'always', live: false });
     }
     return [
       {
@@ -190,14 +195,14 @@ async function tenGuests(): Promise<Row[]> {
   const env = { ...process.env, CORRAL_ACCEL: 'tcg' };
   let host = await Host.start({ dataDir, kind: 'bench', env });
   try {
-    for (let i = 0; i < 10; i++) await host.manager.start((await host.manager.create(guest(`idle-${i}`, { memoryMiB: 128 }))).id);
+    for (let i = 0; i < 10; i++) await host.vms.lifecycle.start((await host.vms.service.create(guest(`idle-${i}`, { memoryMiB: 128 }))).id);
     await sleep(15_000); // let the guests finish booting
     // host restart: detach, start a new host, until all 10 are reattached
     await host.close();
     const t0 = performance.now();
     host = await Host.start({ dataDir, kind: 'bench', env });
     const reattach = performance.now() - t0;
-    const running = host.manager.list().filter((v) => v.state === 'running').length;
+    const running = host.vms.service.list().filter((v) => v.state === 'running').length;
     // the host's own CPU while 10 idle guests run
     const secs = Number(process.env.BENCH_CPU_SECONDS ?? 60);
     const c0 = process.cpuUsage();
@@ -232,7 +237,8 @@ async function statsCost(): Promise<Row> {
   const dataDir = tempDir('corral-bench-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
-    for (let i = 0; i < 20; i++) await host.manager.start((await host.manager.create(guest(`sampled-${i}`, { memoryMiB: 96 }))).id);
+    for (let i = 0; i < 20; i++)
+      await host.vms.lifecycle.start((await host.vms.service.create(guest(`sampled-${i}`, { memoryMiB: 96 }))).id);
     await sleep(20_000); // boots settle
     const secs = Number(process.env.BENCH_CPU_SECONDS ?? 60);
     const c0 = process.cpuUsage();
@@ -243,7 +249,7 @@ async function statsCost(): Promise<Row> {
     // proof that sampling really ran: every VM has samples from the measured period
     const session = host.session('bench', () => undefined);
     let sampled = 0;
-    for (const vm of host.manager.list()) {
+    for (const vm of host.vms.service.list()) {
       const r = await host.dispatcher.handle(session, { id: 1, method: 'vm.stats', args: { vm: vm.id } });
       if ('result' in r && (r.result as unknown[]).length >= secs / 2 - 2) sampled++;
     }

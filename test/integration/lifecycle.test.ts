@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE, qemuPidsFor, waitFor } from '../helpers';
+import { vmFiles } from '../../electron/core/paths';
+import { FIXTURE, qemuPidsFor, waitFor, waitState } from '../helpers';
 import { guestArgs, oddFixture, TestHost } from './host-harness';
 
 let t: TestHost;
@@ -23,7 +24,7 @@ describe('a guest from create to console', () => {
     const odd = oddFixture();
     const vm = await t.call('vm.create', guestArgs(name, { ...odd, disk: { size: 64 * 1024 * 1024 } }));
     id = vm.id;
-    pidFile = t.host.manager.filesOf(id).pidFile;
+    pidFile = vmFiles(t.host.layout, id).pidFile;
     expect(vm).toMatchObject({ name, state: 'stopped', pid: null, restarts: 0, lastExit: null });
     expect(vm.config.disks).toEqual([{ path: expect.stringMatching(/disk0\.qcow2$/), format: 'qcow2', owned: true }]);
     expect(fs.readFileSync(vm.config.disks[0]!.path).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
@@ -125,14 +126,14 @@ describe('a guest from create to console', () => {
     await t.call('serial.attach', { vm: id });
     await t.waitSerial(id, /guest# $/);
     await t.type(id, 'poweroff\n');
-    const vm = await t.host.manager.waitState(id, ['stopped', 'crashed'], 30_000);
+    const vm = await waitState(t.host, id, ['stopped', 'crashed'], 30_000);
     expect(vm).toMatchObject({ state: 'stopped', lastExit: { reason: 'guest-poweroff' } });
   });
 
   it('QEMU killed from outside is a crash with its signal', async () => {
     const vm = await t.call('vm.start', { vm: id });
     process.kill(vm.pid!, 'SIGKILL');
-    const after = await t.host.manager.waitState(id, ['crashed'], 10_000);
+    const after = await waitState(t.host, id, ['crashed'], 10_000);
     expect(after.lastExit).toMatchObject({ reason: 'qemu-killed', signal: 'SIGKILL' });
     expect(fs.existsSync(pidFile)).toBe(false);
   });
@@ -162,6 +163,6 @@ describe('bad input loses nothing', () => {
     await expect(t.call('vm.start', { vm: 'broken' })).rejects.toThrow(/could not start "broken"/);
     const after = await t.call('vm.get', { vm: vm.id });
     expect(after.state).toBe('stopped');
-    expect(qemuPidsFor(t.host.manager.filesOf(vm.id).pidFile)).toEqual([]);
+    expect(qemuPidsFor(vmFiles(t.host.layout, vm.id).pidFile)).toEqual([]);
   });
 });

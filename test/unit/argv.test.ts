@@ -18,6 +18,7 @@ const base: VmConfig = {
   maxCrashes: 5,
   crashWindowSec: 900,
   liveness: null,
+  livenessStartupSec: 300,
   guestWatchdog: 'off',
   maxCpus: null,
   maxMemoryMiB: null,

@@ -28,6 +28,7 @@ function vm(state: VmInfo['state'], config: Partial<VmInfo['config']> = {}, pend
     startedAt: null,
     pending,
     diskSizes: [],
+    booted: null,
     configVersion: 1,
     createdAt: 0,
     config: {

@@ -20,6 +20,7 @@ const config: VmConfig = {
   maxCrashes: 5,
   crashWindowSec: 900,
   liveness: null,
+  livenessStartupSec: 300,
   guestWatchdog: 'off',
   maxCpus: null,
   maxMemoryMiB: null,

@@ -2,6 +2,7 @@
 // method here with a schema for its arguments; transports only move {method, args} and
 // events, so adding a feature never touches a transport. The renderer imports types only.
 import { z } from 'zod';
+import { LIMITS, type NotLive } from './rules.js';
 
 // ---- primitives -------------------------------------------------------------------------
 
@@ -9,7 +10,7 @@ import { z } from 'zod';
 export const VmName = z
   .string()
   .min(1, 'must not be empty')
-  .max(100, 'must be at most 100 characters')
+  .max(LIMITS.nameLength.max, `must be at most ${LIMITS.nameLength.max} characters`)
   .refine((s) => s.trim().length > 0, 'must not be only spaces')
   .refine((s) => !s.includes('/'), 'must not contain "/"')
   // eslint-disable-next-line no-control-regex
@@ -45,15 +46,18 @@ export const ExitReason = z.enum([
   'guest-hung',
 ]);
 
-import { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from './constants.js';
-export { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB };
+/** An integer field within its LIMITS entry, with messages that name the bounds. */
+function ranged(field: 'cpus' | 'cpuWeight' | 'maxCrashes' | 'ioIops', unit = '') {
+  const { min, max } = LIMITS[field];
+  return z.number().int('must be a whole number').min(min, `must be at least ${min}${unit}`).max(max, `must be at most ${max}${unit}`);
+}
 
-export const Cpus = z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_CPUS, `must be at most ${MAX_CPUS}`);
+export const Cpus = ranged('cpus');
 export const MemoryMiB = z
   .number()
   .int('must be a whole number of MiB')
-  .min(MIN_MEMORY_MIB, `must be at least ${MIN_MEMORY_MIB} MiB`)
-  .max(MAX_MEMORY_MIB, 'must be at most 4 TiB');
+  .min(LIMITS.memoryMiB.min, `must be at least ${LIMITS.memoryMiB.min} MiB`)
+  .max(LIMITS.memoryMiB.max, 'must be at most 4 TiB');
 
 export const PortForward = z.object({
   proto: z.enum(['tcp', 'udp']).default('tcp'),
@@ -90,12 +94,18 @@ export const Liveness = z.discriminatedUnion('kind', [
 /** The i6300esb watchdog: off, or what happens when the guest stops feeding it. restart = end it and let the restart policy decide. */
 export const GuestWatchdog = z.enum(['off', 'restart', 'reset', 'poweroff', 'pause']);
 
-export const MaxCrashes = z.number().int().min(1, 'must be at least 1').max(1000);
+export const MaxCrashes = ranged('maxCrashes');
 export const CrashWindowSec = z
   .number()
   .int()
-  .min(10, 'must be at least 10 s')
-  .max(7 * 86400, 'must be at most 7 days');
+  .min(LIMITS.crashWindowSec.min, `must be at least ${LIMITS.crashWindowSec.min} s`)
+  .max(LIMITS.crashWindowSec.max, 'must be at most 7 days');
+/** How long a liveness probe may fail before its first success without counting as misses (a slow boot). */
+export const LivenessStartupSec = z
+  .number()
+  .int()
+  .min(LIMITS.livenessStartupSec.min, `must be at least ${LIMITS.livenessStartupSec.min} s`)
+  .max(LIMITS.livenessStartupSec.max, 'must be at most 24 hours');
 
 export const DiskConfig = z.object({
   path: AbsPath,
@@ -104,19 +114,23 @@ export const DiskConfig = z.object({
   owned: z.boolean(),
 });
 
-export const CpuWeight = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10000, 'must be at most 10000');
+export const CpuWeight = ranged('cpuWeight');
 /** Percent of one host core: 150 = one and a half cores. */
 export const CpuCapPercent = z
   .number()
   .int('must be a whole number')
-  .min(1, 'must be at least 1 %')
-  .max(100 * MAX_CPUS, 'is more than any host has');
+  .min(LIMITS.cpuCapPercent.min, 'must be at least 1 %')
+  .max(LIMITS.cpuCapPercent.max, 'is more than any host has');
 export const IoBps = z
   .number()
   .int('must be a whole number')
-  .min(4096, 'must be at least 4 KiB/s')
-  .max(2 ** 40, 'must be at most 1 TiB/s');
-export const IoIops = z.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000_000, 'must be at most 10 million');
+  .min(LIMITS.ioBps.min, 'must be at least 4 KiB/s')
+  .max(LIMITS.ioBps.max, 'must be at most 1 TiB/s');
+export const IoIops = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.ioIops.min, 'must be at least 1')
+  .max(LIMITS.ioIops.max, 'must be at most 10 million');
 
 export const VmConfig = z.object({
   /** vCPUs at boot; raised live up to maxCpus by hotplug. */
@@ -134,33 +148,44 @@ export const VmConfig = z.object({
   /** Disk throttling for every disk of the VM (QMP block_set_io_throttle). */
   ioBps: IoBps.nullable(),
   ioIops: IoIops.nullable(),
-  disks: z.array(DiskConfig).max(8),
+  disks: z.array(DiskConfig).max(LIMITS.disks.max),
   iso: AbsPath.nullable(),
   kernel: AbsPath.nullable(),
   initrd: AbsPath.nullable(),
   append: Append.nullable(),
-  forwards: z.array(PortForward).max(32),
+  forwards: z.array(PortForward).max(LIMITS.forwards.max),
   restart: RestartPolicy,
   /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
   maxCrashes: MaxCrashes,
   crashWindowSec: CrashWindowSec,
   liveness: Liveness.nullable(),
+  /** Misses of the liveness probe count only after its first success, or after this many seconds. */
+  livenessStartupSec: LivenessStartupSec,
   guestWatchdog: GuestWatchdog,
 });
 
-/** What a config lacks when it was stored by an older Corral. */
-export const CONFIG_DEFAULTS = {
-  maxCrashes: 5,
-  crashWindowSec: 900,
-  liveness: null,
-  guestWatchdog: 'off',
+/** The settings a VM is created with, and what a config stored by an older Corral lacks. */
+export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
+  cpus: 1,
   maxCpus: null,
+  memoryMiB: 512,
   maxMemoryMiB: null,
   cpuWeight: null,
   cpuCapPercent: null,
   ioBps: null,
   ioIops: null,
-} as const;
+  iso: null,
+  kernel: null,
+  initrd: null,
+  append: null,
+  forwards: [],
+  restart: 'never',
+  maxCrashes: 5,
+  crashWindowSec: 900,
+  liveness: null,
+  livenessStartupSec: 300,
+  guestWatchdog: 'off',
+};
 
 export const ExitInfo = z.object({
   code: z.number().int().nullable(),
@@ -186,6 +211,8 @@ export const VmInfo = z.object({
   pending: z.array(z.string()),
   /** Virtual size of each disk in bytes (null: unreadable), in the order of config.disks. */
   diskSizes: z.array(z.number().nullable()),
+  /** What the running QEMU was started with, the ceiling for live changes (null: not running). */
+  booted: z.object({ memoryMiB: z.number(), maxCpus: z.number(), cpus: z.number() }).nullable(),
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),
@@ -271,61 +298,38 @@ export const HostInfo = z.object({
 
 // ---- method arguments ------------------------------------------------------------------
 
-const NewDisk = z.object({
-  size: z
-    .number()
-    .int()
-    .min(1024 * 1024, 'must be at least 1 MiB')
-    .max(64 * 1024 ** 4, 'must be at most 64 TiB'),
-});
+const DiskBytes = z.number().int().min(LIMITS.diskBytes.min, 'must be at least 1 MiB').max(LIMITS.diskBytes.max, 'must be at most 64 TiB');
+const NewDisk = z.object({ size: DiskBytes });
 const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
+
+/** The settings a client may set: all of VmConfig but the disks, which have their own calls. */
+const Settings = VmConfig.omit({ disks: true });
+type SettingsShape = typeof Settings.shape;
+
+/** Each setting with its default from CONFIG_DEFAULTS, for vm.create. */
+function withDefaults(shape: SettingsShape): { [K in keyof SettingsShape]: z.ZodDefault<SettingsShape[K]> } {
+  const out: Record<string, z.ZodType> = {};
+  for (const [k, schema] of Object.entries(shape))
+    out[k] = (schema as z.ZodType).default(CONFIG_DEFAULTS[k as keyof typeof CONFIG_DEFAULTS] as never);
+  return out as { [K in keyof SettingsShape]: z.ZodDefault<SettingsShape[K]> };
+}
 
 export const CreateArgs = z.object({
   name: VmName,
-  cpus: Cpus.default(1),
-  memoryMiB: MemoryMiB.default(512),
   disk: z.union([NewDisk, ExistingDisk]).nullable().default(null),
-  iso: AbsPath.nullable().default(null),
-  kernel: AbsPath.nullable().default(null),
-  initrd: AbsPath.nullable().default(null),
-  append: Append.nullable().default(null),
-  forwards: z.array(PortForward).max(32).default([]),
-  restart: RestartPolicy.default('never'),
-  maxCrashes: MaxCrashes.default(CONFIG_DEFAULTS.maxCrashes),
-  crashWindowSec: CrashWindowSec.default(CONFIG_DEFAULTS.crashWindowSec),
-  liveness: Liveness.nullable().default(null),
-  guestWatchdog: GuestWatchdog.default('off'),
-  maxCpus: Cpus.nullable().default(null),
-  maxMemoryMiB: MemoryMiB.nullable().default(null),
-  cpuWeight: CpuWeight.nullable().default(null),
-  cpuCapPercent: CpuCapPercent.nullable().default(null),
-  ioBps: IoBps.nullable().default(null),
-  ioIops: IoIops.nullable().default(null),
+  ...withDefaults(Settings.shape),
 });
 
-export const UpdateArgs = z.object({
+export const UpdateArgs = Settings.partial().extend({
   vm: VmRef,
   name: VmName.optional(),
-  cpus: Cpus.optional(),
-  memoryMiB: MemoryMiB.optional(),
-  iso: AbsPath.nullable().optional(),
-  kernel: AbsPath.nullable().optional(),
-  initrd: AbsPath.nullable().optional(),
-  append: Append.nullable().optional(),
-  forwards: z.array(PortForward).max(32).optional(),
-  restart: RestartPolicy.optional(),
-  maxCrashes: MaxCrashes.optional(),
-  crashWindowSec: CrashWindowSec.optional(),
-  liveness: Liveness.nullable().optional(),
-  guestWatchdog: GuestWatchdog.optional(),
-  maxCpus: Cpus.nullable().optional(),
-  maxMemoryMiB: MemoryMiB.nullable().optional(),
-  cpuWeight: CpuWeight.nullable().optional(),
-  cpuCapPercent: CpuCapPercent.nullable().optional(),
-  ioBps: IoBps.nullable().optional(),
-  ioIops: IoIops.nullable().optional(),
   /** Apply to the running VM now, and fail if any change cannot be (instead of leaving it pending). */
   live: z.boolean().default(false),
+});
+
+/** vm.update's answer: the VM, and each change a running VM did not take at once (pending until its next boot). */
+export const UpdateResult = VmInfo.extend({
+  notLive: z.array(z.object({ field: z.string(), why: z.string() })),
 });
 
 const Vm = z.object({ vm: VmRef });
@@ -356,22 +360,26 @@ export const methods = {
   /** Grows a disk: live (block_resize) or offline (qemu-img resize). Never shrinks. */
   'vm.resizeDisk': method(
     Vm.extend({
-      disk: z.number().int().min(0).max(7).default(0),
-      size: z
+      disk: z
         .number()
         .int()
-        .min(1024 * 1024)
-        .max(64 * 1024 ** 4, 'must be at most 64 TiB'),
+        .min(0)
+        .max(LIMITS.disks.max - 1)
+        .default(0),
+      size: DiskBytes,
     }),
     VmInfo,
   ),
   'vm.list': method(z.object({}), z.array(VmInfo)),
   'vm.get': method(Vm, VmInfo),
   'vm.create': method(CreateArgs, VmInfo),
-  'vm.update': method(UpdateArgs, VmInfo),
+  'vm.update': method(UpdateArgs, UpdateResult),
   'vm.start': method(Vm, VmInfo),
   /** ACPI power button, then forced off after timeoutSec. Resolves once the VM is stopped. */
-  'vm.stop': method(Vm.extend({ timeoutSec: z.number().int().min(0).max(3600).default(60) }), VmInfo),
+  'vm.stop': method(
+    Vm.extend({ timeoutSec: z.number().int().min(LIMITS.stopTimeoutSec.min).max(LIMITS.stopTimeoutSec.max).default(60) }),
+    VmInfo,
+  ),
   'vm.kill': method(Vm, VmInfo),
   'vm.reset': method(Vm, VmInfo),
   'vm.pause': method(Vm, VmInfo),
@@ -435,6 +443,8 @@ export type Args<M extends MethodName> = z.output<Methods[M]['args']>;
 export type Result<M extends MethodName> = z.output<Methods[M]['result']>;
 
 export type VmInfo = z.infer<typeof VmInfo>;
+export type UpdateResult = z.infer<typeof UpdateResult>;
+export type { NotLive };
 export type VmConfig = z.infer<typeof VmConfig>;
 export type VmState = z.infer<typeof VmState>;
 export type ExitReason = z.infer<typeof ExitReason>;
@@ -476,6 +486,12 @@ export interface ApiError {
   message: string;
   /** The argument at fault, for invalid-argument (e.g. "memoryMiB" or "forwards.0.hostPort"). */
   field?: string;
+  /** What is wrong with the field, without the "invalid argument" preamble (e.g. "must be at least 16 MiB"). */
+  reason?: string;
+  /** The bound that was crossed, where there is one. */
+  limit?: number;
+  /** The value the host has now, where it matters (e.g. a disk's size when asked to shrink it). */
+  current?: number;
 }
 
 // ---- wire messages (all transports) -----------------------------------------------------

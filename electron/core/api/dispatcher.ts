@@ -20,6 +20,8 @@ export class CorralError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
+    /** Figures the page shows without parsing the message (a limit, the current value). */
+    readonly details?: Pick<ApiError, 'limit' | 'current' | 'reason'>,
   ) {
     super(message);
   }
@@ -87,15 +89,19 @@ export function formatZodError(err: z.ZodError): ApiError {
     return { code: 'invalid-argument', message: `unknown argument "${issue.keys[0]}"`, field: issue.keys[0] };
   }
   if (issue?.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
+  const limit = issue?.code === 'too_small' ? Number(issue.minimum) : issue?.code === 'too_big' ? Number(issue.maximum) : undefined;
   return {
     code: 'invalid-argument',
     message: field ? `invalid argument "${field}": ${message}` : `invalid arguments: ${message}`,
+    reason: message,
     ...(field ? { field } : {}),
+    ...(limit !== undefined && Number.isFinite(limit) ? { limit } : {}),
   };
 }
 
 export function toApiError(err: unknown): ApiError {
-  if (err instanceof CorralError) return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) };
+  if (err instanceof CorralError)
+    return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...err.details };
   if (err instanceof z.ZodError) return formatZodError(err);
   return { code: 'failed', message: err instanceof Error ? err.message : String(err) };
 }

@@ -1,8 +1,8 @@
-// The API's handlers: each contract method mapped onto the VM manager, plus per-connection
+// The API's handlers: each contract method mapped onto the VM layer and the consoles, plus per-connection
 // subscriptions (events, serial consoles) that end with the connection.
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../api/contract.js';
-import { checkMonitorCommand } from '../consoles/monitor.js';
+import type { MachineConsoles } from '../consoles/machine-consoles.js';
 import { readSerialLog } from '../consoles/serial.js';
 import { SerialViewers } from '../consoles/serial-viewers.js';
 import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
@@ -10,10 +10,14 @@ import type { TicketBook } from '../consoles/tickets.js';
 import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
-import type { VmManager } from '../supervisor/vm-manager.js';
+import type { Vms } from '../vms/index.js';
 
 export interface HandlerDeps {
-  manager: VmManager;
+  vms: Vms;
+  consoles: MachineConsoles;
+  /** Where a VM's own files are (known_hosts for ssh). */
+  vmDir: (vmId: string) => string;
+  serialLog: (vmId: string) => string;
   events: EventRepo;
   settings: SettingsRepo;
   info: () => HostInfo;
@@ -26,7 +30,10 @@ export interface HandlerDeps {
 }
 
 export function makeHandlers({
-  manager,
+  vms,
+  consoles,
+  vmDir,
+  serialLog,
   events,
   settings,
   info,
@@ -39,25 +46,33 @@ export function makeHandlers({
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
 
-  manager.on('changed', (vm: VmInfo) => subscribed.forEach((s) => s.send('vm.changed', vm)));
-  manager.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
-  manager.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
-  manager.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
+  const { service, lifecycle, registry, journal } = vms;
+  journal.on('changed', (vm: VmInfo) => subscribed.forEach((s) => s.send('vm.changed', vm)));
+  journal.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
+  journal.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
+  journal.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
-  const serialViewers = new SerialViewers((vmId) => manager.serialLinkOf(vmId));
-  manager.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
-  manager.on('serialClosed', (vmId) => serialViewers.closed(vmId));
+  const serialViewers = new SerialViewers((vmId) => registry.serialLinkOf(vmId));
+  registry.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
+  registry.on('serialClosed', (vmId) => serialViewers.closed(vmId));
+  /** The live serial link of a running VM, or a conflict error. */
+  const serialOf = (ref: string) => {
+    const vm = service.get(ref);
+    const link = registry.serialLinkOf(vm.id);
+    if (!link || link.closed) throw new CorralError('conflict', `"${vm.name}" is not running`);
+    return link;
+  };
 
   return {
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),
-    'vm.stats': (a) => monitor.stats(manager.get(a.vm).id, a.range),
-    'vm.resizeDisk': (a) => manager.resizeDisk(a.vm, a.disk, a.size),
-    'vm.screenshot': async (a) => ({ png: (await manager.screenshot(a.vm)).toString('base64') }),
+    'vm.stats': (a) => monitor.stats(service.get(a.vm).id, a.range),
+    'vm.resizeDisk': (a) => service.resizeDisk(a.vm, a.disk, a.size),
+    'vm.screenshot': async (a) => ({ png: (await consoles.screenshot(service.get(a.vm))).toString('base64') }),
     'console.ticket': (a) => {
-      const vm = manager.get(a.vm);
-      if (!manager.vncSocketOf(vm.id)) throw new CorralError('conflict', `"${vm.name}" is not running`);
+      const vm = service.get(a.vm);
+      if (!consoles.displaySocket(vm.id)) throw new CorralError('conflict', `"${vm.name}" is not running`);
       const ticket = tickets.issue(vm.id);
       return {
         ticket,
@@ -72,13 +87,13 @@ export function makeHandlers({
         return terminals.open(hostShell(), a.cols, a.rows, s);
       }
       if (!a.vm) throw new CorralError('invalid-argument', 'invalid argument "vm": ssh needs a VM', 'vm');
-      const vm = manager.get(a.vm);
+      const vm = service.get(a.vm);
       if (vm.state !== 'running') throw new CorralError('conflict', `"${vm.name}" is not running`);
       const fwd = vm.config.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
       if (!fwd)
         throw new CorralError('conflict', `"${vm.name}" has no port forward to guest port 22: add one (e.g. tcp:2222:22) to ssh into it`);
       const host = fwd.hostAddr === '0.0.0.0' ? '127.0.0.1' : fwd.hostAddr;
-      return terminals.open(sshInto(vm.name, a.user, host, fwd.hostPort, `${manager.filesOf(vm.id).dir}/known_hosts`), a.cols, a.rows, s);
+      return terminals.open(sshInto(vm.name, a.user, host, fwd.hostPort, `${vmDir(vm.id)}/known_hosts`), a.cols, a.rows, s);
     },
     'terminal.write': (a, s) => {
       terminals.write(a.id, Buffer.from(a.data, 'base64'), s);
@@ -94,25 +109,23 @@ export function makeHandlers({
     },
     'monitor.exec': async (a) => {
       if (!info().features.monitor) throw new CorralError('conflict', 'the monitor console is turned off on this host (setting "monitor")');
-      const checked = checkMonitorCommand(a.command);
-      if ('error' in checked) throw new CorralError('invalid-argument', checked.error, 'command');
-      return { output: await manager.monitor(a.vm, checked.command) };
+      return { output: await consoles.monitor(service.get(a.vm), a.command) };
     },
-    'vm.list': () => manager.list(),
-    'vm.get': (a) => manager.get(a.vm),
-    'vm.create': (a) => manager.create(a),
-    'vm.update': (a) => manager.update(a),
-    'vm.start': (a) => manager.start(a.vm),
-    'vm.stop': (a) => manager.stop(a.vm, a.timeoutSec),
-    'vm.kill': (a) => manager.kill(a.vm),
-    'vm.reset': (a) => manager.reset(a.vm),
-    'vm.pause': (a) => manager.pause(a.vm),
-    'vm.resume': (a) => manager.resume(a.vm),
+    'vm.list': () => service.list(),
+    'vm.get': (a) => service.get(a.vm),
+    'vm.create': (a) => service.create(a),
+    'vm.update': (a) => service.update(a),
+    'vm.start': (a) => lifecycle.start(a.vm),
+    'vm.stop': (a) => lifecycle.stop(a.vm, a.timeoutSec),
+    'vm.kill': (a) => lifecycle.kill(a.vm),
+    'vm.reset': (a) => lifecycle.reset(a.vm),
+    'vm.pause': (a) => lifecycle.pause(a.vm),
+    'vm.resume': (a) => lifecycle.resume(a.vm),
     'vm.delete': async (a) => {
-      await manager.delete(a.vm, a.keepDisks);
+      await service.delete(a.vm, a.keepDisks);
       return { ok: true as const };
     },
-    'events.list': (a) => events.list(a.limit, a.vm === undefined ? undefined : manager.get(a.vm).id),
+    'events.list': (a) => events.list(a.limit, a.vm === undefined ? undefined : service.get(a.vm).id),
     'events.subscribe': (_a, s) => {
       if (!subscribed.has(s)) {
         subscribed.add(s);
@@ -121,24 +134,24 @@ export function makeHandlers({
       return { ok: true as const };
     },
     'serial.attach': (a, s) => {
-      const vm = manager.get(a.vm);
-      manager.serialOf(vm.id); // refuses when not running
+      const vm = service.get(a.vm);
+      serialOf(vm.id); // refuses when not running
       serialViewers.add(s, vm.id);
       return { ok: true as const };
     },
     'serial.detach': (a, s) => {
-      serialViewers.remove(s, manager.get(a.vm).id);
+      serialViewers.remove(s, service.get(a.vm).id);
       return { ok: true as const };
     },
     'serial.write': (a) => {
       const data = Buffer.from(a.data, 'base64');
       if (data.length > 64 * 1024) throw new CorralError('invalid-argument', 'invalid argument "data": at most 64 KiB per write', 'data');
-      manager.serialOf(a.vm).write(data);
+      serialOf(a.vm).write(data);
       return { ok: true as const };
     },
     'serial.log': (a) => {
-      const vm = manager.get(a.vm);
-      const { data, size } = readSerialLog(manager.filesOf(vm.id).serialLog, a.tailBytes, manager.serialLinkOf(vm.id));
+      const vm = service.get(a.vm);
+      const { data, size } = readSerialLog(serialLog(vm.id), a.tailBytes, registry.serialLinkOf(vm.id));
       return { data: data.toString('base64'), size };
     },
   };

@@ -7,14 +7,17 @@ import { Cgroups } from '../resources/cgroups.js';
 import { ResourceMonitor } from '../resources/monitor.js';
 import { StatsRepo } from '../store/stats-repo.js';
 import { Dispatcher, Session } from '../api/dispatcher.js';
-import { dataLayout, ensurePrivateDir, type DataLayout } from '../paths.js';
+import { dataLayout, ensurePrivateDir, vmFiles, type DataLayout } from '../paths.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
 import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
-import type { HealthTiming } from '../supervisor/health.js';
-import { VmManager } from '../supervisor/vm-manager.js';
+import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
+import { Vms } from '../vms/index.js';
+import { RealQemuDriver } from '../qemu/qemu-driver.js';
+import { makeProbe } from '../supervisor/liveness.js';
+import { MachineConsoles } from '../consoles/machine-consoles.js';
 import { Terminals } from '../consoles/terminals.js';
 import { TicketBook } from '../consoles/tickets.js';
 import { VncProxy } from '../consoles/vnc-proxy.js';
@@ -40,7 +43,7 @@ export class Host {
   private constructor(
     readonly layout: DataLayout,
     readonly db: Db,
-    readonly manager: VmManager,
+    readonly vms: Vms,
     readonly events: EventRepo,
     readonly settings: SettingsRepo,
     readonly dispatcher: Dispatcher,
@@ -70,11 +73,25 @@ export class Host {
       const cg = cgroups.init();
       if (!cg.available) opts.log?.(`note: CPU weight and cap are unavailable: ${cg.reason}`);
       const overcommit = () => settings.get().memoryOvercommit;
-      const manager = new VmManager({ layout, vms, events, caps, env, health: opts.health ?? healthFromEnv(env), cgroups, overcommit });
-      await manager.reattachAll();
+      const files = (id: string) => vmFiles(layout, id);
+      const driver = new RealQemuDriver({ layout, caps });
+      const health = { ...DEFAULT_HEALTH, ...(opts.health ?? healthFromEnv(env)) };
+      const vmLayer = new Vms({
+        vms,
+        events,
+        driver,
+        env,
+        health,
+        cgroups,
+        overcommit,
+        vmDir: (id) => files(id).dir,
+        probes: (config, id) => makeProbe(config.liveness!, config.forwards, files(id).qgaSocket, health.livenessTimeoutMs),
+      });
+      await vmLayer.reattachAll();
+      const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
       const terminals = new Terminals();
-      const vncProxy = new VncProxy({ tickets, socketOf: (id) => manager.vncSocketOf(id) });
+      const vncProxy = new VncProxy({ tickets, socketOf: (id) => consoles.displaySocket(id) });
       const defaults = opts.defaults ?? { hostShell: false, monitor: false };
       let consoleBase: string | null = null;
       const info = (): HostInfo => ({
@@ -89,13 +106,20 @@ export class Host {
         },
       });
       const subscribers = new Set<(at: number, vms: VmStats[], host: HostResources) => void>();
-      const monitor = new ResourceMonitor(manager, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) =>
+      const running = {
+        running: () => vmLayer.registry.all().map((r) => ({ vmId: r.vmId, pid: r.machine.pid, qmp: r.machine.qmp })),
+        committedBytes: () => vmLayer.lifecycle.committedBytes(),
+      };
+      const monitor = new ResourceMonitor(running, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) =>
         subscribers.forEach((fn) => fn(at, vmStats, hostRes)),
       );
       monitor.start();
       const dispatcher = new Dispatcher(
         makeHandlers({
-          manager,
+          vms: vmLayer,
+          consoles,
+          vmDir: (id) => files(id).dir,
+          serialLog: (id) => files(id).serialLog,
           events,
           settings,
           info,
@@ -107,7 +131,7 @@ export class Host {
         }),
       );
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      const host = new Host(layout, db, manager, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);
+      const host = new Host(layout, db, vmLayer, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);
       host.setConsoleBase = (base) => (consoleBase = base);
       return host;
     } catch (err) {
@@ -127,11 +151,11 @@ export class Host {
 
   /** Leaves guests running (they are detached) unless stopGuests is set. */
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
-    if (opts.stopGuests) await this.manager.stopAll(opts.timeoutSec ?? 60);
+    if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec ?? 60);
     this.terminals.closeAll();
     this.monitor.stop();
     this.vncProxy.close();
-    this.manager.detachAll();
+    this.vms.detachAll();
     await new Promise<void>((resolve) => this.control.close(() => resolve()));
     this.db.close();
     this.unlock();

@@ -3,6 +3,8 @@
 import type { VmConfig } from '../api/contract.js';
 import type { VmFiles } from '../paths.js';
 import { json, optValue, opts } from './escape.js';
+import * as ids from './ids.js';
+import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
 
 export interface HostCaps {
   accel: 'kvm' | 'tcg';
@@ -48,15 +50,6 @@ function machine(caps: HostCaps): string[] {
   return ['-machine', opts('q35', { accel: caps.accel }), ...(caps.accel === 'kvm' ? ['-cpu', 'host'] : ['-cpu', 'max'])];
 }
 
-/** QEMU boots with the maximum memory; the balloon then gives the guest memoryMiB. */
-export function bootMemoryMiB(c: VmConfig): number {
-  return Math.max(c.memoryMiB, c.maxMemoryMiB ?? 0);
-}
-
-export function bootMaxCpus(c: VmConfig): number {
-  return Math.max(c.cpus, c.maxCpus ?? 0);
-}
-
 function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
   return ['-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${bootMemoryMiB(c)}M`];
 }
@@ -64,8 +57,8 @@ function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
 function drives(c: VmConfig): string[] {
   const out: string[] = [];
   c.disks.forEach((d, i) => {
-    const file = `disk${i}-file`;
-    const node = `disk${i}`;
+    const file = ids.diskFileNode(i);
+    const node = ids.diskNode(i);
     out.push(
       '-blockdev',
       json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
@@ -79,12 +72,12 @@ function drives(c: VmConfig): string[] {
   if (c.iso) {
     out.push(
       '-blockdev',
-      json({ driver: 'file', filename: c.iso, 'node-name': 'cd0-file', 'read-only': true }),
+      json({ driver: 'file', filename: c.iso, 'node-name': ids.CD_FILE_NODE, 'read-only': true }),
       '-blockdev',
-      json({ driver: 'raw', file: 'cd0-file', 'node-name': 'cd0', 'read-only': true }),
+      json({ driver: 'raw', file: ids.CD_FILE_NODE, 'node-name': ids.CD_NODE, 'read-only': true }),
       // the CD boots first when present: that is how an installer ISO is used
       '-device',
-      json({ driver: 'ide-cd', drive: 'cd0', bus: 'ide.0', id: 'cd0-dev', bootindex: 0 }),
+      json({ driver: 'ide-cd', drive: ids.CD_NODE, bus: 'ide.0', id: ids.CD_DEVICE, bootindex: 0 }),
     );
   }
   return out;
@@ -97,21 +90,21 @@ function bootKernel(c: VmConfig): string[] {
 
 function network(c: VmConfig): string[] {
   const fwd = c.forwards.map((f) => `${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
-  const netdev = ['user', 'id=net0', ...fwd.map((f) => `hostfwd=${optValue(f)}`)].join(',');
-  return ['-netdev', netdev, '-device', json({ driver: 'virtio-net-pci', netdev: 'net0', id: 'net0-dev' })];
+  const netdev = ['user', `id=${ids.NETDEV}`, ...fwd.map((f) => `hostfwd=${optValue(f)}`)].join(',');
+  return ['-netdev', netdev, '-device', json({ driver: 'virtio-net-pci', netdev: ids.NETDEV, id: ids.NIC_DEVICE })];
 }
 
 function consoles(f: VmFiles): string[] {
   return [
     '-chardev',
-    opts('socket', { id: 'qmp', path: f.qmpSocket, server: true, wait: false }),
+    opts('socket', { id: ids.QMP_CHARDEV, path: f.qmpSocket, server: true, wait: false }),
     '-mon',
-    'chardev=qmp,mode=control',
+    `chardev=${ids.QMP_CHARDEV},mode=control`,
     // QEMU itself keeps the serial log, so output is kept even while no client is attached
     '-chardev',
-    opts('socket', { id: 'serial0', path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
+    opts('socket', { id: ids.SERIAL_CHARDEV, path: f.serialSocket, server: true, wait: false, logfile: f.serialLog, logappend: true }),
     '-serial',
-    'chardev:serial0',
+    `chardev:${ids.SERIAL_CHARDEV}`,
     '-display',
     'none',
     // the graphical console: VNC on a private unix socket, proxied to the UI (never a TCP port)
@@ -127,25 +120,25 @@ const WATCHDOG_ACTION = { restart: 'pause', reset: 'reset', poweroff: 'poweroff'
 function devices(c: VmConfig): string[] {
   return [
     '-device',
-    json({ driver: 'VGA', id: 'video0', vgamem_mb: 16 }),
+    json({ driver: 'VGA', id: ids.VIDEO_DEVICE, vgamem_mb: 16 }),
     // an absolute pointer, so the mouse in the console lands where the user points
     '-device',
-    json({ driver: 'qemu-xhci', id: 'usb' }),
+    json({ driver: 'qemu-xhci', id: ids.USB_CONTROLLER }),
     '-device',
-    json({ driver: 'usb-tablet', id: 'tablet0', bus: 'usb.0' }),
+    json({ driver: 'usb-tablet', id: ids.TABLET_DEVICE, bus: `${ids.USB_CONTROLLER}.0` }),
     '-device',
-    json({ driver: 'pvpanic-pci', id: 'pvpanic' }),
+    json({ driver: 'pvpanic-pci', id: ids.PVPANIC_DEVICE }),
     // a panicking guest ends QEMU with a failure status; the supervisor classifies and restarts it
     '-action',
     'panic=exit-failure',
     ...(c.guestWatchdog === 'off'
       ? []
-      : ['-device', json({ driver: 'i6300esb', id: 'watchdog0' }), '-action', `watchdog=${WATCHDOG_ACTION[c.guestWatchdog]}`]),
+      : ['-device', json({ driver: 'i6300esb', id: ids.WATCHDOG_DEVICE }), '-action', `watchdog=${WATCHDOG_ACTION[c.guestWatchdog]}`]),
     '-device',
-    json({ driver: 'virtio-rng-pci', id: 'rng0' }),
+    json({ driver: 'virtio-rng-pci', id: ids.RNG_DEVICE }),
     // memory given back and forth while running (the memory slider)
     '-device',
-    json({ driver: 'virtio-balloon-pci', id: 'balloon0' }),
+    json({ driver: 'virtio-balloon-pci', id: ids.BALLOON_DEVICE }),
   ];
 }
 
@@ -153,11 +146,11 @@ function guestAgent(f: VmFiles): string[] {
   // the channel qemu-guest-agent looks for; used by the "agent" liveness probe
   return [
     '-device',
-    json({ driver: 'virtio-serial-pci', id: 'vser0' }),
+    json({ driver: 'virtio-serial-pci', id: ids.VIRTIO_SERIAL_DEVICE }),
     '-chardev',
-    opts('socket', { id: 'qga0', path: f.qgaSocket, server: true, wait: false }),
+    opts('socket', { id: ids.AGENT_CHARDEV, path: f.qgaSocket, server: true, wait: false }),
     '-device',
-    json({ driver: 'virtserialport', bus: 'vser0.0', chardev: 'qga0', name: 'org.qemu.guest_agent.0' }),
+    json({ driver: 'virtserialport', bus: `${ids.VIRTIO_SERIAL_DEVICE}.0`, chardev: ids.AGENT_CHARDEV, name: ids.AGENT_PORT_NAME }),
   ];
 }
 

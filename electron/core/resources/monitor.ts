@@ -2,10 +2,16 @@
 // keeps per-minute averages for a day. Nothing runs while no VM does.
 import type { HostResources, VmStats } from '../api/contract.js';
 import type { StatsRepo } from '../store/stats-repo.js';
-import type { VmManager } from '../supervisor/vm-manager.js';
+
 import type { Cgroups } from './cgroups.js';
 import { HostCpu, hostCpuCount, readHostMemory } from './host-capacity.js';
-import { SAMPLE_MS, StatsBook } from './stats.js';
+import { SAMPLE_MS, StatsBook, type Sampled } from './stats.js';
+
+/** The running VMs to sample, and the memory they commit. */
+export interface RunningSource {
+  running(): Sampled[];
+  committedBytes(): number;
+}
 
 const MINUTE = 60_000;
 
@@ -17,7 +23,7 @@ export class ResourceMonitor {
   private busy = false;
 
   constructor(
-    private readonly manager: VmManager,
+    private readonly source: RunningSource,
     private readonly repo: StatsRepo,
     private readonly cgroups: Cgroups,
     private readonly overcommit: () => number,
@@ -42,7 +48,7 @@ export class ResourceMonitor {
       memoryBytes: mem.totalBytes,
       memoryAvailableBytes: mem.availableBytes,
       cpuPercent: this.cpu.sample(),
-      committedBytes: this.manager.committedBytes(),
+      committedBytes: this.source.committedBytes(),
       commitLimitBytes: Math.floor(mem.totalBytes * overcommit),
       overcommit,
       cgroups: this.cgroups.status,
@@ -54,7 +60,7 @@ export class ResourceMonitor {
   }
 
   private async tick(): Promise<void> {
-    const running = this.manager.running();
+    const running = this.source.running();
     if (this.busy || !running.length) return;
     this.busy = true;
     try {

@@ -3,7 +3,7 @@
 // per-minute averages for a day in SQLite.
 import fs from 'node:fs';
 import type { VmStats } from '../api/contract.js';
-import type { QmpClient } from '../qemu/qmp.js';
+import type { QemuCommands } from '../qemu/commands.js';
 
 const TICKS = 100; // USER_HZ on Linux
 const PAGE = 4096;
@@ -13,7 +13,7 @@ const HOUR_SAMPLES = 3600_000 / SAMPLE_MS;
 export interface Sampled {
   vmId: string;
   pid: number;
-  qmp: QmpClient;
+  qmp: QemuCommands;
 }
 
 interface Prev {
@@ -53,15 +53,12 @@ export class StatsBook {
     let wr = 0;
     let balloon: number | null = null;
     try {
-      const [blocks, b] = await Promise.all([
-        vm.qmp.execute<Array<{ stats: { rd_bytes: number; wr_bytes: number } }>>('query-blockstats', undefined, 1000),
-        vm.qmp.execute<{ actual: number }>('query-balloon', undefined, 1000).catch(() => null),
-      ]);
+      const [blocks, b] = await Promise.all([vm.qmp.queryBlockstats(1000), vm.qmp.queryBalloon(1000).catch(() => null)]);
       for (const blk of blocks) {
         rd += blk.stats.rd_bytes;
         wr += blk.stats.wr_bytes;
       }
-      balloon = b?.actual ?? null;
+      balloon = b;
     } catch {
       // QMP busy or gone: CPU and memory still count
     }

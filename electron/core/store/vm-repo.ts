@@ -2,6 +2,7 @@
 // restarted host resume supervision exactly where the last one stopped.
 import { CONFIG_DEFAULTS, type DiskConfig, type ExitInfo, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
 import type { Statement } from 'better-sqlite3';
+import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
 import type { Db } from './db.js';
 
 interface VmRow {
@@ -30,7 +31,7 @@ interface DiskRow {
   owned: number;
 }
 
-export interface VmRecord extends Omit<VmInfo, 'diskSizes'> {
+export interface VmRecord extends Omit<VmInfo, 'diskSizes' | 'booted'> {
   pidStart: string | null;
   /** The restart policy's own state (JSON), opaque here. */
   policyState: unknown;
@@ -179,8 +180,12 @@ function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
 }
 
 export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo {
-  const { pidStart: _p, policyState: _s, applied: _a, ...info } = r;
-  return { ...info, diskSizes };
+  const { pidStart: _p, policyState: _s, applied, ...info } = r;
+  return {
+    ...info,
+    diskSizes,
+    booted: applied ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus } : null,
+  };
 }
 
 /** Settings whose saved value differs from what the running QEMU has. */

@@ -1,24 +1,16 @@
 // The evidence kept with every crash: exit status, the last QMP events, and the tails of the
 // serial log and of QEMU's own output.
 import type { CrashReport, ExitReason } from '../api/contract.js';
-import { readTail } from '../consoles/serial.js';
+import type { CrashLogs } from '../qemu/driver.js';
 import type { QmpEvent } from '../qemu/qmp.js';
-
-const SERIAL_TAIL = 4096;
-const QEMU_TAIL = 2048;
 
 export function crashReport(opts: {
   reason: ExitReason;
   code: number | null;
   signal: string | null;
   events: QmpEvent[];
-  serialLog: string;
-  qemuLog: string;
-  /** Size of qemu.log when this run started: only this run's lines are reported. */
-  qemuLogStart: number;
+  logs: CrashLogs;
 }): CrashReport {
-  const qemu = readTail(opts.qemuLog, QEMU_TAIL);
-  const fromRun = qemu.data.subarray(Math.max(0, opts.qemuLogStart - (qemu.size - qemu.data.length)));
   return {
     code: opts.code,
     signal: opts.signal,
@@ -28,8 +20,8 @@ export function crashReport(opts: {
       at: e.timestamp ? e.timestamp.seconds * 1000 + Math.round(e.timestamp.microseconds / 1000) : null,
       data: e.data ?? null,
     })),
-    serialTail: printable(readTail(opts.serialLog, SERIAL_TAIL).data),
-    qemuLog: printable(fromRun),
+    serialTail: printable(opts.logs.serialTail),
+    qemuLog: printable(opts.logs.qemuLog),
   };
 }
 

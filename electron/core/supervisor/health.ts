@@ -1,12 +1,14 @@
 // Hang detection for one running QEMU: QMP must answer query-status at a steady interval,
-// and (opt-in) the guest must pass its liveness probe after a boot grace period.
-import type { QmpClient } from '../qemu/qmp.js';
+// and (opt-in) the guest must pass its liveness probe. A probe's misses count only after its
+// first success, or once the VM's start-up window has passed without one (Kubernetes'
+// startup-probe semantics): a guest that boots slowly on a loaded host is not killed for it.
+import type { Clock } from '../clock.js';
+import type { QemuCommands } from '../qemu/commands.js';
 import type { Probe } from './liveness.js';
 
 export interface HealthTiming {
   qmpIntervalMs: number;
   qmpTimeoutMs: number;
-  livenessGraceMs: number;
   livenessIntervalMs: number;
   livenessTimeoutMs: number;
   livenessMisses: number;
@@ -15,76 +17,85 @@ export interface HealthTiming {
 export const DEFAULT_HEALTH: HealthTiming = {
   qmpIntervalMs: 5000,
   qmpTimeoutMs: 3000,
-  livenessGraceMs: 60_000,
   livenessIntervalMs: 10_000,
   livenessTimeoutMs: 5000,
   livenessMisses: 3,
 };
 
+export type HangKind = 'qemu-hung' | 'guest-hung';
+
+export interface HealthOptions {
+  qmp: QemuCommands;
+  probe: Probe | null;
+  timing: HealthTiming;
+  clock: Clock;
+  /** When misses start to count even without a first success (start + the VM's start-up window). */
+  startupEndsAt: number;
+  onHung: (kind: HangKind, why: string) => void;
+  /** The probe answered for the first time: from now on its misses count. */
+  onFirstAnswer: () => void;
+  /** The guest is paused on purpose: no liveness expected. */
+  paused: () => boolean;
+}
+
 export class HealthWatch {
-  /** Pending timeouts only: each one removes itself when it fires. */
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly cancels = new Set<() => void>();
   private stopped = false;
   private misses = 0;
+  private succeeded = false;
 
-  constructor(
-    private readonly qmp: QmpClient,
-    private readonly probe: Probe | null,
-    private readonly t: HealthTiming,
-    private readonly onHung: (kind: 'qemu-hung' | 'guest-hung', why: string) => void,
-    /** The guest is paused on purpose: no liveness expected. */
-    private readonly paused: () => boolean,
-  ) {}
+  constructor(private readonly o: HealthOptions) {}
 
   start(): void {
-    this.loop(this.t.qmpIntervalMs, async () => {
+    const { qmp, timing } = this.o;
+    this.loop(timing.qmpIntervalMs, async () => {
       try {
-        await this.qmp.execute('query-status', undefined, this.t.qmpTimeoutMs);
+        await qmp.queryStatus(timing.qmpTimeoutMs);
       } catch (err) {
-        if (!this.qmp.closed) this.fire('qemu-hung', (err as Error).message);
+        if (!qmp.closed) this.fire('qemu-hung', (err as Error).message);
       }
     });
-    if (this.probe) {
-      const probe = this.probe;
-      const begin = setTimeout(() => {
-        this.timers.delete(begin);
-        this.loop(this.t.livenessIntervalMs, async () => {
-          if (this.paused()) return;
-          if (await probe()) this.misses = 0;
-          else if (++this.misses >= this.t.livenessMisses) {
-            this.fire('guest-hung', `no answer to ${this.t.livenessMisses} liveness probes in a row`);
+    if (this.o.probe) {
+      const probe = this.o.probe;
+      this.loop(timing.livenessIntervalMs, async () => {
+        if (this.o.paused()) return;
+        if (await probe()) {
+          if (!this.succeeded && !this.stopped) this.o.onFirstAnswer();
+          this.succeeded = true;
+          this.misses = 0;
+        } else if (this.succeeded || this.o.clock.now() >= this.o.startupEndsAt) {
+          if (++this.misses >= timing.livenessMisses) {
+            const why = this.succeeded ? 'in a row' : 'after its start-up window without ever answering';
+            this.fire('guest-hung', `no answer to ${timing.livenessMisses} liveness probes ${why}`);
           }
-        });
-      }, this.t.livenessGraceMs);
-      begin.unref();
-      this.timers.add(begin);
+        }
+      });
     }
   }
 
   stop(): void {
     this.stopped = true;
-    this.timers.forEach(clearTimeout);
-    this.timers.clear();
+    this.cancels.forEach((cancel) => cancel());
+    this.cancels.clear();
   }
 
-  private fire(kind: 'qemu-hung' | 'guest-hung', why: string): void {
+  private fire(kind: HangKind, why: string): void {
     if (this.stopped) return;
     this.stop();
-    this.onHung(kind, why);
+    this.o.onHung(kind, why);
   }
 
-  /** Runs fn every intervalMs, never overlapping itself; unref'd so it never keeps a process up. */
+  /** Runs fn every intervalMs, never overlapping itself. */
   private loop(intervalMs: number, fn: () => Promise<void>): void {
     const schedule = () => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
+      const cancel = this.o.clock.after(intervalMs, () => {
+        this.cancels.delete(cancel);
         if (this.stopped) return;
         void fn().then(() => {
           if (!this.stopped) schedule();
         });
-      }, intervalMs);
-      t.unref();
-      this.timers.add(t);
+      });
+      this.cancels.add(cancel);
     };
     schedule();
   }

@@ -17,10 +17,6 @@ export function canTransition(from: VmState, to: VmState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** States in which a QEMU process exists (or should, and must be checked on host start). */
-export const LIVE_STATES: readonly VmState[] = ['starting', 'running', 'paused', 'stopping'];
-export const isLive = (s: VmState) => LIVE_STATES.includes(s);
-
 /** What the host asked for before the end, if anything. */
 export type Requested = 'stop' | 'kill' | 'host-shutdown' | null;
 

@@ -1,7 +1,7 @@
 // The Resources tab's logic, kept out of the component: slider stops, the form and its diff
 // against the VM, which changes a running VM takes at once, and chart columns from samples.
 import type { ArgsIn, DiskConfig, VmInfo, VmStats } from '../../../electron/core/api/contract';
-import { MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../../electron/core/api/constants';
+import { LIMITS as RULES } from '../../../electron/core/api/rules';
 import { formatSize, MiB } from '../../../electron/core/api/units';
 
 export type ResKey = 'cpus' | 'maxCpus' | 'memoryMiB' | 'maxMemoryMiB' | 'cpuWeight' | 'cpuCapPercent' | 'ioBps' | 'ioIops';
@@ -32,10 +32,10 @@ export interface ResForm {
 const LIVE_STATES = new Set(['running', 'paused']);
 
 export const LIMITS = {
-  cpus: [1, MAX_CPUS],
-  memoryMiB: [MIN_MEMORY_MIB, MAX_MEMORY_MIB],
+  cpus: [RULES.cpus.min, RULES.cpus.max],
+  memoryMiB: [RULES.memoryMiB.min, RULES.memoryMiB.max],
   cpuWeight: [1, 10000],
-  cpuCapPercent: [1, 100 * MAX_CPUS],
+  cpuCapPercent: [RULES.cpuCapPercent.min, RULES.cpuCapPercent.max],
   ioBps: [4096, 2 ** 40],
   ioIops: [1, 10_000_000],
 } as const;

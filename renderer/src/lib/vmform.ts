@@ -3,7 +3,11 @@
 // "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
 // same inputs as ours.
 import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
-import { LIVE_SETTINGS, MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../../electron/core/api/constants';
+import { LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
+
+const MAX_CPUS = LIMITS.cpus.max;
+const MIN_MEMORY_MIB = LIMITS.memoryMiB.min;
+const MAX_MEMORY_MIB = LIMITS.memoryMiB.max;
 import { parseSize } from '../../../electron/core/api/units';
 
 export type MemUnit = 'MiB' | 'GiB';

@@ -70,3 +70,24 @@ export async function checkExistingImage(
     throw new CorralError('invalid-argument', (err as Error).message, 'disk.image');
   }
 }
+
+/** Cross-field rules the schema cannot express. */
+export function checkResources(c: Pick<VmConfig, 'cpus' | 'maxCpus' | 'memoryMiB' | 'maxMemoryMiB'>): void {
+  if (c.maxCpus !== null && c.maxCpus < c.cpus) {
+    throw new CorralError('invalid-argument', `invalid argument "maxCpus": must be at least cpus (${c.cpus})`, 'maxCpus', {
+      limit: c.cpus,
+      reason: `must be at least cpus (${c.cpus})`,
+    });
+  }
+  if (c.maxMemoryMiB !== null && c.maxMemoryMiB < c.memoryMiB) {
+    throw new CorralError(
+      'invalid-argument',
+      `invalid argument "maxMemoryMiB": must be at least memoryMiB (${c.memoryMiB})`,
+      'maxMemoryMiB',
+      {
+        limit: c.memoryMiB,
+        reason: `must be at least memoryMiB (${c.memoryMiB})`,
+      },
+    );
+  }
+}

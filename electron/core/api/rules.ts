@@ -1,0 +1,149 @@
+// The rules that the host enforces and the page predicts, in one place: the limits the schemas
+// use, which states have a QEMU, which actions each state allows, and which settings a running
+// VM takes at once (and why not). Plain values and functions, no zod and no Node: the renderer
+// imports this module as it is, so the two sides cannot drift apart.
+import type { VmConfig, VmState } from './contract.js';
+
+export const MiB_BYTES = 1024 * 1024;
+
+/** Inclusive ranges of the contract's numeric fields. */
+export const LIMITS = {
+  cpus: { min: 1, max: 255 },
+  /** 4 TiB; QEMU's own sanity range is wider. */
+  memoryMiB: { min: 16, max: 4 * 1024 * 1024 },
+  cpuWeight: { min: 1, max: 10_000 },
+  /** Percent of one host core: 150 = one and a half cores. */
+  cpuCapPercent: { min: 1, max: 100 * 255 },
+  ioBps: { min: 4096, max: 2 ** 40 },
+  ioIops: { min: 1, max: 10_000_000 },
+  maxCrashes: { min: 1, max: 1000 },
+  crashWindowSec: { min: 10, max: 7 * 86400 },
+  /** Start-up window of a liveness probe: misses count only after its first success or this long. */
+  livenessStartupSec: { min: 10, max: 24 * 3600 },
+  diskBytes: { min: MiB_BYTES, max: 64 * 1024 ** 4 },
+  stopTimeoutSec: { min: 0, max: 3600 },
+  disks: { min: 0, max: 8 },
+  forwards: { min: 0, max: 32 },
+  nameLength: { min: 1, max: 100 },
+} as const;
+
+export type LimitedField = keyof typeof LIMITS;
+
+// ---- states -------------------------------------------------------------------------------
+
+/** States in which a VM has a QEMU process (or should, and must be checked at host start). */
+export const LIVE_STATES = ['starting', 'running', 'paused', 'stopping'] as const satisfies readonly VmState[];
+export const isLive = (s: VmState): boolean => (LIVE_STATES as readonly VmState[]).includes(s);
+
+/** States in which a VM takes settings at once (a guest is there to take them). */
+export const RUNNING_STATES = ['running', 'paused'] as const satisfies readonly VmState[];
+export const isRunning = (s: VmState): boolean => (RUNNING_STATES as readonly VmState[]).includes(s);
+
+// ---- actions ------------------------------------------------------------------------------
+
+export type VmAction = 'start' | 'stop' | 'kill' | 'reset' | 'pause' | 'resume' | 'delete' | 'edit';
+
+/**
+ * What each state allows. In `restarting`, start means "now, not after the backoff" and stop
+ * cancels the pending restart; in `crash-loop`, stop settles the VM as stopped.
+ */
+const ACTIONS: Record<VmState, readonly VmAction[]> = {
+  stopped: ['start', 'delete', 'edit'],
+  crashed: ['start', 'delete', 'edit'],
+  restarting: ['start', 'stop', 'kill', 'delete', 'edit'],
+  'crash-loop': ['start', 'stop', 'kill', 'delete', 'edit'],
+  starting: ['kill', 'edit'],
+  running: ['stop', 'kill', 'reset', 'pause', 'edit'],
+  paused: ['stop', 'kill', 'reset', 'resume', 'edit'],
+  stopping: ['stop', 'kill', 'edit'],
+};
+
+export function can(state: VmState, action: VmAction): boolean {
+  return ACTIONS[state].includes(action);
+}
+
+/** Why `action` is refused for the VM `name` in `state` (the host's error, the page's tooltip). */
+export function whyNot(name: string, state: VmState, action: VmAction): string {
+  if (action === 'start') return `"${name}" is already ${state}`;
+  if (action === 'stop' || action === 'kill') return `"${name}" is not running`;
+  if (action === 'delete') return `"${name}" is ${state}: stop it before deleting it`;
+  const need = (Object.keys(ACTIONS) as VmState[]).filter((s) => ACTIONS[s].includes(action) && isRunning(s));
+  return `"${name}" is ${state}: ${action} needs it ${need.join(' or ')}`;
+}
+
+// ---- live changes -------------------------------------------------------------------------
+
+/** Settings the host or QEMU can change on a running VM (when the rules below allow it). */
+export const LIVE_SETTINGS = [
+  'name',
+  'restart',
+  'maxCrashes',
+  'crashWindowSec',
+  'liveness',
+  'cpus',
+  'memoryMiB',
+  'ioBps',
+  'ioIops',
+  'cpuWeight',
+  'cpuCapPercent',
+] as const;
+
+/** What the running QEMU was started with: the ceiling for live changes. */
+export interface Booted {
+  /** Memory QEMU booted with: the most the balloon can give. */
+  memoryMiB: number;
+  /** vCPU slots QEMU booted with (maxcpus). */
+  maxCpus: number;
+  /** vCPUs present now (hotplug adds, never removes). */
+  cpus: number;
+}
+
+/** QEMU boots with the maximum memory; the balloon then gives the guest memoryMiB. */
+export function bootMemoryMiB(c: Pick<VmConfig, 'memoryMiB' | 'maxMemoryMiB'>): number {
+  return Math.max(c.memoryMiB, c.maxMemoryMiB ?? 0);
+}
+
+export function bootMaxCpus(c: Pick<VmConfig, 'cpus' | 'maxCpus'>): number {
+  return Math.max(c.cpus, c.maxCpus ?? 0);
+}
+
+export function bootedFrom(c: Pick<VmConfig, 'memoryMiB' | 'maxMemoryMiB' | 'cpus' | 'maxCpus'>): Booted {
+  return { memoryMiB: bootMemoryMiB(c), maxCpus: bootMaxCpus(c), cpus: c.cpus };
+}
+
+/** What the host can do besides QEMU: cgroup v2 CPU weight and cap. */
+export interface HostAbilities {
+  cgroups: boolean;
+  cgroupsReason?: string | null;
+}
+
+/** A setting that did not reach the running VM, and why; it is pending until the next boot. */
+export interface NotLive {
+  field: string;
+  why: string;
+}
+
+/** Why `field` cannot change to its value in `next` on the running VM; null: it can. */
+export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'cpus'>, booted: Booted, host: HostAbilities): string | null {
+  switch (field) {
+    case 'name':
+    case 'restart':
+    case 'maxCrashes':
+    case 'crashWindowSec':
+    case 'liveness':
+    case 'livenessStartupSec':
+    case 'ioBps':
+    case 'ioIops':
+      return null;
+    case 'memoryMiB':
+      return next.memoryMiB <= booted.memoryMiB ? null : `it booted with ${booted.memoryMiB} MiB, the most the balloon can give`;
+    case 'cpus':
+      if (next.cpus < booted.cpus) return 'vCPUs can be added to a running guest, not removed';
+      return next.cpus <= booted.maxCpus ? null : `it booted with room for ${booted.maxCpus} vCPUs (max vCPUs)`;
+    case 'cpuWeight':
+    case 'cpuCapPercent':
+      return host.cgroups ? null : `cgroups unavailable${host.cgroupsReason ? `: ${host.cgroupsReason}` : ''}`;
+    default:
+      return 'it is part of how QEMU was started';
+  }
+}

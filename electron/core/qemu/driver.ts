@@ -1,0 +1,66 @@
+// The seam between the supervisor and QEMU processes. The supervisor asks a driver to launch,
+// find, attach to and signal a VM's QEMU; it never spawns, reads pidfiles or opens sockets
+// itself. The real driver (qemu-driver.ts) runs QEMU; the fake one in the tests simulates it in
+// memory, so crash → backoff → restart, hangs and reattaches are tested without QEMU.
+import type { VmConfig } from '../api/contract.js';
+import type { SerialLink } from '../consoles/serial.js';
+import type { QemuCommands } from './commands.js';
+import type { QmpEvent } from './qmp.js';
+
+export interface ExitFacts {
+  /** Known only when this host is QEMU's parent. */
+  code: number | null;
+  signal: string | null;
+}
+
+/** One running QEMU, launched by this host or attached to after a host restart. */
+export interface Machine {
+  readonly pid: number;
+  /** The process's start time, with the pid its identity across host restarts. */
+  readonly pidStart: string | null;
+  /** Where this run's output begins in QEMU's log (its lines go into crash reports). */
+  readonly logStart: number;
+  /** Every QMP command Corral sends goes through here. */
+  readonly qmp: QemuCommands;
+  /** The host's link to the guest's serial port (null where the driver has none). */
+  readonly serial: SerialLink | null;
+  /** Resolves once the process is gone. */
+  readonly exited: Promise<ExitFacts>;
+  onEvent(fn: (ev: QmpEvent) => void): void;
+  /** Sends a signal to the QEMU process (gone already: nothing happens). */
+  signal(sig: NodeJS.Signals): void;
+  /** Stops watching (the host is leaving; QEMU goes on). */
+  detach(): void;
+}
+
+export interface LaunchSpec {
+  id: string;
+  name: string;
+  config: VmConfig;
+}
+
+/** What a crash report needs from the files a run left. */
+export interface CrashLogs {
+  serialTail: Buffer;
+  /** QEMU's own output since the run began. */
+  qemuLog: Buffer;
+}
+
+export interface QemuDriver {
+  /** Starts QEMU held at -S, with QMP and the serial link connected; `cont` runs the guest. */
+  launch(spec: LaunchSpec): Promise<Machine>;
+  /** The pid of a QEMU of this VM that is still alive (checked by process identity), or null. */
+  findRunning(vmId: string, pid: number | null, pidStart: string | null): number | null;
+  /** Connects to a QEMU an earlier host left running; fails when it does not answer. */
+  attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine>;
+  /** Signals a QEMU known only by pid (one that could not be attached). */
+  kill(pid: number): void;
+  /** Removes what a dead QEMU left behind (sockets, pidfile). */
+  cleanup(vmId: string): void;
+  /** The tails of the serial log and QEMU's log, for a crash report. */
+  crashLogs(vmId: string, logStart: number): CrashLogs;
+  /** Where the VM's graphical console listens while it runs (null: none). */
+  displaySocket(vmId: string): string | null;
+  /** A private directory of the running VM that QEMU may write to (screenshots). */
+  scratchDir(vmId: string): string;
+}

@@ -1,0 +1,37 @@
+// Every name Corral gives to something inside QEMU: block node names, device ids, chardev ids,
+// netdev ids and QOM paths. The argv builder names things with these and QMP commands find them
+// with these, so the two can never disagree (as paths.ts does for file names).
+
+/** The image file under disk i (the protocol node). */
+export const diskFileNode = (i: number) => `disk${i}-file`;
+/** Disk i's format node: what block_resize and snapshots address. */
+export const diskNode = (i: number) => `disk${i}`;
+/** Disk i's virtio-blk device. */
+export const diskDevice = (i: number) => `disk${i}-dev`;
+/** The block backend of disk i, inside its PCI proxy: what block_set_io_throttle addresses. */
+export const diskBackendQom = (i: number) => `/machine/peripheral/${diskDevice(i)}/virtio-backend`;
+
+export const CD_FILE_NODE = 'cd0-file';
+export const CD_NODE = 'cd0';
+export const CD_DEVICE = 'cd0-dev';
+
+export const NETDEV = 'net0';
+export const NIC_DEVICE = 'net0-dev';
+
+export const QMP_CHARDEV = 'qmp';
+export const SERIAL_CHARDEV = 'serial0';
+export const AGENT_CHARDEV = 'qga0';
+/** The virtio-serial port name qemu-guest-agent looks for. */
+export const AGENT_PORT_NAME = 'org.qemu.guest_agent.0';
+
+export const VIDEO_DEVICE = 'video0';
+export const USB_CONTROLLER = 'usb';
+export const TABLET_DEVICE = 'tablet0';
+export const PVPANIC_DEVICE = 'pvpanic';
+export const WATCHDOG_DEVICE = 'watchdog0';
+export const RNG_DEVICE = 'rng0';
+export const BALLOON_DEVICE = 'balloon0';
+export const VIRTIO_SERIAL_DEVICE = 'vser0';
+
+/** A hotplugged vCPU, named by its topology slot (socket, core, thread…). */
+export const cpuDevice = (props: Record<string, number>) => `cpu-${Object.values(props).join('-')}`;

@@ -1,0 +1,177 @@
+// The real driver: QEMU processes started detached (a host restart must not take guests with
+// it), found again by pidfile and process identity, reached over QMP and the serial socket.
+import { logSize, readTail, SerialLink } from '../consoles/serial.js';
+import { vmFiles, type DataLayout } from '../paths.js';
+import { buildArgv, type HostCaps } from './argv.js';
+import { QemuCommands } from './commands.js';
+import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from './driver.js';
+import { SERIAL_CHARDEV } from './ids.js';
+import { attachQemu, cleanRunDir, launchQemu, type QemuProcess } from './launcher.js';
+import { isSameProcess, readPidFile } from './proc.js';
+import type { QmpEvent } from './qmp.js';
+
+const SERIAL_TAIL = 4096;
+const QEMU_TAIL = 2048;
+
+export interface QemuDriverOptions {
+  layout: DataLayout;
+  caps: HostCaps & { binary: string };
+}
+
+class QemuMachine implements Machine {
+  readonly qmp: QemuCommands;
+  /** The host let go of it: what happens to the process later is another host's business. */
+  detached = false;
+
+  constructor(
+    private readonly proc: QemuProcess,
+    readonly serial: SerialLink | null,
+  ) {
+    this.qmp = new QemuCommands(proc.qmp);
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+  get pidStart(): string | null {
+    return this.proc.pidStart;
+  }
+  get logStart(): number {
+    return this.proc.logStart;
+  }
+  get exited(): Promise<ExitFacts> {
+    return this.proc.exited;
+  }
+
+  onEvent(fn: (ev: QmpEvent) => void): void {
+    this.proc.qmp.on('event', fn);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc.child) this.proc.child.kill(sig);
+    else signalPid(this.proc.pid, sig);
+  }
+
+  detach(): void {
+    this.detached = true;
+    this.proc.detach();
+    this.serial?.close();
+  }
+
+  /** After the process is gone: closes what is still open. */
+  release(): void {
+    this.proc.qmp.close();
+    this.serial?.close();
+  }
+}
+
+export class RealQemuDriver implements QemuDriver {
+  constructor(private readonly o: QemuDriverOptions) {}
+
+  private files(vmId: string) {
+    return vmFiles(this.o.layout, vmId);
+  }
+
+  async launch(spec: LaunchSpec): Promise<Machine> {
+    const files = this.files(spec.id);
+    const argv = buildArgv({ ...spec, files }, this.o.caps);
+    const proc = await launchQemu(this.o.caps.binary, argv, files);
+    try {
+      const serial = await this.linkSerial(proc, files.serialSocket, files.serialLog);
+      return this.watch(new QemuMachine(proc, serial), files);
+    } catch (err) {
+      proc.child?.kill('SIGKILL');
+      await proc.exited;
+      proc.qmp.close();
+      throw err;
+    }
+  }
+
+  findRunning(vmId: string, pid: number | null, pidStart: string | null): number | null {
+    const files = this.files(vmId);
+    const candidate = pid ?? readPidFile(files.pidFile);
+    return candidate && isSameProcess(candidate, pidStart, files.pidFile) ? candidate : null;
+  }
+
+  async attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine> {
+    const files = this.files(vmId);
+    const proc = await attachQemu(pid, pidStart, files);
+    try {
+      const qmp = new QemuCommands(proc.qmp);
+      // the last host died mid-start: the guest is still held at -S
+      if ((await qmp.queryStatus()).status === 'prelaunch') await qmp.cont();
+      const serial = await this.linkSerial(proc, files.serialSocket, files.serialLog);
+      return this.watch(new QemuMachine(proc, serial), files);
+    } catch (err) {
+      proc.detach();
+      throw err;
+    }
+  }
+
+  kill(pid: number): void {
+    signalPid(pid, 'SIGKILL');
+  }
+
+  cleanup(vmId: string): void {
+    cleanRunDir(this.files(vmId));
+  }
+
+  crashLogs(vmId: string, logStart: number): CrashLogs {
+    const files = this.files(vmId);
+    const qemu = readTail(files.qemuLog, QEMU_TAIL);
+    return {
+      serialTail: readTail(files.serialLog, SERIAL_TAIL).data,
+      qemuLog: qemu.data.subarray(Math.max(0, logStart - (qemu.size - qemu.data.length))),
+    };
+  }
+
+  displaySocket(vmId: string): string | null {
+    return this.files(vmId).vncSocket;
+  }
+
+  scratchDir(vmId: string): string {
+    return this.files(vmId).runDir;
+  }
+
+  /** Cleans up after the process once it is gone. */
+  private watch(m: QemuMachine, files: ReturnType<typeof vmFiles>): Machine {
+    void m.exited.then(() => {
+      if (m.detached) return;
+      m.release();
+      cleanRunDir(files);
+    });
+    return m;
+  }
+
+  /**
+   * Connects the host's serial link and places its stream in the log. Until QEMU has accepted
+   * the link, output goes to the log only; once it has, the log's size says where the stream
+   * starts: exact when the guest is not running yet, as at a start; a byte or two off at a
+   * reattach to a guest printing at that very moment.
+   */
+  private async linkSerial(proc: QemuProcess, socket: string, log: string): Promise<SerialLink> {
+    const link = new SerialLink(socket);
+    try {
+      await link.connect();
+      const qmp = new QemuCommands(proc.qmp);
+      const deadline = Date.now() + 5000;
+      while (!(await qmp.chardevConnected(SERIAL_CHARDEV))) {
+        if (Date.now() > deadline) throw new Error('QEMU did not accept the serial console link');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      link.begin(logSize(log));
+      return link;
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+  }
+}
+
+function signalPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,221 @@
+// The lifecycle verbs: start (admission, launch held at -S, settings QEMU's argv lacks, cont),
+// stop (ACPI, forced after a timeout), kill, reset, pause, resume, and stopping every guest.
+import fs from 'node:fs';
+import type { VmInfo, VmState } from '../api/contract.js';
+import { CorralError } from '../api/dispatcher.js';
+import { bootMemoryMiB, can, isLive, whyNot, type VmAction } from '../api/rules.js';
+import { MiB } from '../api/units.js';
+import { admit } from '../resources/host-capacity.js';
+import type { VmRecord } from '../store/vm-repo.js';
+import * as policy from '../supervisor/restart-policy.js';
+import { checkBootFiles } from './config-checks.js';
+import { recordOf, type VmContext } from './context.js';
+import { applyAtBoot } from './live-apply.js';
+import type { RunningVm } from './registry.js';
+import type { Supervisor } from './supervisor.js';
+
+export class Lifecycle {
+  constructor(
+    private readonly ctx: VmContext,
+    private readonly supervisor: Supervisor,
+  ) {
+    supervisor.setRelaunch((rec) => this.launch(rec, true));
+  }
+
+  /** A start by the user: clears a crash-loop and the restart counters, wins over a pending restart. */
+  start(ref: string): Promise<VmInfo> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    return ctx.locks.run(rec.id, async () => {
+      const cur = this.allowed(recordOf(ctx, rec.id), 'start');
+      this.supervisor.clearRestartTimer(cur.id);
+      ctx.vms.setRuntime(cur.id, { policyState: policy.onUserStart(), restartAt: null }, ctx.clock.now());
+      return this.launch(cur, false);
+    });
+  }
+
+  /** Launches QEMU held at -S, applies what its argv lacks, then lets the guest run. */
+  async launch(cur: VmRecord, automatic: boolean): Promise<VmInfo> {
+    const { ctx } = this;
+    // A QEMU for this VM must never run twice, whatever the database says.
+    const stray = ctx.driver.findRunning(cur.id, null, null);
+    if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
+    checkBootFiles(cur.config);
+    for (const disk of cur.config.disks) {
+      if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
+    }
+    this.admit(cur);
+    ctx.journal.transition(cur, 'starting', null, automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting');
+    let run: RunningVm | null = null;
+    try {
+      const machine = await ctx.driver.launch({ id: cur.id, name: cur.name, config: cur.config });
+      run = this.supervisor.adopt(cur.id, machine);
+      const now = ctx.clock.now();
+      ctx.vms.setRuntime(
+        cur.id,
+        { pid: machine.pid, pidStart: machine.pidStart, startedAt: now, ...(automatic ? { restarts: cur.restarts + 1 } : {}) },
+        now,
+      );
+      await applyAtBoot(ctx, run, cur);
+      await machine.qmp.cont();
+      this.supervisor.reachedRunning(run, `Running (pid ${machine.pid})`);
+      return ctx.describe(recordOf(ctx, cur.id));
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (run && ctx.registry.isCurrent(run)) {
+        run.requested = 'kill';
+        run.machine.signal('SIGKILL');
+        await run.ended;
+      }
+      const now = recordOf(ctx, cur.id);
+      if (now.state === 'starting') ctx.journal.transition(now, 'stopped', null, `Start failed: ${msg}`);
+      ctx.journal.error(now, `Start failed: ${msg}`);
+      if (automatic) ctx.journal.notify(now, 'error', `${now.name} could not be restarted`, msg);
+      throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
+    }
+  }
+
+  /** Refuses a start that would commit more memory than the host allows; warns near the limit. */
+  private admit(cur: VmRecord): void {
+    const { ctx } = this;
+    const admission = admit(cur.name, bootMemoryMiB(cur.config) * MiB, this.committedBytes(), ctx.hostMemoryBytes(), ctx.overcommit());
+    if (!admission.ok) {
+      ctx.journal.error(cur, `Not started: ${admission.message}`);
+      throw new CorralError('conflict', admission.message!);
+    }
+    if (admission.message) {
+      ctx.journal.host(cur, `Warning: ${admission.message}`);
+      ctx.journal.notify(cur, 'warning', 'Host memory almost fully committed', admission.message);
+    }
+  }
+
+  /** Memory that running VMs may use: what each QEMU booted with. */
+  committedBytes(): number {
+    let sum = 0;
+    for (const run of this.ctx.registry.all()) {
+      const r = this.ctx.vms.get(run.vmId);
+      if (r) sum += bootMemoryMiB(r.applied ?? r.config) * MiB;
+    }
+    return sum;
+  }
+
+  /** ACPI power button; forced off if the guest has not shut down after timeoutSec. */
+  async stop(ref: string, timeoutSec: number): Promise<VmInfo> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    const run = await ctx.locks.run(rec.id, async () => {
+      const cur = this.allowed(recordOf(ctx, rec.id), 'stop');
+      if (this.stopPending(cur)) return null;
+      const run = this.running(cur);
+      if (cur.state === 'stopping') return run;
+      run.requested = 'stop';
+      ctx.journal.transition(
+        cur,
+        'stopping',
+        null,
+        timeoutSec > 0 ? `Stopping (ACPI power button, forced off after ${timeoutSec} s)` : 'Stopping (forced)',
+      );
+      if (timeoutSec > 0) {
+        try {
+          if (cur.state === 'paused') await run.machine.qmp.cont(); // a paused guest cannot see the button
+          await run.machine.qmp.powerdown();
+        } catch {
+          // QMP gone: the exit handler finishes the job; the force below covers a hung QEMU
+        }
+      }
+      return run;
+    });
+    if (!run) return ctx.describe(recordOf(ctx, rec.id));
+    const cancel = ctx.clock.after(timeoutSec * 1000, () => {
+      run.forced = true;
+      void this.supervisor.forceOff(run);
+    });
+    try {
+      await run.ended;
+    } finally {
+      cancel();
+    }
+    return ctx.describe(recordOf(ctx, rec.id));
+  }
+
+  async kill(ref: string): Promise<VmInfo> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    const pending = await ctx.locks.run(rec.id, () => this.stopPending(this.allowed(recordOf(ctx, rec.id), 'kill')));
+    if (pending) return ctx.describe(recordOf(ctx, rec.id));
+    const run = this.running(recordOf(ctx, rec.id));
+    if (run.requested !== 'stop') run.requested = 'kill';
+    await this.supervisor.forceOff(run);
+    await run.ended;
+    return ctx.describe(recordOf(ctx, rec.id));
+  }
+
+  /** A user stop or kill of a VM waiting to restart, or stuck in crash-loop: it wins, and it stays stopped. */
+  private stopPending(cur: VmRecord): boolean {
+    if (cur.state !== 'restarting' && cur.state !== 'crash-loop') return false;
+    this.supervisor.cancelRestart(
+      cur,
+      cur.state === 'restarting' ? 'Pending restart cancelled by the user' : 'Stopped by the user (was in crash-loop)',
+    );
+    return true;
+  }
+
+  reset(ref: string): Promise<VmInfo> {
+    return this.qmpVerb(ref, 'reset', null, 'Reset', (r) => r.machine.qmp.reset());
+  }
+
+  pause(ref: string): Promise<VmInfo> {
+    return this.qmpVerb(ref, 'pause', 'paused', 'Paused', (r) => r.machine.qmp.stop());
+  }
+
+  resume(ref: string): Promise<VmInfo> {
+    return this.qmpVerb(ref, 'resume', 'running', 'Resumed', (r) => r.machine.qmp.cont());
+  }
+
+  private qmpVerb(
+    ref: string,
+    action: VmAction,
+    to: VmState | null,
+    message: string,
+    send: (run: RunningVm) => Promise<void>,
+  ): Promise<VmInfo> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    return ctx.locks.run(rec.id, async () => {
+      const cur = this.allowed(recordOf(ctx, rec.id), action);
+      await send(this.running(cur));
+      if (to) ctx.journal.transition(recordOf(ctx, cur.id), to, null, message);
+      else ctx.journal.note(cur, message);
+      return ctx.describe(recordOf(ctx, cur.id));
+    });
+  }
+
+  /** Stops every running guest (ACPI, forced after timeoutSec), e.g. when the user quits with "shut down VMs". */
+  async stopAll(timeoutSec: number): Promise<void> {
+    await Promise.all(
+      this.ctx.registry.all().map(async (run) => {
+        run.requested = 'host-shutdown';
+        try {
+          await run.machine.qmp.powerdown();
+        } catch {
+          // forced below
+        }
+        const cancel = this.ctx.clock.after(timeoutSec * 1000, () => void this.supervisor.forceOff(run));
+        await run.ended;
+        cancel();
+      }),
+    );
+  }
+
+  /** The VM's record if the rules allow `action` in its state; a conflict error naming why otherwise. */
+  private allowed(cur: VmRecord, action: VmAction): VmRecord {
+    if (!can(cur.state, action)) throw new CorralError('conflict', whyNot(cur.name, cur.state, action));
+    return cur;
+  }
+
+  private running(cur: VmRecord): RunningVm {
+    const run = this.ctx.registry.get(cur.id);
+    if (!run || !isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is not running`);
+    return run;
+  }
+}

@@ -1,0 +1,42 @@
+// Settings that reach a running guest without a restart, and the ones QEMU's argv does not
+// carry, applied while a new guest is still held at -S.
+import type { VmConfig } from '../api/contract.js';
+import { bootMemoryMiB } from '../api/rules.js';
+import type { VmRecord } from '../store/vm-repo.js';
+import { hotplugCpus, setBalloon, throttle } from '../resources/live.js';
+import type { VmContext } from './context.js';
+import type { RunningVm } from './registry.js';
+
+/** Applies one changed setting to the running VM (the rules have said it can be). */
+export async function applyLive(ctx: VmContext, run: RunningVm, key: string, next: VmConfig, applied: VmConfig): Promise<void> {
+  const qmp = run.machine.qmp;
+  switch (key) {
+    case 'memoryMiB':
+      return setBalloon(qmp, next.memoryMiB);
+    case 'cpus':
+      await hotplugCpus(qmp, next.cpus);
+      return;
+    case 'ioBps':
+    case 'ioIops':
+      return throttle(qmp, next);
+    case 'cpuWeight':
+    case 'cpuCapPercent':
+      if (applied.cpuWeight === null && applied.cpuCapPercent === null)
+        ctx.cgroups!.place(run.vmId, run.machine.pid, next.cpuWeight, next.cpuCapPercent);
+      else ctx.cgroups!.apply(run.vmId, next.cpuWeight, next.cpuCapPercent);
+      return;
+  }
+}
+
+/** Resource settings QEMU's argv does not carry, applied while the guest is held at -S. */
+export async function applyAtBoot(ctx: VmContext, run: RunningVm, rec: VmRecord): Promise<void> {
+  const c = rec.config;
+  const qmp = run.machine.qmp;
+  if (c.memoryMiB < bootMemoryMiB(c)) await setBalloon(qmp, c.memoryMiB);
+  if ((c.ioBps || c.ioIops) && c.disks.length) await throttle(qmp, c);
+  if (c.cpuWeight !== null || c.cpuCapPercent !== null) {
+    if (ctx.cgroups?.status.available) ctx.cgroups.place(rec.id, run.machine.pid, c.cpuWeight, c.cpuCapPercent);
+    else ctx.journal.host(rec, `CPU weight/cap not applied: ${ctx.cgroups?.status.reason ?? 'cgroups unavailable'}`);
+  }
+  ctx.vms.setRuntime(rec.id, { applied: c }, ctx.clock.now());
+}

@@ -1,0 +1,227 @@
+// VM definitions: create, edit, grow a disk, delete. An edit of a running VM applies at once
+// what the rules allow (api/rules.ts) and keeps the rest pending until the next boot.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Args, UpdateResult, VmConfig, VmInfo } from '../api/contract.js';
+import { CorralError } from '../api/dispatcher.js';
+import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, type NotLive } from '../api/rules.js';
+import { ensurePrivateDir } from '../paths.js';
+import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
+import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
+import { recordOf, type VmContext } from './context.js';
+import { applyLive } from './live-apply.js';
+import type { Supervisor } from './supervisor.js';
+
+type Fields = Omit<Args<'vm.update'>, 'vm' | 'live'>;
+
+export class VmService {
+  constructor(
+    private readonly ctx: VmContext,
+    private readonly supervisor: Supervisor,
+  ) {}
+
+  list(): VmInfo[] {
+    return this.ctx.vms.list().map((r) => this.ctx.describe(r));
+  }
+
+  get(ref: string): VmInfo {
+    return this.ctx.describe(recordOf(this.ctx, ref));
+  }
+
+  async create(a: Args<'vm.create'>): Promise<VmInfo> {
+    const { ctx } = this;
+    if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
+    const { name, disk, ...settings } = a;
+    checkBootFiles(settings);
+    checkNetwork(settings);
+    checkResources(settings);
+    this.checkCgroups(settings, ['cpuWeight', 'cpuCapPercent']);
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (ctx.vms.get(id));
+    const dir = ctx.vmDir(id);
+    ensurePrivateDir(dir);
+    try {
+      const disks: VmConfig['disks'] = [];
+      if (disk && 'size' in disk) {
+        const file = path.join(dir, 'disk0.qcow2');
+        await createQcow2(file, disk.size, ctx.env);
+        disks.push({ path: file, format: 'qcow2', owned: true });
+      } else if (disk) {
+        const img = await checkExistingImage(disk.image, disk.format, ctx.env);
+        const owner = ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === img.path));
+        if (owner) throw new CorralError('conflict', `${img.path} is already a disk of "${owner.name}"`, 'disk.image');
+        disks.push({ ...img, owned: false });
+      }
+      const rec = ctx.vms.insert(id, name, { ...settings, disks }, ctx.clock.now());
+      ctx.journal.created(rec, `Created "${name}"`);
+      ctx.journal.changed(rec.id);
+      return ctx.describe(rec);
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Saves new settings. On a running VM, what QEMU or the host can change live is applied at
+   * once (balloon, vCPU hotplug, I/O limits, cgroups, supervision); the rest is pending until
+   * the next boot, and the answer says which and why. With `live`, anything that cannot be
+   * applied now is refused instead.
+   */
+  update(a: Args<'vm.update'>): Promise<UpdateResult> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, a.vm);
+    return ctx.locks.run(rec.id, async () => {
+      const cur = recordOf(ctx, rec.id);
+      const { vm: _vm, live: liveOnly, ...fields } = a;
+      const changed = (Object.keys(fields) as Array<keyof Fields>).filter((k) => fields[k] !== undefined);
+      const name = a.name ?? cur.name;
+      if (a.name !== undefined && ctx.vms.nameTaken(a.name, cur.id))
+        throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
+      const next: VmConfig = { ...cur.config };
+      for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
+      checkBootFiles(next);
+      checkNetwork(next);
+      this.checkCgroups(next, changed);
+      const run = ctx.registry.get(cur.id);
+      const running = !!run && isRunning(cur.state);
+      if (liveOnly && !running) throw new CorralError('conflict', `"${cur.name}" is not running: --live needs a running VM`);
+      const applied = running ? { ...(cur.applied ?? cur.config) } : null;
+      // memory above the maximum raises the maximum (at the next boot); lowering it live keeps
+      // the memory QEMU booted with as the ceiling for later
+      if (
+        changed.includes('memoryMiB') &&
+        !changed.includes('maxMemoryMiB') &&
+        next.maxMemoryMiB !== null &&
+        next.memoryMiB > next.maxMemoryMiB
+      ) {
+        next.maxMemoryMiB = next.memoryMiB;
+      }
+      if (
+        applied &&
+        changed.includes('memoryMiB') &&
+        next.maxMemoryMiB === null &&
+        !changed.includes('maxMemoryMiB') &&
+        next.memoryMiB < bootMemoryMiB(applied)
+      ) {
+        next.maxMemoryMiB = applied.maxMemoryMiB = bootMemoryMiB(applied);
+      }
+      checkResources(next);
+      const host = { cgroups: !!ctx.cgroups?.status.available, cgroupsReason: ctx.cgroups?.status.reason ?? 'no cgroup support' };
+      const notLive: NotLive[] = [];
+      if (applied) {
+        for (const field of changed) {
+          const why = liveBlocker(field, next, bootedFrom(applied), host);
+          if (why) notLive.push({ field, why });
+        }
+      }
+      if (liveOnly && notLive.length) {
+        throw new CorralError(
+          'conflict',
+          `cannot apply ${notLive.map((n) => n.field).join(', ')} live: ${notLive[0]!.why}`,
+          notLive[0]!.field,
+          {
+            reason: notLive[0]!.why,
+          },
+        );
+      }
+      const saved = ctx.vms.updateConfig(cur.id, name, next, ctx.clock.now());
+      const failed: NotLive[] = [];
+      if (run && applied) {
+        for (const key of changed) {
+          if (key === 'name' || notLive.some((n) => n.field === key)) continue;
+          try {
+            await applyLive(ctx, run, key, next, applied);
+            (applied as Record<string, unknown>)[key] = next[key as keyof VmConfig];
+          } catch (err) {
+            failed.push({ field: key, why: (err as Error).message });
+          }
+        }
+        ctx.vms.setRuntime(cur.id, { applied }, ctx.clock.now());
+      }
+      const now = recordOf(ctx, cur.id);
+      const pendingNote = now.pending.length ? `; pending until the next boot: ${now.pending.join(', ')}` : '';
+      ctx.journal.updated(saved, `Settings changed: ${changed.join(', ') || 'nothing'}${pendingNote}`);
+      for (const f of failed) ctx.journal.error(saved, `Could not apply live: ${f.field}: ${f.why}`);
+      if (liveOnly && failed.length)
+        throw new CorralError('failed', `could not apply live: ${failed.map((f) => `${f.field}: ${f.why}`).join('; ')}`, failed[0]!.field);
+      // a policy switched to "never" cancels a pending restart
+      if (now.state === 'restarting' && next.restart === 'never')
+        this.supervisor.cancelRestart(now, 'Restart cancelled: policy is now "never"');
+      if (run && (changed.includes('liveness') || changed.includes('livenessStartupSec')))
+        this.supervisor.watchHealth(run, next, now.startedAt ?? ctx.clock.now());
+      ctx.journal.changed(saved.id);
+      return { ...this.get(saved.id), notLive: [...notLive, ...failed] };
+    });
+  }
+
+  /** Grows a disk: block_resize while running, qemu-img resize while stopped. */
+  resizeDisk(ref: string, index: number, size: number): Promise<VmInfo> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    return ctx.locks.run(rec.id, async () => {
+      const cur = recordOf(ctx, rec.id);
+      const disk = cur.config.disks[index];
+      if (!disk)
+        throw new CorralError('invalid-argument', `invalid argument "disk": "${cur.name}" has no disk ${index}`, 'disk', {
+          reason: `"${cur.name}" has no disk ${index}`,
+        });
+      const current = await imageVirtualSize(disk.path, disk.format, ctx.env);
+      if (size <= current) {
+        const reason = `disks only grow; disk ${index} is already ${current} bytes`;
+        throw new CorralError('invalid-argument', `invalid argument "size": ${reason}`, 'size', { reason, current });
+      }
+      const run = ctx.registry.get(cur.id);
+      if (run) await run.machine.qmp.resizeDisk(index, size);
+      else if (isLive(cur.state)) throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: try again in a moment`);
+      else await resizeImage(disk.path, disk.format, size, ctx.env);
+      ctx.journal.updated(cur, `Disk ${index} grown to ${size} bytes${run ? ' (live)' : ''}`);
+      ctx.journal.changed(cur.id);
+      return this.get(cur.id);
+    });
+  }
+
+  async delete(ref: string, keepDisks: boolean): Promise<void> {
+    const { ctx } = this;
+    const rec = recordOf(ctx, ref);
+    await ctx.locks.run(rec.id, () => {
+      const cur = recordOf(ctx, rec.id);
+      if (!can(cur.state, 'delete') || ctx.registry.has(cur.id))
+        throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before deleting it`);
+      this.supervisor.clearRestartTimer(cur.id);
+      ctx.vms.delete(cur.id);
+      ctx.driver.cleanup(cur.id);
+      const dir = ctx.vmDir(cur.id);
+      for (const disk of cur.config.disks) {
+        if (disk.owned && !keepDisks) fs.rmSync(disk.path, { force: true });
+      }
+      fs.rmSync(ctx.driver.scratchDir(cur.id), { recursive: true, force: true });
+      // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
+      const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));
+      for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+        const p = path.join(dir, entry);
+        if (!keep.has(p)) fs.rmSync(p, { recursive: true, force: true });
+      }
+      try {
+        fs.rmdirSync(dir); // only if empty: kept disks stay where they are
+      } catch {
+        // kept disks remain
+      }
+      const kept = keepDisks ? cur.config.disks.filter((d) => d.owned).map((d) => d.path) : [];
+      ctx.journal.deleted(cur, `Deleted "${cur.name}"${kept.length ? `; kept ${kept.join(', ')}` : ''}`);
+    });
+  }
+
+  /** CPU weight and cap need cgroup v2 delegation; refuse them clearly where it is missing. */
+  private checkCgroups(c: Pick<VmConfig, 'cpuWeight' | 'cpuCapPercent'>, changed: readonly string[]): void {
+    const field = (['cpuWeight', 'cpuCapPercent'] as const).find((f) => changed.includes(f) && c[f] !== null);
+    if (!field || this.ctx.cgroups?.status.available) return;
+    throw new CorralError(
+      'conflict',
+      `CPU weight and cap are unavailable on this host: ${this.ctx.cgroups?.status.reason ?? 'no cgroup support'}`,
+      field,
+    );
+  }
+}
