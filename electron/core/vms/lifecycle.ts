@@ -183,7 +183,13 @@ export class Lifecycle {
     const rec = recordOf(ctx, ref);
     return ctx.locks.run(rec.id, async () => {
       const cur = this.allowed(recordOf(ctx, rec.id), action);
-      await send(this.running(cur));
+      const run = this.running(cur);
+      run.userTransition = to === 'paused' || to === 'running' ? to : null;
+      try {
+        await send(run);
+      } finally {
+        run.userTransition = null;
+      }
       if (to) ctx.journal.transition(recordOf(ctx, cur.id), to, null, message);
       else ctx.journal.note(cur, message);
       return ctx.describe(recordOf(ctx, cur.id));

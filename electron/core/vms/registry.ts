@@ -16,6 +16,8 @@ export class RunningVm {
   watchdog = false;
   hung: 'qemu-hung' | 'guest-hung' | null = null;
   hungWhy = '';
+  /** A pause or resume the user asked for is under way: QEMU's STOP/RESUME event is its echo. */
+  userTransition: 'paused' | 'running' | null = null;
   /** A stop that had to be forced because the guest ignored the power button. */
   forced = false;
   /** Recent QMP events, kept for crash reports. */

@@ -122,6 +122,7 @@ export class Supervisor {
         const rec = vms.get(run.vmId);
         const to: VmState = ev.event === 'STOP' ? 'paused' : 'running';
         const ending = run.shutdown || run.watchdog || run.panicked;
+        if (run.userTransition === to) break; // the lifecycle verb records it
         if (rec && (rec.state === 'running' || rec.state === 'paused') && rec.state !== to && !ending) {
           journal.transition(rec, to, null, ev.event === 'STOP' ? 'Paused by QEMU' : 'Resumed');
         }
@@ -218,7 +219,7 @@ export class Supervisor {
       );
       if (crashed) ctx.journal.notify(rec, 'warning', `${rec.name} crashed and is restarting`, describeEnd(reason, null, null));
     } else if (d.action === 'crash-loop') {
-      const msg = `${d.crashes} crashes within ${formatDelay(d.windowMs)}: no more automatic restarts until you start it`;
+      const msg = `${d.crashes} ${d.crashes === 1 ? 'crash' : 'crashes'} within ${formatDelay(d.windowMs)}: no more automatic restarts until you start it`;
       ctx.journal.transition(recordOf(ctx, rec.id), 'crash-loop', reason, `Crash loop: ${msg}`);
       ctx.journal.notify(rec, 'error', `${rec.name} is crash-looping`, msg);
     } else if (crashed) {
