@@ -8,6 +8,32 @@ import ts from 'typescript-eslint';
 
 const hosts = ['**/main/**', '**/server/**', '**/cli/**', '**/preload/**', '**/renderer/**'];
 
+/** One no-restricted-imports entry per core folder: never electron or a host, and never a folder above it. */
+function coreLayers(above) {
+  return Object.entries(above).map(([folder, banned]) => ({
+    files: [`electron/core/${folder}/**`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' }],
+          patterns: [
+            { group: hosts, message: 'core/ must not import a host layer (imports point down only)' },
+            ...(banned.length
+              ? [
+                  {
+                    group: banned.map((b) => `**/${b}/**`),
+                    message: `core/${folder} sits below ${banned.join(', ')} (docs/ARCHITECTURE.md)`,
+                  },
+                ]
+              : []),
+          ],
+        },
+      ],
+    },
+  }));
+}
+
 export default ts.config(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', 'test/fixtures/out/**'] },
   js.configs.recommended,
@@ -29,18 +55,23 @@ export default ts.config(
     files: ['**/*.svelte', '**/*.svelte.ts'],
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
-  {
-    files: ['electron/core/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [{ name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' }],
-          patterns: [{ group: hosts, message: 'core/ must not import a host layer (imports point down only)' }],
-        },
-      ],
-    },
-  },
+  // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
+  //   api, clock, paths  <  store, qemu  <  supervisor, resources  <  vms  <  consoles  <  host
+  ...coreLayers({
+    api: ['store', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    store: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    qemu: ['store', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    supervisor: ['store', 'resources', 'vms', 'consoles', 'host'],
+    resources: ['supervisor', 'vms', 'consoles', 'host'],
+    vms: ['consoles', 'host'],
+    consoles: ['host', 'store'],
+    host: [],
+  }),
+  // the leaves at core's top (clock, paths, version…) import no folder of core
+  ...coreLayers({ '': ['api', 'store', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
+    ...c,
+    files: ['electron/core/*.ts'],
+  })),
   {
     files: ['electron/server/**', 'electron/cli/**'],
     rules: {

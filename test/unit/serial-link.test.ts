@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { readSerialLog, SerialLink } from '../../electron/core/consoles/serial';
+import { readSerialLog, SerialLink } from '../../electron/core/qemu/serial-link';
 import { tempDir, waitFor } from '../helpers';
 
 let server: net.Server | null = null;

@@ -2,7 +2,7 @@
 // output it missed once it has caught up, so the end of a flood always reaches it.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Session } from '../../electron/core/api/dispatcher';
-import type { SerialLink } from '../../electron/core/consoles/serial';
+import type { SerialLink } from '../../electron/core/qemu/serial-link';
 import { SerialViewers } from '../../electron/core/consoles/serial-viewers';
 
 type Sent = { vmId: string; data: string; offset: number };

@@ -4,7 +4,7 @@
 // the link's record, so the end of a flood always arrives; the offsets tell it what it did
 // not get (all of it is in the log).
 import type { Session } from '../api/dispatcher.js';
-import type { SerialLink } from './serial.js';
+import type { SerialLink } from '../qemu/serial-link.js';
 
 /** Bytes queued towards a client beyond which it is sent no more serial output for now. */
 const MAX_BACKLOG = 4 * 1024 * 1024;

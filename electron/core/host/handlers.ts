@@ -3,7 +3,7 @@
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../api/contract.js';
 import type { MachineConsoles } from '../consoles/machine-consoles.js';
-import { readSerialLog } from '../consoles/serial.js';
+import { readSerialLog } from '../qemu/serial-link.js';
 import { SerialViewers } from '../consoles/serial-viewers.js';
 import { hostShell, sshInto, type Terminals } from '../consoles/terminals.js';
 import type { TicketBook } from '../consoles/tickets.js';

@@ -3,7 +3,7 @@
 // itself. The real driver (qemu-driver.ts) runs QEMU; the fake one in the tests simulates it in
 // memory, so crash → backoff → restart, hangs and reattaches are tested without QEMU.
 import type { VmConfig } from '../api/contract.js';
-import type { SerialLink } from '../consoles/serial.js';
+import type { SerialLink } from './serial-link.js';
 import type { QemuCommands } from './commands.js';
 import type { QmpEvent } from './qmp.js';
 

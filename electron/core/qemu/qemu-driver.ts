@@ -1,6 +1,6 @@
 // The real driver: QEMU processes started detached (a host restart must not take guests with
 // it), found again by pidfile and process identity, reached over QMP and the serial socket.
-import { logSize, readTail, SerialLink } from '../consoles/serial.js';
+import { logSize, readTail, SerialLink } from './serial-link.js';
 import { vmFiles, type DataLayout } from '../paths.js';
 import { buildArgv, type HostCaps } from './argv.js';
 import { QemuCommands } from './commands.js';

@@ -1,7 +1,7 @@
 // The VMs that have a QEMU right now, and what the supervisor knows about each run. Consoles
 // and resources read running VMs from here; only the supervisor adds and removes them.
 import { EventEmitter } from 'node:events';
-import type { SerialLink } from '../consoles/serial.js';
+import type { SerialLink } from '../qemu/serial-link.js';
 import type { Machine } from '../qemu/driver.js';
 import type { QmpEvent } from '../qemu/qmp.js';
 import type { HealthWatch } from '../supervisor/health.js';
