@@ -1,0 +1,314 @@
+// The shapes the contract is made of: VM configuration and state, events, host figures and
+// settings, with their limits from rules.ts. contract.ts re-exports all of it and adds the
+// method table; this file holds the data, that one the calls.
+import { z } from 'zod';
+import { LIMITS } from './rules.js';
+
+// ---- primitives -------------------------------------------------------------------------
+
+/** VM names are shown everywhere and used by scripts: generous, but never a path or a control code. */
+export const VmName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(LIMITS.nameLength.max, `must be at most ${LIMITS.nameLength.max} characters`)
+  .refine((s) => s.trim().length > 0, 'must not be only spaces')
+  .refine((s) => !s.includes('/'), 'must not contain "/"')
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+
+/** A VM is named in calls by its id or its name. */
+export const VmRef = z.string().min(1, 'must not be empty').max(200);
+
+export const AbsPath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4000)
+  .refine((s) => s.startsWith('/'), 'must be an absolute path')
+  .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+export const DiskFormat = z.enum(['qcow2', 'raw']);
+export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
+
+/** restarting: a crashed guest waits out its backoff; crash-loop: restarts gave up until the user starts it. */
+export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'restarting', 'crash-loop']);
+
+/** Why a guest ended; one per end, shown as lastExit.reason. */
+export const ExitReason = z.enum([
+  'guest-poweroff',
+  'user-stop',
+  'user-kill',
+  'host-shutdown',
+  'guest-panic',
+  'guest-watchdog',
+  'qemu-killed',
+  'qemu-exited',
+  'qemu-hung',
+  'guest-hung',
+]);
+
+/** An integer field within its LIMITS entry, with messages that name the bounds. */
+function ranged(field: 'cpus' | 'cpuWeight' | 'maxCrashes' | 'ioIops', unit = '') {
+  const { min, max } = LIMITS[field];
+  return z.number().int('must be a whole number').min(min, `must be at least ${min}${unit}`).max(max, `must be at most ${max}${unit}`);
+}
+
+export const Cpus = ranged('cpus');
+export const MemoryMiB = z
+  .number()
+  .int('must be a whole number of MiB')
+  .min(LIMITS.memoryMiB.min, `must be at least ${LIMITS.memoryMiB.min} MiB`)
+  .max(LIMITS.memoryMiB.max, 'must be at most 4 TiB');
+
+export const PortForward = z.object({
+  proto: z.enum(['tcp', 'udp']).default('tcp'),
+  hostAddr: z.ipv4().default('127.0.0.1'),
+  hostPort: z.number().int().min(1).max(65535),
+  guestPort: z.number().int().min(1).max(65535),
+});
+
+export const Append = z
+  .string()
+  .max(4096)
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f]/.test(s), 'must not contain control characters');
+
+const Port = z.number().int().min(1).max(65535);
+
+/** How the supervisor tells a hung guest from a live one (opt-in): the guest agent, or a forwarded guest port. */
+export const Liveness = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('agent') }),
+  /** The guest service must send something first (as SSH does): slirp accepts any connection itself. */
+  z.object({ kind: z.literal('tcp'), port: Port }),
+  z.object({
+    kind: z.literal('http'),
+    port: Port,
+    path: z
+      .string()
+      .startsWith('/', 'must start with "/"')
+      .max(200)
+      .regex(/^[\x21-\x7e]*$/, 'must be a plain URL path')
+      .default('/'),
+  }),
+]);
+
+/** The i6300esb watchdog: off, or what happens when the guest stops feeding it. restart = end it and let the restart policy decide. */
+export const GuestWatchdog = z.enum(['off', 'restart', 'reset', 'poweroff', 'pause']);
+
+export const MaxCrashes = ranged('maxCrashes');
+export const CrashWindowSec = z
+  .number()
+  .int()
+  .min(LIMITS.crashWindowSec.min, `must be at least ${LIMITS.crashWindowSec.min} s`)
+  .max(LIMITS.crashWindowSec.max, 'must be at most 7 days');
+/** How long a liveness probe may fail before its first success without counting as misses (a slow boot). */
+export const LivenessStartupSec = z
+  .number()
+  .int()
+  .min(LIMITS.livenessStartupSec.min, `must be at least ${LIMITS.livenessStartupSec.min} s`)
+  .max(LIMITS.livenessStartupSec.max, 'must be at most 24 hours');
+
+export const DiskConfig = z.object({
+  path: AbsPath,
+  format: DiskFormat,
+  /** Created by Corral: deleted with the VM unless the user keeps disks. */
+  owned: z.boolean(),
+});
+
+export const CpuWeight = ranged('cpuWeight');
+/** Percent of one host core: 150 = one and a half cores. */
+export const CpuCapPercent = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.cpuCapPercent.min, 'must be at least 1 %')
+  .max(LIMITS.cpuCapPercent.max, 'is more than any host has');
+export const IoBps = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.ioBps.min, 'must be at least 4 KiB/s')
+  .max(LIMITS.ioBps.max, 'must be at most 1 TiB/s');
+export const IoIops = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.ioIops.min, 'must be at least 1')
+  .max(LIMITS.ioIops.max, 'must be at most 10 million');
+
+export const VmConfig = z.object({
+  /** vCPUs at boot; raised live up to maxCpus by hotplug. */
+  cpus: Cpus,
+  /** Hotplug headroom (null: none, maxCpus = cpus). */
+  maxCpus: Cpus.nullable(),
+  /** The memory the guest gets: the balloon target while running (at most maxMemoryMiB). */
+  memoryMiB: MemoryMiB,
+  /** The memory QEMU boots with; memory above it needs a restart (null: = memoryMiB). */
+  maxMemoryMiB: MemoryMiB.nullable(),
+  /** cgroup v2 cpu.weight (null: the default, 100). */
+  cpuWeight: CpuWeight.nullable(),
+  /** cgroup v2 cpu.max as percent of one core (null: no cap). */
+  cpuCapPercent: CpuCapPercent.nullable(),
+  /** Disk throttling for every disk of the VM (QMP block_set_io_throttle). */
+  ioBps: IoBps.nullable(),
+  ioIops: IoIops.nullable(),
+  disks: z.array(DiskConfig).max(LIMITS.disks.max),
+  iso: AbsPath.nullable(),
+  kernel: AbsPath.nullable(),
+  initrd: AbsPath.nullable(),
+  append: Append.nullable(),
+  forwards: z.array(PortForward).max(LIMITS.forwards.max),
+  restart: RestartPolicy,
+  /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
+  maxCrashes: MaxCrashes,
+  crashWindowSec: CrashWindowSec,
+  liveness: Liveness.nullable(),
+  /** Misses of the liveness probe count only after its first success, or after this many seconds. */
+  livenessStartupSec: LivenessStartupSec,
+  guestWatchdog: GuestWatchdog,
+});
+
+/** The settings a VM is created with, and what a config stored by an older Corral lacks. */
+export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
+  cpus: 1,
+  maxCpus: null,
+  memoryMiB: 512,
+  maxMemoryMiB: null,
+  cpuWeight: null,
+  cpuCapPercent: null,
+  ioBps: null,
+  ioIops: null,
+  iso: null,
+  kernel: null,
+  initrd: null,
+  append: null,
+  forwards: [],
+  restart: 'never',
+  maxCrashes: 5,
+  crashWindowSec: 900,
+  liveness: null,
+  livenessStartupSec: 300,
+  guestWatchdog: 'off',
+};
+
+export const ExitInfo = z.object({
+  code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  reason: ExitReason,
+  at: z.number(),
+});
+
+export const VmInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: VmState,
+  /** Seconds since epoch × 1000 of the last state change. */
+  stateSince: z.number(),
+  pid: z.number().int().nullable(),
+  restarts: z.number().int(),
+  lastExit: ExitInfo.nullable(),
+  /** When a pending automatic restart is due (state restarting). */
+  restartAt: z.number().nullable(),
+  /** When the current QEMU started (null when not running): uptime. */
+  startedAt: z.number().nullable(),
+  /** Settings changed while running that take effect at the next boot. */
+  pending: z.array(z.string()),
+  /** Virtual size of each disk in bytes (null: unreadable), in the order of config.disks. */
+  diskSizes: z.array(z.number().nullable()),
+  /** What the running QEMU was started with, the ceiling for live changes (null: not running). */
+  booted: z.object({ memoryMiB: z.number(), maxCpus: z.number(), cpus: z.number() }).nullable(),
+  config: VmConfig,
+  configVersion: z.number().int(),
+  createdAt: z.number(),
+});
+
+/** Everything known about a crash, kept with the event that recorded it. */
+export const CrashReport = z.object({
+  code: z.number().nullable(),
+  signal: z.string().nullable(),
+  reason: ExitReason,
+  qmpEvents: z.array(z.object({ event: z.string(), at: z.number().nullable(), data: z.unknown() })),
+  serialTail: z.string(),
+  qemuLog: z.string(),
+});
+
+export const EventRecord = z.object({
+  id: z.number().int(),
+  vmId: z.string().nullable(),
+  vmName: z.string().nullable(),
+  at: z.number(),
+  kind: z.enum(['created', 'updated', 'deleted', 'state', 'error', 'host']),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  reason: z.string().nullable(),
+  message: z.string(),
+  report: CrashReport.nullable(),
+});
+
+export const VmStats = z.object({
+  vmId: z.string(),
+  at: z.number(),
+  /** Host CPU used by the VM's QEMU, percent of one core. */
+  cpuPercent: z.number(),
+  rssBytes: z.number(),
+  balloonBytes: z.number().nullable(),
+  diskReadBps: z.number(),
+  diskWriteBps: z.number(),
+  /** Not measurable with QEMU's user-mode network. */
+  netRxBps: z.number().nullable(),
+  netTxBps: z.number().nullable(),
+});
+
+export const HostResources = z.object({
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  memoryAvailableBytes: z.number(),
+  /** Host CPU busy, percent of all cores. */
+  cpuPercent: z.number(),
+  /** Memory the running VMs may use (their boot memory), and the limit for it. */
+  committedBytes: z.number(),
+  commitLimitBytes: z.number(),
+  overcommit: z.number(),
+  cgroups: z.object({ available: z.boolean(), reason: z.string().nullable() }),
+});
+
+export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
+export const HostSettings = z.object({
+  /** What quitting the desktop app does with running guests. */
+  quitAction: QuitAction,
+  /** Host shell terminals; null = the host's default (on in the desktop app, off in corral serve). */
+  hostShell: z.boolean().nullable(),
+  /** The read-only QEMU monitor console; null = the host's default (on in the desktop app, off in serve). */
+  monitor: z.boolean().nullable(),
+  /** Running VMs may commit at most host RAM x this much memory. */
+  memoryOvercommit: z.number().min(0.1, 'must be at least 0.1').max(10, 'must be at most 10'),
+});
+
+export const HostInfo = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  pid: z.number().int(),
+  qemu: z.object({
+    binary: z.string(),
+    version: z.string(),
+    accel: z.enum(['kvm', 'tcg']),
+    /** Set when acceleration fell back (e.g. KVM present but broken). */
+    warning: z.string().nullable(),
+  }),
+  settings: HostSettings,
+  /** What this host allows right now (settings applied to the host's defaults). */
+  features: z.object({ hostShell: z.boolean(), monitor: z.boolean() }),
+});
+
+export type VmInfo = z.infer<typeof VmInfo>;
+export type VmConfig = z.infer<typeof VmConfig>;
+export type VmState = z.infer<typeof VmState>;
+export type ExitReason = z.infer<typeof ExitReason>;
+export type ExitInfo = z.infer<typeof ExitInfo>;
+export type EventRecord = z.infer<typeof EventRecord>;
+export type HostInfo = z.infer<typeof HostInfo>;
+export type DiskConfig = z.infer<typeof DiskConfig>;
+export type PortForward = z.infer<typeof PortForward>;
+export type RestartPolicy = z.infer<typeof RestartPolicy>;
+export type Liveness = z.infer<typeof Liveness>;
+export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
+export type CrashReport = z.infer<typeof CrashReport>;
+export type HostSettings = z.infer<typeof HostSettings>;
+export type VmStats = z.infer<typeof VmStats>;
+export type HostResources = z.infer<typeof HostResources>;
