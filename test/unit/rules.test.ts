@@ -1,0 +1,104 @@
+// The rules the host enforces and the page predicts (core/api/rules.ts), and the contract
+// derived from them: limits in the schemas, structured errors, arguments derived from VmConfig.
+import { describe, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS, methods, VmConfig, VmState } from '../../electron/core/api/contract';
+import { CorralError, Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
+import { bootedFrom, can, isLive, isRunning, LIMITS, liveBlocker, whyNot, type VmAction } from '../../electron/core/api/rules';
+
+const echo = new Proxy({}, { get: () => (args: unknown) => args }) as unknown as Handlers;
+const call = (method: string, args: unknown) => new Dispatcher(echo).handle(new Session('t', () => undefined), { id: 1, method, args });
+
+describe('actions per state', () => {
+  const table: Record<VmAction, string[]> = {
+    start: ['stopped', 'crashed', 'restarting', 'crash-loop'],
+    stop: ['restarting', 'crash-loop', 'running', 'paused', 'stopping'],
+    kill: ['restarting', 'crash-loop', 'starting', 'running', 'paused', 'stopping'],
+    reset: ['running', 'paused'],
+    pause: ['running'],
+    resume: ['paused'],
+    delete: ['stopped', 'crashed', 'restarting', 'crash-loop'],
+    edit: VmState.options,
+  };
+  it.each(Object.entries(table))('%s is allowed exactly in %j', (action, states) => {
+    expect(VmState.options.filter((s) => can(s, action as VmAction))).toEqual(VmState.options.filter((s) => states.includes(s)));
+  });
+
+  it('says why an action is refused, the way the host answers', () => {
+    expect(whyNot('web', 'running', 'start')).toBe('"web" is already running');
+    expect(whyNot('web', 'stopped', 'stop')).toBe('"web" is not running');
+    expect(whyNot('web', 'paused', 'pause')).toBe('"web" is paused: pause needs it running');
+    expect(whyNot('web', 'stopped', 'reset')).toBe('"web" is stopped: reset needs it running or paused');
+    expect(whyNot('web', 'running', 'delete')).toBe('"web" is running: stop it before deleting it');
+  });
+
+  it('knows which states have a QEMU and which take live changes', () => {
+    expect(VmState.options.filter(isLive)).toEqual(['starting', 'running', 'paused', 'stopping']);
+    expect(VmState.options.filter(isRunning)).toEqual(['running', 'paused']);
+  });
+});
+
+describe('live changes', () => {
+  const booted = bootedFrom({ memoryMiB: 1024, maxMemoryMiB: 2048, cpus: 2, maxCpus: 4 });
+  const host = { cgroups: false, cgroupsReason: 'not delegated' };
+  const next = (o: Partial<{ memoryMiB: number; cpus: number }>) => ({ memoryMiB: 1024, cpus: 2, ...o });
+
+  it('takes memory up to what QEMU booted with, vCPUs up to its slots and never fewer', () => {
+    expect(booted).toEqual({ memoryMiB: 2048, maxCpus: 4, cpus: 2 });
+    expect(liveBlocker('memoryMiB', next({ memoryMiB: 2048 }), booted, host)).toBeNull();
+    expect(liveBlocker('memoryMiB', next({ memoryMiB: 2049 }), booted, host)).toMatch(/booted with 2048 MiB/);
+    expect(liveBlocker('cpus', next({ cpus: 4 }), booted, host)).toBeNull();
+    expect(liveBlocker('cpus', next({ cpus: 5 }), booted, host)).toMatch(/room for 4 vCPUs/);
+    expect(liveBlocker('cpus', next({ cpus: 1 }), booted, host)).toMatch(/not removed/);
+  });
+
+  it('applies supervision settings and I/O limits live; cgroups only where delegated', () => {
+    for (const f of ['name', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'livenessStartupSec', 'ioBps', 'ioIops']) {
+      expect(liveBlocker(f, next({}), booted, host)).toBeNull();
+    }
+    expect(liveBlocker('cpuWeight', next({}), booted, host)).toBe('cgroups unavailable: not delegated');
+    expect(liveBlocker('cpuWeight', next({}), booted, { cgroups: true })).toBeNull();
+  });
+
+  it('keeps everything else for the next boot', () => {
+    for (const f of ['maxCpus', 'maxMemoryMiB', 'iso', 'kernel', 'forwards', 'guestWatchdog']) {
+      expect(liveBlocker(f, next({}), booted, host)).toBe('it is part of how QEMU was started');
+    }
+  });
+});
+
+describe('the contract, derived', () => {
+  it('creates with every setting of VmConfig, defaulted from CONFIG_DEFAULTS', async () => {
+    const r = (await call('vm.create', { name: 'web' })) as { result: Record<string, unknown> };
+    const settings = Object.keys(VmConfig.shape).filter((k) => k !== 'disks');
+    expect(Object.keys(r.result).sort()).toEqual([...settings, 'name', 'disk'].sort());
+    for (const k of settings) expect(r.result[k]).toEqual(CONFIG_DEFAULTS[k as keyof typeof CONFIG_DEFAULTS]);
+  });
+
+  it('updates any setting of VmConfig but the disks', () => {
+    const shape = methods['vm.update'].args.shape;
+    for (const k of Object.keys(VmConfig.shape)) expect(k in shape).toBe(k !== 'disks');
+  });
+
+  it('takes its bounds from LIMITS and says which bound was crossed', async () => {
+    const low = await call('vm.create', { name: 'x', memoryMiB: LIMITS.memoryMiB.min - 1 });
+    expect(low).toMatchObject({
+      error: { field: 'memoryMiB', limit: LIMITS.memoryMiB.min, reason: `must be at least ${LIMITS.memoryMiB.min} MiB` },
+    });
+    const high = await call('vm.update', { vm: 'x', cpus: LIMITS.cpus.max + 1 });
+    expect(high).toMatchObject({ error: { field: 'cpus', limit: LIMITS.cpus.max } });
+  });
+
+  it('carries a host error’s figures beside its message', () => {
+    const e = new CorralError('invalid-argument', 'invalid argument "size": disks only grow', 'size', {
+      reason: 'disks only grow',
+      current: 1024,
+    });
+    expect(toApiError(e)).toEqual({
+      code: 'invalid-argument',
+      message: 'invalid argument "size": disks only grow',
+      field: 'size',
+      reason: 'disks only grow',
+      current: 1024,
+    });
+  });
+});
