@@ -2,6 +2,38 @@
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../core/api/contract.js';
 import { formatSize, MiB } from '../core/api/units.js';
 
+export function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+export function printJson(v: unknown): void {
+  out(JSON.stringify(v, null, 2));
+}
+
+/** The stable shape of `vm show --json` (scripts depend on it). */
+export function showJson(v: VmInfo) {
+  return {
+    name: v.name,
+    id: v.id,
+    state: v.state,
+    pid: v.pid,
+    restarts: v.restarts,
+    lastExit: v.lastExit && {
+      code: v.lastExit.code,
+      signal: v.lastExit.signal,
+      reason: v.lastExit.reason,
+      at: new Date(v.lastExit.at).toISOString(),
+    },
+    stateSince: new Date(v.stateSince).toISOString(),
+    restartAt: v.restartAt && new Date(v.restartAt).toISOString(),
+    config: v.config,
+  };
+}
+
+export function shellQuote(s: string): string {
+  return /^[\w.-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ')).join('\n');

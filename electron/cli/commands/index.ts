@@ -1,0 +1,15 @@
+// Every command, in the order of `corral help` and the usage text.
+import type { Command } from '../table.js';
+import { consoleCommands } from './consoles.js';
+import { hostCommands } from './host.js';
+import { serveCommands } from './serve.js';
+import { configCommands } from './vm-config.js';
+import { lifecycleCommands } from './vm-lifecycle.js';
+
+export const COMMANDS: readonly Command[] = [
+  ...serveCommands,
+  ...configCommands,
+  ...lifecycleCommands,
+  ...consoleCommands,
+  ...hostCommands,
+];

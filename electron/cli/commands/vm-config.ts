@@ -1,0 +1,83 @@
+// `vm create` and `vm set`: most options set one API argument each, declared with fields() so that
+// the compiler checks the argument against the contract, and the run functions pass them on as is.
+import type { ArgsIn } from '../../core/api/contract.js';
+import { out, shellQuote } from '../format.js';
+import { command, fields, option, UsageError } from '../table.js';
+import { absPath, bytes, duration, forward, int, liveness, memoryMiB, oneOf, onOff, orNull, percent, rate, text } from '../values.js';
+
+const create = fields<ArgsIn<'vm.create'>>();
+const update = fields<ArgsIn<'vm.update'>>();
+const POLICIES = ['never', 'on-failure', 'always'] as const;
+const RESTART = POLICIES.join('|');
+const restart = oneOf(...POLICIES);
+
+export const configCommands = [
+  command({
+    words: 'vm create',
+    args: ['NAME'],
+    summary: 'Create a VM (stopped); names may contain spaces and any letters',
+    options: {
+      cpus: create.option('cpus', 'N', 'vCPUs (default 1)', int),
+      memory: create.option('memoryMiB', 'SIZE', 'memory, e.g. 512M or 2G; a bare number means MiB (default 512M)', memoryMiB),
+      disk: create.option('disk', 'SIZE', 'a new qcow2 disk of this size, e.g. 20G', (t, f) => ({ size: bytes(t, f) })),
+      'disk-image': create.option('disk', 'PATH', 'an existing qcow2 or raw image instead (never deleted by Corral)', (t, f) => ({
+        image: absPath(t, f),
+      })),
+      'disk-format': option('qcow2|raw', 'the format of --disk-image (default: read from its header)', oneOf('qcow2', 'raw')),
+      iso: create.option('iso', 'PATH', 'a CD-ROM image, e.g. an installer', absPath),
+      kernel: create.option('kernel', 'PATH', 'boot this Linux kernel directly', absPath),
+      initrd: create.option('initrd', 'PATH', 'the initrd for --kernel', absPath),
+      append: create.option('append', 'ARGS', 'the kernel command line for --kernel', text),
+      forward: create.many('forwards', 'tcp:HOSTPORT:GUESTPORT', 'forward a host port (on 127.0.0.1) to the guest', forward),
+      restart: create.option('restart', RESTART, 'what to do when the guest ends (default never)', restart),
+    },
+    async run({ args: [name], o, api, host }) {
+      if (o.disk && o['disk-image']) throw new UsageError('use either --disk SIZE (new disk) or --disk-image PATH (existing), not both');
+      if (o['disk-format'] && !o['disk-image']) throw new UsageError('--disk-format applies to --disk-image');
+      const disk = o['disk-image'] && o['disk-format'] ? { disk: { ...o['disk-image'], format: o['disk-format'] } } : {};
+      const vm = await (await host()).call('vm.create', { ...api, ...disk, name } as ArgsIn<'vm.create'>);
+      out(`Created "${vm.name}". Start it: corral vm start ${shellQuote(vm.name)}`);
+      return 0;
+    },
+  }),
+  command({
+    words: 'vm set',
+    args: ['NAME'],
+    summary: 'Change the settings of a VM; what cannot change live waits for the next boot',
+    options: {
+      restart: update.option('restart', RESTART, 'what to do when the guest ends', restart),
+      'max-crashes': update.option('maxCrashes', 'N', 'crashes within --window that stop automatic restarts (crash-loop)', int),
+      window: update.option('crashWindowSec', 'DURATION', 'the crash-loop window, e.g. 15m or 1h', duration),
+      liveness: update.option('liveness', 'agent|tcp:PORT|http:PORT/PATH|off', 'restart a guest that fails this check', liveness),
+      'guest-watchdog': update.option('guestWatchdog', 'on|off', 'the i6300esb watchdog: restart a guest that stops feeding it', (t, f) =>
+        onOff(t, f) ? 'restart' : 'off',
+      ),
+      cpus: update.option('cpus', 'N', 'vCPUs; live up to --max-cpus', int),
+      'max-cpus': update.option('maxCpus', 'N', 'vCPUs the VM boots able to hotplug', int),
+      memory: update.option('memoryMiB', 'SIZE', 'memory; live through the balloon up to the boot size', memoryMiB),
+      'max-memory': update.option('maxMemoryMiB', 'SIZE', 'the memory the VM boots with (room for the balloon)', memoryMiB),
+      'cpu-weight': update.option('cpuWeight', 'N', 'CPU weight against other VMs, 1-10000, or default (100)', orNull('default', int)),
+      'cpu-cap': update.option(
+        'cpuCapPercent',
+        'PERCENT',
+        'at most this percent of one host core, e.g. 150, or off',
+        orNull('off', percent),
+      ),
+      'io-bps': update.option('ioBps', 'N', 'disk bytes per second, e.g. 50M, or off', orNull('off', rate)),
+      'io-iops': update.option('ioIops', 'N', 'disk operations per second, or off', orNull('off', int)),
+      'disk-size': option('SIZE', 'grow the first disk to this size, e.g. 40G (never shrinks)', bytes),
+      live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
+    },
+    async run({ args: [name], o, api, host }) {
+      const settings = Object.keys(api).filter((k) => k !== 'live');
+      if (!settings.length && o['disk-size'] === undefined) throw new UsageError('nothing to set; see corral help vm set');
+      const c = await host();
+      let vm = settings.length
+        ? await c.call('vm.update', { ...api, vm: name } as ArgsIn<'vm.update'>)
+        : await c.call('vm.get', { vm: name });
+      if (o['disk-size'] !== undefined) vm = await c.call('vm.resizeDisk', { vm: name, size: o['disk-size'] });
+      out(`Updated "${vm.name}"${vm.pending.length ? `; at the next boot: ${vm.pending.join(', ')}` : ''}`);
+      return 0;
+    },
+  }),
+];
