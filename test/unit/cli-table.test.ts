@@ -157,6 +157,8 @@ describe('parsing into API arguments', () => {
       live: true,
     });
     expect(q.values['disk-size']).toBe(40 * GiB); // its own call (vm.resizeDisk), not an update argument
+    expect(run(['vm', 'set', 'x', '--liveness-startup', '600']).api).toEqual({ livenessStartupSec: 600 });
+    expect(run(['vm', 'set', 'x', '--liveness-startup', '10m']).api).toEqual({ livenessStartupSec: 600 });
   });
 
   it('vm stop --timeout and the other commands take their own options', () => {

@@ -49,6 +49,12 @@ export const configCommands = [
       'max-crashes': update.option('maxCrashes', 'N', 'crashes within --window that stop automatic restarts (crash-loop)', int),
       window: update.option('crashWindowSec', 'DURATION', 'the crash-loop window, e.g. 15m or 1h', duration),
       liveness: update.option('liveness', 'agent|tcp:PORT|http:PORT/PATH|off', 'restart a guest that fails this check', liveness),
+      'liveness-startup': update.option(
+        'livenessStartupSec',
+        'SEC',
+        'misses before the first answer count only after this long (default 300)',
+        duration,
+      ),
       'guest-watchdog': update.option('guestWatchdog', 'on|off', 'the i6300esb watchdog: restart a guest that stops feeding it', (t, f) =>
         onOff(t, f) ? 'restart' : 'off',
       ),
