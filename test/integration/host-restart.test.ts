@@ -83,6 +83,9 @@ describe('host restart', () => {
 
   it('vm set changes the policy of a running guest; never means it stays down', async () => {
     expect((await corral(data, ['vm', 'set', 'c', '--restart', 'never', '--max-crashes', '3', '--window', '10m'])).code).toBe(0);
+    // a change the running guest cannot take waits for its next boot, and the CLI says why
+    const pending = await corral(data, ['vm', 'set', 'c', '--max-cpus', '4']);
+    expect(pending.stdout).toMatch(/at the next boot: maxCpus\n {2}maxCpus: it is part of how QEMU was started/);
     const c = await show('c');
     process.kill(c.pid!, 'SIGKILL');
     const after = await waitFor(

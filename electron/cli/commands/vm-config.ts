@@ -78,11 +78,12 @@ export const configCommands = [
       const settings = Object.keys(api).filter((k) => k !== 'live');
       if (!settings.length && o['disk-size'] === undefined) throw new UsageError('nothing to set; see corral help vm set');
       const c = await host();
-      let vm = settings.length
-        ? await c.call('vm.update', { ...api, vm: name } as ArgsIn<'vm.update'>)
-        : await c.call('vm.get', { vm: name });
+      const updated = settings.length ? await c.call('vm.update', { ...api, vm: name } as ArgsIn<'vm.update'>) : null;
+      let vm = updated ?? (await c.call('vm.get', { vm: name }));
       if (o['disk-size'] !== undefined) vm = await c.call('vm.resizeDisk', { vm: name, size: o['disk-size'] });
       out(`Updated "${vm.name}"${vm.pending.length ? `; at the next boot: ${vm.pending.join(', ')}` : ''}`);
+      // why each change did not reach the running VM
+      for (const n of updated?.notLive ?? []) out(`  ${n.field}: ${n.why}`);
       return 0;
     },
   }),
