@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkMonitorCommand } from '../../electron/core/consoles/monitor';
+import { MONITOR_COMMANDS } from '../../electron/core/api/rules';
+import { checkMonitorCommand, MONITOR_HELP } from '../../electron/core/consoles/monitor';
 import { TicketBook } from '../../electron/core/consoles/tickets';
 
 describe('read-only monitor allowlist', () => {
@@ -17,6 +18,11 @@ describe('read-only monitor allowlist', () => {
     'info block /etc/passwd',
   ])('refuses %j', (c) => {
     expect(checkMonitorCommand(c)).toHaveProperty('error');
+  });
+  it('allows exactly the shared list that the page suggests', () => {
+    for (const c of MONITOR_COMMANDS) expect(checkMonitorCommand(c)).toEqual({ command: c });
+    expect(checkMonitorCommand('help')).toEqual({ error: MONITOR_HELP });
+    expect(MONITOR_HELP).toBe(`Allowed: ${MONITOR_COMMANDS.join(', ')}`);
   });
 });
 

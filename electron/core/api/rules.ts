@@ -147,3 +147,38 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
       return 'it is part of how QEMU was started';
   }
 }
+
+// ---- the QEMU monitor ---------------------------------------------------------------------
+
+/** What the read-only monitor console may ask ("info <what>"): commands that look, none that change. */
+export const MONITOR_INFO = [
+  'balloon',
+  'block',
+  'blockstats',
+  'chardev',
+  'cpus',
+  'history',
+  'irq',
+  'kvm',
+  'mem',
+  'mtree',
+  'name',
+  'network',
+  'numa',
+  'pci',
+  'qtree',
+  'registers',
+  'roms',
+  'status',
+  'tlb',
+  'usb',
+  'uuid',
+  'version',
+  'vnc',
+  'iothreads',
+  'memdev',
+  'hotpluggable-cpus',
+] as const;
+
+/** The allowed commands in full, sorted: what the host's "help" lists and the page suggests. */
+export const MONITOR_COMMANDS: readonly string[] = [...MONITOR_INFO].sort().map((c) => `info ${c}`);
