@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Dispatcher, Session, type Handlers } from '../../electron/core/api/dispatcher';
+import { Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
 import { parseSize } from '../../electron/core/api/units';
+import { checkBootFiles, checkNetwork } from '../../electron/core/vms/config-checks';
 
 // Handlers that echo their (validated, defaulted) arguments.
 const echo = new Proxy({}, { get: () => (args: unknown) => args }) as unknown as Handlers;
@@ -50,6 +51,32 @@ describe('the API contract at the edge', () => {
     expect(await call('vm.explode', {})).toHaveProperty('error.code', 'unknown-method');
     expect(await call('vm.start', {})).toMatchObject({ error: { code: 'invalid-argument', field: 'vm' } });
     expect(await call('serial.write', { vm: 'x', data: 'not base64!' })).toMatchObject({ error: { field: 'data' } });
+  });
+});
+
+describe('field errors of the config checks', () => {
+  // the page shows `reason` on the field: every such error must carry it
+  const caught = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      return toApiError(err);
+    }
+    throw new Error('no error');
+  };
+
+  it('carry the reason without the preamble', () => {
+    const files = { iso: '/no/such.iso', kernel: null, initrd: null, append: null };
+    expect(caught(() => checkBootFiles(files))).toMatchObject({ field: 'iso', reason: '/no/such.iso: no such file' });
+    expect(caught(() => checkBootFiles({ ...files, iso: null, append: 'x' }))).toMatchObject({ field: 'append', reason: 'needs a kernel' });
+    const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 };
+    expect(caught(() => checkNetwork({ forwards: [fwd, fwd], liveness: null }))).toMatchObject({
+      field: 'forwards.1.hostPort',
+      reason: '2222 is forwarded twice',
+    });
+    const probe = caught(() => checkNetwork({ forwards: [], liveness: { kind: 'tcp', port: 22 } }));
+    expect(probe.field).toBe('liveness.port');
+    expect(probe.reason).toMatch(/^the probe needs a tcp port forward/);
   });
 });
 

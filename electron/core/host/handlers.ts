@@ -86,7 +86,7 @@ export function makeHandlers({
         if (!info().features.hostShell) throw new CorralError('conflict', 'host shells are turned off on this host (setting "hostShell")');
         return terminals.open(hostShell(), a.cols, a.rows, s);
       }
-      if (!a.vm) throw new CorralError('invalid-argument', 'invalid argument "vm": ssh needs a VM', 'vm');
+      if (!a.vm) throw new CorralError('invalid-argument', 'invalid argument "vm": ssh needs a VM', 'vm', { reason: 'ssh needs a VM' });
       const vm = service.get(a.vm);
       if (vm.state !== 'running') throw new CorralError('conflict', `"${vm.name}" is not running`);
       const fwd = vm.config.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
@@ -145,7 +145,10 @@ export function makeHandlers({
     },
     'serial.write': (a) => {
       const data = Buffer.from(a.data, 'base64');
-      if (data.length > 64 * 1024) throw new CorralError('invalid-argument', 'invalid argument "data": at most 64 KiB per write', 'data');
+      if (data.length > 64 * 1024)
+        throw new CorralError('invalid-argument', 'invalid argument "data": at most 64 KiB per write', 'data', {
+          reason: 'at most 64 KiB per write',
+        });
       serialOf(a.vm).write(data);
       return { ok: true as const };
     },

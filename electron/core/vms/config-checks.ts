@@ -18,11 +18,11 @@ export function checkBootFiles(c: BootFiles): void {
     } catch (err) {
       why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
     }
-    if (why) throw new CorralError('invalid-argument', `invalid argument "${field}": ${p}: ${why}`, field);
+    if (why) throw new CorralError('invalid-argument', `invalid argument "${field}": ${p}: ${why}`, field, { reason: `${p}: ${why}` });
   }
   if ((c.initrd || c.append) && !c.kernel) {
     const field = c.initrd ? 'initrd' : 'append';
-    throw new CorralError('invalid-argument', `invalid argument "${field}": needs a kernel`, field);
+    throw new CorralError('invalid-argument', `invalid argument "${field}": needs a kernel`, field, { reason: 'needs a kernel' });
   }
 }
 
@@ -30,21 +30,18 @@ export function checkNetwork(c: Pick<VmConfig, 'forwards' | 'liveness'>): void {
   const seen = new Set<string>();
   c.forwards.forEach((f, i) => {
     const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
-    if (seen.has(key))
-      throw new CorralError(
-        'invalid-argument',
-        `invalid argument "forwards.${i}.hostPort": ${f.hostPort} is forwarded twice`,
-        `forwards.${i}.hostPort`,
-      );
+    if (seen.has(key)) {
+      const reason = `${f.hostPort} is forwarded twice`;
+      throw new CorralError('invalid-argument', `invalid argument "forwards.${i}.hostPort": ${reason}`, `forwards.${i}.hostPort`, {
+        reason,
+      });
+    }
     seen.add(key);
   });
   const l = c.liveness;
   if (l && l.kind !== 'agent' && !c.forwards.some((f) => f.proto === 'tcp' && f.guestPort === l.port)) {
-    throw new CorralError(
-      'invalid-argument',
-      `invalid argument "liveness.port": the probe needs a tcp port forward to guest port ${l.port} (e.g. --forward tcp:HOSTPORT:${l.port})`,
-      'liveness.port',
-    );
+    const reason = `the probe needs a tcp port forward to guest port ${l.port} (e.g. --forward tcp:HOSTPORT:${l.port})`;
+    throw new CorralError('invalid-argument', `invalid argument "liveness.port": ${reason}`, 'liveness.port', { reason });
   }
 }
 
