@@ -12,10 +12,17 @@ import type {
   Result,
 } from '../../../electron/core/api/contract';
 
-/** A failed call: carries the host's ApiError (code, message, field). */
-export class ApiCallError extends Error {
+/**
+ * A failed call: carries the host's ApiError as it came: code, message, and where there is one
+ * the field at fault, the reason (the message without its preamble), the bound crossed and the
+ * current value. The page shows these; it never reads them out of the message.
+ */
+export class ApiCallError extends Error implements ApiError {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  readonly reason: string | undefined;
+  readonly limit: number | undefined;
+  readonly current: number | undefined;
   readonly method: string;
 
   constructor(method: string, error: ApiError) {
@@ -24,10 +31,21 @@ export class ApiCallError extends Error {
     this.method = method;
     this.code = error.code;
     this.field = error.field;
+    this.reason = error.reason;
+    this.limit = error.limit;
+    this.current = error.current;
   }
 
   get apiError(): ApiError {
-    return { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) };
+    const { code, message, field, reason, limit, current } = this;
+    return {
+      code,
+      message,
+      ...(field !== undefined ? { field } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      ...(current !== undefined ? { current } : {}),
+    };
   }
 }
 
@@ -303,7 +321,7 @@ export class ApiClient {
     this.transport.retryNow();
   }
 
-  /** Calls a host method. Rejects with ApiCallError carrying the host's {code, message, field}. */
+  /** Calls a host method. Rejects with ApiCallError carrying the host's ApiError. */
   async call<M extends MethodName>(method: M, args: ArgsIn<M>): Promise<Result<M>> {
     // args cross a process or network boundary: plain JSON only (never a reactive proxy)
     const plain: unknown = args === undefined ? {} : JSON.parse(JSON.stringify(args));

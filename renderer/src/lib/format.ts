@@ -32,9 +32,6 @@ export const STATE_META: Record<VmState, StateMeta> = {
   },
 };
 
-/** States in which a QEMU process exists. */
-export const LIVE_STATES: readonly VmState[] = ['starting', 'running', 'paused', 'stopping'];
-
 export const EXIT_REASON: Record<ExitReason, string> = {
   'guest-poweroff': 'Guest powered off',
   'user-stop': 'Stopped by you',
@@ -164,6 +161,16 @@ export function restartIn(restartAt: number | null, now: number): string {
   return ms <= 500 ? 'now' : `in ${formatDuration(ms)}`;
 }
 
+/**
+ * A refusal as a field shows it: the host's reason (the message without its "invalid argument"
+ * preamble), else the whole message, starting with a capital. Nothing is read out of the text.
+ */
+export function reasonText(err: unknown): string {
+  const e = err as { message?: unknown; reason?: unknown } | null;
+  const s = typeof e?.reason === 'string' && e.reason ? e.reason : typeof e?.message === 'string' ? e.message : String(err);
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 /** Names of VM settings (for "pending until the next start"). */
 export const SETTING_LABEL: Record<string, string> = {
   name: 'name',
@@ -180,6 +187,7 @@ export const SETTING_LABEL: Record<string, string> = {
   maxCrashes: 'crash limit',
   crashWindowSec: 'crash window',
   liveness: 'liveness check',
+  livenessStartupSec: 'liveness start-up window',
   guestWatchdog: 'watchdog',
   cpuWeight: 'CPU weight',
   cpuCapPercent: 'CPU cap',

@@ -1,9 +1,8 @@
 // Facts about the host: QEMU, acceleration and settings (host.info, on every (re)connection),
 // and its capacity (host.resources, then the figures that come with every "stats" push).
 import type { HostInfo, HostResources, HostSettings } from '../../../electron/core/api/contract';
+import { isLive, type HostAbilities } from '../../../electron/core/api/rules';
 import { api } from './api';
-
-const LIVE = new Set(['starting', 'running', 'paused', 'stopping']);
 
 /** Committed memory above this share of the limit is "almost full" (the host warns at 90 % too). */
 export const NEAR_LIMIT = 0.9;
@@ -25,7 +24,7 @@ class Host {
     });
     // committed memory changes when a VM starts or stops: ask again (stats pushes stop with the last VM)
     api.on('vm.changed', (vm) => {
-      const live = LIVE.has(vm.state);
+      const live = isLive(vm.state);
       if (live !== this.#liveIds.has(vm.id)) {
         if (live) this.#liveIds.add(vm.id);
         else this.#liveIds.delete(vm.id);
@@ -33,6 +32,12 @@ class Host {
       }
     });
     api.on('vm.removed', ({ id }) => this.#liveIds.delete(id));
+  }
+
+  /** What the host can do besides QEMU (cgroup CPU controls), as the live rules take it. */
+  get abilities(): HostAbilities {
+    const c = this.resources?.cgroups;
+    return { cgroups: c?.available ?? false, cgroupsReason: c?.reason ?? null };
   }
 
   async refreshInfo(): Promise<void> {

@@ -9,7 +9,7 @@ export interface MonitorEntry {
   error: boolean;
 }
 
-/** Shown until the host has told us its list (it does in the answer to "help"). */
+/** The first examples shown (the full list the host allows is MONITOR_COMMANDS, in api/rules). */
 export const COMMON_COMMANDS = ['info status', 'info cpus', 'info block', 'info network', 'info balloon', 'info chardev', 'info version'];
 
 const MAX_ENTRIES = 200;
@@ -21,28 +21,12 @@ let nextId = 1;
 export class MonitorSession {
   entries = $state<MonitorEntry[]>([]);
   busy = $state(false);
-  /** The commands the host allows ("info …"). */
-  allowed = $state<string[]>([]);
   /** Oldest first. */
   history: string[] = [];
   #vmId: string;
-  #asked = false;
 
   constructor(vmId: string) {
     this.#vmId = vmId;
-  }
-
-  /** Asks the host which commands it allows (once): its answer to "help" lists them. */
-  async loadAllowed(): Promise<void> {
-    if (this.#asked) return;
-    this.#asked = true;
-    try {
-      await api.call('monitor.exec', { vm: this.#vmId, command: 'help' });
-    } catch (err) {
-      const m = /Allowed: (.+)$/.exec(errorMessage(err));
-      if (m) this.allowed = m[1].split(/,\s*/).filter((c) => /^info [\w-]+$/.test(c));
-      else this.#asked = false;
-    }
   }
 
   async run(command: string): Promise<void> {

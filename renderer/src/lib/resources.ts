@@ -1,8 +1,10 @@
 // The Resources tab's logic, kept out of the component: slider stops, the form and its diff
-// against the VM, which changes a running VM takes at once, and chart columns from samples.
-import type { ArgsIn, DiskConfig, VmInfo, VmStats } from '../../../electron/core/api/contract';
-import { LIMITS as RULES } from '../../../electron/core/api/rules';
+// against the VM, which changes a running VM takes at once (the host's own rules, from
+// api/rules, against what the VM booted with), and chart columns from samples.
+import type { ArgsIn, NotLive, VmInfo, VmStats } from '../../../electron/core/api/contract';
+import { bootedFrom, isRunning, LIMITS, liveBlocker, type Booted, type HostAbilities } from '../../../electron/core/api/rules';
 import { formatSize, MiB } from '../../../electron/core/api/units';
+import { reasonText } from './format';
 
 export type ResKey = 'cpus' | 'maxCpus' | 'memoryMiB' | 'maxMemoryMiB' | 'cpuWeight' | 'cpuCapPercent' | 'ioBps' | 'ioIops';
 export const RES_KEYS: readonly ResKey[] = [
@@ -29,17 +31,6 @@ export interface ResForm {
   ioIops: number | null;
 }
 
-const LIVE_STATES = new Set(['running', 'paused']);
-
-export const LIMITS = {
-  cpus: [RULES.cpus.min, RULES.cpus.max],
-  memoryMiB: [RULES.memoryMiB.min, RULES.memoryMiB.max],
-  cpuWeight: [1, 10000],
-  cpuCapPercent: [RULES.cpuCapPercent.min, RULES.cpuCapPercent.max],
-  ioBps: [4096, 2 ** 40],
-  ioIops: [1, 10_000_000],
-} as const;
-
 export function formFromConfig(vm: VmInfo): ResForm {
   const c = vm.config;
   return {
@@ -61,7 +52,7 @@ export function formFromConfig(vm: VmInfo): ResForm {
  */
 export function diffArgs(vm: VmInfo, f: ResForm): ArgsIn<'vm.update'> {
   const base = formFromConfig(vm);
-  const running = LIVE_STATES.has(vm.state);
+  const running = isRunning(vm.state);
   const args: ArgsIn<'vm.update'> = { vm: vm.id };
   const followed = (max: number, v: number, baseMax: number, wasNull: boolean) => wasNull && !running && max === v && v > baseMax;
   if (f.cpus !== base.cpus) args.cpus = f.cpus;
@@ -82,14 +73,16 @@ export function changedKeys(vm: VmInfo, f: ResForm): ResKey[] {
   return RES_KEYS.filter((k) => f[k] !== base[k]);
 }
 
-/** Client-side checks (the host checks again); keys are the contract's argument names. */
+type Range = { readonly min: number; readonly max: number };
+
+/** Client-side checks against the contract's LIMITS (the host checks again); keys are the contract's argument names. */
 export function validate(f: ResForm): Partial<Record<ResKey, string>> {
   const e: Partial<Record<ResKey, string>> = {};
-  const whole = (v: number) => Number.isInteger(v);
-  const range = (k: ResKey, v: number | null, [lo, hi]: readonly [number, number], what: string) => {
+  const range = (k: ResKey, v: number | null, { min, max }: Range, what: string) => {
     if (v === null) return;
-    if (!Number.isFinite(v) || !whole(v)) e[k] = `Enter a whole number of ${what}`;
-    else if (v < lo || v > hi) e[k] = `From ${lo} to ${hi} ${what}`;
+    const unit = what ? ` ${what}` : '';
+    if (!Number.isFinite(v) || !Number.isInteger(v)) e[k] = `Enter a whole number${what ? ` of ${what}` : ''}`;
+    else if (v < min || v > max) e[k] = `From ${min} to ${max}${unit}`;
   };
   range('cpus', f.cpus, LIMITS.cpus, 'vCPUs');
   range('maxCpus', f.maxCpus, LIMITS.cpus, 'vCPUs');
@@ -100,54 +93,54 @@ export function validate(f: ResForm): Partial<Record<ResKey, string>> {
     e.maxMemoryMiB = `At least the memory (${formatSize(f.memoryMiB * MiB)})`;
   range('cpuWeight', f.cpuWeight, LIMITS.cpuWeight, '');
   range('cpuCapPercent', f.cpuCapPercent, LIMITS.cpuCapPercent, '%');
-  if (f.ioBps !== null && (!Number.isFinite(f.ioBps) || f.ioBps < LIMITS.ioBps[0])) e.ioBps = 'At least 4 KiB/s';
-  else if (f.ioBps !== null && f.ioBps > LIMITS.ioBps[1]) e.ioBps = 'At most 1 TiB/s';
+  if (f.ioBps !== null && (!Number.isFinite(f.ioBps) || f.ioBps < LIMITS.ioBps.min)) e.ioBps = `At least ${formatSize(LIMITS.ioBps.min)}/s`;
+  else if (f.ioBps !== null && f.ioBps > LIMITS.ioBps.max) e.ioBps = `At most ${formatSize(LIMITS.ioBps.max)}/s`;
   range('ioIops', f.ioIops, LIMITS.ioIops, 'operations/s');
-  for (const k of Object.keys(e) as ResKey[]) e[k] = e[k]!.replace(/\s+$/, '');
   return e;
 }
 
-/** What the running QEMU booted with, as far as VmInfo tells (null: a pending change hides it). */
-export function bootFigures(vm: VmInfo): { memoryMiB: number | null; maxCpus: number | null; cpus: number | null } {
-  const c = vm.config;
-  const p = new Set(vm.pending);
-  return {
-    memoryMiB: p.has('memoryMiB') || p.has('maxMemoryMiB') ? null : Math.max(c.memoryMiB, c.maxMemoryMiB ?? 0),
-    maxCpus: p.has('cpus') || p.has('maxCpus') ? null : Math.max(c.cpus, c.maxCpus ?? 0),
-    cpus: p.has('cpus') ? null : c.cpus,
-  };
+/** What the running QEMU started with, as the host says (a host that does not say: the config). */
+export function bootedOf(vm: VmInfo): Booted {
+  return vm.booted ?? bootedFrom(vm.config);
+}
+
+/**
+ * Why the form's value of `key` would not reach the running VM at once: the host's own rule
+ * (liveBlocker) against what the VM booted with. Null when it would, or when it is not running
+ * (then everything applies at its next start).
+ */
+export function blocker(vm: VmInfo, f: ResForm, key: ResKey, host: HostAbilities): string | null {
+  if (!isRunning(vm.state)) return null;
+  return liveBlocker(key, f, bootedOf(vm), host);
 }
 
 /**
  * Whether the form's value of `key` would reach the running VM at once ('live') or wait for
- * its next boot ('boot'); null when it is not running (everything applies at the next start).
- * Mirrors the host's rules; the host's answer (VmInfo.pending) is what the UI shows after.
+ * its next boot ('boot'); null when it is not running. The host's answer (vm.update's notLive,
+ * VmInfo.pending) is what the UI shows after.
  */
-export function predict(vm: VmInfo, f: ResForm, key: ResKey, cgroups: boolean): 'live' | 'boot' | null {
-  if (!LIVE_STATES.has(vm.state)) return null;
-  const boot = bootFigures(vm);
-  switch (key) {
-    case 'memoryMiB':
-      return boot.memoryMiB !== null
-        ? f.memoryMiB <= boot.memoryMiB
-          ? 'live'
-          : 'boot'
-        : f.memoryMiB <= vm.config.memoryMiB
-          ? 'live'
-          : 'boot';
-    case 'cpus':
-      if (boot.cpus !== null && f.cpus < boot.cpus) return 'boot';
-      return boot.maxCpus !== null && f.cpus <= boot.maxCpus ? 'live' : 'boot';
-    case 'maxCpus':
-    case 'maxMemoryMiB':
-      return 'boot';
-    case 'cpuWeight':
-    case 'cpuCapPercent':
-      return cgroups ? 'live' : 'boot';
-    case 'ioBps':
-    case 'ioIops':
-      return 'live';
+export function predict(vm: VmInfo, f: ResForm, key: ResKey, host: HostAbilities): 'live' | 'boot' | null {
+  if (!isRunning(vm.state)) return null;
+  return blocker(vm, f, key, host) === null ? 'live' : 'boot';
+}
+
+/** Whether the running VM could take one more vCPU at once (hotplug room left). */
+export function canAddCpuLive(vm: VmInfo, host: HostAbilities): boolean {
+  if (!isRunning(vm.state)) return false;
+  const b = bootedOf(vm);
+  return liveBlocker('cpus', { cpus: b.cpus + 1, memoryMiB: vm.config.memoryMiB }, b, host) === null;
+}
+
+/**
+ * The changes sent as live that the running VM did not take (vm.update's notLive names each,
+ * with the host's reason): the message for each field.
+ */
+export function liveFailures(notLive: readonly NotLive[], expectedLive: readonly ResKey[]): Partial<Record<ResKey, string>> {
+  const out: Partial<Record<ResKey, string>> = {};
+  for (const n of notLive) {
+    if ((expectedLive as readonly string[]).includes(n.field)) out[n.field as ResKey] = `Not applied live: ${n.why}`;
   }
+  return out;
 }
 
 // ---- slider stops ----------------------------------------------------------------------
@@ -197,24 +190,13 @@ export function withValue(stops: number[], v: number | null): number[] {
 // ---- disks -------------------------------------------------------------------------------
 
 /**
- * A disk's current virtual size when the host tells it. The contract has no size in
- * DiskConfig yet; this reads `sizeBytes` if a host sends it.
+ * A refused resize as the disk row shows it. A refusal that tells the disk's current size
+ * (ApiError.current: it would shrink) says it in human units and hands the size back to show.
  */
-export function diskSize(d: DiskConfig): number | null {
-  const s = (d as DiskConfig & { sizeBytes?: unknown }).sizeBytes;
-  return typeof s === 'number' && s > 0 ? s : null;
-}
-
-/** "disks only grow; disk 0 is already 1073741824 bytes" → the size, when the host names it. */
-export function sizeFromError(message: string): number | null {
-  const m = /already (\d+) bytes/.exec(message);
-  return m ? Number(m[1]) : null;
-}
-
-/** The host's wording without the argument prefix, and byte counts in human units. */
-export function tidyError(message: string): string {
-  const s = message.replace(/^invalid argument "[^"]*": /, '').replace(/(\d{5,}) bytes/g, (_m, n: string) => formatSize(Number(n)));
-  return s.charAt(0).toUpperCase() + s.slice(1);
+export function growRefusal(err: unknown): { text: string; current: number | null } {
+  const current = (err as { current?: unknown } | null)?.current;
+  if (typeof current === 'number') return { text: `Disks only grow: it is already ${formatSize(current)}`, current };
+  return { text: reasonText(err), current: null };
 }
 
 // ---- charts ------------------------------------------------------------------------------

@@ -3,14 +3,13 @@
 // row, its page) and never the whole list. vm.stats fills the last hour when a VM's page
 // opens, so charts do not start empty.
 import type { VmStats } from '../../../electron/core/api/contract';
+import { isLive } from '../../../electron/core/api/rules';
 import { api } from './api';
 import { host } from './host.svelte';
 
 /** The samples a VM keeps: an hour of 2 s samples. */
 const KEEP_MS = 3600_000;
 const KEEP_MAX = 1900;
-
-const LIVE = new Set(['starting', 'running', 'paused', 'stopping']);
 
 export class VmSeries {
   /** Oldest first, at most an hour; replaced (never mutated) on every sample. */
@@ -69,7 +68,7 @@ class Stats {
       for (const [id, series] of this.#byVm) if (!seen[id] && series.latest) series.latest = null;
     });
     api.on('vm.changed', (vm) => {
-      if (!LIVE.has(vm.state)) {
+      if (!isLive(vm.state)) {
         const s = this.#byVm.get(vm.id);
         if (s?.latest) s.latest = null;
       }

@@ -3,12 +3,26 @@
 // "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
 // same inputs as ours.
 import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
-import { LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
+import { bootMemoryMiB, isRunning, LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
+import { formatSize, MiB, parseSize } from '../../../electron/core/api/units';
 
-const MAX_CPUS = LIMITS.cpus.max;
-const MIN_MEMORY_MIB = LIMITS.memoryMiB.min;
-const MAX_MEMORY_MIB = LIMITS.memoryMiB.max;
-import { parseSize } from '../../../electron/core/api/units';
+/** A whole number within `range` (inclusive). */
+function within(v: number | null | undefined, range: { readonly min: number; readonly max: number }): v is number {
+  return isNum(v) && Number.isInteger(v) && v >= range.min && v <= range.max;
+}
+
+/** "7 days", "24 hours", "10 seconds": a bound of a time window, in words. */
+function spell(sec: number): string {
+  const [n, unit] =
+    sec % 86400 === 0
+      ? [sec / 86400, 'day']
+      : sec % 3600 === 0
+        ? [sec / 3600, 'hour']
+        : sec % 60 === 0
+          ? [sec / 60, 'minute']
+          : [sec, 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
 
 export type MemUnit = 'MiB' | 'GiB';
 export type DiskUnit = 'MiB' | 'GiB' | 'TiB';
@@ -154,18 +168,18 @@ interface Common {
 function validateCommon(form: VmForm, errors: FieldErrors): Common {
   const name = form.name.trim();
   if (!name) errors.name = 'Give the VM a name';
-  else if (name.length > 100) errors.name = 'At most 100 characters';
+  else if (name.length > LIMITS.nameLength.max) errors.name = `At most ${LIMITS.nameLength.max} characters`;
   else if (name.includes('/')) errors.name = 'Must not contain “/”';
   // eslint-disable-next-line no-control-regex
   else if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) errors.name = 'Must not contain control characters';
 
   const cpus = form.cpus;
-  if (!isNum(cpus) || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) errors.cpus = `A whole number from 1 to ${MAX_CPUS}`;
+  if (!within(cpus, LIMITS.cpus)) errors.cpus = `A whole number from ${LIMITS.cpus.min} to ${LIMITS.cpus.max}`;
 
   const mem = memoryMiB(form);
   if (mem === null || mem <= 0) errors.memoryMiB = 'Enter the memory size';
-  else if (mem < MIN_MEMORY_MIB) errors.memoryMiB = `At least ${MIN_MEMORY_MIB} MiB`;
-  else if (mem > MAX_MEMORY_MIB) errors.memoryMiB = 'At most 4 TiB';
+  else if (mem < LIMITS.memoryMiB.min) errors.memoryMiB = `At least ${LIMITS.memoryMiB.min} MiB`;
+  else if (mem > LIMITS.memoryMiB.max) errors.memoryMiB = `At most ${formatSize(LIMITS.memoryMiB.max * MiB)}`;
 
   const iso = checkPath(errors, 'iso', form.iso, false);
   const kernel = checkPath(errors, 'kernel', form.kernel, false);
@@ -190,11 +204,11 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
   });
 
   const maxCrashes = form.maxCrashes;
-  if (!isNum(maxCrashes) || !Number.isInteger(maxCrashes) || maxCrashes < 1 || maxCrashes > 1000)
-    errors.maxCrashes = 'A whole number from 1 to 1000';
+  if (!within(maxCrashes, LIMITS.maxCrashes))
+    errors.maxCrashes = `A whole number from ${LIMITS.maxCrashes.min} to ${LIMITS.maxCrashes.max}`;
   const windowSec = isNum(form.crashWindow) ? Math.round(form.crashWindow * (form.crashWindowUnit === 'h' ? 3600 : 60)) : NaN;
-  if (!(windowSec >= 10)) errors.crashWindowSec = 'At least 10 seconds';
-  else if (windowSec > 7 * 86400) errors.crashWindowSec = 'At most 7 days';
+  if (!(windowSec >= LIMITS.crashWindowSec.min)) errors.crashWindowSec = `At least ${spell(LIMITS.crashWindowSec.min)}`;
+  else if (windowSec > LIMITS.crashWindowSec.max) errors.crashWindowSec = `At most ${spell(LIMITS.crashWindowSec.max)}`;
 
   let liveness: Liveness | null = null;
   if (form.livenessKind === 'agent') liveness = { kind: 'agent' };
@@ -238,8 +252,8 @@ export function validateCreate(form: VmForm): { errors: FieldErrors; args: ArgsI
     else {
       try {
         size = parseSize(`${form.diskSize}${form.diskUnit}`);
-        if (size < 1024 * 1024) errors['disk.size'] = 'At least 1 MiB';
-        else if (size > 64 * 1024 ** 4) errors['disk.size'] = 'At most 64 TiB';
+        if (size < LIMITS.diskBytes.min) errors['disk.size'] = `At least ${formatSize(LIMITS.diskBytes.min)}`;
+        else if (size > LIMITS.diskBytes.max) errors['disk.size'] = `At most ${formatSize(LIMITS.diskBytes.max)}`;
       } catch (err) {
         errors['disk.size'] = err instanceof Error ? err.message : String(err);
       }
@@ -271,9 +285,8 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
   // more than the maximum raises the maximum: said explicitly, as the host refuses
   // cpus above a set maxCpus, and memory above the boot memory of a running VM
-  const running = vm.state === 'running' || vm.state === 'paused';
   if (cfg.maxCpus !== null && c.cpus > cfg.maxCpus) args.maxCpus = c.cpus;
-  if (running && c.memoryMiB > Math.max(cfg.memoryMiB, cfg.maxMemoryMiB ?? 0)) args.maxMemoryMiB = c.memoryMiB;
+  if (isRunning(vm.state) && c.memoryMiB > bootMemoryMiB(cfg)) args.maxMemoryMiB = c.memoryMiB;
   if (c.iso !== cfg.iso) args.iso = c.iso;
   if (c.kernel !== cfg.kernel) args.kernel = c.kernel;
   if (c.initrd !== cfg.initrd) args.initrd = c.initrd;
@@ -291,17 +304,25 @@ export function isLiveField(field: string): boolean {
   return (LIVE_SETTINGS as readonly string[]).some((k) => field === k || field.startsWith(`${k}.`));
 }
 
-/** Where a field's error goes when the host names a path we have no input for (e.g. "disk"). */
+/**
+ * Where a field's error goes when the host names a path we have no input for (e.g. "disk"):
+ * the path is the contract's argument path (ApiError.field), taken apart at its dots.
+ */
 export function normalizeField(field: string, form: VmForm): string {
+  const [root, index, leaf] = field.split('.');
   if (field === 'disk') return form.diskMode === 'existing' ? 'disk.image' : 'disk.size';
-  if (/^forwards\.\d+$/.test(field)) return `${field}.hostPort`;
-  if (/^forwards\.\d+\.(proto|hostAddr)$/.test(field)) return field.replace(/\.(proto|hostAddr)$/, '.hostPort');
+  // a forward as a whole, or a part of it without an input of its own: its host port
+  if (root === 'forwards' && index !== undefined && (leaf === undefined || leaf === 'proto' || leaf === 'hostAddr'))
+    return `forwards.${index}.hostPort`;
   if (field === 'liveness' || field === 'liveness.kind')
     return form.livenessKind === 'off' || form.livenessKind === 'agent' ? 'liveness.kind' : 'liveness.port';
   return field;
 }
 
-/** Fields inside the "Advanced" disclosure (open it to show their errors). */
+/** The settings inside the "Advanced" disclosure (open it to show their errors). */
+const ADVANCED = ['kernel', 'initrd', 'append', 'forwards', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'guestWatchdog'];
+
+/** Whether a field (a contract argument path) is inside the "Advanced" disclosure. */
 export function isAdvancedField(field: string): boolean {
-  return /^(kernel|initrd|append|forwards|restart|maxCrashes|crashWindowSec|liveness|guestWatchdog)/.test(field);
+  return ADVANCED.some((k) => field.startsWith(k));
 }

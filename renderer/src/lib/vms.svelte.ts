@@ -1,10 +1,12 @@
 // All VMs, kept current by the host's pushed events (vm.changed / vm.removed): loaded once
 // per connection, never polled.
 import type { VmInfo } from '../../../electron/core/api/contract';
+import type { VmAction } from '../../../electron/core/api/rules';
 import { api } from './api';
 import { toasts } from './toasts.svelte';
 
-export type VmAction = 'start' | 'stop' | 'kill' | 'reset' | 'pause' | 'resume';
+/** The actions that are a call of their own (vm.start, vm.stop, …): all but edit and delete. */
+export type PowerAction = Exclude<VmAction, 'edit' | 'delete'>;
 
 const SELECTED_KEY = 'corral.selectedVm';
 
@@ -25,7 +27,7 @@ export class VmStore {
   loaded = $state(false);
   loadError = $state<string | null>(null);
   /** Action in flight per VM id (shows a spinner on that button; never blocks the UI). */
-  busy = $state<Record<string, VmAction | undefined>>({});
+  busy = $state<Record<string, PowerAction | undefined>>({});
   selectedId = $state<string | null>(sessionStorage.getItem(SELECTED_KEY));
 
   list = $derived(Object.values(this.byId).sort(byName));
@@ -93,7 +95,7 @@ export class VmStore {
    * Runs a power action without blocking: the state badge follows vm.changed events, the
    * button shows a spinner meanwhile, and a failure becomes a toast.
    */
-  async act(vm: VmInfo, action: VmAction): Promise<void> {
+  async act(vm: VmInfo, action: PowerAction): Promise<void> {
     // one action at a time per VM, except that "force off" may always interrupt (a hung stop)
     if (this.busy[vm.id] && action !== 'kill') return;
     this.busy[vm.id] = action;
@@ -109,7 +111,7 @@ export class VmStore {
   }
 }
 
-const ACTION_VERB: Record<VmAction, string> = {
+const ACTION_VERB: Record<PowerAction, string> = {
   start: 'start',
   stop: 'stop',
   kill: 'force off',
