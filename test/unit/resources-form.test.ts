@@ -2,9 +2,10 @@
 // promises applies live (the host's own rules, api/rules, against what the VM booted with),
 // what it shows of the host's refusals, and how it turns samples into chart columns.
 import { describe, expect, it } from 'vitest';
-import type { VmInfo, VmStats } from '../../electron/core/api/contract';
+import type { ApiError, VmInfo, VmStats } from '../../electron/core/api/contract';
 import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
 import { bootedFrom, LIMITS, liveBlocker, type Booted, type HostAbilities } from '../../electron/core/api/rules';
+import { ApiCallError } from '../../renderer/src/lib/api';
 import { reasonText } from '../../renderer/src/lib/format';
 import {
   blocker,
@@ -174,8 +175,9 @@ describe('resources form', () => {
   });
 
   it('shows the size of a disk the host refused to shrink from ApiError.current, not from its message', () => {
-    const refusal = (message: string, extra: object = {}) =>
-      Object.assign(new Error(message), { code: 'invalid-argument', field: 'size', ...extra });
+    // as the page gets it: the host's ApiError in the client's error
+    const refusal = (message: string, extra: Partial<ApiError> = {}) =>
+      new ApiCallError('vm.resizeDisk', { code: 'invalid-argument', message, field: 'size', ...extra });
     // the figure comes from `current` alone: the message is not read
     expect(growRefusal(refusal('no figures in here', { reason: 'nor here', current: 2 * 1024 ** 3 }))).toEqual({
       text: 'Disks only grow: it is already 2 GiB',
@@ -187,6 +189,17 @@ describe('resources form', () => {
     expect(growRefusal(refusal(msg.replace('2147483648', '1'), { reason: 'must be at most 64 TiB', limit: 64 * 1024 ** 4 }))).toEqual({
       text: 'Must be at most 64 TiB',
       current: null,
+    });
+  });
+
+  it('keeps everything the host said about a failed call', () => {
+    const sent: ApiError = { code: 'invalid-argument', message: 'm', field: 'size', reason: 'r', limit: 1, current: 2 };
+    const err = new ApiCallError('vm.resizeDisk', sent);
+    expect(err).toMatchObject({ ...sent, method: 'vm.resizeDisk' });
+    expect(err.apiError).toEqual(sent);
+    expect(new ApiCallError('vm.get', { code: 'not-found', message: 'no VM "x"' }).apiError).toEqual({
+      code: 'not-found',
+      message: 'no VM "x"',
     });
   });
 

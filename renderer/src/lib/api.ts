@@ -388,14 +388,16 @@ export class ApiClient {
   }
 }
 
-function createClient(): ApiClient {
+/**
+ * A client for the host this window was opened for: the desktop app's own (the preload
+ * bridge), or the `corral serve` that served the page (its WebSocket, with the token from the
+ * URL). Nothing connects before start(); the stores of the connection live in a HostSession.
+ */
+export function windowHostClient(): ApiClient {
   if (typeof window !== 'undefined' && window.corral) return new ApiClient(new ElectronTransport(window.corral));
   const token = takeToken();
   return new ApiClient(token ? new WebSocketTransport(token) : new NoTransport());
 }
-
-/** The one client of this window. */
-export const api = createClient();
 
 // ---- base64 of raw bytes (serial data) ----------------------------------------------------
 

@@ -1,11 +1,15 @@
 // The state of the link to the host, for the "Disconnected — reconnecting…" banner.
-import { api, type ConnectionStatus } from './api';
+import type { ApiClient, ConnectionStatus } from './api';
 
-class Connection {
-  status = $state<ConnectionStatus>(api.status);
-  readonly kind = api.kind;
+export class Connection {
+  status = $state<ConnectionStatus>({ kind: 'connecting' });
+  readonly kind: ApiClient['kind'];
+  #api: ApiClient;
 
-  constructor() {
+  constructor(api: ApiClient) {
+    this.#api = api;
+    this.kind = api.kind;
+    this.status = api.status;
     api.onStatus((s) => {
       this.status = s;
     });
@@ -16,8 +20,6 @@ class Connection {
   }
 
   retry(): void {
-    api.retryNow();
+    this.#api.retryNow();
   }
 }
-
-export const connection = new Connection();

@@ -114,13 +114,16 @@ export class ConsoleLayout {
   }
 }
 
-// a lookup table, never read by reactive code
-// eslint-disable-next-line svelte/prefer-svelte-reactivity
-const layouts = new Map<string, ConsoleLayout>();
+/** The console areas of one host's VMs. */
+export class ConsoleLayouts {
+  // a lookup table, never read by reactive code
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  #byVm = new Map<string, ConsoleLayout>();
 
-/** The layout of one VM's console area (kept while the app runs). */
-export function layoutFor(vmId: string): ConsoleLayout {
-  let l = layouts.get(vmId);
-  if (!l) layouts.set(vmId, (l = new ConsoleLayout(load())));
-  return l;
+  /** The layout of one VM's console area (kept while the app runs). */
+  for(vmId: string): ConsoleLayout {
+    let l = this.#byVm.get(vmId);
+    if (!l) this.#byVm.set(vmId, (l = new ConsoleLayout(load())));
+    return l;
+  }
 }

@@ -3,7 +3,7 @@
 // wanted (VM running and the console shown) and reconnects by itself when the connection
 // drops (host restarted, VM restarted by its policy), with a new ticket each time.
 import RFB from '@novnc/novnc';
-import { api, ApiCallError, errorMessage } from './api';
+import { ApiCallError, errorMessage, type ApiClient } from './api';
 import { K, strokeOf, normalizeText, type Combo, type Key } from './keysyms';
 
 export type DisplayStatus =
@@ -86,6 +86,7 @@ export class DisplayLink {
   /** Completed framebuffer updates, for the frame rate (not reactive: it changes every frame). */
   frames = 0;
 
+  #api: ApiClient;
   #vmId: string;
   #target: HTMLElement;
   #rfb: RFB | null = null;
@@ -98,7 +99,8 @@ export class DisplayLink {
   #sizeObserver: MutationObserver | null = null;
   #disposed = false;
 
-  constructor(vmId: string, target: HTMLElement) {
+  constructor(api: ApiClient, vmId: string, target: HTMLElement) {
+    this.#api = api;
     this.#vmId = vmId;
     this.#target = target;
   }
@@ -192,7 +194,7 @@ export class DisplayLink {
 
   /** The screen as PNG, straight from QEMU (works whether or not we are connected). */
   async screenshot(): Promise<Blob> {
-    const { png } = await api.call('vm.screenshot', { vm: this.#vmId });
+    const { png } = await this.#api.call('vm.screenshot', { vm: this.#vmId });
     const bin = atob(png);
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
@@ -228,7 +230,7 @@ export class DisplayLink {
     if (this.#attempt === 0) this.status = { kind: 'connecting' };
     let url: string;
     try {
-      const t = await api.call('console.ticket', { vm: this.#vmId });
+      const t = await this.#api.call('console.ticket', { vm: this.#vmId });
       url = (t.base ?? wsOrigin()) + t.path;
     } catch (err) {
       if (gen !== this.#gen || !this.#want) return;

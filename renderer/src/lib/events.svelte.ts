@@ -1,6 +1,6 @@
 // One VM's event log: events.list once per connection, then live event.logged pushes.
 import type { EventRecord } from '../../../electron/core/api/contract';
-import { api, errorMessage } from './api';
+import { errorMessage, type ApiClient } from './api';
 
 const LIMIT = 500;
 
@@ -10,16 +10,19 @@ export class VmEventLog {
   loading = $state(true);
   error = $state<string | null>(null);
 
+  #api: ApiClient;
   #vmId: string;
   #off: Array<() => void> = [];
   #gen = 0;
 
-  constructor(vmId: string) {
+  constructor(api: ApiClient, vmId: string) {
+    this.#api = api;
     this.#vmId = vmId;
   }
 
   /** Starts listening; returns the function that stops it (use from an $effect). */
   start(): () => void {
+    const api = this.#api;
     this.#off.push(
       api.on('event.logged', (ev) => {
         if (ev.vmId === this.#vmId) this.#merge([ev]);
@@ -36,7 +39,7 @@ export class VmEventLog {
     const gen = ++this.#gen;
     this.loading = true;
     try {
-      const list = await api.call('events.list', { vm: this.#vmId, limit: LIMIT });
+      const list = await this.#api.call('events.list', { vm: this.#vmId, limit: LIMIT });
       if (gen !== this.#gen) return;
       this.#merge(list);
       this.error = null;

@@ -2,12 +2,12 @@
 // and its capacity (host.resources, then the figures that come with every "stats" push).
 import type { HostInfo, HostResources, HostSettings } from '../../../electron/core/api/contract';
 import { isLive, type HostAbilities } from '../../../electron/core/api/rules';
-import { api } from './api';
+import type { ApiClient } from './api';
 
 /** Committed memory above this share of the limit is "almost full" (the host warns at 90 % too). */
 export const NEAR_LIMIT = 0.9;
 
-class Host {
+export class Host {
   info = $state.raw<HostInfo | null>(null);
   resources = $state.raw<HostResources | null>(null);
 
@@ -15,9 +15,13 @@ class Host {
   #watchers = 0;
   #poll: ReturnType<typeof setInterval> | null = null;
   #soon: ReturnType<typeof setTimeout> | null = null;
+  // bookkeeping, never rendered
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   #liveIds = new Set<string>();
+  #api: ApiClient;
 
-  constructor() {
+  constructor(api: ApiClient) {
+    this.#api = api;
     api.onConnect(() => {
       void this.refreshInfo();
       void this.refreshResources();
@@ -42,7 +46,7 @@ class Host {
 
   async refreshInfo(): Promise<void> {
     try {
-      this.info = await api.call('host.info', {});
+      this.info = await this.#api.call('host.info', {});
     } catch (err) {
       console.warn('corral: host.info failed', err);
     }
@@ -50,7 +54,7 @@ class Host {
 
   async refreshResources(): Promise<void> {
     try {
-      this.setResources(await api.call('host.resources', {}));
+      this.setResources(await this.#api.call('host.resources', {}));
     } catch (err) {
       console.warn('corral: host.resources failed', err);
     }
@@ -91,10 +95,8 @@ class Host {
 
   /** Changes host settings; rejects with the host's error. What the host allows may change with them. */
   async saveSettings(patch: Partial<HostSettings>): Promise<void> {
-    const settings = await api.call('host.settings', patch);
+    const settings = await this.#api.call('host.settings', patch);
     if (this.info) this.info = { ...this.info, settings };
     await Promise.all([this.refreshInfo(), 'memoryOvercommit' in patch ? this.refreshResources() : null]);
   }
 }
-
-export const host = new Host();

@@ -1,6 +1,6 @@
 // The read-only QEMU monitor of one VM (monitor.exec): what was asked and answered, and the
 // command history for ↑/↓, kept while the app runs.
-import { api, errorMessage } from './api';
+import { errorMessage, type ApiClient } from './api';
 
 export interface MonitorEntry {
   id: number;
@@ -23,9 +23,11 @@ export class MonitorSession {
   busy = $state(false);
   /** Oldest first. */
   history: string[] = [];
+  #api: ApiClient;
   #vmId: string;
 
-  constructor(vmId: string) {
+  constructor(api: ApiClient, vmId: string) {
+    this.#api = api;
     this.#vmId = vmId;
   }
 
@@ -41,7 +43,7 @@ export class MonitorSession {
     this.busy = true;
     const entry: MonitorEntry = { id: nextId++, command: cmd, output: '', error: false };
     try {
-      const r = await api.call('monitor.exec', { vm: this.#vmId, command: cmd });
+      const r = await this.#api.call('monitor.exec', { vm: this.#vmId, command: cmd });
       entry.output = r.output.length > MAX_OUTPUT ? `${r.output.slice(0, MAX_OUTPUT)}\n… (cut at ${MAX_OUTPUT / 1024} KiB)` : r.output;
     } catch (err) {
       entry.output = errorMessage(err);
@@ -58,12 +60,20 @@ export class MonitorSession {
   }
 }
 
-// a lookup table, never read by reactive code
-// eslint-disable-next-line svelte/prefer-svelte-reactivity
-const sessions = new Map<string, MonitorSession>();
+/** The monitor of each VM of one host (kept while the app runs: what was asked stays). */
+export class Monitors {
+  // a lookup table, never read by reactive code
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  #byVm = new Map<string, MonitorSession>();
+  #api: ApiClient;
 
-export function monitorFor(vmId: string): MonitorSession {
-  let s = sessions.get(vmId);
-  if (!s) sessions.set(vmId, (s = new MonitorSession(vmId)));
-  return s;
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  for(vmId: string): MonitorSession {
+    let s = this.#byVm.get(vmId);
+    if (!s) this.#byVm.set(vmId, (s = new MonitorSession(this.#api, vmId)));
+    return s;
+  }
 }

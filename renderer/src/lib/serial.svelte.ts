@@ -5,7 +5,7 @@
 // Live output carries its position in the log, and serial.log says where the log it returned
 // ends: the two join exactly (what the log showed is not shown again), and output the host
 // did not send us (we fell behind) shows as a gap.
-import { api, ApiCallError, base64ToBytes, bytesToBase64, errorMessage } from './api';
+import { ApiCallError, base64ToBytes, bytesToBase64, errorMessage, type ApiClient } from './api';
 import { StreamJoin } from './serial-join';
 import { toasts } from './toasts.svelte';
 
@@ -48,6 +48,7 @@ export class SerialLink {
   loading = $state(true);
   error = $state<string | null>(null);
 
+  #api: ApiClient;
   #vmId: string;
   #sink: TerminalSink;
   #live = false;
@@ -65,7 +66,8 @@ export class SerialLink {
   #isLive: () => boolean;
 
   /** `isLive` tells whether the VM is running (or paused) right now. */
-  constructor(vmId: string, sink: TerminalSink, isLive: () => boolean) {
+  constructor(api: ApiClient, vmId: string, sink: TerminalSink, isLive: () => boolean) {
+    this.#api = api;
     this.#vmId = vmId;
     this.#sink = sink;
     this.#isLive = isLive;
@@ -74,6 +76,7 @@ export class SerialLink {
   /** Starts listening (and syncing once connected). */
   start(): void {
     this.#live = this.#isLive();
+    const api = this.#api;
     this.#off.push(
       api.on('serial.data', (p) => {
         if (p.vmId !== this.#vmId) return;
@@ -121,7 +124,7 @@ export class SerialLink {
     try {
       if (live) {
         try {
-          await api.call('serial.attach', { vm: this.#vmId });
+          await this.#api.call('serial.attach', { vm: this.#vmId });
           attachedNow = true;
         } catch (err) {
           if (!(err instanceof ApiCallError && err.code === 'conflict')) throw err;
@@ -134,7 +137,7 @@ export class SerialLink {
           }
         }
       }
-      const log = await api.call('serial.log', { vm: this.#vmId, tailBytes: TAIL_BYTES });
+      const log = await this.#api.call('serial.log', { vm: this.#vmId, tailBytes: TAIL_BYTES });
       if (gen !== this.#gen || this.#disposed) return;
       const early = this.#pending ?? [];
       this.#sink.reset();
@@ -177,7 +180,7 @@ export class SerialLink {
         const all = concat(this.#out.splice(0));
         for (let i = 0; i < all.length; i += WRITE_CHUNK) {
           const chunk = all.subarray(i, i + WRITE_CHUNK);
-          await api.call('serial.write', { vm: this.#vmId, data: bytesToBase64(chunk) });
+          await this.#api.call('serial.write', { vm: this.#vmId, data: bytesToBase64(chunk) });
         }
       }
     } catch (err) {
@@ -195,7 +198,7 @@ export class SerialLink {
     for (const off of this.#off.splice(0)) off();
     if (this.attached) {
       this.attached = false;
-      api.call('serial.detach', { vm: this.#vmId }).catch(() => {
+      this.#api.call('serial.detach', { vm: this.#vmId }).catch(() => {
         // the VM may be gone or stopped already; nothing is left to detach then
       });
     }

@@ -4,8 +4,8 @@
 // opens, so charts do not start empty.
 import type { VmStats } from '../../../electron/core/api/contract';
 import { isLive } from '../../../electron/core/api/rules';
-import { api } from './api';
-import { host } from './host.svelte';
+import type { ApiClient } from './api';
+import type { Host } from './host.svelte';
 
 /** The samples a VM keeps: an hour of 2 s samples. */
 const KEEP_MS = 3600_000;
@@ -17,6 +17,13 @@ export class VmSeries {
   /** The last sample while the VM runs; null once it stops reporting. */
   latest = $state.raw<VmStats | null>(null);
   #prefill: Promise<void> | null = null;
+  #api: ApiClient;
+  #vmId: string;
+
+  constructor(api: ApiClient, vmId: string) {
+    this.#api = api;
+    this.#vmId = vmId;
+  }
 
   push(s: VmStats): void {
     const from = s.at - KEEP_MS;
@@ -32,9 +39,9 @@ export class VmSeries {
   }
 
   /** Merges the host's last hour under what arrived live. */
-  prefill(vmId: string): Promise<void> {
-    this.#prefill ??= api
-      .call('vm.stats', { vm: vmId, range: 'hour' })
+  prefill(): Promise<void> {
+    this.#prefill ??= this.#api
+      .call('vm.stats', { vm: this.#vmId, range: 'hour' })
       .then((past) => {
         const have = this.samples;
         const first = have[0]?.at ?? Infinity;
@@ -52,11 +59,15 @@ export class VmSeries {
   }
 }
 
-class Stats {
+export class Stats {
   // plain Map: only each VmSeries is reactive, so adding one re-renders nothing else
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   #byVm = new Map<string, VmSeries>();
+  #api: ApiClient;
 
-  constructor() {
+  /** The host's figures come with every push: they go to `host`. */
+  constructor(api: ApiClient, host: Host) {
+    this.#api = api;
     api.on('stats', ({ vms, host: res }) => {
       host.setResources(res);
       const seen: Record<string, true> = {};
@@ -79,7 +90,7 @@ class Stats {
   /** The series of one VM (created on first use). */
   of(vmId: string): VmSeries {
     let s = this.#byVm.get(vmId);
-    if (!s) this.#byVm.set(vmId, (s = new VmSeries()));
+    if (!s) this.#byVm.set(vmId, (s = new VmSeries(this.#api, vmId)));
     return s;
   }
 
@@ -92,13 +103,11 @@ class Stats {
   }
 
   prefill(vmId: string): Promise<void> {
-    return this.of(vmId).prefill(vmId);
+    return this.of(vmId).prefill();
   }
 
   /** A VM's history from the host: the last hour (2 s) or the last day (per minute). */
   async history(vmId: string, range: 'hour' | 'day'): Promise<VmStats[]> {
-    return api.call('vm.stats', { vm: vmId, range });
+    return this.#api.call('vm.stats', { vm: vmId, range });
   }
 }
-
-export const stats = new Stats();

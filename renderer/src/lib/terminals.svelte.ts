@@ -4,7 +4,7 @@
 // connection, so a lost connection ends them here too (with a way to reopen).
 import { FitAddon } from '@xterm/addon-fit';
 import type { Terminal } from '@xterm/xterm';
-import { api, base64ToBytes, bytesToBase64, errorMessage } from './api';
+import { base64ToBytes, bytesToBase64, errorMessage, type ApiClient } from './api';
 import { FlowWriter } from './termflow';
 import { toasts } from './toasts.svelte';
 import { binaryToBytes, createTerminal, exposeTerminal } from './xterm';
@@ -17,21 +17,6 @@ export type TermStatus = 'launcher' | 'opening' | 'open' | 'exited' | 'lost';
 const WRITE_CHUNK = 64 * 1024;
 
 let nextKey = 1;
-// a lookup table, never read by reactive code
-// eslint-disable-next-line svelte/prefer-svelte-reactivity
-const byId = new Map<string, TermSession>();
-let listening = false;
-
-function listen(): void {
-  if (listening) return;
-  listening = true;
-  api.on('terminal.data', (p) => byId.get(p.id)?.received(base64ToBytes(p.data)));
-  api.on('terminal.exit', (p) => byId.get(p.id)?.exited(p.code));
-  api.onStatus((s) => {
-    if (s.kind === 'open') return;
-    for (const t of [...byId.values()]) t.lost();
-  });
-}
 
 export class TermSession {
   /** Stable key of this tab (the host's id changes when it is reopened). */
@@ -59,10 +44,14 @@ export class TermSession {
   #size = { cols: 0, rows: 0 };
   #resizeTimer: ReturnType<typeof setTimeout> | null = null;
   #encoder = new TextEncoder();
+  #api: ApiClient;
+  /** The open terminals of this host by id, for its terminal.data and terminal.exit events. */
+  #byId: Map<string, TermSession>;
 
-  constructor(vmId: string) {
+  constructor(api: ApiClient, byId: Map<string, TermSession>, vmId: string) {
+    this.#api = api;
+    this.#byId = byId;
     this.vmId = vmId;
-    listen();
   }
 
   get term(): Terminal | null {
@@ -105,7 +94,7 @@ export class TermSession {
       this.#resizeTimer = null;
       const id = this.#id;
       if (id && this.status === 'open') {
-        api.call('terminal.resize', { id, cols: this.#size.cols, rows: this.#size.rows }).catch(() => {
+        this.#api.call('terminal.resize', { id, cols: this.#size.cols, rows: this.#size.rows }).catch(() => {
           // the terminal ended meanwhile; its exit event tells
         });
       }
@@ -128,10 +117,10 @@ export class TermSession {
     const cols = Math.max(2, t?.cols ?? 80);
     const rows = Math.max(1, t?.rows ?? 24);
     try {
-      const r = await api.call('terminal.open', { kind, ...(kind === 'ssh' ? { vm: this.vmId, user } : {}), cols, rows });
+      const r = await this.#api.call('terminal.open', { kind, ...(kind === 'ssh' ? { vm: this.vmId, user } : {}), cols, rows });
       this.#id = r.id;
       this.#size = { cols, rows };
-      byId.set(r.id, this);
+      this.#byId.set(r.id, this);
       this.title = r.title;
       this.status = 'open';
       this.opened = true;
@@ -155,9 +144,9 @@ export class TermSession {
     const id = this.#id;
     this.#id = null;
     if (id) {
-      byId.delete(id);
+      this.#byId.delete(id);
       if (this.status === 'open') {
-        api.call('terminal.close', { id }).catch(() => {
+        this.#api.call('terminal.close', { id }).catch(() => {
           // already gone
         });
       }
@@ -191,7 +180,7 @@ export class TermSession {
   }
 
   #end(): void {
-    if (this.#id) byId.delete(this.#id);
+    if (this.#id) this.#byId.delete(this.#id);
     this.#id = null;
     this.#out = [];
   }
@@ -217,7 +206,7 @@ export class TermSession {
           o += c.length;
         }
         for (let i = 0; i < all.length && this.#id; i += WRITE_CHUNK) {
-          await api.call('terminal.write', { id: this.#id, data: bytesToBase64(all.subarray(i, i + WRITE_CHUNK)) });
+          await this.#api.call('terminal.write', { id: this.#id, data: bytesToBase64(all.subarray(i, i + WRITE_CHUNK)) });
         }
       }
     } catch (err) {
@@ -229,15 +218,31 @@ export class TermSession {
   }
 }
 
-/** The terminal tabs of each VM (at least one: a launcher when nothing is open). */
-class Terminals {
+/** The terminal tabs of each VM of one host (at least one: a launcher when nothing is open). */
+export class Terminals {
   byVm = $state<Record<string, TermSession[]>>({});
+  #api: ApiClient;
+  // a lookup table, never read by reactive code
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  #byId = new Map<string, TermSession>();
 
-  constructor() {
+  constructor(api: ApiClient) {
+    this.#api = api;
+    api.on('terminal.data', (p) => this.#byId.get(p.id)?.received(base64ToBytes(p.data)));
+    api.on('terminal.exit', (p) => this.#byId.get(p.id)?.exited(p.code));
+    // the host ends a connection's terminals with it
+    api.onStatus((s) => {
+      if (s.kind === 'open') return;
+      for (const t of [...this.#byId.values()]) t.lost();
+    });
     api.on('vm.removed', ({ id }) => {
       for (const s of this.byVm[id] ?? []) s.dispose();
       delete this.byVm[id];
     });
+  }
+
+  #session(vmId: string): TermSession {
+    return new TermSession(this.#api, this.#byId, vmId);
   }
 
   list(vmId: string): TermSession[] {
@@ -246,12 +251,12 @@ class Terminals {
 
   /** Makes sure there is at least one tab, and returns the tabs. */
   ensure(vmId: string): TermSession[] {
-    if (!this.byVm[vmId]?.length) this.byVm[vmId] = [new TermSession(vmId)];
+    if (!this.byVm[vmId]?.length) this.byVm[vmId] = [this.#session(vmId)];
     return this.byVm[vmId];
   }
 
   add(vmId: string): TermSession {
-    const s = new TermSession(vmId);
+    const s = this.#session(vmId);
     this.byVm[vmId] = [...this.list(vmId), s];
     return s;
   }
@@ -267,5 +272,3 @@ class Terminals {
     return rest[Math.min(i, rest.length - 1)] ?? null;
   }
 }
-
-export const terminals = new Terminals();

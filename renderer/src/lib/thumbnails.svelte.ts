@@ -2,7 +2,7 @@
 // for VMs whose row is on screen while the page is visible. Decoding and scaling happen off
 // the main thread (createImageBitmap); each VM keeps its last picture, so a row scrolled back
 // into view shows it at once.
-import { api, base64ToBytes } from './api';
+import { base64ToBytes, type ApiClient } from './api';
 
 export const THUMB_EVERY_MS = 5000;
 /** Width the picture is scaled to (CSS pixels × 2 for sharp rows on HiDPI screens). */
@@ -25,7 +25,10 @@ export class Thumb {
   constructor(readonly vmId: string) {}
 }
 
-class Thumbnails {
+export class Thumbnails {
+  #api: ApiClient;
+  // lookup tables, never read by reactive code (each Thumb is)
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   #byVm = new Map<string, Thumb>();
   #byEl = new WeakMap<Element, Thumb>();
   #observer: IntersectionObserver | null = null;
@@ -33,7 +36,8 @@ class Thumbnails {
   #inFlight = 0;
   #pageVisible = typeof document === 'undefined' || document.visibilityState === 'visible';
 
-  constructor() {
+  constructor(api: ApiClient) {
+    this.#api = api;
     if (typeof document === 'undefined') return;
     document.addEventListener('visibilitychange', () => {
       this.#pageVisible = document.visibilityState === 'visible';
@@ -141,7 +145,7 @@ class Thumbnails {
   async #take(t: Thumb): Promise<void> {
     const started = Date.now();
     try {
-      const { png } = await api.call('vm.screenshot', { vm: t.vmId });
+      const { png } = await this.#api.call('vm.screenshot', { vm: t.vmId });
       const bitmap = await createImageBitmap(new Blob([base64ToBytes(png) as BlobPart], { type: 'image/png' }), {
         resizeWidth: THUMB_WIDTH,
         resizeQuality: 'medium',
@@ -167,5 +171,3 @@ class Thumbnails {
     t.bitmap = null;
   }
 }
-
-export const thumbnails = new Thumbnails();

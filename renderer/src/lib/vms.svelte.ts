@@ -2,7 +2,7 @@
 // per connection, never polled.
 import type { VmInfo } from '../../../electron/core/api/contract';
 import type { VmAction } from '../../../electron/core/api/rules';
-import { api } from './api';
+import type { ApiClient } from './api';
 import { toasts } from './toasts.svelte';
 
 /** The actions that are a call of their own (vm.start, vm.stop, …): all but edit and delete. */
@@ -40,8 +40,10 @@ export class VmStore {
   /** Changes that arrived while a vm.list was in flight, replayed over its answer. */
   #replay: Change[] | null = null;
   #tokens: Record<string, number> = {};
+  #api: ApiClient;
 
-  constructor() {
+  constructor(api: ApiClient) {
+    this.#api = api;
     api.on('vm.changed', (vm) => this.#apply({ kind: 'changed', vm }));
     api.on('vm.removed', ({ id }) => this.#apply({ kind: 'removed', id }));
     api.onConnect(() => void this.reload());
@@ -50,8 +52,8 @@ export class VmStore {
   async reload(): Promise<void> {
     this.#replay = [];
     try {
-      await api.call('events.subscribe', {});
-      const list = await api.call('vm.list', {});
+      await this.#api.call('events.subscribe', {});
+      const list = await this.#api.call('vm.list', {});
       const next: Record<string, VmInfo> = {};
       for (const vm of list) next[vm.id] = vm;
       for (const c of this.#replay ?? []) {
@@ -101,7 +103,7 @@ export class VmStore {
     this.busy[vm.id] = action;
     const token = (this.#tokens[vm.id] = (this.#tokens[vm.id] ?? 0) + 1);
     try {
-      const res = await api.call(`vm.${action}`, { vm: vm.id });
+      const res = await this.#api.call(`vm.${action}`, { vm: vm.id });
       this.applyResult(res);
     } catch (err) {
       toasts.error(`Could not ${ACTION_VERB[action]} “${vm.name}”`, err);
@@ -119,5 +121,3 @@ const ACTION_VERB: Record<PowerAction, string> = {
   pause: 'pause',
   resume: 'resume',
 };
-
-export const vms = new VmStore();
