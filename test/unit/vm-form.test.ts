@@ -58,6 +58,33 @@ describe('the VM form', () => {
     });
   });
 
+  it('edits the liveness probe’s start-up window (livenessStartupSec) while a probe is on', () => {
+    const probed = vm('stopped', { liveness: { kind: 'agent' }, livenessStartupSec: 300 });
+    expect(formFromVm(probed)).toMatchObject({ livenessStartup: 5, livenessStartupUnit: 'min' });
+    expect(formFromVm(vm('stopped', { livenessStartupSec: 90 }))).toMatchObject({ livenessStartup: 90, livenessStartupUnit: 's' });
+    // sent only when it changed
+    expect(validateUpdate(formFromVm(probed), probed).args).toEqual({ vm: 'abc123' });
+    expect(validateUpdate({ ...formFromVm(probed), livenessStartup: 10 }, probed).args).toEqual({ vm: 'abc123', livenessStartupSec: 600 });
+    expect(validateUpdate({ ...formFromVm(probed), livenessStartup: 45, livenessStartupUnit: 's' }, probed).args).toEqual({
+      vm: 'abc123',
+      livenessStartupSec: 45,
+    });
+    // within LIMITS.livenessStartupSec
+    const at = (v: number | null, unit: 's' | 'min') =>
+      validateUpdate({ ...formFromVm(probed), livenessStartup: v, livenessStartupUnit: unit }, probed).errors.livenessStartupSec;
+    expect(at(LIMITS.livenessStartupSec.min, 's')).toBeUndefined();
+    expect(at(LIMITS.livenessStartupSec.max / 60, 'min')).toBeUndefined();
+    expect(at(LIMITS.livenessStartupSec.min - 1, 's')).toBe('At least 10 seconds');
+    expect(at(LIMITS.livenessStartupSec.max / 60 + 1, 'min')).toBe('At most 24 hours');
+    expect(at(null, 'min')).toBe('Enter how long');
+    // with the probe off it is neither checked nor sent
+    const off = { ...formFromVm(probed), livenessKind: 'off' as const, livenessStartup: null };
+    expect(validateUpdate(off, probed)).toEqual({ errors: {}, args: { vm: 'abc123', liveness: null } });
+    expect(validateCreate(form({ livenessStartup: null })).args).not.toHaveProperty('livenessStartupSec');
+    expect(validateCreate(form({ livenessKind: 'agent' })).args).toMatchObject({ liveness: { kind: 'agent' }, livenessStartupSec: 300 });
+    expect(isAdvancedField('livenessStartupSec')).toBe(true);
+  });
+
   it('puts the host’s field paths on an input', () => {
     const f = form({ livenessKind: 'tcp' });
     expect(normalizeField('forwards.2', f)).toBe('forwards.2.hostPort');

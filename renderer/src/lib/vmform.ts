@@ -11,10 +11,10 @@ function within(v: number | null | undefined, range: { readonly min: number; rea
   return isNum(v) && Number.isInteger(v) && v >= range.min && v <= range.max;
 }
 
-/** "7 days", "24 hours", "10 seconds": a bound of a time window, in words. */
+/** "7 days", "24 hours", "10 seconds": a bound of a time window, in words (a day in hours). */
 function spell(sec: number): string {
   const [n, unit] =
-    sec % 86400 === 0
+    sec % 86400 === 0 && sec > 86400
       ? [sec / 86400, 'day']
       : sec % 3600 === 0
         ? [sec / 3600, 'hour']
@@ -30,6 +30,7 @@ export type DiskMode = 'new' | 'existing' | 'none';
 export type DiskFormatChoice = 'auto' | 'qcow2' | 'raw';
 export type LivenessKind = 'off' | Liveness['kind'];
 export type WindowUnit = 'min' | 'h';
+export type StartupUnit = 's' | 'min';
 
 export interface ForwardRow {
   key: number;
@@ -61,6 +62,9 @@ export interface VmForm {
   livenessKind: LivenessKind;
   livenessPort: number | null;
   livenessPath: string;
+  /** The probe's start-up window (livenessStartupSec), in `livenessStartupUnit`. */
+  livenessStartup: number | null;
+  livenessStartupUnit: StartupUnit;
   guestWatchdog: GuestWatchdog;
 }
 
@@ -94,8 +98,16 @@ export function emptyForm(): VmForm {
     livenessKind: 'off',
     livenessPort: null,
     livenessPath: '/',
+    // the host's default: five minutes for a guest to first answer
+    livenessStartup: 5,
+    livenessStartupUnit: 'min',
     guestWatchdog: 'off',
   };
+}
+
+/** Seconds as the form shows them: whole minutes in minutes, anything else in seconds. */
+function startupWindow(sec: number): Pick<VmForm, 'livenessStartup' | 'livenessStartupUnit'> {
+  return sec % 60 === 0 ? { livenessStartup: sec / 60, livenessStartupUnit: 'min' } : { livenessStartup: sec, livenessStartupUnit: 's' };
 }
 
 export function formFromVm(vm: VmInfo): VmForm {
@@ -126,6 +138,7 @@ export function formFromVm(vm: VmInfo): VmForm {
     livenessKind: c.liveness?.kind ?? 'off',
     livenessPort: c.liveness && c.liveness.kind !== 'agent' ? c.liveness.port : null,
     livenessPath: c.liveness?.kind === 'http' ? c.liveness.path : '/',
+    ...startupWindow(c.livenessStartupSec),
     guestWatchdog: c.guestWatchdog,
   };
 }
@@ -162,6 +175,8 @@ interface Common {
   maxCrashes: number;
   crashWindowSec: number;
   liveness: Liveness | null;
+  /** Null while the probe is off: the window is then neither checked nor sent. */
+  livenessStartupSec: number | null;
   guestWatchdog: GuestWatchdog;
 }
 
@@ -225,6 +240,15 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     }
   }
 
+  let startupSec: number | null = null;
+  if (liveness) {
+    const v = form.livenessStartup;
+    startupSec = isNum(v) ? Math.round(v * (form.livenessStartupUnit === 'min' ? 60 : 1)) : NaN;
+    if (!isNum(v) || v <= 0) errors.livenessStartupSec = 'Enter how long';
+    else if (startupSec < LIMITS.livenessStartupSec.min) errors.livenessStartupSec = `At least ${spell(LIMITS.livenessStartupSec.min)}`;
+    else if (startupSec > LIMITS.livenessStartupSec.max) errors.livenessStartupSec = `At most ${spell(LIMITS.livenessStartupSec.max)}`;
+  }
+
   return {
     name,
     cpus: cpus ?? 0,
@@ -238,13 +262,14 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     maxCrashes: maxCrashes ?? 0,
     crashWindowSec: windowSec,
     liveness,
+    livenessStartupSec: startupSec,
     guestWatchdog: form.guestWatchdog,
   };
 }
 
 export function validateCreate(form: VmForm): { errors: FieldErrors; args: ArgsIn<'vm.create'> } {
   const errors: FieldErrors = {};
-  const c = validateCommon(form, errors);
+  const { livenessStartupSec, ...c } = validateCommon(form, errors);
   let disk: ArgsIn<'vm.create'>['disk'] = null;
   if (form.diskMode === 'new') {
     let size = 0;
@@ -263,7 +288,7 @@ export function validateCreate(form: VmForm): { errors: FieldErrors; args: ArgsI
     const image = checkPath(errors, 'disk.image', form.diskImage, true) ?? '';
     disk = form.diskFormat === 'auto' ? { image } : { image, format: form.diskFormat };
   }
-  return { errors, args: { ...c, disk } };
+  return { errors, args: { ...c, disk, ...(livenessStartupSec !== null ? { livenessStartupSec } : {}) } };
 }
 
 /**
@@ -279,6 +304,7 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (c.maxCrashes !== cfg.maxCrashes) args.maxCrashes = c.maxCrashes;
   if (c.crashWindowSec !== cfg.crashWindowSec) args.crashWindowSec = c.crashWindowSec;
   if (JSON.stringify(c.liveness) !== JSON.stringify(cfg.liveness)) args.liveness = c.liveness;
+  if (c.livenessStartupSec !== null && c.livenessStartupSec !== cfg.livenessStartupSec) args.livenessStartupSec = c.livenessStartupSec;
   if (c.guestWatchdog !== cfg.guestWatchdog) args.guestWatchdog = c.guestWatchdog;
   if (c.name !== vm.name) args.name = c.name;
   if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
