@@ -3,7 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, methods, VmConfig, VmState } from '../../electron/core/api/contract';
 import { CorralError, Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
-import { bootedFrom, can, isLive, isRunning, LIMITS, liveBlocker, whyNot, type VmAction } from '../../electron/core/api/rules';
+import {
+  bootedFrom,
+  can,
+  isLive,
+  isRunning,
+  LIMITS,
+  LIVE_SETTINGS,
+  liveBlocker,
+  whyNot,
+  type VmAction,
+} from '../../electron/core/api/rules';
 
 const echo = new Proxy({}, { get: () => (args: unknown) => args }) as unknown as Handlers;
 const call = (method: string, args: unknown) => new Dispatcher(echo).handle(new Session('t', () => undefined), { id: 1, method, args });
@@ -57,6 +67,13 @@ describe('live changes', () => {
     }
     expect(liveBlocker('cpuWeight', next({}), booted, host)).toBe('cgroups unavailable: not delegated');
     expect(liveBlocker('cpuWeight', next({}), booted, { cgroups: true })).toBeNull();
+  });
+
+  it('lists in LIVE_SETTINGS exactly the settings a running VM can take', () => {
+    const roomy = bootedFrom({ memoryMiB: 4096, maxMemoryMiB: null, cpus: 1, maxCpus: 8 });
+    const fields = ['name', ...Object.keys(VmConfig.shape)].filter((f) => f !== 'disks');
+    const live = fields.filter((f) => liveBlocker(f, next({ memoryMiB: 1024, cpus: 2 }), roomy, { cgroups: true }) === null);
+    expect(live.sort()).toEqual([...LIVE_SETTINGS].sort());
   });
 
   it('keeps everything else for the next boot', () => {

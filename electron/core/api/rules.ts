@@ -80,6 +80,7 @@ export const LIVE_SETTINGS = [
   'maxCrashes',
   'crashWindowSec',
   'liveness',
+  'livenessStartupSec',
   'cpus',
   'memoryMiB',
   'ioBps',
