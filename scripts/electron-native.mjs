@@ -2,10 +2,10 @@
 // Builds better-sqlite3 for Electron's ABI beside Node's own build, so one checkout runs both
 // `npm test` (Node) and `npm start` (Electron) with no manual rebuild and no swapping.
 // The Electron main process loads this copy through better-sqlite3's `nativeBinding` option.
-// (node-pty uses N-API, whose binary works under both runtimes unchanged.)
+// (node-pty uses N-API, whose binary works under both runtimes unchanged. better-sqlite3 13 does too, and
+// ships Node-API prebuilds; its binding.gyp then builds nothing unless told to with force_build=1.)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -18,7 +18,9 @@ const target = path.join(outDir, 'better_sqlite3.node');
 if (fs.existsSync(target)) process.exit(0);
 
 const pkgDir = path.dirname(require.resolve('better-sqlite3/package.json'));
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-electron-native-'));
+// inside node_modules, so that binding.gyp's require('node-addon-api') resolves wherever npm put it
+fs.mkdirSync(path.dirname(outDir), { recursive: true });
+const work = fs.mkdtempSync(path.join(path.dirname(outDir), 'build-'));
 console.log(`Building better-sqlite3 for Electron ${electronVersion} (once)…`);
 try {
   fs.cpSync(pkgDir, work, {
@@ -31,7 +33,15 @@ try {
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
   execFileSync(
     process.execPath,
-    [nodeGyp, 'rebuild', '--release', `--target=${electronVersion}`, '--runtime=electron', '--dist-url=https://electronjs.org/headers'],
+    [
+      nodeGyp,
+      'rebuild',
+      '--release',
+      '--force_build=1',
+      `--target=${electronVersion}`,
+      '--runtime=electron',
+      '--dist-url=https://electronjs.org/headers',
+    ],
     { cwd: work, env, stdio: 'inherit' },
   );
   fs.mkdirSync(outDir, { recursive: true });

@@ -6,7 +6,7 @@ import { MIGRATIONS } from './migrations.js';
 export type Db = Database.Database;
 
 export interface OpenOptions {
-  /** Electron builds of the native addon live apart from Node's (see scripts/native-abi.mjs). */
+  /** Electron builds of the native addon live apart from Node's (see scripts/electron-native.mjs). */
   nativeBinding?: string;
 }
 
