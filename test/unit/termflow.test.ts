@@ -2,7 +2,7 @@
 // the key strokes typed for "Type text" (renderer/src/lib/keysyms).
 import { describe, expect, it } from 'vitest';
 import { strokeOf, untypeable } from '../../renderer/src/lib/keysyms';
-import { FlowWriter } from '../../renderer/src/lib/termflow';
+import { FlowWriter, formatSkipped } from '../../renderer/src/lib/termflow';
 
 /** A terminal that parses only when told to. */
 class SlowTerm {
@@ -83,6 +83,23 @@ describe('FlowWriter', () => {
     expect(out.endsWith('bbbbb')).toBe(true);
     expect(skips).toEqual([2 * 1024 * 1024, 2 * 1024 * 1024]);
     expect(f.skipped).toBe(2 * 1024 * 1024);
+  });
+
+  it('counts only output as skipped when a skip drops the note of an earlier one, and says both', () => {
+    const t = new SlowTerm();
+    const f = new FlowWriter(t, { highWater: 10, maxQueue: 1000, keepOnSkip: 100 });
+    f.write(bytes(10, 'a'));
+    // the host skipped 500 bytes while the terminal was busy: the note waits in the backlog…
+    f.missed(500);
+    // …and goes with the output behind it when the backlog overflows
+    for (let i = 0; i < 30; i++) f.write(bytes(50, 'b'));
+    while (f.queued || f.pending) t.drain();
+    const out = t.text();
+    // eslint-disable-next-line no-control-regex
+    const shown = out.replace(/\x18.*? of output skipped .*?\r\n/gs, '').split('b').length - 1;
+    expect(f.skipped).toBe(500 + 30 * 50 - shown);
+    const notes = [...out.matchAll(/… (.+?) of output skipped/g)].map((m) => m[1]);
+    expect(notes).toEqual([formatSkipped(f.skipped)]);
   });
 
   it('hands xterm a large chunk in pieces (it parses each write in one go, without yielding)', () => {

@@ -57,6 +57,8 @@ export class FlowWriter {
   #queued = 0;
   #skipped = 0;
   #closed = false;
+  /** Skip notes waiting in the backlog, and the bytes each reports. */
+  #notes = new WeakMap<Uint8Array, number>();
 
   constructor(target: FlowTarget, opts: FlowOptions = {}) {
     this.#target = target;
@@ -130,13 +132,25 @@ export class FlowWriter {
 
   /** Keeps only the latest output of the backlog. */
   #skip(): void {
-    const all = concat(this.#queue, this.#queued);
+    // notes of earlier skips still waiting are not output: the new note says their bytes too
+    let earlier = 0;
+    const output: Uint8Array[] = [];
+    let n = 0;
+    for (const c of this.#queue) {
+      const said = this.#notes.get(c);
+      if (said !== undefined) earlier += said;
+      else {
+        output.push(c);
+        n += c.length;
+      }
+    }
+    const all = concat(output, n);
     const kept = all.slice(Math.max(0, all.length - this.#keep));
     // start the kept part at a line boundary when there is one nearby
     const nl = kept.indexOf(0x0a);
     const tail = nl >= 0 && nl < kept.length - 1 && nl < 4096 ? kept.subarray(nl + 1) : kept;
     const dropped = all.length - tail.length;
-    const note = skipNote(dropped);
+    const note = this.#note(earlier + dropped);
     this.#queue = [note, tail];
     this.#queued = note.length + tail.length;
     this.#counted(dropped);
@@ -145,8 +159,14 @@ export class FlowWriter {
   /** Output that never reached us (the sender skipped it): said in the terminal, and counted. */
   missed(bytes: number): void {
     if (this.#closed || bytes <= 0) return;
-    this.write(skipNote(bytes));
     this.#counted(bytes);
+    this.write(this.#note(bytes));
+  }
+
+  #note(bytes: number): Uint8Array {
+    const note = skipNote(bytes);
+    this.#notes.set(note, bytes);
+    return note;
   }
 
   #counted(bytes: number): void {
