@@ -60,10 +60,12 @@ export const SERIAL_TAP_QEMU = path.join(__dirname, 'fixtures', 'serial-tap-qemu
 /**
  * Has the tap of a VM's serial socket send `bytes` of 80-column lines at `rate` bytes/s (0: as
  * fast as the host reads), then the line TPUT-<tag>-END. Resolves when all was handed over.
+ * `numbered`: each line starts with its number (see floodText in e2e/flood-check.ts).
  */
-export function tapFlood(serialSocket: string, bytes: number, rate: number, tag: string): Promise<void> {
+export function tapFlood(serialSocket: string, bytes: number, rate: number, tag: string, opts: { numbered?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const c = net.createConnection(`${serialSocket}.ctl`, () => c.write(`flood ${bytes} ${rate} ${tag}\n`));
+    const cmd = `flood ${bytes} ${rate} ${tag}${opts.numbered ? ' numbered' : ''}\n`;
+    const c = net.createConnection(`${serialSocket}.ctl`, () => c.write(cmd));
     c.on('data', (d) => (d.toString().startsWith('done') ? resolve() : reject(new Error(`serial tap: ${d.toString().trim()}`))));
     c.on('error', reject);
   });

@@ -57,3 +57,62 @@ export async function watchPage(
   }
   throw new Error(`still flooding after ${timeoutMs} ms`);
 }
+
+interface WriteRecord {
+  chunks: Uint8Array[];
+  /** The largest single write (bytes). */
+  largest: number;
+  keep: boolean;
+}
+
+/**
+ * From now on, notes what the page hands to a console's xterm (found by test id): every byte
+ * when `keep` (for takeWrites), else only the size of the largest write.
+ */
+export async function recordWrites(page: Page, testid: string, keep = true): Promise<void> {
+  await page.evaluate(
+    ([id, k]) => {
+      type Write = (data: Uint8Array | string, callback?: () => void) => void;
+      const els = [...document.querySelectorAll(`[data-testid="${id}"]`)] as Array<HTMLElement & { xterm: { write: Write } }>;
+      const t = (els.find((e) => e.offsetParent !== null) ?? els[0])!.xterm as { write: Write; __write?: Write };
+      const w = window as unknown as { __writes?: WriteRecord };
+      w.__writes = { chunks: [], largest: 0, keep: k };
+      if (t.__write) return; // already wrapped
+      const write = (t.__write = t.write.bind(t));
+      t.write = (data, callback) => {
+        const rec = w.__writes;
+        if (rec) {
+          const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+          rec.largest = Math.max(rec.largest, bytes.length);
+          if (rec.keep) rec.chunks.push(bytes.slice());
+        }
+        write(data, callback);
+      };
+    },
+    [testid, keep] as const,
+  );
+}
+
+/** Stops recording (recordWrites); what was handed to xterm, as text (UTF-8), and the largest write. */
+export async function takeWrites(page: Page): Promise<{ text: string; largest: number }> {
+  const r = await page.evaluate(() => {
+    const w = window as unknown as { __writes?: WriteRecord };
+    const rec = w.__writes;
+    w.__writes = undefined;
+    if (!rec) return null;
+    let n = 0;
+    for (const c of rec.chunks) n += c.length;
+    const all = new Uint8Array(n);
+    let o = 0;
+    for (const c of rec.chunks) {
+      all.set(c, o);
+      o += c.length;
+    }
+    // base64 in pieces of a multiple of 3 bytes, so they join up
+    const parts: string[] = [];
+    for (let i = 0; i < all.length; i += 30_000) parts.push(btoa(String.fromCharCode(...all.subarray(i, i + 30_000))));
+    return { b64: parts.join(''), largest: rec.largest };
+  });
+  if (!r) throw new Error('takeWrites: nothing was being recorded (recordWrites first)');
+  return { text: Buffer.from(r.b64, 'base64').toString('utf8'), largest: r.largest };
+}
