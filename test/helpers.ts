@@ -14,6 +14,12 @@ export const FIXTURE = {
 
 export const CLI = path.join(__dirname, '..', 'bin', 'corral');
 
+/**
+ * The longest a guest may take to boot to its prompt before a test gives up: under TCG on a
+ * loaded 2-core machine a boot has taken over a minute. A guard against hangs, never a target.
+ */
+export const BOOT_MS = 180_000;
+
 export function tempDir(prefix = 'corral-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -86,4 +92,15 @@ export async function waitState<V extends { name: string; state: string; stateSi
     if (Date.now() > deadline) throw new Error(`${info.name} is ${info.state}, not ${states.join('/')}, after ${timeoutMs} ms`);
     await sleep(5);
   }
+}
+
+/**
+ * A guest's CPU figure (percent of a core) clearly above its idle ones: how much CPU a busy
+ * guest gets depends on what else the machine runs (15 % of a core at times on a loaded
+ * 2-core machine), so this is relative to idle samples taken on the same machine just before.
+ */
+export function busyThreshold(idle: number[]): number {
+  const sorted = [...idle].sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1] ?? 0;
+  return Math.max(2 * median, median + 5);
 }

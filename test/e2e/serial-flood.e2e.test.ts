@@ -8,7 +8,7 @@ import { type Browser, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { launchChromium } from '../browser';
-import { FIXTURE, SERIAL_TAP_QEMU, tapFlood, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, SERIAL_TAP_QEMU, tapFlood, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 import { checkFlood } from './flood-check';
@@ -44,7 +44,7 @@ describe('a serial flood in the UI served by `corral serve`', () => {
     serialSocket = vmFiles(dataLayout(dataDir), vm.id).serialSocket;
     await api.call('vm.start', { vm: vm.id });
     const log = async () => Buffer.from((await api.call('serial.log', { vm: vm.id })).data, 'base64').toString('latin1');
-    await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), 90_000, 250);
+    await waitFor('the guest prompt', async () => (await log()).includes(FIXTURE.prompt), BOOT_MS, 250);
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
@@ -61,7 +61,7 @@ describe('a serial flood in the UI served by `corral serve`', () => {
       30_000,
       50,
     );
-  }, 120_000);
+  }, BOOT_MS + 60_000);
 
   afterAll(async () => {
     api?.close();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, CLI, FIXTURE, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -183,17 +183,17 @@ describe('the UI served by `corral serve`', () => {
     expect(summary).toContain('console=ttyS0');
   }, 60_000);
 
-  it('starts it and shows the boot on the serial console', async () => {
+  it('starts it and shows the boot on the serial console', { timeout: BOOT_MS + 60_000 }, async () => {
     await page.getByTestId('tab-console').click();
     await page.getByTestId('serial-console').waitFor();
     await page.getByTestId('action-start').click();
     await expect.poll(() => page.getByTestId('state-badge').getAttribute('data-state'), { timeout: 30_000 }).toBe('running');
-    await expect.poll(() => consoleText(page), { timeout: 90_000, interval: 250 }).toContain(FIXTURE.banner);
+    await expect.poll(() => consoleText(page), { timeout: BOOT_MS, interval: 250 }).toContain(FIXTURE.banner);
     await expect.poll(() => consoleText(page), { timeout: 30_000, interval: 250 }).toContain(FIXTURE.prompt.trim());
     await expect.poll(() => page.getByTestId('serial-console').getAttribute('data-attached')).toBe('true');
     // the pid shows in the header once it runs
     expect(await page.getByTestId('vm-pid').textContent()).toMatch(/PID \d+/);
-  }, 150_000);
+  });
 
   it('sends what you type to the guest and shows its answer', async () => {
     await page.getByTestId('serial-console').click();
@@ -201,7 +201,7 @@ describe('the UI served by `corral serve`', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => consoleText(page), { timeout: 30_000, interval: 200 }).toMatch(/^42\s*$/m);
     // and it is on screen, not only in the buffer (rendered on the next frame)
-    await expect.poll(() => consoleScreen(page), { timeout: 5_000 }).toMatch(/^42\s*$/m);
+    await expect.poll(() => consoleScreen(page), { timeout: 30_000 }).toMatch(/^42\s*$/m);
   }, 60_000);
 
   it('stops it (ACPI) without blocking, and the badge reaches stopped', async () => {

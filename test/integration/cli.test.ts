@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, FIXTURE, qemuPidsFor, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, CLI, FIXTURE, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
 
 const data = tempDir();
@@ -144,7 +144,7 @@ describe('corral CLI', () => {
     await waitFor(
       'the guest banner in the log',
       async () => (await corral(data, ['vm', 'log', NAME])).stdout.includes(FIXTURE.banner),
-      60_000,
+      BOOT_MS,
       250,
     );
     const out = await consoleSession(NAME, 'echo $((7*6))', /\n42\r?\n/);
@@ -204,7 +204,7 @@ function consoleSession(name: string, line: string, expectOut: RegExp): Promise<
     const timer = setTimeout(() => {
       child.kill();
       reject(new Error(`console: no ${expectOut} in ${JSON.stringify(out.slice(-500))}`));
-    }, 30_000);
+    }, 60_000);
     child.stderr.on('data', (d: Buffer) => {
       if (!sent && d.toString().includes('Ctrl-]')) {
         sent = true;

@@ -2,7 +2,7 @@
 // read-only monitor and terminals, over the same WebSocket API the browser uses.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
 import { vncHello, WsApi } from './ws-client';
 
@@ -49,7 +49,7 @@ describe('graphical console bridge', () => {
         const shot = Buffer.from((await api.call('vm.screenshot', { vm: a })).png, 'base64');
         return shot.length > 2000 ? shot : null; // a blank screen compresses to almost nothing
       },
-      60_000,
+      BOOT_MS,
       500,
     );
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
@@ -93,7 +93,7 @@ describe('monitor and terminals in serve mode', () => {
               .toString()
               .includes('corral-23'),
         ),
-      10_000,
+      30_000,
     );
     await expect(api.call('terminal.resize', { id: t.id, cols: -1, rows: 10 })).rejects.toMatchObject({ api: { field: 'cols' } });
     await api.call('terminal.resize', { id: t.id, cols: 120, rows: 40 });
@@ -104,7 +104,7 @@ describe('monitor and terminals in serve mode', () => {
     await expect(api.call('terminal.open', { kind: 'ssh', vm: a, cols: 80, rows: 24 })).rejects.toThrow(/no port forward to guest port 22/);
   });
 
-  it('a client that stops reading pauses a flooding terminal instead of growing the host', { timeout: 30_000 }, async () => {
+  it('a client that stops reading pauses a flooding terminal instead of growing the host', { timeout: 60_000 }, async () => {
     const slow = await WsApi.connect(serve.port, serve.token);
     await slow.call('host.settings', { hostShell: true });
     const t = await slow.call('terminal.open', { kind: 'host', cols: 80, rows: 24 });

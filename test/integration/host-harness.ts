@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ArgsIn, EventName, MethodName, Result } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
 import type { HealthTiming } from '../../electron/core/supervisor/health';
-import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
 
 export class TestHost {
   serial = new Map<string, string>();
@@ -54,7 +54,7 @@ export class TestHost {
     await this.call('serial.write', { vm, data: Buffer.from(text).toString('base64') });
   }
 
-  waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = 60_000): Promise<boolean> {
+  waitSerial(vmId: string, pattern: RegExp | string, timeoutMs = BOOT_MS): Promise<boolean> {
     return waitFor(
       `serial output ${String(pattern)} (last output: ${JSON.stringify(stripAnsi(this.serial.get(vmId) ?? '').slice(-300))})`,
       () => {

@@ -63,7 +63,7 @@ describe('host restart', () => {
     const b = await show('b');
     await serve!.stop('SIGKILL');
     process.kill(b.pid!, 'SIGKILL');
-    await waitFor('b gone', () => !allQemuPids().includes(b.pid!), 5000);
+    await waitFor('b gone', () => !allQemuPids().includes(b.pid!), 30_000);
     serve = await ServeProcess.start(data);
     const now = await waitFor(
       'b restarted by policy',
