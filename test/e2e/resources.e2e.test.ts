@@ -8,7 +8,7 @@ import path from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '../../electron/core/api/contract';
-import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, busyThreshold, FIXTURE, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
@@ -49,7 +49,6 @@ describe('resources, supervision and the list in the browser', () => {
   let context: BrowserContext;
   let page: Page;
   let vm: VmInfo;
-  let screenshots = 0;
   const problems: string[] = [];
 
   const get = (id: string) => api.call('vm.get', { vm: id });
@@ -57,7 +56,7 @@ describe('resources, supervision and the list in the browser', () => {
   const select = async (id: string) => {
     await page.locator(`[data-testid="vm-item"][data-vm-id="${id}"]`).click();
     const name = (await get(id)).name;
-    await waitFor(`the page of "${name}"`, async () => (await page.locator('h1').textContent()) === name, 10_000);
+    await waitFor(`the page of "${name}"`, async () => (await page.locator('h1').textContent()) === name, 30_000);
   };
   async function running(id: string, notPid: number | null = null): Promise<VmInfo> {
     return waitFor(
@@ -77,7 +76,7 @@ describe('resources, supervision and the list in the browser', () => {
         Buffer.from((await api.call('serial.log', { vm: id, tailBytes: 4096 })).data, 'base64')
           .toString()
           .includes(FIXTURE.prompt),
-      90_000,
+      BOOT_MS,
       250,
     );
   }
@@ -106,14 +105,19 @@ describe('resources, supervision and the list in the browser', () => {
         close() {}
       }
       (window as unknown as { Notification: unknown }).Notification = FakeNotification;
+      // every thumbnail the page asks for, with the page's time it sent the request
+      const shots: Array<{ at: number; vm: string }> = [];
+      (window as unknown as { __shots: typeof shots }).__shots = shots;
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (this: WebSocket, data: Parameters<WebSocket['send']>[0]) {
+        if (typeof data === 'string' && data.includes('"vm.screenshot"')) {
+          const msg = JSON.parse(data) as { args: { vm: string } };
+          shots.push({ at: performance.now(), vm: msg.args.vm });
+        }
+        return send.call(this, data);
+      };
     });
     page = await context.newPage();
-    // every thumbnail the page asks for
-    page.on('websocket', (ws) =>
-      ws.on('framesent', (f) => {
-        if (typeof f.payload === 'string' && f.payload.includes('"vm.screenshot"')) screenshots++;
-      }),
-    );
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (msg) => {
       if (msg.type() === 'error' && !/frame-ancestors/.test(msg.text())) problems.push(`console error: ${msg.text()}`);
@@ -132,7 +136,7 @@ describe('resources, supervision and the list in the browser', () => {
     await browser?.close();
     await serve?.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  }, 60_000);
+  }, 120_000);
 
   it('shows a live thumbnail of a running VM in the list', async () => {
     const thumb = page.locator(`[data-testid="vm-item"][data-vm-id="${vm.id}"] [data-testid="vm-thumb"]`);
@@ -141,30 +145,36 @@ describe('resources, supervision and the list in the browser', () => {
     const size = await thumb.locator('canvas').evaluate((c: HTMLCanvasElement) => [c.width, c.height]);
     expect(size[0]).toBeGreaterThan(50);
     expect(size[1]).toBeGreaterThan(20);
-  }, 60_000);
+  }, 120_000);
 
   it('refreshes thumbnails about every 5 s, and not while the page is hidden', async () => {
-    const from = screenshots;
-    await new Promise((r) => setTimeout(r, 11_000));
-    const visible = screenshots - from;
-    expect(visible).toBeGreaterThanOrEqual(1);
-    expect(visible).toBeLessThanOrEqual(3);
+    // the page's own record of its requests (see the init script): when each was sent, by the page's clock
+    const shots = () =>
+      page.evaluate(
+        (id) => (window as unknown as { __shots: Array<{ at: number; vm: string }> }).__shots.filter((s) => s.vm === id).map((s) => s.at),
+        vm.id,
+      );
+    // while visible it keeps asking, and never sooner than 5 s after the last time
+    const from = (await shots()).length;
+    await expect.poll(async () => (await shots()).length - from, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(2);
+    const times = (await shots()).slice(from);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(4500);
     const setVisibility = (state: string) =>
       page.evaluate((s) => {
         Object.defineProperty(document, 'visibilityState', { value: s, configurable: true });
         Object.defineProperty(document, 'hidden', { value: s === 'hidden', configurable: true });
         document.dispatchEvent(new Event('visibilitychange'));
+        return performance.now();
       }, state);
-    await setVisibility('hidden');
-    await new Promise((r) => setTimeout(r, 500)); // a request already on its way may land
-    const hidden = screenshots;
+    // hidden: not one request sent after that (one already sent may still be answered)
+    const hiddenAt = await setVisibility('hidden');
     await new Promise((r) => setTimeout(r, 8000));
-    expect(screenshots - hidden).toBe(0);
-    await setVisibility('visible');
-    await expect.poll(() => screenshots - hidden, { timeout: 10_000 }).toBeGreaterThan(0);
-  }, 60_000);
+    expect((await shots()).filter((at) => at > hiddenAt)).toEqual([]);
+    const visibleAt = await setVisibility('visible');
+    await expect.poll(async () => (await shots()).filter((at) => at > visibleAt).length, { timeout: 30_000 }).toBeGreaterThan(0);
+  }, 120_000);
 
-  it('lowers memory with the slider on the running VM: applied live, nothing pending', async () => {
+  it('lowers memory with the slider on the running VM: applied live, nothing pending', { timeout: BOOT_MS + 60_000 }, async () => {
     await prompt(vm.id);
     await page.getByTestId('tab-resources').click();
     const slider = page.getByTestId('res-memory-slider');
@@ -188,7 +198,7 @@ describe('resources, supervision and the list in the browser', () => {
       30_000,
       500,
     );
-  }, 120_000);
+  });
 
   it('raises memory above what it booted with: saved, with a pending badge', async () => {
     await page.getByTestId('res-memory-input').fill('512');
@@ -200,17 +210,30 @@ describe('resources, supervision and the list in the browser', () => {
     expect(now.pending).toContain('memoryMiB');
     // the page says what waits for the next start
     expect(await page.getByTestId('pending-notice').textContent()).toContain('memory');
-  }, 60_000);
+  }, 120_000);
 
   it('draws the CPU rising while the guest burns CPU', async () => {
     const cpu = page.getByTestId('chart-cpu');
-    await expect.poll(async () => Number(await cpu.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(1);
+    await expect.poll(async () => Number(await cpu.getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(1);
+    // three samples of the idle guest, taken from now on
+    const since = Date.now();
+    const idle = await waitFor(
+      'three idle samples',
+      async () => {
+        const s = (await api.call('vm.stats', { vm: vm.id, range: 'hour' })).filter((x) => x.at > since);
+        return s.length >= 3 ? s.map((x) => x.cpuPercent) : null;
+      },
+      60_000,
+      500,
+    );
     await api.call('serial.write', { vm: vm.id, data: Buffer.from('(while :; do :; done) & true\n').toString('base64') });
-    await expect.poll(async () => Number(await cpu.getAttribute('data-last')), { timeout: 30_000, interval: 500 }).toBeGreaterThan(50);
+    await expect
+      .poll(async () => Number(await cpu.getAttribute('data-last')), { timeout: 60_000, interval: 500 })
+      .toBeGreaterThan(busyThreshold(idle));
     // the header shows it too
     expect(await cpu.locator('figcaption').textContent()).toMatch(/\d+ %/);
     await api.call('vm.kill', { vm: vm.id });
-  }, 60_000);
+  }, 150_000);
 
   it('refuses to start a VM with more memory than the host, naming the numbers', async () => {
     const res = await api.call('host.resources', {});
@@ -221,13 +244,13 @@ describe('resources, supervision and the list in the browser', () => {
     expect(await page.getByTestId('admission-forecast').textContent()).toContain('will not start');
     await page.getByTestId('action-start').click();
     const toast = page.getByTestId('toast-error').filter({ hasText: 'too-big' });
-    await toast.waitFor({ timeout: 20_000 });
+    await toast.waitFor({ timeout: 30_000 });
     const text = (await toast.textContent()) ?? '';
     expect(text).toMatch(/not enough memory/);
     expect(text).toMatch(/limit \d/);
     expect(text).toMatch(/overcommit/);
     expect((await get(huge.id)).state).toBe('stopped');
-  }, 60_000);
+  }, 120_000);
 
   it('shows restarting, then a crash loop with the reason and "Start again", after QEMU is killed', async () => {
     const crashy = await api.call(
