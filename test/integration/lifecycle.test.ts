@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmFiles } from '../../electron/core/paths';
-import { FIXTURE, qemuPidsFor, waitFor, waitState } from '../helpers';
+import { BOOT_MS, FIXTURE, qemuPidsFor, waitFor, waitState } from '../helpers';
 import { guestArgs, oddFixture, TestHost } from './host-harness';
 
 let t: TestHost;
@@ -50,22 +50,33 @@ describe('a guest from create to console', () => {
   it('places every live serial byte at its position in the scrollback', async () => {
     await t.type(id, 'for i in 1 2 3 4 5 6 7 8; do echo offset-check-$i; done\n');
     await t.waitSerial(id, 'offset-check-8');
-    await sleep(300);
-    const log = await t.call('serial.log', { vm: id, tailBytes: 1024 * 1024 });
+    const chunks = () =>
+      t.events.filter((e) => e.event === 'serial.data').map((e) => e.payload as { vmId: string; data: string; offset: number });
+    const end = () => chunks().reduce((n, c) => Math.max(n, c.offset + Buffer.from(c.data, 'base64').length), 0);
+    // the scrollback ends where the live stream is (output may still come, e.g. the prompt:
+    // then look again once it has)
+    const log = await waitFor(
+      'serial.log to end where the live stream is',
+      async () => {
+        const at = end();
+        const l = await t.call('serial.log', { vm: id, tailBytes: 1024 * 1024 });
+        return l.size === at && end() === at ? l : null;
+      },
+      30_000,
+      100,
+    );
     const scroll = Buffer.from(log.data, 'base64');
     const base = log.size - scroll.length; // position of scroll[0]
-    const chunks = t.events
-      .filter((e) => e.event === 'serial.data')
-      .map((e) => e.payload as { vmId: string; data: string; offset: number });
-    expect(chunks.length).toBeGreaterThan(0);
-    let next = chunks[0]!.offset;
-    for (const c of chunks) {
+    const live = chunks();
+    expect(live.length).toBeGreaterThan(0);
+    let next = live[0]!.offset;
+    for (const c of live) {
       const data = Buffer.from(c.data, 'base64');
       expect(c.offset).toBe(next); // contiguous: nothing lost or repeated
       if (c.offset >= base) expect(scroll.subarray(c.offset - base, c.offset - base + data.length).equals(data)).toBe(true);
       next += data.length;
     }
-    // the scrollback ends where the live stream is now, and holds the whole boot
+    // and it holds the whole boot
     expect(log.size).toBe(next);
     expect(scroll.toString()).toContain(FIXTURE.banner);
   });
@@ -83,7 +94,7 @@ describe('a guest from create to console', () => {
     const before = (t.serial.get(id) ?? '').split(FIXTURE.banner).length;
     const pid = (await t.call('vm.get', { vm: id })).pid;
     await t.call('vm.reset', { vm: id });
-    await waitFor('a second banner', () => (t.serial.get(id) ?? '').split(FIXTURE.banner).length > before, 60_000);
+    await waitFor('a second banner', () => (t.serial.get(id) ?? '').split(FIXTURE.banner).length > before, BOOT_MS);
     expect((await t.call('vm.get', { vm: id })).pid).toBe(pid);
   });
 
@@ -133,7 +144,7 @@ describe('a guest from create to console', () => {
   it('QEMU killed from outside is a crash with its signal', async () => {
     const vm = await t.call('vm.start', { vm: id });
     process.kill(vm.pid!, 'SIGKILL');
-    const after = await waitState(t.host, id, ['crashed'], 10_000);
+    const after = await waitState(t.host, id, ['crashed'], 30_000);
     expect(after.lastExit).toMatchObject({ reason: 'qemu-killed', signal: 'SIGKILL' });
     expect(fs.existsSync(pidFile)).toBe(false);
   });
