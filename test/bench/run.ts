@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { vmFiles } from '../../electron/core/paths';
@@ -118,27 +119,15 @@ function guest(
   extra: Partial<Parameters<Host['vms']['service']['create']>[0]> = {},
 ): Parameters<Host['vms']['service']['create']>[0] {
   return {
+    ...CONFIG_DEFAULTS,
     name,
-    cpus: 1,
     memoryMiB: 192,
     disk: null,
-    iso: null,
     kernel: FIXTURE.kernel,
     initrd: FIXTURE.initrd,
     append: 'console=ttyS0 quiet',
-    forwards: [],
     restart: 'always',
     maxCrashes: 1000,
-    crashWindowSec: 900,
-    liveness: null,
-    livenessStartupSec: 300,
-    guestWatchdog: 'off',
-    maxCpus: null,
-    maxMemoryMiB: null,
-    cpuWeight: null,
-    cpuCapPercent: null,
-    ioBps: null,
-    ioIops: null,
     ...extra,
   };
 }

@@ -1,32 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { VmConfig } from '../../electron/core/api/contract';
+import { CONFIG_DEFAULTS, type VmConfig } from '../../electron/core/api/contract';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { optValue } from '../../electron/core/qemu/escape';
 
 const files = vmFiles(dataLayout('/data'), 'abc123');
-const base: VmConfig = {
-  cpus: 2,
-  memoryMiB: 1024,
-  disks: [],
-  iso: null,
-  kernel: null,
-  initrd: null,
-  append: null,
-  forwards: [],
-  restart: 'never',
-  maxCrashes: 5,
-  crashWindowSec: 900,
-  liveness: null,
-  livenessStartupSec: 300,
-  guestWatchdog: 'off',
-  maxCpus: null,
-  maxMemoryMiB: null,
-  cpuWeight: null,
-  cpuCapPercent: null,
-  ioBps: null,
-  ioIops: null,
-};
+const base: VmConfig = { ...CONFIG_DEFAULTS, cpus: 2, memoryMiB: 1024, disks: [] };
 
 /** The value following a flag (first occurrence, or nth). */
 function after(argv: string[], flag: string, nth = 0): string | undefined {

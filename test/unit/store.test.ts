@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { VmConfig } from '../../electron/core/api/contract';
+import { CONFIG_DEFAULTS, type VmConfig } from '../../electron/core/api/contract';
 import { openDb } from '../../electron/core/store/db';
 import { EventRepo } from '../../electron/core/store/event-repo';
 import { MIGRATIONS } from '../../electron/core/store/migrations';
@@ -8,26 +8,10 @@ import { VmRepo } from '../../electron/core/store/vm-repo';
 import { tempDir } from '../helpers';
 
 const config: VmConfig = {
+  ...CONFIG_DEFAULTS,
   cpus: 2,
-  memoryMiB: 512,
   disks: [{ path: '/d/disk0.qcow2', format: 'qcow2', owned: true }],
-  iso: null,
-  kernel: null,
-  initrd: null,
-  append: null,
-  forwards: [],
   restart: 'on-failure',
-  maxCrashes: 5,
-  crashWindowSec: 900,
-  liveness: null,
-  livenessStartupSec: 300,
-  guestWatchdog: 'off',
-  maxCpus: null,
-  maxMemoryMiB: null,
-  cpuWeight: null,
-  cpuCapPercent: null,
-  ioBps: null,
-  ioIops: null,
 };
 
 describe('SQLite store', () => {

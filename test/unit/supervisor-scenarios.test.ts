@@ -23,21 +23,11 @@ import { openDb, type Db } from '../../electron/core/store/db';
 import { VmRepo } from '../../electron/core/store/vm-repo';
 import { Vms } from '../../electron/core/vms/index';
 import { tempDir } from '../helpers';
+import { formatTime as fmt, parseTime } from '../support/scenario-time';
 import { FakeClock, settle } from '../support/fake-clock';
 import { FakeQemu } from '../support/fake-qemu';
 
 const DIR = path.join(__dirname, 'supervisor-scenarios');
-
-function parseTime(text: string): number {
-  const m = /^(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
-  if (!m || (m[1] ?? m[2] ?? m[3]) === undefined) throw new Error(`bad time ${JSON.stringify(text)}`);
-  return Number(m[1] ?? 0) * 60_000 + Number(m[2] ?? 0) * 1000 + Number(m[3] ?? 0);
-}
-
-function fmt(ms: number): string {
-  const [m, s, r] = [Math.floor(ms / 60_000), Math.floor((ms % 60_000) / 1000), ms % 1000];
-  return (m ? `${m}m` : '') + (s ? `${s}s` : '') + (r ? `${r}ms` : '') || '0s';
-}
 
 interface Scenario {
   config: Partial<VmConfig>;
