@@ -147,6 +147,14 @@ export class VmRepo {
     this.q.delete.run(id);
   }
 
+  /**
+   * Runs fn's writes as one transaction: one commit, so one fsync under synchronous=FULL, for
+   * all of them. Nested calls join the outer transaction.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.db.transaction(fn)();
+  }
+
   private cache = new Map<string, Statement<unknown[]>>();
   private stmt(sql: string): Statement<unknown[]> {
     let s = this.cache.get(sql);

@@ -1,11 +1,16 @@
 // What happens to VMs, told once: state transitions (checked against the state machine) and
 // other events are written to the event log and pushed to clients; notifications go to the
 // desktop or the browser. Every module that changes a VM reports through here.
+//
+// Each write is a commit, and each commit an fsync (synchronous=FULL): several ms apiece on a
+// real disk. What belongs together (a transition and the runtime facts it comes with, the end
+// of a run and the restart it leads to) is written in one transaction with atomically(), and
+// clients hear of it once it has committed.
 import { EventEmitter } from 'node:events';
 import type { CrashReport, EventRecord, VmInfo, VmState } from '../api/contract.js';
 import type { Clock } from '../clock.js';
 import type { EventRepo } from '../store/event-repo.js';
-import type { VmRecord, VmRepo } from '../store/vm-repo.js';
+import type { RuntimePatch, VmRecord, VmRepo } from '../store/vm-repo.js';
 import { canTransition } from '../supervisor/state.js';
 
 export interface Notification {
@@ -25,6 +30,12 @@ export interface JournalEvents {
 
 type Named = { id: string; name: string };
 
+export interface TransitionExtras {
+  /** Runtime facts written with the new state, in the same row update. */
+  patch?: RuntimePatch;
+  report?: CrashReport | null;
+}
+
 export class Journal extends EventEmitter<JournalEvents> {
   constructor(
     private readonly vms: VmRepo,
@@ -36,12 +47,42 @@ export class Journal extends EventEmitter<JournalEvents> {
     super();
   }
 
-  /** Moves a VM to another state, records why, and tells clients. */
-  transition(rec: VmRecord, to: VmState, reason: string | null, message: string, report: CrashReport | null = null): void {
+  /** Emits held back while a transaction is open; null outside one. */
+  private held: Array<() => void> | null = null;
+
+  /**
+   * Runs fn's writes as one transaction (one commit). What they would emit goes out after the
+   * commit, in order; nothing goes out if fn throws. Nested calls join the outer one.
+   */
+  atomically<T>(fn: () => T): T {
+    if (this.held) return fn();
+    const held: Array<() => void> = (this.held = []);
+    let out: T;
+    try {
+      out = this.vms.transaction(fn);
+    } finally {
+      this.held = null;
+    }
+    for (const emit of held) emit();
+    return out;
+  }
+
+  private later(emit: () => void): void {
+    if (this.held) this.held.push(emit);
+    else emit();
+  }
+
+  /**
+   * Moves a VM to another state, records why, and tells clients: the row and the event in one
+   * commit. Returns the VM's record after the change.
+   */
+  transition(rec: VmRecord, to: VmState, reason: string | null, message: string, extras: TransitionExtras = {}): VmRecord {
     if (rec.state !== to && !canTransition(rec.state, to)) throw new Error(`internal: ${rec.name} cannot go from ${rec.state} to ${to}`);
-    this.vms.setRuntime(rec.id, { state: to }, this.clock.now());
-    this.add(rec, 'state', rec.state, to, reason, message, report);
-    this.changed(rec.id);
+    return this.atomically(() => {
+      this.vms.setRuntime(rec.id, { ...extras.patch, state: to }, this.clock.now());
+      this.add(rec, 'state', rec.state, to, reason, message, extras.report ?? null);
+      return this.changed(rec.id)!;
+    });
   }
 
   /** A state-keeping note in the VM's timeline (e.g. "Restart in 2 s"). */
@@ -68,17 +109,21 @@ export class Journal extends EventEmitter<JournalEvents> {
 
   deleted(rec: VmRecord, message: string): void {
     this.add(rec, 'deleted', rec.state, null, null, message);
-    this.emit('removed', { id: rec.id, name: rec.name });
+    this.later(() => this.emit('removed', { id: rec.id, name: rec.name }));
   }
 
   notify(rec: Named, level: Notification['level'], title: string, body: string): void {
-    this.emit('notify', { vmId: rec.id, vmName: rec.name, level, title, body });
+    this.later(() => this.emit('notify', { vmId: rec.id, vmName: rec.name, level, title, body }));
   }
 
-  /** Pushes the VM's current view to clients. */
-  changed(id: string): void {
+  /** Pushes the VM's current view to clients (as it is now, even if sent after a commit); returns its record. */
+  changed(id: string): VmRecord | undefined {
     const rec = this.vms.get(id);
-    if (rec) this.emit('changed', this.describe(rec));
+    if (rec) {
+      const info = this.describe(rec);
+      this.later(() => this.emit('changed', info));
+    }
+    return rec;
   }
 
   private add(
@@ -91,6 +136,6 @@ export class Journal extends EventEmitter<JournalEvents> {
     report: CrashReport | null = null,
   ): void {
     const ev = this.events.add({ vmId: rec.id, vmName: rec.name, at: this.clock.now(), kind, from, to, reason, message, report });
-    this.emit('logged', ev);
+    this.later(() => this.emit('logged', ev));
   }
 }

@@ -6,7 +6,7 @@ import { CorralError } from '../api/dispatcher.js';
 import { bootMemoryMiB, can, isLive, whyNot, type VmAction } from '../api/rules.js';
 import { MiB } from '../api/units.js';
 import { admit } from '../resources/host-capacity.js';
-import type { VmRecord } from '../store/vm-repo.js';
+import type { RuntimePatch, VmRecord } from '../store/vm-repo.js';
 import * as policy from '../supervisor/restart-policy.js';
 import { checkBootFiles } from './config-checks.js';
 import { recordOf, type VmContext } from './context.js';
@@ -19,7 +19,7 @@ export class Lifecycle {
     private readonly ctx: VmContext,
     private readonly supervisor: Supervisor,
   ) {
-    supervisor.setRelaunch((rec) => this.launch(rec, true));
+    supervisor.setRelaunch((rec, patch) => this.launch(rec, true, patch));
   }
 
   /** A start by the user: clears a crash-loop and the restart counters, wins over a pending restart. */
@@ -29,23 +29,35 @@ export class Lifecycle {
     return ctx.locks.run(rec.id, async () => {
       const cur = this.allowed(recordOf(ctx, rec.id), 'start');
       this.supervisor.clearRestartTimer(cur.id);
-      ctx.vms.setRuntime(cur.id, { policyState: policy.onUserStart(), restartAt: null }, ctx.clock.now());
-      return this.launch(cur, false);
+      return this.launch(cur, false, { policyState: policy.onUserStart(), restartAt: null });
     });
   }
 
-  /** Launches QEMU held at -S, applies what its argv lacks, then lets the guest run. */
-  async launch(cur: VmRecord, automatic: boolean): Promise<VmInfo> {
+  /**
+   * Launches QEMU held at -S, applies what its argv lacks, then lets the guest run. `patch` (what
+   * the caller decided, e.g. the restart policy's step) is written with "starting", or alone if
+   * the start is refused before that.
+   *
+   * Three commits: "starting" before the spawn (a host that dies after it finds the QEMU by its
+   * pidfile, never starts a second one); the pid; "running" after cont.
+   */
+  async launch(cur: VmRecord, automatic: boolean, patch: RuntimePatch = {}): Promise<VmInfo> {
     const { ctx } = this;
-    // A QEMU for this VM must never run twice, whatever the database says.
-    const stray = ctx.driver.findRunning(cur.id, null, null);
-    if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
-    checkBootFiles(cur.config);
-    for (const disk of cur.config.disks) {
-      if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
+    try {
+      // A QEMU for this VM must never run twice, whatever the database says.
+      const stray = ctx.driver.findRunning(cur.id, null, null);
+      if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
+      checkBootFiles(cur.config);
+      for (const disk of cur.config.disks) {
+        if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
+      }
+      this.admit(cur);
+    } catch (err) {
+      if (Object.keys(patch).length) ctx.vms.setRuntime(cur.id, patch, ctx.clock.now());
+      throw err;
     }
-    this.admit(cur);
-    ctx.journal.transition(cur, 'starting', null, automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting');
+    const message = automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting';
+    ctx.journal.transition(cur, 'starting', null, message, { patch });
     let run: RunningVm | null = null;
     try {
       const machine = await ctx.driver.launch({ id: cur.id, name: cur.name, config: cur.config });
@@ -58,8 +70,8 @@ export class Lifecycle {
       );
       await applyAtBoot(ctx, run, cur);
       await machine.qmp.cont();
-      this.supervisor.reachedRunning(run, `Running (pid ${machine.pid})`);
-      return ctx.describe(recordOf(ctx, cur.id));
+      const after = this.supervisor.reachedRunning(run, `Running (pid ${machine.pid})`, { applied: cur.config });
+      return ctx.describe(after);
     } catch (err) {
       const msg = (err as Error).message;
       if (run && ctx.registry.isCurrent(run)) {
@@ -68,8 +80,14 @@ export class Lifecycle {
         await run.ended;
       }
       const now = recordOf(ctx, cur.id);
-      if (now.state === 'starting') ctx.journal.transition(now, 'stopped', null, `Start failed: ${msg}`);
-      ctx.journal.error(now, `Start failed: ${msg}`);
+      ctx.journal.atomically(() => {
+        // the run never got going: no pid, and an automatic attempt that failed is not a restart
+        if (now.state === 'starting')
+          ctx.journal.transition(now, 'stopped', null, `Start failed: ${msg}`, {
+            patch: { pid: null, pidStart: null, startedAt: null, restarts: cur.restarts },
+          });
+        ctx.journal.error(now, `Start failed: ${msg}`);
+      });
       if (automatic) ctx.journal.notify(now, 'error', `${now.name} could not be restarted`, msg);
       throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
     }

@@ -28,7 +28,7 @@ export async function applyLive(ctx: VmContext, run: RunningVm, key: string, nex
   }
 }
 
-/** Resource settings QEMU's argv does not carry, applied while the guest is held at -S. */
+/** Resource settings QEMU's argv does not carry, applied while the guest is held at -S (the caller records `applied`). */
 export async function applyAtBoot(ctx: VmContext, run: RunningVm, rec: VmRecord): Promise<void> {
   const c = rec.config;
   const qmp = run.machine.qmp;
@@ -38,5 +38,4 @@ export async function applyAtBoot(ctx: VmContext, run: RunningVm, rec: VmRecord)
     if (ctx.cgroups?.status.available) ctx.cgroups.place(rec.id, run.machine.pid, c.cpuWeight, c.cpuCapPercent);
     else ctx.journal.host(rec, `CPU weight/cap not applied: ${ctx.cgroups?.status.reason ?? 'cgroups unavailable'}`);
   }
-  ctx.vms.setRuntime(rec.id, { applied: c }, ctx.clock.now());
 }

@@ -3,7 +3,7 @@
 import type { CrashReport, ExitInfo, ExitReason, VmConfig, VmState } from '../api/contract.js';
 import type { ExitFacts, Machine } from '../qemu/driver.js';
 import type { QmpEvent } from '../qemu/qmp.js';
-import type { VmRecord } from '../store/vm-repo.js';
+import type { RuntimePatch, VmRecord } from '../store/vm-repo.js';
 import { crashReport } from '../supervisor/crash-report.js';
 import { HealthWatch, type HangKind } from '../supervisor/health.js';
 import * as policy from '../supervisor/restart-policy.js';
@@ -11,8 +11,8 @@ import { classifyEnd, describeEnd, isCleanEnd } from '../supervisor/state.js';
 import { formatDelay, recordOf, type VmContext } from './context.js';
 import { RunningVm } from './registry.js';
 
-/** Starts a VM again after a crash or an end the policy restarts (lifecycle's launch). */
-export type Relaunch = (rec: VmRecord) => Promise<unknown>;
+/** Starts a VM again after a crash or an end the policy restarts (lifecycle's launch); `patch` goes with its "starting". */
+export type Relaunch = (rec: VmRecord, patch: RuntimePatch) => Promise<unknown>;
 
 const RECENT_EVENTS = 20;
 /** A forced stop: SIGTERM lets QEMU flush and exit, SIGKILL follows if it does not. */
@@ -41,13 +41,18 @@ export class Supervisor {
     return run;
   }
 
-  /** The guest runs: the policy learns it, hang detection begins. */
-  reachedRunning(run: RunningVm, message: string): void {
+  /**
+   * The guest runs: the policy learns it, hang detection begins. `patch` is written with the
+   * new state, in the same commit.
+   */
+  reachedRunning(run: RunningVm, message: string, patch: RuntimePatch = {}): VmRecord {
     const rec = recordOf(this.ctx, run.vmId);
     const now = this.ctx.clock.now();
-    this.ctx.vms.setRuntime(rec.id, { policyState: policy.onRunning(policyState(rec), now), restartAt: null }, now);
-    this.ctx.journal.transition(rec, 'running', null, message);
-    this.watchHealth(run, rec.config, rec.startedAt ?? now);
+    const after = this.ctx.journal.transition(rec, 'running', null, message, {
+      patch: { ...patch, policyState: policy.onRunning(policyState(rec), now), restartAt: null },
+    });
+    this.watchHealth(run, after.config, after.startedAt ?? now);
+    return after;
   }
 
   /** (Re)starts hang detection with the VM's current liveness settings. */
@@ -174,7 +179,10 @@ export class Supervisor {
     this.finish(rec, reason, facts.code, facts.signal, note, report);
   }
 
-  /** Records the end of a run, then lets the restart policy decide what comes next. */
+  /**
+   * Records the end of a run, then lets the restart policy decide what comes next: the end,
+   * the decision and a scheduled restart are one commit.
+   */
   finish(
     rec: VmRecord,
     reason: ExitReason,
@@ -186,16 +194,20 @@ export class Supervisor {
     const { ctx } = this;
     const now = ctx.clock.now();
     const lastExit: ExitInfo = { code, signal: signalName, reason, at: now };
-    ctx.vms.setRuntime(rec.id, { pid: null, pidStart: null, lastExit, applied: null, startedAt: null }, now);
     ctx.cgroups?.remove(rec.id);
-    ctx.journal.transition(
-      recordOf(ctx, rec.id),
-      isCleanEnd(reason) ? 'stopped' : 'crashed',
-      reason,
-      describeEnd(reason, code, signalName) + note,
-      report,
-    );
-    this.applyPolicy(recordOf(ctx, rec.id), reason);
+    ctx.journal.atomically(() => {
+      const ended = ctx.journal.transition(
+        rec,
+        isCleanEnd(reason) ? 'stopped' : 'crashed',
+        reason,
+        describeEnd(reason, code, signalName) + note,
+        {
+          patch: { pid: null, pidStart: null, lastExit, applied: null, startedAt: null },
+          report,
+        },
+      );
+      this.applyPolicy(ended, reason);
+    });
   }
 
   private applyPolicy(rec: VmRecord, reason: ExitReason): void {
@@ -208,43 +220,51 @@ export class Supervisor {
       ctx.clock.now(),
       ctx.random,
     );
-    ctx.vms.setRuntime(rec.id, { policyState: step.state }, ctx.clock.now());
     const d = step.decision;
     const crashed = !isCleanEnd(reason);
     if (d.action === 'restart') {
       this.scheduleRestart(
-        recordOf(ctx, rec.id),
+        rec,
         d.at,
         `Restart ${d.delayMs ? `in ${formatDelay(d.delayMs)}` : 'now'} (policy ${c.restart}, attempt ${d.attempt})`,
+        { policyState: step.state },
       );
       if (crashed) ctx.journal.notify(rec, 'warning', `${rec.name} crashed and is restarting`, describeEnd(reason, null, null));
     } else if (d.action === 'crash-loop') {
       const msg = `${d.crashes} ${d.crashes === 1 ? 'crash' : 'crashes'} within ${formatDelay(d.windowMs)}: no more automatic restarts until you start it`;
-      ctx.journal.transition(recordOf(ctx, rec.id), 'crash-loop', reason, `Crash loop: ${msg}`);
+      ctx.journal.transition(rec, 'crash-loop', reason, `Crash loop: ${msg}`, { patch: { policyState: step.state } });
       ctx.journal.notify(rec, 'error', `${rec.name} is crash-looping`, msg);
-    } else if (crashed) {
-      ctx.journal.notify(rec, 'error', `${rec.name} crashed`, `${describeEnd(reason, null, null)} (restart policy: ${c.restart})`);
+    } else {
+      ctx.vms.setRuntime(rec.id, { policyState: step.state }, ctx.clock.now());
+      if (crashed)
+        ctx.journal.notify(rec, 'error', `${rec.name} crashed`, `${describeEnd(reason, null, null)} (restart policy: ${c.restart})`);
     }
   }
 
   // ---- pending restarts -----------------------------------------------------------------------
 
-  scheduleRestart(rec: VmRecord, at: number, message: string): void {
+  /** Restarts the VM at `at` (now: right after the current commit); `patch` is written with it. */
+  scheduleRestart(rec: VmRecord, at: number, message: string, patch: RuntimePatch = {}): void {
     const { ctx } = this;
     this.clearRestartTimer(rec.id);
-    ctx.vms.setRuntime(rec.id, { restartAt: at }, ctx.clock.now());
-    if (rec.state === 'restarting') ctx.journal.note(rec, message);
-    else ctx.journal.transition(rec, 'restarting', null, message);
+    ctx.journal.atomically(() => {
+      if (rec.state === 'restarting') {
+        ctx.vms.setRuntime(rec.id, { ...patch, restartAt: at }, ctx.clock.now());
+        ctx.journal.note(rec, message);
+      } else ctx.journal.transition(rec, 'restarting', null, message, { patch: { ...patch, restartAt: at } });
+    });
     const fire = () => {
       this.restartTimers.delete(rec.id);
       void ctx.locks.run(rec.id, async () => {
         const cur = ctx.vms.get(rec.id);
         if (!cur || cur.state !== 'restarting' || this.closing) return;
         const t = policy.onTimer(policyState(cur), ctx.clock.now());
-        ctx.vms.setRuntime(cur.id, { policyState: t.state }, ctx.clock.now());
-        if (!t.start) return;
+        if (!t.start) {
+          ctx.vms.setRuntime(cur.id, { policyState: t.state }, ctx.clock.now());
+          return;
+        }
         try {
-          await this.relaunch(recordOf(ctx, cur.id));
+          await this.relaunch(cur, { policyState: t.state });
         } catch {
           // logged and notified by the launch; the VM stays stopped
         }
@@ -259,8 +279,7 @@ export class Supervisor {
   cancelRestart(rec: VmRecord, message: string): void {
     const { ctx } = this;
     this.clearRestartTimer(rec.id);
-    ctx.vms.setRuntime(rec.id, { policyState: policy.onUserStop(policyState(rec)), restartAt: null }, ctx.clock.now());
-    ctx.journal.transition(rec, 'stopped', null, message);
+    ctx.journal.transition(rec, 'stopped', null, message, { patch: { policyState: policy.onUserStop(policyState(rec)), restartAt: null } });
   }
 
   clearRestartTimer(id: string): void {
