@@ -37,6 +37,8 @@ export interface LaunchSpec {
   id: string;
   name: string;
   config: VmConfig;
+  /** Called once the process exists, before launch() resolves (QEMU is still setting up). */
+  onSpawn?: (pid: number, pidStart: string | null) => void;
 }
 
 /** What a crash report needs from the files a run left. */

@@ -26,6 +26,12 @@ export interface QemuProcess {
   detach(): void;
 }
 
+export interface LaunchOptions {
+  timeoutMs?: number;
+  /** Called as soon as the process exists, while QEMU is still setting up (its pid may be recorded then). */
+  onSpawn?: (pid: number, pidStart: string | null) => void;
+}
+
 /** Removes sockets and the pidfile a dead QEMU left behind. */
 export function cleanRunDir(files: VmFiles): void {
   for (const f of [files.qmpSocket, files.serialSocket, files.vncSocket, files.qgaSocket, files.pidFile]) fs.rmSync(f, { force: true });
@@ -42,7 +48,8 @@ function rotate(file: string): void {
   }
 }
 
-export async function launchQemu(binary: string, argv: string[], files: VmFiles, timeoutMs = 20_000): Promise<QemuProcess> {
+export async function launchQemu(binary: string, argv: string[], files: VmFiles, opts: LaunchOptions = {}): Promise<QemuProcess> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   ensurePrivateDir(files.runDir);
   fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   cleanRunDir(files);
@@ -65,14 +72,23 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
       resolve((done = { code: 127, signal: null }));
     });
   });
+  const pid = child.pid;
+  const pidStart = pid ? processStartTime(pid) : null;
+  if (pid) {
+    try {
+      opts.onSpawn?.(pid, pidStart);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+  }
 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (done) throw new Error(`QEMU failed to start: ${logTail(files.qemuLog, logStart) || `exit ${JSON.stringify(done)}`}`);
     try {
       const qmp = await QmpClient.connect(files.qmpSocket, Math.max(1000, deadline - Date.now()));
-      const pid = child.pid!;
-      return { pid, pidStart: processStartTime(pid), qmp, exited, child, logStart, detach: () => qmp.close() };
+      return { pid: pid!, pidStart, qmp, exited, child, logStart, detach: () => qmp.close() };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {

@@ -74,8 +74,9 @@ export class RealQemuDriver implements QemuDriver {
 
   async launch(spec: LaunchSpec): Promise<Machine> {
     const files = this.files(spec.id);
-    const argv = buildArgv({ ...spec, files }, this.o.caps);
-    const proc = await launchQemu(this.o.caps.binary, argv, files);
+    const { onSpawn, ...vm } = spec;
+    const argv = buildArgv({ ...vm, files }, this.o.caps);
+    const proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
     try {
       const serial = await this.linkSerial(proc, files.serialSocket, files.serialLog);
       return this.watch(new QemuMachine(proc, serial), files);

@@ -39,7 +39,8 @@ export class Lifecycle {
    * the start is refused before that.
    *
    * Three commits: "starting" before the spawn (a host that dies after it finds the QEMU by its
-   * pidfile, never starts a second one); the pid; "running" after cont.
+   * pidfile, never starts a second one); the pid while QEMU sets itself up (off the critical
+   * path: QEMU takes tens of ms more before it answers); "running" after cont.
    */
   async launch(cur: VmRecord, automatic: boolean, patch: RuntimePatch = {}): Promise<VmInfo> {
     const { ctx } = this;
@@ -59,15 +60,16 @@ export class Lifecycle {
     const message = automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting';
     ctx.journal.transition(cur, 'starting', null, message, { patch });
     let run: RunningVm | null = null;
-    try {
-      const machine = await ctx.driver.launch({ id: cur.id, name: cur.name, config: cur.config });
-      run = this.supervisor.adopt(cur.id, machine);
+    let spawned = false;
+    const onSpawn = (pid: number, pidStart: string | null) => {
       const now = ctx.clock.now();
-      ctx.vms.setRuntime(
-        cur.id,
-        { pid: machine.pid, pidStart: machine.pidStart, startedAt: now, ...(automatic ? { restarts: cur.restarts + 1 } : {}) },
-        now,
-      );
+      ctx.vms.setRuntime(cur.id, { pid, pidStart, startedAt: now, ...(automatic ? { restarts: cur.restarts + 1 } : {}) }, now);
+      spawned = true;
+    };
+    try {
+      const machine = await ctx.driver.launch({ id: cur.id, name: cur.name, config: cur.config, onSpawn });
+      if (!spawned) onSpawn(machine.pid, machine.pidStart);
+      run = this.supervisor.adopt(cur.id, machine);
       await applyAtBoot(ctx, run, cur);
       await machine.qmp.cont();
       const after = this.supervisor.reachedRunning(run, `Running (pid ${machine.pid})`, { applied: cur.config });
