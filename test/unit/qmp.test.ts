@@ -9,12 +9,16 @@ let server: net.Server | null = null;
 afterEach(() => server?.close());
 
 /** A fake QEMU: greets in pieces, answers by id, can stay silent for one command. */
-function fakeQemu(opts: { silentOn?: string } = {}): Promise<string> {
+function fakeQemu(opts: { silentOn?: string; received?: string[] } = {}): Promise<string> {
   const sock = path.join(tempDir(), 'qmp.sock');
   server = net.createServer((c) => {
     const greeting = JSON.stringify({ QMP: { version: {}, capabilities: [] } }) + '\n';
+    let greeted = false;
     c.write(greeting.slice(0, 7));
-    setTimeout(() => c.write(greeting.slice(7)), 5);
+    setTimeout(() => {
+      c.write(greeting.slice(7));
+      greeted = true;
+    }, 5);
     let buf = '';
     // replies go out one after the other, each in pieces
     let chain = Promise.resolve();
@@ -32,6 +36,7 @@ function fakeQemu(opts: { silentOn?: string } = {}): Promise<string> {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
         buf = buf.slice(nl + 1);
+        opts.received?.push(`${greeted ? '' : 'before greeting: '}${msg.execute}`);
         if (msg.execute === opts.silentOn) continue;
         if (msg.execute === 'bad') {
           send(JSON.stringify({ error: { class: 'GenericError', desc: 'no such thing' }, id: msg.id }) + '\n');
@@ -56,6 +61,16 @@ describe('QMP client', () => {
     expect(b).toEqual({ echo: 'query-version' });
     expect(events).toEqual(['STOP', 'STOP']);
     await expect(qmp.execute('bad')).rejects.toBeInstanceOf(QmpError);
+    qmp.close();
+  });
+
+  it('holds commands sent during the negotiation until the greeting, after qmp_capabilities', async () => {
+    const received: string[] = [];
+    const qmp = await QmpClient.open(await fakeQemu({ received }));
+    const early = qmp.execute('query-chardev');
+    await qmp.ready;
+    expect(await early).toEqual({ echo: 'query-chardev' });
+    expect(received).toEqual(['qmp_capabilities', 'query-chardev']);
     qmp.close();
   });
 

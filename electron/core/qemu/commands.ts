@@ -62,8 +62,8 @@ export class QemuCommands {
   }
 
   /** Whether a client is connected to a socket chardev (QEMU shows "disconnected:…" until one is). */
-  async chardevConnected(label: string): Promise<boolean> {
-    const devs = await this.link.execute<Array<{ label: string; filename: string }>>('query-chardev');
+  async chardevConnected(label: string, timeoutMs?: number): Promise<boolean> {
+    const devs = await this.link.execute<Array<{ label: string; filename: string }>>('query-chardev', undefined, timeoutMs);
     const dev = devs.find((d) => d.label === label);
     return !!dev && !dev.filename.startsWith('disconnected:');
   }

@@ -1,5 +1,6 @@
 // Starts QEMU detached in its own session (a host restart must not take guests with it),
-// with -S, and returns once QMP is connected. Also reattaches to a QEMU a previous host left.
+// with -S, and returns once QMP's socket is connected (the negotiation follows: see
+// QmpClient.open). Also reattaches to a QEMU a previous host left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,7 +88,7 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
   for (;;) {
     if (done) throw new Error(`QEMU failed to start: ${logTail(files.qemuLog, logStart) || `exit ${JSON.stringify(done)}`}`);
     try {
-      const qmp = await QmpClient.connect(files.qmpSocket, Math.max(1000, deadline - Date.now()));
+      const qmp = await QmpClient.open(files.qmpSocket, Math.max(1000, deadline - Date.now()));
       return { pid: pid!, pidStart, qmp, exited, child, logStart, detach: () => qmp.close() };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -102,6 +103,19 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
     }
     await sleep(2);
   }
+}
+
+/**
+ * Why a launch failed, once the process is gone: QEMU's own words when it exited by itself
+ * (it reports a bad argument or an unreadable file on its log, then closes QMP), `err` otherwise.
+ */
+export async function launchFailure(proc: QemuProcess, err: Error, files: VmFiles): Promise<Error> {
+  const facts = await proc.exited;
+  if (facts.signal !== 'SIGKILL') {
+    const said = logTail(files.qemuLog, proc.logStart);
+    return new Error(`QEMU failed to start: ${said || `exit ${JSON.stringify(facts)}`}`);
+  }
+  return err;
 }
 
 /** Connects to a QEMU started by an earlier host. Exit status is unknowable for a non-child. */

@@ -6,11 +6,13 @@ import { buildArgv, type HostCaps } from './argv.js';
 import { QemuCommands } from './commands.js';
 import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from './driver.js';
 import { SERIAL_CHARDEV } from './ids.js';
-import { attachQemu, cleanRunDir, launchQemu, type QemuProcess } from './launcher.js';
+import { attachQemu, cleanRunDir, launchFailure, launchQemu, type QemuProcess } from './launcher.js';
 import { isSameProcess, readPidFile } from './proc.js';
 import type { QmpEvent } from './qmp.js';
 
 const SERIAL_TAIL = 4096;
+/** How long QEMU may take to answer its first command. */
+const LAUNCH_TIMEOUT_MS = 20_000;
 const QEMU_TAIL = 2048;
 
 export interface QemuDriverOptions {
@@ -77,14 +79,17 @@ export class RealQemuDriver implements QemuDriver {
     const { onSpawn, ...vm } = spec;
     const argv = buildArgv({ ...vm, files }, this.o.caps);
     const proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
+    // QEMU is still building the machine: the serial link is connected meanwhile, and the
+    // question whether QEMU accepted it waits in line behind qmp_capabilities
+    const link = new SerialLink(files.serialSocket);
     try {
-      const serial = await this.linkSerial(proc, files.serialSocket, files.serialLog);
-      return this.watch(new QemuMachine(proc, serial), files);
+      await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
+      return this.watch(new QemuMachine(proc, link), files);
     } catch (err) {
+      link.close();
       proc.child?.kill('SIGKILL');
-      await proc.exited;
       proc.qmp.close();
-      throw err;
+      throw await launchFailure(proc, err as Error, files);
     }
   }
 
@@ -101,8 +106,9 @@ export class RealQemuDriver implements QemuDriver {
       const qmp = new QemuCommands(proc.qmp);
       // the last host died mid-start: the guest is still held at -S
       if ((await qmp.queryStatus()).status === 'prelaunch') await qmp.cont();
-      const serial = await this.linkSerial(proc, files.serialSocket, files.serialLog);
-      return this.watch(new QemuMachine(proc, serial), files);
+      const link = new SerialLink(files.serialSocket);
+      await this.linkSerial(proc, link, files.serialLog);
+      return this.watch(new QemuMachine(proc, link), files);
     } catch (err) {
       proc.detach();
       throw err;
@@ -150,18 +156,19 @@ export class RealQemuDriver implements QemuDriver {
    * starts: exact when the guest is not running yet, as at a start; a byte or two off at a
    * reattach to a guest printing at that very moment.
    */
-  private async linkSerial(proc: QemuProcess, socket: string, log: string): Promise<SerialLink> {
-    const link = new SerialLink(socket);
+  private async linkSerial(proc: QemuProcess, link: SerialLink, log: string, firstAnswerMs?: number): Promise<void> {
     try {
       await link.connect();
       const qmp = new QemuCommands(proc.qmp);
+      // at a launch, the first answer comes once QEMU has built the machine
+      let accepted = await qmp.chardevConnected(SERIAL_CHARDEV, firstAnswerMs);
       const deadline = Date.now() + 5000;
-      while (!(await qmp.chardevConnected(SERIAL_CHARDEV))) {
+      while (!accepted) {
         if (Date.now() > deadline) throw new Error('QEMU did not accept the serial console link');
         await new Promise((r) => setTimeout(r, 2));
+        accepted = await qmp.chardevConnected(SERIAL_CHARDEV);
       }
       link.begin(logSize(log));
-      return link;
     } catch (err) {
       link.close();
       throw err;

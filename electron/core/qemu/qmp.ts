@@ -1,5 +1,10 @@
 // A QMP client: greeting, capabilities negotiation, commands matched to replies by id, a
 // timeout on every command, events, and JSON lines that arrive split across reads.
+//
+// QEMU greets from its monitor thread as soon as the socket is connected, but answers commands
+// only once it has built the machine, which takes as long again. Commands may be sent before
+// the negotiation is over: they go out right after qmp_capabilities, in order, so their answers
+// come with its answer instead of one round trip after it.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 
@@ -34,7 +39,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private nextId = 1;
   private pending = new Map<string, Pending>();
   private greeting: ((g: unknown) => void) | null = null;
+  /** Commands written before the greeting came, sent right after it. */
+  private held: string[] | null = [];
   closed = false;
+  /** Settles once capabilities are negotiated (rejects if they cannot be). */
+  ready: Promise<void> = Promise.resolve();
 
   private constructor(private readonly sock: net.Socket) {
     super();
@@ -48,6 +57,16 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   /** Connects, waits for the greeting and negotiates capabilities. */
   static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
+    const client = await QmpClient.open(path, timeoutMs);
+    await client.ready;
+    return client;
+  }
+
+  /**
+   * Connects and returns at once; the greeting and the negotiation follow (see `ready`, which
+   * closes the client if they fail). Commands may be executed meanwhile.
+   */
+  static async open(path: string, timeoutMs = 5000): Promise<QmpClient> {
     const sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.createConnection(path);
       s.once('connect', () => {
@@ -57,13 +76,16 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       s.once('error', reject);
     });
     const client = new QmpClient(sock);
-    try {
-      await client.waitGreeting(timeoutMs);
-      await client.execute('qmp_capabilities', undefined, timeoutMs);
-    } catch (err) {
-      client.close();
-      throw err;
-    }
+    const greeted = client.waitGreeting(timeoutMs);
+    const negotiated = client.execute('qmp_capabilities', undefined, timeoutMs);
+    client.ready = Promise.all([greeted, negotiated]).then(
+      () => undefined,
+      (err: unknown) => {
+        client.close();
+        throw err;
+      },
+    );
+    client.ready.catch(() => undefined); // the caller may never look
     return client;
   }
 
@@ -90,7 +112,9 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
         reject(new Error(`QMP command ${command} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.sock.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + '\n');
+      const line = JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + '\n';
+      if (this.held) this.held.push(line);
+      else this.sock.write(line);
     });
   }
 
@@ -117,6 +141,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       return; // QMP only ever sends JSON objects; ignore noise
     }
     if ('QMP' in msg) {
+      if (this.held) this.sock.write(this.held.join(''));
+      this.held = null;
       this.greeting?.(msg.QMP);
       this.greeting = null;
     } else if ('event' in msg) {
