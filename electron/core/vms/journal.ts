@@ -49,6 +49,10 @@ export class Journal extends EventEmitter<JournalEvents> {
 
   /** Emits held back while a transaction is open; null outside one. */
   private held: Array<() => void> | null = null;
+  /** Work to do at the end of the open transaction, inside it (see lastInTransaction). */
+  private last: Array<() => void> = [];
+  /** Settles with the open transaction: committed or rolled back. */
+  private outcome: { promise: Promise<void>; settle: (err?: unknown) => void } | null = null;
 
   /**
    * Runs fn's writes as one transaction (one commit). What they would emit goes out after the
@@ -59,12 +63,51 @@ export class Journal extends EventEmitter<JournalEvents> {
     const held: Array<() => void> = (this.held = []);
     let out: T;
     try {
-      out = this.vms.transaction(fn);
-    } finally {
+      out = this.vms.transaction(() => {
+        const r = fn();
+        for (let next = this.last.shift(); next; next = this.last.shift()) next();
+        return r;
+      });
+    } catch (err) {
       this.held = null;
+      this.last = [];
+      this.settle(err);
+      throw err;
     }
-    for (const emit of held) emit();
+    this.held = null;
+    try {
+      for (const emit of held) emit();
+    } finally {
+      this.settle();
+    }
     return out;
+  }
+
+  private settle(err?: unknown): void {
+    const outcome = this.outcome;
+    this.outcome = null;
+    outcome?.settle(err);
+  }
+
+  /** Runs fn at the end of the open transaction, after what is under way, in the same commit (now outside one). */
+  lastInTransaction(fn: () => void): void {
+    if (this.held) this.last.push(fn);
+    else fn();
+  }
+
+  /**
+   * Resolves once what was written so far is durable: at once outside a transaction, after its
+   * commit inside one (rejects if it rolls back). Whatever must not happen before the commit
+   * (spawning a QEMU the record does not know yet) waits for this.
+   */
+  committed(): Promise<void> {
+    if (!this.held) return Promise.resolve();
+    if (!this.outcome) {
+      let settle!: (err?: unknown) => void;
+      const promise = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+      this.outcome = { promise, settle };
+    }
+    return this.outcome.promise;
   }
 
   private later(emit: () => void): void {

@@ -59,6 +59,8 @@ export class Lifecycle {
     }
     const message = automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting';
     ctx.journal.transition(cur, 'starting', null, message, { patch });
+    // an immediate restart writes "starting" with the end of the last run: both commit first
+    await ctx.journal.committed();
     let run: RunningVm | null = null;
     let spawned = false;
     const onSpawn = (pid: number, pidStart: string | null) => {

@@ -253,25 +253,29 @@ export class Supervisor {
         ctx.journal.note(rec, message);
       } else ctx.journal.transition(rec, 'restarting', null, message, { patch: { ...patch, restartAt: at } });
     });
+    const relaunch = async () => {
+      const cur = ctx.vms.get(rec.id);
+      if (!cur || cur.state !== 'restarting' || this.closing) return;
+      const t = policy.onTimer(policyState(cur), ctx.clock.now());
+      if (!t.start) {
+        ctx.vms.setRuntime(cur.id, { policyState: t.state }, ctx.clock.now());
+        return;
+      }
+      try {
+        await this.relaunch(cur, { policyState: t.state });
+      } catch {
+        // logged and notified by the launch; the VM stays stopped
+      }
+    };
     const fire = () => {
       this.restartTimers.delete(rec.id);
-      void ctx.locks.run(rec.id, async () => {
-        const cur = ctx.vms.get(rec.id);
-        if (!cur || cur.state !== 'restarting' || this.closing) return;
-        const t = policy.onTimer(policyState(cur), ctx.clock.now());
-        if (!t.start) {
-          ctx.vms.setRuntime(cur.id, { policyState: t.state }, ctx.clock.now());
-          return;
-        }
-        try {
-          await this.relaunch(cur, { policyState: t.state });
-        } catch {
-          // logged and notified by the launch; the VM stays stopped
-        }
-      });
+      void ctx.locks.run(rec.id, relaunch);
     };
     const delay = Math.max(0, at - ctx.clock.now());
-    if (delay === 0) queueMicrotask(fire);
+    // Now: at once if nothing else holds the VM, so its "starting" joins the commit that
+    // recorded the end of the run, after the rest of it (the spawn waits for that commit);
+    // otherwise in line.
+    if (delay === 0) ctx.journal.lastInTransaction(() => void (ctx.locks.runIfIdle(rec.id, relaunch) ?? ctx.locks.run(rec.id, relaunch)));
     else this.restartTimers.set(rec.id, ctx.clock.after(delay, fire));
   }
 
