@@ -3,6 +3,7 @@
 // QmpClient.open). Also reattaches to a QEMU a previous host left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePrivateDir, type VmFiles } from '../paths.js';
 import { isAlive, processStartTime } from './proc.js';
@@ -39,6 +40,8 @@ export function cleanRunDir(files: VmFiles): void {
 }
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+/** The safety net under the run dir's watch while waiting for QMP's socket. */
+const SOCKET_POLL_MS = 25;
 
 /** Keeps one previous generation of a log that grew past 16 MiB (a chatty guest must not fill the disk). */
 function rotate(file: string): void {
@@ -84,24 +87,59 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
     }
   }
 
+  // QMP's socket appears a while after the spawn (QEMU links and sets itself up first). The run
+  // dir's watch wakes the wait the moment it is created; polling every 2 ms instead took CPU
+  // from QEMU's own setup. A slow poll remains in case the watch is unavailable or misses it.
+  const socketName = path.basename(files.qmpSocket);
+  let created = false;
+  let wake: (() => void) | null = null;
+  let watcher: fs.FSWatcher | null = null;
+  try {
+    watcher = fs.watch(files.runDir, (_event, name) => {
+      if (name !== socketName) return;
+      created = true;
+      wake?.();
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    watcher = null;
+  }
+  void exited.then(() => wake?.());
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (done) throw new Error(`QEMU failed to start: ${logTail(files.qemuLog, logStart) || `exit ${JSON.stringify(done)}`}`);
-    try {
-      const qmp = await QmpClient.open(files.qmpSocket, Math.max(1000, deadline - Date.now()));
-      return { pid: pid!, pidStart, qmp, exited, child, logStart, detach: () => qmp.close() };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {
-        child.kill('SIGKILL');
-        throw err;
+  try {
+    for (;;) {
+      if (done) throw new Error(`QEMU failed to start: ${logTail(files.qemuLog, logStart) || `exit ${JSON.stringify(done)}`}`);
+      let refused = false;
+      try {
+        const qmp = await QmpClient.open(files.qmpSocket, Math.max(1000, deadline - Date.now()));
+        return { pid: pid!, pidStart, qmp, exited, child, logStart, detach: () => qmp.close() };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ECONNREFUSED') {
+          child.kill('SIGKILL');
+          throw err;
+        }
+        refused = code === 'ECONNREFUSED'; // bound, not listening yet: a moment more
       }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`QEMU did not open its QMP socket within ${timeoutMs} ms`);
+      }
+      if (created && !refused) {
+        created = false; // created while that attempt was under way
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, watcher && !refused ? SOCKET_POLL_MS : 2);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
     }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`QEMU did not open its QMP socket within ${timeoutMs} ms`);
-    }
-    await sleep(2);
+  } finally {
+    watcher?.close();
   }
 }
 
