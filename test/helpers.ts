@@ -104,3 +104,12 @@ export function busyThreshold(idle: number[]): number {
   const median = sorted[sorted.length >> 1] ?? 0;
   return Math.max(2 * median, median + 5);
 }
+
+/** A TCP port free on loopback right now: for forwards, so two suites on one machine never collide. */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}

@@ -2,7 +2,7 @@
 // kernel panics and a real i6300esb watchdog, under the restart policies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmFiles } from '../../electron/core/paths';
-import { BOOT_MS, FIXTURE, qemuPidsFor, waitFor, waitState } from '../helpers';
+import { BOOT_MS, FIXTURE, freePort, qemuPidsFor, waitFor, waitState } from '../helpers';
 import { guestArgs, TestHost } from './host-harness';
 
 let t: TestHost;
@@ -116,7 +116,7 @@ describe('watchdog', () => {
       'vm.create',
       guestArgs('deaf', {
         restart: 'on-failure',
-        forwards: [{ hostPort: 18734, guestPort: 8080 }],
+        forwards: [{ hostPort: await freePort(), guestPort: 8080 }],
         liveness: { kind: 'http', port: 8080, path: '/' },
         append: 'console=ttyS0 quiet corral.http=8080',
       }),
