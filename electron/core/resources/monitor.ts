@@ -31,7 +31,8 @@ export class ResourceMonitor {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), SAMPLE_MS);
+    // a failed sample must not become an unhandled rejection: it would end the host process
+    this.timer = setInterval(() => this.tick().catch(() => undefined), SAMPLE_MS);
     this.timer.unref();
   }
 
@@ -66,6 +67,7 @@ export class ResourceMonitor {
     try {
       const now = Date.now();
       const samples = (await Promise.all(running.map((r) => this.book.sample(r, now)))).filter((s): s is VmStats => s !== null);
+      if (!this.timer) return; // stopped while sampling: the store may be closed already
       this.publish(now, samples, this.host());
       const minute = Math.floor(now / MINUTE) * MINUTE;
       if (minute > this.lastMinute) {
