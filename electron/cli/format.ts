@@ -156,6 +156,7 @@ export function hostText(info: HostInfo, r: HostResources): string {
       'QEMU:',
       `${info.qemu.version} (${info.qemu.binary}), ${info.qemu.accel.toUpperCase()}${info.qemu.warning ? ` - ${info.qemu.warning}` : ''}`,
     ],
+    ...(info.qemu.runsAs ? [['QEMU runs as:', info.qemu.runsAs]] : []),
     ['CPUs:', `${r.cpus} (${r.cpuPercent.toFixed(0)} % busy)`],
     ['Memory:', `${formatSize(r.memoryBytes)} (${formatSize(r.memoryAvailableBytes)} available)`],
     ['Committed:', `${formatSize(r.committedBytes)} of ${formatSize(r.commitLimitBytes)} (${pct} %, overcommit ${r.overcommit})`],

@@ -238,6 +238,8 @@ export class FakeQemu implements QemuDriver {
 
   cleanup(): void {}
 
+  forget(): void {}
+
   crashLogs(): CrashLogs {
     return { serialTail: Buffer.from('[fake serial]'), qemuLog: Buffer.alloc(0) };
   }
@@ -246,7 +248,7 @@ export class FakeQemu implements QemuDriver {
     return null;
   }
 
-  scratchDir(): string {
-    return '/nonexistent';
+  scratchDir(): { dir: string; remove(): void } {
+    return { dir: '/nonexistent', remove: () => undefined };
   }
 }

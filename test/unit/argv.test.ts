@@ -92,6 +92,13 @@ describe('argv builder (golden)', () => {
     ]);
   });
 
+  it('drops to the unprivileged user with -runas, which the sandbox must then allow', () => {
+    const argv = buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg', runAs: 'corral-qemu' });
+    expect(after(argv, '-runas')).toBe('corral-qemu');
+    expect(after(argv, '-sandbox')).toBe('on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny');
+    expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' })).not.toContain('-runas');
+  });
+
   it('uses KVM with the host CPU only when the host has it', () => {
     const argv = buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'kvm' });
     expect(after(argv, '-machine')).toBe('q35,accel=kvm');

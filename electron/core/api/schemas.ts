@@ -290,6 +290,8 @@ export const HostInfo = z.object({
     accel: z.enum(['kvm', 'tcg']),
     /** Set when acceleration fell back (e.g. KVM present but broken). */
     warning: z.string().nullable(),
+    /** The unprivileged user QEMU drops to when the host runs as root; null: the host's own user. */
+    runsAs: z.string().nullable(),
   }),
   settings: HostSettings,
   /** What this host allows right now (settings applied to the host's defaults). */

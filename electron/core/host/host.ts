@@ -15,6 +15,7 @@ import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
+import { resolveQemuUser } from '../qemu/run-as.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
 import { makeProbe } from '../supervisor/liveness.js';
 import { MachineConsoles } from '../consoles/machine-consoles.js';
@@ -74,7 +75,9 @@ export class Host {
       if (!cg.available) opts.log?.(`note: CPU weight and cap are unavailable: ${cg.reason}`);
       const overcommit = () => settings.get().memoryOvercommit;
       const files = (id: string) => vmFiles(layout, id);
-      const driver = new RealQemuDriver({ layout, caps });
+      const qemuUser = resolveQemuUser(env, (s) => opts.log?.(s));
+      if (process.getuid?.() === 0 && !qemuUser) opts.log?.('warning: QEMU runs as root (CORRAL_QEMU_USER=root)');
+      const driver = new RealQemuDriver({ layout, caps, qemuUser });
       const health = { ...DEFAULT_HEALTH, ...(opts.health ?? healthFromEnv(env)) };
       const vmLayer = new Vms({
         vms,
@@ -98,7 +101,7 @@ export class Host {
         version: VERSION,
         dataDir: layout.root,
         pid: process.pid,
-        qemu: { binary: caps.binary, version: caps.version, accel: caps.accel, warning: caps.warning },
+        qemu: { binary: caps.binary, version: caps.version, accel: caps.accel, warning: caps.warning, runsAs: qemuUser?.name ?? null },
         settings: settings.get(),
         features: {
           hostShell: settings.get().hostShell ?? defaults.hostShell,

@@ -8,6 +8,8 @@ import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
 
 export interface HostCaps {
   accel: 'kvm' | 'tcg';
+  /** The unprivileged user QEMU drops to once it has opened its files (a host running as root). */
+  runAs?: string;
 }
 
 export interface LaunchSpec {
@@ -28,7 +30,7 @@ export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
     ...consoles(spec.files),
     ...devices(spec.config),
     ...guestAgent(spec.files),
-    ...sandbox(),
+    ...sandbox(caps),
   ];
 }
 
@@ -154,6 +156,13 @@ function guestAgent(f: VmFiles): string[] {
   ];
 }
 
-function sandbox(): string[] {
-  return ['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'];
+function sandbox(caps: HostCaps): string[] {
+  // -runas needs setuid/setgid after the filter is installed; once QEMU has dropped to a user
+  // without capabilities those calls can raise nothing, so allowing them costs nothing
+  const elevate = caps.runAs ? 'allow' : 'deny';
+  return [
+    ...(caps.runAs ? ['-runas', caps.runAs] : []),
+    '-sandbox',
+    `on,obsolete=deny,elevateprivileges=${elevate},spawn=deny,resourcecontrol=deny`,
+  ];
 }

@@ -63,6 +63,11 @@ export interface QemuDriver {
   crashLogs(vmId: string, logStart: number): CrashLogs;
   /** Where the VM's graphical console listens while it runs (null: none). */
   displaySocket(vmId: string): string | null;
-  /** A private directory of the running VM that QEMU may write to (screenshots). */
-  scratchDir(vmId: string): string;
+  /**
+   * A fresh directory that QEMU (whatever user it runs as) may write one file into, and no
+   * one else may enter: for screenshots. Remove it when done.
+   */
+  scratchDir(): { dir: string; remove(): void };
+  /** The VM is deleted: removes its run dir with whatever is left in it. */
+  forget(vmId: string): void;
 }

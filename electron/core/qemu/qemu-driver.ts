@@ -1,5 +1,8 @@
 // The real driver: QEMU processes started detached (a host restart must not take guests with
 // it), found again by pidfile and process identity, reached over QMP and the serial socket.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { logSize, readTail, SerialLink } from './serial-link.js';
 import { vmFiles, type DataLayout } from '../paths.js';
 import { buildArgv, type HostCaps } from './argv.js';
@@ -9,6 +12,7 @@ import { SERIAL_CHARDEV } from './ids.js';
 import { attachQemu, cleanRunDir, launchFailure, launchQemu, type QemuProcess } from './launcher.js';
 import { isSameProcess, readPidFile } from './proc.js';
 import type { QmpEvent } from './qmp.js';
+import type { QemuUser } from './run-as.js';
 
 const SERIAL_TAIL = 4096;
 /** How long QEMU may take to answer its first command. */
@@ -18,6 +22,8 @@ const QEMU_TAIL = 2048;
 export interface QemuDriverOptions {
   layout: DataLayout;
   caps: HostCaps & { binary: string };
+  /** When the host runs as root: the user QEMU drops to (its name is caps.runAs). */
+  qemuUser?: QemuUser | null;
 }
 
 class QemuMachine implements Machine {
@@ -77,7 +83,7 @@ export class RealQemuDriver implements QemuDriver {
   async launch(spec: LaunchSpec): Promise<Machine> {
     const files = this.files(spec.id);
     const { onSpawn, ...vm } = spec;
-    const argv = buildArgv({ ...vm, files }, this.o.caps);
+    const argv = buildArgv({ ...vm, files }, { ...this.o.caps, runAs: this.o.qemuUser?.name });
     const proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
     // question whether QEMU accepted it waits in line behind qmp_capabilities
@@ -123,6 +129,10 @@ export class RealQemuDriver implements QemuDriver {
     cleanRunDir(this.files(vmId));
   }
 
+  forget(vmId: string): void {
+    fs.rmSync(this.files(vmId).runDir, { recursive: true, force: true });
+  }
+
   crashLogs(vmId: string, logStart: number): CrashLogs {
     const files = this.files(vmId);
     const qemu = readTail(files.qemuLog, QEMU_TAIL);
@@ -136,8 +146,20 @@ export class RealQemuDriver implements QemuDriver {
     return this.files(vmId).vncSocket;
   }
 
-  scratchDir(vmId: string): string {
-    return this.files(vmId).runDir;
+  scratchDir(): { dir: string; remove(): void } {
+    // QEMU may have dropped to another user, who cannot pass the host's private dirs: a
+    // fresh dir in a world-traversable tmpfs, random name, given to that user alone
+    const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+    const dir = fs.mkdtempSync(path.join(base, 'corral-screen-'));
+    const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      const u = this.o.qemuUser;
+      if (u) fs.chownSync(dir, u.uid, u.gid);
+    } catch (err) {
+      remove();
+      throw err;
+    }
+    return { dir, remove };
   }
 
   /** Cleans up after the process once it is gone. */

@@ -192,12 +192,11 @@ export class VmService {
         throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before deleting it`);
       this.supervisor.clearRestartTimer(cur.id);
       ctx.vms.delete(cur.id);
-      ctx.driver.cleanup(cur.id);
+      ctx.driver.forget(cur.id);
       const dir = ctx.vmDir(cur.id);
       for (const disk of cur.config.disks) {
         if (disk.owned && !keepDisks) fs.rmSync(disk.path, { force: true });
       }
-      fs.rmSync(ctx.driver.scratchDir(cur.id), { recursive: true, force: true });
       // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
       const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));
       for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
