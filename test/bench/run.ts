@@ -80,7 +80,7 @@ function bareFloor(host: Host, vm: { id: string; name: string; config: Parameter
 
 const floorText = (greeting: number, ready: number) => `${ms(greeting)} (bare QEMU → QMP greeting; first reply at ${ms(ready)})`;
 
-async function startLatency(): Promise<Row> {
+async function startLatency(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
@@ -101,13 +101,25 @@ async function startLatency(): Promise<Row> {
     }
     const m = median(ours);
     const f = median(floor);
-    return {
-      name: `start latency (API start → running, median of ${RUNS})`,
-      value: ms(m),
-      floor: floorText(f, median(ready)),
-      target: `≤ 1.5 × floor = ${ms(1.5 * f)}`,
-      ok: m <= 1.5 * f,
-    };
+    const r = median(ready);
+    return [
+      {
+        name: `start latency (API start → running, median of ${RUNS})`,
+        value: ms(m),
+        floor: floorText(f, r),
+        target: `≤ 1.5 × floor = ${ms(1.5 * f)}`,
+        ok: m <= 1.5 * f,
+      },
+      // QEMU answers its first command only once it has built the machine, and `cont` cannot
+      // come sooner: what the host adds is measured against that answer
+      {
+        name: `start latency beyond bare QEMU's first reply (median of ${RUNS})`,
+        value: `${m >= r ? '+' : ''}${ms(m - r)}`,
+        floor: `${ms(r)} (bare QEMU → first QMP reply)`,
+        target: '≤ +25 ms',
+        ok: m - r <= 25,
+      },
+    ];
   } finally {
     await host.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -145,7 +157,7 @@ function nextRunning(host: Host, id: string, oldPid: number | null): Promise<num
   });
 }
 
-async function crashToRunning(): Promise<Row> {
+async function crashToRunning(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
   try {
@@ -168,13 +180,24 @@ async function crashToRunning(): Promise<Row> {
       ready.push(f.ready);
     }
     const f = median(floor);
-    return {
-      name: `crash → running (SIGKILL of QEMU, median of ${RUNS})`,
-      value: ms(median(crash)),
-      floor: floorText(f, median(ready)),
-      target: `≤ floor + 50 ms = ${ms(f + 50)}`,
-      ok: median(crash) <= f + 50,
-    };
+    const r = median(ready);
+    const c = median(crash);
+    return [
+      {
+        name: `crash → running (SIGKILL of QEMU, median of ${RUNS})`,
+        value: ms(c),
+        floor: floorText(f, r),
+        target: `≤ floor + 50 ms = ${ms(f + 50)}`,
+        ok: c <= f + 50,
+      },
+      {
+        name: `crash → running beyond bare QEMU's first reply (median of ${RUNS})`,
+        value: `${c >= r ? '+' : ''}${ms(c - r)}`,
+        floor: `${ms(r)} (bare QEMU → first QMP reply)`,
+        target: '≤ +50 ms',
+        ok: c - r <= 50,
+      },
+    ];
   } finally {
     await host.close({ stopGuests: true, timeoutSec: 0 });
     fs.rmSync(dataDir, { recursive: true, force: true });
