@@ -169,13 +169,18 @@ export class Dispatcher {
   }
 
   private async run(session: Session, name: MethodName, id: number, args: unknown): Promise<ResponseMessage> {
+    // the one place roles are enforced, for every transport: first by method (before a caller
+    // who may not call it learns anything of its arguments), then by what the arguments ask
+    const role = session.identity.role;
+    const denied = (why: string): ResponseMessage => ({ id, error: { code: 'forbidden', message: `${name} ${why}` } });
+    const byMethod = forbiddenWhy(role, name);
+    if (byMethod) return denied(byMethod);
     // strict: a misspelt option is an error, not silently ignored
     const schema = (methods[name].args as unknown as z.ZodObject).strict();
     const parsed = schema.safeParse(args);
     if (!parsed.success) return { id, error: formatZodError(parsed.error) };
-    // the one place roles are enforced, for every transport
-    const why = forbiddenWhy(session.identity.role, name, parsed.data as never);
-    if (why) return { id, error: { code: 'forbidden', message: `${name} ${why}` } };
+    const byArgs = forbiddenWhy(role, name, parsed.data as never);
+    if (byArgs) return denied(byArgs);
     try {
       const handler = this.handlers[name] as (a: unknown, s: Session) => Promise<unknown> | unknown;
       const result = await handler(parsed.data, session);

@@ -68,10 +68,10 @@ export class Accounts {
   createToken(user: string, role: Role, expiresSec?: number): TokenInfo & { token: string } {
     const u = this.repo.user(user);
     if (!u) throw this.noUser(user, 'user');
-    if (!atLeast(u.role, role))
-      throw new CorralError('invalid-argument', `invalid argument "role": ${u.name} is ${u.role}, a token cannot be ${role}`, 'role', {
-        reason: `must be at most ${u.role}, the role of ${u.name}`,
-      });
+    if (!atLeast(u.role, role)) {
+      const reason = `must be at most ${u.role}, the role of ${u.name}`;
+      throw new CorralError('invalid-argument', `invalid argument "role": ${reason}`, 'role', { reason });
+    }
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const createdAt = this.now();

@@ -151,7 +151,21 @@ export class Host {
         record,
       );
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      const host = new Host(layout, db, vmLayer, events, settings, dispatcher, accounts, caps, vncProxy, terminals, monitor, control, unlock);
+      const host = new Host(
+        layout,
+        db,
+        vmLayer,
+        events,
+        settings,
+        dispatcher,
+        accounts,
+        caps,
+        vncProxy,
+        terminals,
+        monitor,
+        control,
+        unlock,
+      );
       host.setConsoleBase = (base) => (consoleBase = base);
       return host;
     } catch (err) {

@@ -49,9 +49,7 @@ export class AccountRepo {
       setPassword: db.prepare('UPDATE users SET password = ? WHERE name = ?'),
       tokens: db.prepare<[], TokenRow>('SELECT * FROM api_tokens ORDER BY created_at, id'),
       token: db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE id = ?'),
-      addToken: db.prepare(
-        'INSERT INTO api_tokens (id, user, role, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
+      addToken: db.prepare('INSERT INTO api_tokens (id, user, role, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       removeToken: db.prepare('DELETE FROM api_tokens WHERE id = ?'),
       usedToken: db.prepare('UPDATE api_tokens SET last_used = ? WHERE id = ?'),
     };
