@@ -10,7 +10,7 @@ import type http from 'node:http';
 import type { Identity } from '../core/api/contract.js';
 import { OWNER } from '../core/api/dispatcher.js';
 import type { Accounts } from '../core/auth/accounts.js';
-import { RateLimiter } from './rate-limit.js';
+import { ADDRESS_LIMITS, RateLimiter, USER_LIMITS } from './rate-limit.js';
 
 export const COOKIE = 'corral_session';
 
@@ -22,7 +22,6 @@ export interface AuthOptions {
   secure: boolean;
   idleMs?: number;
   absoluteMs?: number;
-  limiter?: RateLimiter;
   now?: () => number;
 }
 
@@ -66,7 +65,8 @@ function cookieOf(req: http.IncomingMessage, name: string): string | null {
 
 export class Auth {
   private logins = new Map<string, Login>();
-  private readonly limiter: RateLimiter;
+  private readonly byUser: RateLimiter;
+  private readonly byAddress: RateLimiter;
   private readonly now: () => number;
   private readonly idleMs: number;
   private readonly absoluteMs: number;
@@ -75,7 +75,8 @@ export class Auth {
 
   constructor(private readonly o: AuthOptions) {
     this.now = o.now ?? Date.now;
-    this.limiter = o.limiter ?? new RateLimiter(undefined, this.now);
+    this.byUser = new RateLimiter(USER_LIMITS, this.now);
+    this.byAddress = new RateLimiter(ADDRESS_LIMITS, this.now);
     this.idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
     this.absoluteMs = o.absoluteMs ?? DEFAULT_ABSOLUTE_MS;
     this.sweep = setInterval(() => this.endExpired(), 30_000).unref();
@@ -163,17 +164,19 @@ export class Auth {
     const b = (body ?? {}) as Record<string, unknown>;
     if (typeof b.user !== 'string' || !b.user) return json(res, 400, { error: 'user is required', field: 'user' });
     if (typeof b.password !== 'string' || !b.password) return json(res, 400, { error: 'password is required', field: 'password' });
-    const keys = [`user:${b.user.toLowerCase()}`, `addr:${peerAddress(req) ?? '?'}`];
-    const wait = this.limiter.wait(keys);
-    if (wait > 0) return this.tooMany(res, wait);
+    const user = [b.user.toLowerCase()];
+    const addr = [peerAddress(req) ?? '?'];
+    const wait = () => Math.max(this.byUser.wait(user), this.byAddress.wait(addr));
+    if (wait() > 0) return this.tooMany(res, wait());
     const identity = await this.o.accounts.login(b.user, b.password);
     if (!identity) {
-      this.limiter.failed(keys);
-      const after = this.limiter.wait(keys);
-      if (after > 0) return this.tooMany(res, after, 'wrong user name or password; ');
+      this.byUser.failed(user);
+      this.byAddress.failed(addr);
+      if (wait() > 0) return this.tooMany(res, wait(), 'wrong user name or password; ');
       return json(res, 401, { error: 'wrong user name or password' });
     }
-    this.limiter.succeeded(keys);
+    // the address keeps its count: one good account must not reset a guesser's
+    this.byUser.succeeded(user);
     const secret = randomBytes(32).toString('base64url');
     const now = this.now();
     this.logins.set(this.loginId(secret), { identity, createdAt: now, lastSeen: now, closers: new Set() });

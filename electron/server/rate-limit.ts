@@ -1,7 +1,7 @@
-// Failed logins, counted per user name and per peer address: a few mistakes are free, then
-// each further failure locks that key out for longer (30 s, 60 s, … up to 15 min).
+// Failed logins, counted per key (a user name, a peer address): a few mistakes are free, then
+// the key is locked out, for longer at each further failure (30 s, 60 s, … up to 15 min).
 export interface RateLimitPolicy {
-  /** Failures allowed before the first lockout. */
+  /** Failures that lock the key out for the first time. */
   free: number;
   firstLockMs: number;
   maxLockMs: number;
@@ -9,13 +9,16 @@ export interface RateLimitPolicy {
   forgetMs: number;
 }
 
-export const LOGIN_LIMITS: RateLimitPolicy = { free: 5, firstLockMs: 30_000, maxLockMs: 15 * 60_000, forgetMs: 60 * 60_000 };
+/** Per user name: five wrong passwords, then a wait. */
+export const USER_LIMITS: RateLimitPolicy = { free: 5, firstLockMs: 30_000, maxLockMs: 15 * 60_000, forgetMs: 60 * 60_000 };
+/** Per address: more, as several people may share one (a NAT), but a guesser spraying names stops too. */
+export const ADDRESS_LIMITS: RateLimitPolicy = { ...USER_LIMITS, free: 20 };
 
 export class RateLimiter {
   private keys = new Map<string, { failures: number; lastAt: number; lockedUntil: number }>();
 
   constructor(
-    private readonly policy: RateLimitPolicy = LOGIN_LIMITS,
+    private readonly policy: RateLimitPolicy,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -30,7 +33,7 @@ export class RateLimiter {
     for (const k of keys) {
       const prev = this.keys.get(k);
       const failures = prev && now - prev.lastAt < this.policy.forgetMs ? prev.failures + 1 : 1;
-      const over = failures - this.policy.free;
+      const over = failures - this.policy.free + 1;
       const lock = over > 0 ? Math.min(this.policy.firstLockMs * 2 ** (over - 1), this.policy.maxLockMs) : 0;
       this.keys.set(k, { failures, lastAt: now, lockedUntil: now + lock });
     }

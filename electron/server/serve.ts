@@ -182,14 +182,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
   const base = srv.url.replace(/#.*$/, '');
-  const lines = [`Corral is serving ${opts.dataDir}`];
+  const lines = [`Corral is serving ${opts.dataDir}`, `Open: ${srv.url}`];
   if (srv.fingerprint) lines.push(`TLS certificate SHA-256 fingerprint: ${srv.fingerprint}`);
   if (srv.host.accounts.hasUsers()) {
-    lines.push(`Log in at: ${base}`, `On this machine, without a login: ${srv.url}`);
+    lines.push(`Users log in at ${base}; the URL above (the owner's) works only from this machine.`);
   } else {
     lines.push(
-      `Open: ${srv.url}`,
-      `No users yet: anyone with this URL is the owner. To require logins, create the first admin:`,
+      'No users yet: whoever has the URL above acts as the owner. To require logins, create the first admin:',
       `  corral user add NAME --role admin${opts.dataDir === process.env.CORRAL_DATA ? '' : ` --data ${opts.dataDir}`}`,
     );
   }
