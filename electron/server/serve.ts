@@ -193,7 +193,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
-  if (!srv.fingerprint && !/^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):/.test(srv.url)) {
+  if (!srv.fingerprint && !isLoopbackBind(parseListen(opts.listen).host)) {
     log('warning: --no-tls: listening beyond loopback without TLS; passwords and tokens travel in clear text on your network');
   }
   return await new Promise<number>((resolve) => {
