@@ -56,19 +56,20 @@ export default ts.config(
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
-  //   api, clock, paths  <  store, qemu  <  supervisor, resources  <  vms  <  consoles  <  host
+  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    store: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    qemu: ['store', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    supervisor: ['store', 'resources', 'vms', 'consoles', 'host'],
-    resources: ['supervisor', 'vms', 'consoles', 'host'],
-    vms: ['consoles', 'host'],
-    consoles: ['host', 'store'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'host'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'host'],
+    vms: ['auth', 'consoles', 'host'],
+    consoles: ['auth', 'host', 'store'],
     host: [],
   }),
   // the leaves at core's top (clock, paths, version…) import no folder of core
-  ...coreLayers({ '': ['api', 'store', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
+  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
     ...c,
     files: ['electron/core/*.ts'],
   })),
@@ -110,7 +111,7 @@ export default ts.config(
           paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
           patterns: [
             {
-              regex: '(^|/)electron/(?!core/api/(contract|units|rules)(\\.js)?$)',
+              regex: '(^|/)electron/(?!core/api/(contract|units|rules|roles)(\\.js)?$)',
               message: 'the renderer may only use the contract (core/api) from electron/',
             },
             { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },

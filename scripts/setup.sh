@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(qemu-system-x86 qemu-utils)
+pkgs=(qemu-system-x86 qemu-utils openssl) # openssl: corral serve's self-signed TLS certificate
 if [[ "${1:-}" == "--dev" ]]; then
   pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng)
 fi

@@ -26,6 +26,7 @@ import { Host } from '../core/host/host.js';
 import { defaultDataDir } from '../core/paths.js';
 import { CHROMIUM_FEATURES_OFF } from '../core/chromium-features.js';
 import { CSP } from '../core/security.js';
+import { checkPin, fingerprintOfPem } from './cert-pins.js';
 
 const SCHEME = 'corral';
 const APP_ORIGIN = `${SCHEME}://app`;
@@ -226,6 +227,28 @@ async function serveConsoles(h: Host): Promise<string> {
   return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
 
+/**
+ * A `corral serve` over HTTPS usually has a self-signed certificate: trust the one it shows
+ * first, and refuse (with a clear message) a different one later.
+ */
+function pinCertificate(remote: URL): void {
+  const file = path.join(app.getPath('userData'), 'certificate-pins.json');
+  let refused = false;
+  session.defaultSession.setCertificateVerifyProc((req, cb) => {
+    if (req.hostname.toLowerCase() !== remote.hostname.toLowerCase()) return cb(-3); // Chromium decides
+    let decision;
+    try {
+      decision = checkPin(file, remote.host, fingerprintOfPem(req.certificate.data));
+    } catch (err) {
+      decision = { ok: false as const, message: `Cannot check the certificate of ${remote.host}: ${(err as Error).message}` };
+    }
+    if (decision.ok) return cb(0);
+    cb(-2);
+    if (!refused) dialog.showErrorBox('Corral refused the connection', decision.message);
+    refused = true;
+  });
+}
+
 async function boot(): Promise<void> {
   if (!app.requestSingleInstanceLock()) {
     app.quit();
@@ -245,6 +268,7 @@ async function boot(): Promise<void> {
     return;
   }
   if (remote) {
+    if (remote.protocol === 'https:') pinCertificate(remote);
     createWindow(remote);
     app.on('window-all-closed', () => app.quit());
     return;

@@ -1,13 +1,18 @@
-// `corral serve`: the headless host. Serves the UI over HTTP and the API over a WebSocket,
-// on loopback unless told otherwise, behind a random token; Host and Origin are checked so
-// another web page (or a DNS-rebinding one) cannot drive it.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+// `corral serve`: the headless host. Serves the UI and the API (a WebSocket) on loopback unless
+// told otherwise; beyond loopback over HTTPS by default. Who may do what is decided by the
+// dispatcher from the identity auth.ts finds (a login, an API token or the printed token);
+// Host and Origin are checked so another web page (or a DNS-rebinding one) cannot drive it.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RequestMessage } from '../core/api/contract.js';
+import type { Identity, RequestMessage } from '../core/api/contract.js';
 import { Host } from '../core/host/host.js';
+import { Auth, peerAddress } from './auth.js';
+import { allowedNames, hostAllowed, isLoopbackBind } from './host-check.js';
 import { serveStatic } from './static.js';
+import { loadTls, selfSignedTls, type TlsMaterial } from './tls.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -15,6 +20,13 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the built UI lives. */
   uiDir?: string;
+  /** The user's certificate and key (PEM files); without them, a self-signed one beyond loopback. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Plain HTTP even beyond loopback (warned about). */
+  noTls?: boolean;
+  /** Host names clients may use beyond loopback (default: this machine's hostnames and the listen address). */
+  allowHosts?: string[];
 }
 
 const DEFAULT_PORT = 7420;
@@ -31,7 +43,20 @@ export interface RunningServer {
   url: string;
   token: string;
   port: number;
+  /** The served certificate's SHA-256 fingerprint; null over plain HTTP. */
+  fingerprint: string | null;
+  host: Host;
   close(opts?: { stopGuests?: boolean }): Promise<void>;
+}
+
+function chooseTls(opts: ServeOptions, bindHost: string, names: Set<string>): TlsMaterial | null {
+  if (opts.tlsCert || opts.tlsKey) {
+    if (opts.noTls) throw new Error('--no-tls cannot be given with --tls-cert/--tls-key');
+    if (!opts.tlsCert || !opts.tlsKey) throw new Error(`${opts.tlsCert ? '--tls-key' : '--tls-cert'} is needed too`);
+    return loadTls(opts.tlsCert, opts.tlsKey);
+  }
+  if (opts.noTls || isLoopbackBind(bindHost)) return null;
+  return selfSignedTls(path.join(opts.dataDir, 'tls'), [...names]);
 }
 
 export async function startServer(opts: ServeOptions, log: (s: string) => void = () => undefined): Promise<RunningServer> {
@@ -39,29 +64,36 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   const { host: bindHost, port: wantPort } = parseListen(opts.listen);
   const token = env.CORRAL_TOKEN && env.CORRAL_TOKEN.length >= 16 ? env.CORRAL_TOKEN : randomBytes(24).toString('base64url');
   const uiDir = opts.uiDir ?? path.join(__dirname, '..', '..', 'renderer');
+  const names = allowedNames(bindHost, opts.allowHosts);
+  const tls = chooseTls(opts, bindHost, names);
 
   const host = await Host.start({ dataDir: opts.dataDir, kind: 'corral serve', env, log });
+  const auth = new Auth({ accounts: host.accounts, token, secure: tls !== null });
   let port = wantPort;
-  const loopback = bindHost === '127.0.0.1' || bindHost === 'localhost' || bindHost === '::1';
-  const hostAllowed = (h: string | undefined): boolean => {
-    if (!h) return false;
-    if (!loopback) return true; // reached by LAN names we cannot know; the token still guards the API
-    return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(h.toLowerCase());
-  };
+  const security: Record<string, string> = tls ? { 'strict-transport-security': 'max-age=31536000' } : {};
 
-  const server = http.createServer((req, res) => {
-    if (!hostAllowed(req.headers.host)) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request: unexpected Host header\n');
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    for (const [k, v] of Object.entries(security)) res.setHeader(k, v);
+    if (!hostAllowed(req.headers.host, names, port, tls !== null)) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request: unexpected Host header (see --allow-host)\n');
       return;
     }
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/api/ping') {
       // lets the UI tell a wrong token (401) from a host that is down (no answer)
-      res.writeHead(tokenMatches(url.searchParams.get('token'), token) ? 204 : 401, { 'cache-control': 'no-store' }).end();
+      res.writeHead(auth.identify(req).ok ? 204 : 401, { 'cache-control': 'no-store' }).end();
       return;
     }
+    if (url.pathname === '/api/tls' && req.method === 'GET') {
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(JSON.stringify({ fingerprint: tls?.fingerprint ?? null, selfSigned: tls?.selfSigned ?? false }));
+      return;
+    }
+    if (auth.handleHttp(req, res, url.pathname)) return;
     serveStatic(uiDir, req, res);
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 2 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
@@ -70,18 +102,18 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     };
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
-    if (!hostAllowed(req.headers.host)) return refuse(421, 'Misdirected Request');
+    if (!hostAllowed(req.headers.host, names, port, tls !== null)) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;
     // browsers always send Origin: it must be this server's own page
-    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)
-      return refuse(403, 'Forbidden');
-    // the console carries a one-shot ticket that only an authenticated API session can get
+    if (origin !== undefined && origin !== `${tls ? 'https' : 'http'}://${req.headers.host}`) return refuse(403, 'Forbidden');
+    // the console carries a one-shot ticket that only an authorized API session can get
     if (url.pathname === '/vnc') return host.vncProxy.handleUpgrade(req, socket, head);
-    if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(401, 'Unauthorized');
-    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
+    const who = auth.identify(req);
+    if (!who.ok) return refuse(401, 'Unauthorized');
+    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, who.identity, who.login, peerAddress(req)));
   });
 
-  function serveSocket(ws: WebSocket): void {
+  function serveSocket(ws: WebSocket, identity: Identity, login: string | null, address: string | null): void {
     const session = host.session(
       'ws',
       (event, payload) => {
@@ -89,9 +121,13 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
         ws.send(JSON.stringify({ event, payload }));
       },
       () => ws.bufferedAmount,
+      { identity, address },
     );
+    // logout, expiry or the user's removal ends the connection (4401: log in again)
+    const detach = auth.attach(login, () => ws.close(4401, 'logged out'));
     ws.on('message', (raw, isBinary) => {
       if (isBinary) return;
+      if (!auth.touch(login)) return ws.close(4401, 'logged out');
       let msg: RequestMessage;
       try {
         msg = JSON.parse(raw.toString()) as RequestMessage;
@@ -101,12 +137,17 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       }
       void host.dispatcher.handle(session, msg).then((r) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(r)));
     });
-    ws.on('close', () => session.close());
-    ws.on('error', () => session.close());
+    const end = () => {
+      detach();
+      session.close();
+    };
+    ws.on('close', end);
+    ws.on('error', end);
   }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
+      auth.close();
       void host.close();
       reject(
         err.code === 'EADDRINUSE' ? new Error(`${bindHost}:${wantPort} is already in use; pick another with --listen HOST:PORT`) : err,
@@ -116,13 +157,16 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   });
   port = (server.address() as { port: number }).port;
   const shownHost = bindHost.includes(':') ? `[${bindHost}]` : bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost;
-  const url = `http://${shownHost}:${port}/#token=${token}`;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${port}/#token=${token}`;
 
   return {
     url,
     token,
     port,
+    fingerprint: tls?.fingerprint ?? null,
+    host,
     async close(o = {}) {
+      auth.close();
       for (const c of wss.clients) c.terminate();
       host.vncProxy.close(); // open consoles would otherwise hold server.close() open
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -133,20 +177,24 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   };
 }
 
-function tokenMatches(given: string | null, token: string): boolean {
-  if (!given) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it. */
 export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
-  process.stdout.write(`Corral is serving ${opts.dataDir}\nOpen: ${srv.url}\n`);
-  if (!/^http:\/\/(127\.0\.0\.1|\[::1\]|localhost):/.test(srv.url)) {
-    log('warning: listening beyond loopback without TLS; the token travels in clear text on your network');
+  const base = srv.url.replace(/#.*$/, '');
+  const lines = [`Corral is serving ${opts.dataDir}`, `Open: ${srv.url}`];
+  if (srv.fingerprint) lines.push(`TLS certificate SHA-256 fingerprint: ${srv.fingerprint}`);
+  if (srv.host.accounts.hasUsers()) {
+    lines.push(`Users log in at ${base}; the URL above (the owner's) works only from this machine.`);
+  } else {
+    lines.push(
+      'No users yet: whoever has the URL above acts as the owner. To require logins, create the first admin:',
+      `  corral user add NAME --role admin${opts.dataDir === process.env.CORRAL_DATA ? '' : ` --data ${opts.dataDir}`}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  if (!srv.fingerprint && !isLoopbackBind(parseListen(opts.listen).host)) {
+    log('warning: --no-tls: listening beyond loopback without TLS; passwords and tokens travel in clear text on your network');
   }
   return await new Promise<number>((resolve) => {
     const stop = (sig: string) => {

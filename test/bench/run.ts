@@ -13,6 +13,7 @@ import { FIXTURE, tempDir, waitState } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
+import { authRows } from './auth';
 import { consoleRows } from './consoles';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
     stats: statsCost,
     consoles: consoleRows,
     list: listRows,
+    auth: authRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

@@ -34,21 +34,23 @@ export class ServeProcess {
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
 
-  static async start(dataDir: string, listen = '127.0.0.1:0', env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--listen', listen], {
+  /** Everything serve printed on stdout. */
+  out = '';
+
+  static async start(dataDir: string, listen = '127.0.0.1:0', env: NodeJS.ProcessEnv = {}, extra: string[] = []): Promise<ServeProcess> {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--listen', listen, ...extra], {
       env: { ...process.env, CORRAL_ACCEL: 'tcg', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const p = new ServeProcess(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
     await Promise.race([
-      waitFor('corral serve to print its URL', () => /Open: (http\S+)/.exec(out), 30_000),
+      waitFor('corral serve to print its URL', () => /\n(No users|Users log in)/.test(p.out), 30_000),
       p.exit.then(() => {
         throw new Error(`corral serve exited: ${p.stderr.trim()}`);
       }),
     ]);
-    p.url = /Open: (http\S+)/.exec(out)![1]!;
+    p.url = /Open: (http\S+)/.exec(p.out)![1]!;
     p.token = new URL(p.url).hash.replace('#token=', '');
     p.port = Number(new URL(p.url).port);
     return p;

@@ -1,5 +1,6 @@
 // Every command, in the order of `corral help` and the usage text.
 import type { Command } from '../table.js';
+import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
 import { serveCommands } from './serve.js';
@@ -12,4 +13,5 @@ export const COMMANDS: readonly Command[] = [
   ...lifecycleCommands,
   ...consoleCommands,
   ...hostCommands,
+  ...accountCommands,
 ];

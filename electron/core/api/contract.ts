@@ -17,8 +17,10 @@ import {
   VmRef,
   VmStats,
 } from './schemas.js';
+import { AuditEntry, Identity, Password, Role, TokenId, TokenInfo, UserInfo, UserName } from './account-schemas.js';
 
 export * from './schemas.js';
+export * from './account-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -156,6 +158,31 @@ export const methods = {
     }),
     z.object({ data: z.string(), size: z.number() }),
   ),
+  /** Who this connection acts as (the page shows it and asks roles.ts what it may do). */
+  'auth.whoami': method(z.object({}), Identity),
+  'user.list': method(z.object({}), z.array(UserInfo)),
+  'user.add': method(z.object({ name: UserName, role: Role, password: Password }), UserInfo),
+  'user.remove': method(z.object({ name: UserName }), Ok),
+  'user.passwd': method(z.object({ name: UserName, password: Password }), Ok),
+  /** An API token for scripts, acting as `user` with at most their role. The secret is in this answer only. */
+  'token.create': method(
+    z.object({
+      user: UserName,
+      role: Role,
+      /** Lifetime in seconds; none: until revoked. */
+      expiresSec: z
+        .number()
+        .int()
+        .min(60, 'must be at least 60 seconds')
+        .max(10 * 365 * 86400, 'must be at most 10 years')
+        .optional(),
+    }),
+    TokenInfo.extend({ token: z.string() }),
+  ),
+  'token.list': method(z.object({}), z.array(TokenInfo)),
+  'token.revoke': method(z.object({ id: TokenId }), Ok),
+  /** The newest entries of the audit log: every mutating call, who made it and from where. */
+  'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
 } as const;
 
 export type Methods = typeof methods;
@@ -187,7 +214,15 @@ export interface EventMap {
 }
 export type EventName = keyof EventMap;
 
-export type ErrorCode = 'invalid-argument' | 'unknown-method' | 'not-found' | 'conflict' | 'failed' | 'bad-request';
+export type ErrorCode =
+  | 'invalid-argument'
+  | 'unknown-method'
+  | 'not-found'
+  | 'conflict'
+  | 'failed'
+  | 'bad-request'
+  /** The caller's role may not make this call. */
+  | 'forbidden';
 
 export interface ApiError {
   code: ErrorCode;

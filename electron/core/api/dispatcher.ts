@@ -14,6 +14,20 @@ import {
   type ResponseMessage,
   type Result,
 } from './contract.js';
+import type { Identity } from './account-schemas.js';
+import { ACCESS, EVENT_ROLES, atLeast, forbiddenWhy } from './roles.js';
+
+/** The host's own user: the desktop app, the control socket's peer, serve's printed token. */
+export const OWNER: Identity = Object.freeze({ kind: 'owner', user: null, role: 'admin' });
+
+/** What the audit log keeps of one call. */
+export interface AuditRecord {
+  identity: Identity;
+  address: string | null;
+  method: MethodName;
+  target: string | null;
+  error: ApiError | null;
+}
 
 export class CorralError extends Error {
   constructor(
@@ -30,20 +44,34 @@ export class CorralError extends Error {
 /** How often a held-back client's backlog is looked at (see whenDrained). */
 const DRAIN_CHECK_MS = 20;
 
+export interface SessionOptions {
+  /** Who the peer acts as; the owner unless the transport authenticated someone else. */
+  identity?: Identity;
+  /** The peer's network address, for the audit log. */
+  address?: string | null;
+}
+
 /** One client connection. Handlers use it to push events to that client only. */
 export class Session {
   private closers: Array<() => void> = [];
   closed = false;
+  readonly identity: Identity;
+  readonly address: string | null;
 
   constructor(
     readonly label: string,
     private readonly sink: (event: EventName, payload: unknown) => void,
     /** Bytes queued towards this client and not yet sent, where the transport knows (for backpressure). */
     readonly backlog: () => number = () => 0,
-  ) {}
+    opts: SessionOptions = {},
+  ) {
+    this.identity = opts.identity ?? OWNER;
+    this.address = opts.address ?? null;
+  }
 
+  /** Events this session's role may not see are dropped here, whoever pushes them. */
   send<E extends EventName>(event: E, payload: EventMap[E]): void {
-    if (!this.closed) this.sink(event, payload);
+    if (!this.closed && atLeast(this.identity.role, EVENT_ROLES[event])) this.sink(event, payload);
   }
 
   /**
@@ -106,8 +134,20 @@ export function toApiError(err: unknown): ApiError {
   return { code: 'failed', message: err instanceof Error ? err.message : String(err) };
 }
 
+/** What a call names: a VM, a user or a token, for the audit log. */
+function targetOf(args: unknown): string | null {
+  if (!args || typeof args !== 'object') return null;
+  const a = args as Record<string, unknown>;
+  for (const k of ['vm', 'name', 'user', 'id']) if (typeof a[k] === 'string') return a[k];
+  return null;
+}
+
 export class Dispatcher {
-  constructor(private readonly handlers: Handlers) {}
+  constructor(
+    private readonly handlers: Handlers,
+    /** Gets every call the role table marks for the audit log, allowed or not. */
+    private readonly audit: (rec: AuditRecord) => void = () => undefined,
+  ) {}
 
   async handle(session: Session, msg: RequestMessage): Promise<ResponseMessage> {
     const id = msg.id;
@@ -115,10 +155,32 @@ export class Dispatcher {
       return { id, error: { code: 'unknown-method', message: `unknown method "${String(msg.method)}"` } };
     }
     const name = msg.method as MethodName;
+    const res = await this.run(session, name, id, msg.args ?? {});
+    if (ACCESS[name].audit) {
+      const error = 'error' in res ? res.error : null;
+      const record = { identity: session.identity, address: session.address, method: name, target: targetOf(msg.args), error };
+      try {
+        this.audit(record);
+      } catch {
+        // a full disk must not turn a done call into an error; the call happened
+      }
+    }
+    return res;
+  }
+
+  private async run(session: Session, name: MethodName, id: number, args: unknown): Promise<ResponseMessage> {
+    // the one place roles are enforced, for every transport: first by method (before a caller
+    // who may not call it learns anything of its arguments), then by what the arguments ask
+    const role = session.identity.role;
+    const denied = (why: string): ResponseMessage => ({ id, error: { code: 'forbidden', message: `${name} ${why}` } });
+    const byMethod = forbiddenWhy(role, name);
+    if (byMethod) return denied(byMethod);
     // strict: a misspelt option is an error, not silently ignored
     const schema = (methods[name].args as unknown as z.ZodObject).strict();
-    const parsed = schema.safeParse(msg.args ?? {});
+    const parsed = schema.safeParse(args);
     if (!parsed.success) return { id, error: formatZodError(parsed.error) };
+    const byArgs = forbiddenWhy(role, name, parsed.data as never);
+    if (byArgs) return denied(byArgs);
     try {
       const handler = this.handlers[name] as (a: unknown, s: Session) => Promise<unknown> | unknown;
       const result = await handler(parsed.data, session);

@@ -11,6 +11,7 @@ import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
+import type { AccountHandlers } from './account-handlers.js';
 
 export interface HandlerDeps {
   vms: Vms;
@@ -27,6 +28,8 @@ export interface HandlerDeps {
   consoleBase: () => string | null;
   monitor: ResourceMonitor;
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
+  /** user.*, token.*, audit.list and auth.whoami. */
+  accountHandlers: AccountHandlers;
 }
 
 export function makeHandlers({
@@ -42,6 +45,7 @@ export function makeHandlers({
   consoleBase,
   monitor,
   onStats,
+  accountHandlers,
 }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -64,6 +68,7 @@ export function makeHandlers({
   };
 
   return {
+    ...accountHandlers,
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),

@@ -6,7 +6,11 @@ import type { EventName, HostInfo, HostResources, VmStats } from '../api/contrac
 import { Cgroups } from '../resources/cgroups.js';
 import { ResourceMonitor } from '../resources/monitor.js';
 import { StatsRepo } from '../store/stats-repo.js';
-import { Dispatcher, Session } from '../api/dispatcher.js';
+import { Dispatcher, Session, type AuditRecord, type SessionOptions } from '../api/dispatcher.js';
+import { Accounts } from '../auth/accounts.js';
+import { AccountRepo } from '../store/account-repo.js';
+import { AuditRepo } from '../store/audit-repo.js';
+import { accountHandlers } from './account-handlers.js';
 import { dataLayout, ensurePrivateDir, vmFiles, type DataLayout } from '../paths.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
@@ -48,6 +52,8 @@ export class Host {
     readonly events: EventRepo,
     readonly settings: SettingsRepo,
     readonly dispatcher: Dispatcher,
+    /** Users and API tokens; transports ask it who a login or a token is. */
+    readonly accounts: Accounts,
     readonly caps: QemuCaps,
     /** Bridges ticketed /vnc WebSocket upgrades to QEMU's VNC sockets; each transport routes to it. */
     readonly vncProxy: VncProxy,
@@ -117,8 +123,21 @@ export class Host {
         subscribers.forEach((fn) => fn(at, vmStats, hostRes)),
       );
       monitor.start();
+      const accounts = new Accounts(new AccountRepo(db));
+      const audit = new AuditRepo(db);
+      const record = (r: AuditRecord) =>
+        audit.add({
+          at: Date.now(),
+          who: r.identity.user ?? 'owner',
+          method: r.method,
+          target: r.target,
+          address: r.address,
+          ok: !r.error,
+          error: r.error?.message ?? null,
+        });
       const dispatcher = new Dispatcher(
         makeHandlers({
+          accountHandlers: accountHandlers(accounts, audit),
           vms: vmLayer,
           consoles,
           vmDir: (id) => files(id).dir,
@@ -132,9 +151,24 @@ export class Host {
           onStats: (fn) => subscribers.add(fn),
           consoleBase: () => consoleBase,
         }),
+        record,
       );
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
-      const host = new Host(layout, db, vmLayer, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);
+      const host = new Host(
+        layout,
+        db,
+        vmLayer,
+        events,
+        settings,
+        dispatcher,
+        accounts,
+        caps,
+        vncProxy,
+        terminals,
+        monitor,
+        control,
+        unlock,
+      );
       host.setConsoleBase = (base) => (consoleBase = base);
       return host;
     } catch (err) {
@@ -148,8 +182,8 @@ export class Host {
   setConsoleBase: (base: string | null) => void = () => undefined;
 
   /** A connection of some transport; close it when the peer goes away. */
-  session(label: string, sink: (event: EventName, payload: unknown) => void, backlog?: () => number): Session {
-    return new Session(label, sink, backlog);
+  session(label: string, sink: (event: EventName, payload: unknown) => void, backlog?: () => number, opts?: SessionOptions): Session {
+    return new Session(label, sink, backlog, opts);
   }
 
   /** Leaves guests running (they are detached) unless stopGuests is set. */

@@ -71,4 +71,33 @@ export const MIGRATIONS: readonly string[] = [
   -- when the current QEMU started (uptime survives pause/resume and host restarts)
   ALTER TABLE vms ADD COLUMN started_at INTEGER;
   `,
+  `
+  -- accounts: local users (scrypt hashes), API tokens (SHA-256 of the secret) and the audit
+  -- log of every mutating call
+  CREATE TABLE users (
+    name       TEXT PRIMARY KEY COLLATE NOCASE,
+    role       TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    password   TEXT NOT NULL,                 -- scrypt$N$r$p$salt$hash
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE api_tokens (
+    id          TEXT PRIMARY KEY,
+    user        TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE ON UPDATE CASCADE,
+    role        TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    secret_hash TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    last_used   INTEGER
+  );
+  CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    who     TEXT NOT NULL,
+    method  TEXT NOT NULL,
+    target  TEXT,
+    address TEXT,
+    ok      INTEGER NOT NULL,
+    error   TEXT
+  );
+  `,
 ];

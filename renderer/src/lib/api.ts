@@ -59,7 +59,9 @@ export type ConnectionStatus =
   | { kind: 'connecting' }
   | { kind: 'open' }
   | { kind: 'reconnecting'; attempt: number; retryAt: number; everConnected: boolean }
-  | { kind: 'no-token' };
+  | { kind: 'no-token' }
+  /** The host has users and this browser is not logged in (or its login ended). */
+  | { kind: 'login'; ended: boolean };
 
 interface Transport {
   readonly kind: 'electron' | 'websocket';
@@ -70,6 +72,8 @@ interface Transport {
   onStatus(sink: (status: ConnectionStatus) => void): void;
   /** Retry now instead of waiting for the backoff (e.g. the user clicked "Retry"). */
   retryNow(): void;
+  /** The login ended (logout): drop the connection and ask for a login. */
+  loggedOut(): void;
 }
 
 // ---- Electron ---------------------------------------------------------------------------
@@ -101,6 +105,7 @@ class ElectronTransport implements Transport {
   }
 
   retryNow(): void {}
+  loggedOut(): void {}
 }
 
 // ---- WebSocket (corral serve) -------------------------------------------------------------
@@ -141,11 +146,16 @@ class WebSocketTransport implements Transport {
   private eventSink: (event: string, payload: unknown) => void = () => {};
   private statusSink: (s: ConnectionStatus) => void = () => {};
 
-  constructor(private readonly token: string) {}
+  /** token null: the browser's login cookie authenticates (or a login is needed). */
+  constructor(private readonly token: string | null) {}
+
+  private listening = false;
 
   start(): void {
     this.statusSink({ kind: 'connecting' });
-    this.connect();
+    void this.connect();
+    if (this.listening) return;
+    this.listening = true;
     // come back quickly when the machine wakes up or the network returns
     window.addEventListener('online', () => this.retryNow());
     document.addEventListener('visibilitychange', () => {
@@ -157,15 +167,40 @@ class WebSocketTransport implements Transport {
     if (this.ws || !this.timer) return;
     clearTimeout(this.timer);
     this.timer = null;
-    this.connect();
+    void this.connect();
+  }
+
+  loggedOut(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.statusSink({ kind: 'login', ended: true });
   }
 
   private url(): string {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}/api?token=${encodeURIComponent(this.token)}`;
+    return `${proto}//${location.host}/api${this.token ? `?token=${encodeURIComponent(this.token)}` : ''}`;
   }
 
-  private connect(): void {
+  /** Whether the host would take this connection; when not, says why (a login is needed, or a token). */
+  private async admitted(): Promise<boolean> {
+    let me: { users: boolean; identity: unknown };
+    try {
+      const res = await fetch('/api/me', { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, cache: 'no-store' });
+      if (!res.ok) return true; // an older host: let the socket say
+      me = (await res.json()) as typeof me;
+    } catch {
+      return true; // the host is down: the reconnect loop shows it
+    }
+    if (me.identity) return true;
+    this.statusSink(me.users ? { kind: 'login', ended: this.everConnected } : { kind: 'no-token' });
+    return false;
+  }
+
+  private async connect(): Promise<void> {
+    if (!(await this.admitted())) return;
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url());
@@ -181,16 +216,18 @@ class WebSocketTransport implements Transport {
       for (const w of this.waiters.splice(0)) w();
     };
     ws.onmessage = (ev) => this.receive(ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // 4401: the login ended (logout elsewhere, expiry, the user removed)
       // calls in flight are lost with the connection; their callers get a clear error
       const lost = [...this.pending.entries()];
       this.pending.clear();
       for (const [id, p] of lost) {
         p.resolve({ id, error: { code: 'failed', message: 'Lost the connection to the Corral host' } });
       }
-      this.scheduleReconnect();
+      if (ev.code === 4401) this.statusSink({ kind: 'login', ended: true });
+      else this.scheduleReconnect();
     };
   }
 
@@ -205,7 +242,7 @@ class WebSocketTransport implements Transport {
     });
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.connect();
+      void this.connect();
     }, delay);
   }
 
@@ -270,23 +307,6 @@ class WebSocketTransport implements Transport {
   }
 }
 
-/** Stands in when there is no bridge and no token: every call fails, nothing connects. */
-class NoTransport implements Transport {
-  readonly kind = 'websocket';
-  private statusSink: (s: ConnectionStatus) => void = () => {};
-  start(): void {
-    this.statusSink({ kind: 'no-token' });
-  }
-  async send(): Promise<ResponseMessage> {
-    return { id: 0, error: { code: 'failed', message: 'No access token: open the URL printed by `corral serve`' } };
-  }
-  onEvent(): void {}
-  onStatus(sink: (status: ConnectionStatus) => void): void {
-    this.statusSink = sink;
-  }
-  retryNow(): void {}
-}
-
 // ---- the client ---------------------------------------------------------------------------
 
 type Listener = (payload: never) => void;
@@ -319,6 +339,18 @@ export class ApiClient {
 
   retryNow(): void {
     this.transport.retryNow();
+  }
+
+  /** After a logout: drops the connection and asks for a login. */
+  loggedOut(): void {
+    this.transport.loggedOut();
+  }
+
+  /** After a login: connects again, now with the login's cookie. */
+  reconnect(): void {
+    this.transport.loggedOut();
+    this.started = false;
+    this.start();
   }
 
   /** Calls a host method. Rejects with ApiCallError carrying the host's ApiError. */
@@ -395,8 +427,8 @@ export class ApiClient {
  */
 export function windowHostClient(): ApiClient {
   if (typeof window !== 'undefined' && window.corral) return new ApiClient(new ElectronTransport(window.corral));
-  const token = takeToken();
-  return new ApiClient(token ? new WebSocketTransport(token) : new NoTransport());
+  // no token: the login cookie, if any (the host's /api/me says whether a login is needed)
+  return new ApiClient(new WebSocketTransport(takeToken()));
 }
 
 // ---- base64 of raw bytes (serial data) ----------------------------------------------------

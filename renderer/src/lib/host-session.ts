@@ -11,6 +11,7 @@ import type { ApiClient } from './api';
 import { Connection } from './connection.svelte';
 import { ConsoleLayouts } from './consoles.svelte';
 import { Host } from './host.svelte';
+import { Me } from './me.svelte';
 import { Monitors } from './monitor.svelte';
 import { startNotifications } from './notifications';
 import { Stats } from './stats.svelte';
@@ -30,6 +31,8 @@ export class HostSession {
   readonly terminals: Terminals;
   readonly consoles: ConsoleLayouts;
   readonly monitors: Monitors;
+  /** Who this window acts as, and what that role may do. */
+  readonly me: Me;
   #started = false;
 
   constructor(api: ApiClient) {
@@ -42,6 +45,7 @@ export class HostSession {
     this.terminals = new Terminals(api);
     this.consoles = new ConsoleLayouts();
     this.monitors = new Monitors(api);
+    this.me = new Me(api);
   }
 
   /** Connects, and shows this host's notifications from then on. */
