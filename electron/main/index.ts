@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { EventName, RequestMessage } from '../core/api/contract.js';
+import type { EventName } from '../core/api/contract.js';
 import type { Session } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
 import { defaultDataDir } from '../core/paths.js';
@@ -87,10 +87,6 @@ function wireIpc(): void {
     // only our own page may drive the host
     if (!isAppFrame(event.senderFrame?.url)) throw new Error('refused: not the Corral window');
     if (!host) return { id: 0, error: { code: 'failed', message: 'the host is not running' } };
-    const m = msg as Partial<RequestMessage> | null;
-    if (!m || typeof m !== 'object' || typeof m.method !== 'string') {
-      return { id: 0, error: { code: 'bad-request', message: 'malformed request' } };
-    }
     const wc = event.sender;
     let s = sessions.get(wc);
     if (!s) {
@@ -103,7 +99,7 @@ function wireIpc(): void {
         sessions.delete(wc);
       });
     }
-    return host.dispatcher.handle(s, { id: typeof m.id === 'number' ? m.id : 0, method: m.method, args: m.args });
+    return host.dispatcher.handle(s, msg); // checks the message's shape: the page is not trusted to send a good one
   });
 }
 

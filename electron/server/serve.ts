@@ -5,7 +5,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RequestMessage } from '../core/api/contract.js';
+import type { ResponseMessage } from '../core/api/contract.js';
+import { badRequest } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
 import { serveStatic } from './static.js';
 
@@ -90,16 +91,15 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       },
       () => ws.bufferedAmount,
     );
+    const reply = (r: ResponseMessage) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+    };
     ws.on('message', (raw, isBinary) => {
-      if (isBinary) return;
-      let msg: RequestMessage;
-      try {
-        msg = JSON.parse(raw.toString()) as RequestMessage;
-      } catch {
-        ws.send(JSON.stringify({ id: 0, error: { code: 'bad-request', message: 'not JSON' } }));
-        return;
-      }
-      void host.dispatcher.handle(session, msg).then((r) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(r)));
+      if (isBinary) return reply(badRequest(0, 'binary frames are not accepted; send JSON text'));
+      host.dispatcher
+        .handleText(session, raw.toString())
+        .then(reply)
+        .catch((err: unknown) => log(`error answering a WebSocket request: ${String(err)}`));
     });
     ws.on('close', () => session.close());
     ws.on('error', () => session.close());
