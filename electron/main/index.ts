@@ -23,6 +23,7 @@ import { pathToFileURL } from 'node:url';
 import type { EventName } from '../core/api/contract.js';
 import type { Session } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
+import { keepServingOnErrors } from '../core/host/last-resort.js';
 import { defaultDataDir } from '../core/paths.js';
 import { CHROMIUM_FEATURES_OFF } from '../core/chromium-features.js';
 import { CSP } from '../core/security.js';
@@ -256,6 +257,7 @@ async function boot(): Promise<void> {
       defaults: { hostShell: true, monitor: true },
     });
     host.setConsoleBase(await serveConsoles(host));
+    keepServingOnErrors((s) => console.error(s));
   } catch (err) {
     dialog.showErrorBox('Corral cannot start', (err as Error).message);
     app.exit(1);

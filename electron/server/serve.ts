@@ -8,6 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ResponseMessage } from '../core/api/contract.js';
 import { badRequest } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
+import { keepServingOnErrors } from '../core/host/last-resort.js';
 import { serveStatic } from './static.js';
 
 export interface ServeOptions {
@@ -144,6 +145,9 @@ function tokenMatches(given: string | null, token: string): boolean {
 export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
+  keepServingOnErrors(log);
+  // a terminal or pipe that went away makes writes fail: the host serves on without them
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
   process.stdout.write(`Corral is serving ${opts.dataDir}\nOpen: ${srv.url}\n`);
   if (!/^http:\/\/(127\.0\.0\.1|\[::1\]|localhost):/.test(srv.url)) {
     log('warning: listening beyond loopback without TLS; the token travels in clear text on your network');
