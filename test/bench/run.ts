@@ -14,6 +14,7 @@ import { FIXTURE, tempDir, waitState } from '../helpers';
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
 import { consoleRows } from './consoles';
+import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
 
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
     stats: statsCost,
     consoles: consoleRows,
     list: listRows,
+    fuzz: fuzzRow,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())
