@@ -26,7 +26,7 @@ import { Host } from '../core/host/host.js';
 import { keepServingOnErrors } from '../core/host/last-resort.js';
 import { defaultDataDir } from '../core/paths.js';
 import { CHROMIUM_FEATURES_OFF } from '../core/chromium-features.js';
-import { CSP } from '../core/security.js';
+import { CSP, requestUrl } from '../core/security.js';
 
 const SCHEME = 'corral';
 const APP_ORIGIN = `${SCHEME}://app`;
@@ -211,7 +211,7 @@ async function quit(stopGuests: boolean): Promise<void> {
 async function serveConsoles(h: Host): Promise<string> {
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req, socket, head) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://x');
+    const pathname = requestUrl(req.url)?.pathname;
     if (pathname !== '/vnc' || req.headers.origin !== APP_ORIGIN) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;

@@ -9,6 +9,7 @@ import type { ResponseMessage } from '../core/api/contract.js';
 import { badRequest } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
 import { keepServingOnErrors } from '../core/host/last-resort.js';
+import { requestUrl } from '../core/security.js';
 import { serveStatic } from './static.js';
 
 export interface ServeOptions {
@@ -56,7 +57,11 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request: unexpected Host header\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = requestUrl(req.url);
+    if (!url) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('Bad request target\n');
+      return;
+    }
     if (url.pathname === '/api/ping') {
       // lets the UI tell a wrong token (401) from a host that is down (no answer)
       res.writeHead(tokenMatches(url.searchParams.get('token'), token) ? 204 : 401, { 'cache-control': 'no-store' }).end();
@@ -70,7 +75,8 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     const refuse = (status: number, why: string) => {
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = requestUrl(req.url);
+    if (!url) return refuse(400, 'Bad Request');
     if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
     if (!hostAllowed(req.headers.host)) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;

@@ -135,6 +135,10 @@ describe('fuzzing corral serve', () => {
     expect(await conn.closed).toBe(1009);
     // frames that are not WebSocket frames at all, after a real upgrade
     for (let i = 0; i < 20; i++) await garbageAfterUpgrade(Buffer.from(Array.from({ length: fuzz.int(1, 4096) }, () => fuzz.int(0, 255))));
+    // request targets no URL parser accepts, as a page and as an upgrade: answered, never thrown
+    for (const target of ['//[', '//x:99999', 'http://[', '/%', '/api?token=%zz', '*', '/..%2f..%2fetc/passwd', '/' + 'a'.repeat(8000)]) {
+      for (const upgrade of [false, true]) expect(await rawHttp(target, upgrade), target.slice(0, 40)).toMatch(/^HTTP\/1\.1 [1-5]\d\d /);
+    }
     console.log(`fuzz (seed ${SEED}): ${sent} WebSocket frames over ${connections} connections`);
     expect(sent).toBeGreaterThan(Math.min(COUNT, 200));
   });
@@ -218,6 +222,29 @@ async function openControl(): Promise<{ sock: net.Socket; replies: string[]; clo
     sock.once('error', reject);
   });
   return { sock, replies, closed };
+}
+
+/** Sends one raw HTTP request (an upgrade to /api if asked) and resolves with the status line, or what happened instead. */
+function rawHttp(target: string, upgrade: boolean): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(serve.port, '127.0.0.1', () => {
+      const up = upgrade
+        ? 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+        : '';
+      s.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${serve.port}\r\n${up}\r\n`);
+    });
+    let reply = '';
+    const timer = setTimeout(() => s.destroy(), 10_000);
+    s.on('data', (d) => {
+      reply += d.toString('latin1');
+      if (reply.includes('\r\n')) s.destroy();
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(reply.split('\r\n')[0] || '(closed without an answer)');
+    });
+  });
 }
 
 /** Upgrades to the API's WebSocket by hand, then sends bytes that are no valid frame; resolves when the host hangs up. */
