@@ -21,6 +21,8 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 7420;
+/** How long `corral serve` may take to close after SIGINT/SIGTERM before it just exits. */
+const STOP_GRACE_MS = 15_000;
 
 export function parseListen(spec: string | undefined): { host: string; port: number } {
   if (!spec) return { host: '127.0.0.1', port: DEFAULT_PORT };
@@ -161,7 +163,19 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   return await new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: leaving guests running and exiting`);
-      void srv.close().then(() => resolve(0));
+      // a close stuck on some connection must not keep the process alive; guests are detached
+      // and the next host takes over a lock whose owner is gone
+      setTimeout(() => {
+        log(`${sig}: shutting down took over ${STOP_GRACE_MS / 1000} s; exiting anyway`);
+        process.exit(1);
+      }, STOP_GRACE_MS).unref();
+      srv.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log(`error while shutting down: ${String(err)}`);
+          resolve(1);
+        },
+      );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
