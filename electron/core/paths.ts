@@ -1,6 +1,5 @@
 // Every file Corral keeps lives under one data dir; every per-VM file name is decided here.
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -40,6 +39,10 @@ export interface VmFiles {
   qemuLog: string;
   /** Private 0700 dir for sockets and the pidfile. */
   runDir: string;
+  /** Every dir between this one and runDir is Corral's own (checked strictly, see private-files). */
+  runBase: string;
+  /** A dir others share (such as /tmp) that runDir is below: checked up to /, or null. */
+  sharedBase: string | null;
   qmpSocket: string;
   serialSocket: string;
   vncSocket: string;
@@ -54,16 +57,22 @@ const SOCKET_PATH_MAX = 100;
 export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
   const dir = path.join(layout.vmsDir, vmId);
   let runDir = path.join(dir, 'run');
+  let runBase = layout.root;
+  let sharedBase: string | null = null;
   if (Buffer.byteLength(path.join(runDir, 'serial.sock')) > SOCKET_PATH_MAX) {
     // Deep data dirs: sockets go to a short per-user dir instead, keyed by the data dir.
     const key = createHash('sha256').update(layout.root).digest('hex').slice(0, 10);
-    runDir = path.join(shortRunBase(), `${key}-${vmId}`);
+    const short = shortRunBase();
+    runDir = path.join(short.own, `${key}-${vmId}`);
+    runBase = sharedBase = short.shared;
   }
   return {
     dir,
     serialLog: path.join(dir, 'serial.log'),
     qemuLog: path.join(dir, 'qemu.log'),
     runDir,
+    runBase,
+    sharedBase,
     qmpSocket: path.join(runDir, 'qmp.sock'),
     serialSocket: path.join(runDir, 'serial.sock'),
     vncSocket: path.join(runDir, 'vnc.sock'),
@@ -72,18 +81,10 @@ export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
   };
 }
 
-function shortRunBase(): string {
+/** The user's runtime dir if short enough, else a per-user dir in the (shared) temp dir. */
+function shortRunBase(): { shared: string; own: string } {
   const xdg = process.env.XDG_RUNTIME_DIR;
-  if (xdg && path.isAbsolute(xdg) && Buffer.byteLength(xdg) < 40) return path.join(xdg, 'corral');
-  return path.join(os.tmpdir(), `corral-${process.getuid?.() ?? 'u'}`);
-}
-
-/** Creates dir (and parents) as 0700 and refuses one that another user owns or others can enter. */
-export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to another user`);
-  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  if (xdg && path.isAbsolute(xdg) && Buffer.byteLength(xdg) < 40) return { shared: xdg, own: path.join(xdg, 'corral') };
+  const tmp = os.tmpdir();
+  return { shared: tmp, own: path.join(tmp, `corral-${process.getuid?.() ?? 'u'}`) };
 }

@@ -20,12 +20,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { EventName, RequestMessage } from '../core/api/contract.js';
+import type { EventName } from '../core/api/contract.js';
 import type { Session } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
+import { keepServingOnErrors } from '../core/host/last-resort.js';
 import { defaultDataDir } from '../core/paths.js';
 import { CHROMIUM_FEATURES_OFF } from '../core/chromium-features.js';
-import { CSP } from '../core/security.js';
+import { CSP, requestUrl } from '../core/security.js';
 import { checkPin, fingerprintOfPem } from './cert-pins.js';
 
 const SCHEME = 'corral';
@@ -88,10 +89,6 @@ function wireIpc(): void {
     // only our own page may drive the host
     if (!isAppFrame(event.senderFrame?.url)) throw new Error('refused: not the Corral window');
     if (!host) return { id: 0, error: { code: 'failed', message: 'the host is not running' } };
-    const m = msg as Partial<RequestMessage> | null;
-    if (!m || typeof m !== 'object' || typeof m.method !== 'string') {
-      return { id: 0, error: { code: 'bad-request', message: 'malformed request' } };
-    }
     const wc = event.sender;
     let s = sessions.get(wc);
     if (!s) {
@@ -104,7 +101,7 @@ function wireIpc(): void {
         sessions.delete(wc);
       });
     }
-    return host.dispatcher.handle(s, { id: typeof m.id === 'number' ? m.id : 0, method: m.method, args: m.args });
+    return host.dispatcher.handle(s, msg); // checks the message's shape: the page is not trusted to send a good one
   });
 }
 
@@ -215,7 +212,7 @@ async function quit(stopGuests: boolean): Promise<void> {
 async function serveConsoles(h: Host): Promise<string> {
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req, socket, head) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://x');
+    const pathname = requestUrl(req.url)?.pathname;
     if (pathname !== '/vnc' || req.headers.origin !== APP_ORIGIN) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
@@ -284,6 +281,7 @@ async function boot(): Promise<void> {
       defaults: { hostShell: true, monitor: true },
     });
     host.setConsoleBase(await serveConsoles(host));
+    keepServingOnErrors((s) => console.error(s));
   } catch (err) {
     dialog.showErrorBox('Corral cannot start', (err as Error).message);
     app.exit(1);

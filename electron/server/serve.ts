@@ -7,8 +7,11 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Identity, RequestMessage } from '../core/api/contract.js';
+import type { Identity, ResponseMessage } from '../core/api/contract.js';
+import { badRequest } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
+import { keepServingOnErrors } from '../core/host/last-resort.js';
+import { requestUrl } from '../core/security.js';
 import { Auth, peerAddress } from './auth.js';
 import { allowedNames, hostAllowed, isLoopbackBind } from './host-check.js';
 import { serveStatic } from './static.js';
@@ -30,6 +33,8 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 7420;
+/** How long `corral serve` may take to close after SIGINT/SIGTERM before it just exits. */
+const STOP_GRACE_MS = 15_000;
 
 export function parseListen(spec: string | undefined): { host: string; port: number } {
   if (!spec) return { host: '127.0.0.1', port: DEFAULT_PORT };
@@ -78,7 +83,11 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request: unexpected Host header (see --allow-host)\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = requestUrl(req.url);
+    if (!url) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('Bad request target\n');
+      return;
+    }
     if (url.pathname === '/api/ping') {
       // lets the UI tell a wrong token (401) from a host that is down (no answer)
       res.writeHead(auth.identify(req).ok ? 204 : 401, { 'cache-control': 'no-store' }).end();
@@ -100,7 +109,8 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     const refuse = (status: number, why: string) => {
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = requestUrl(req.url);
+    if (!url) return refuse(400, 'Bad Request');
     if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
     if (!hostAllowed(req.headers.host, names, port, tls !== null)) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;
@@ -125,17 +135,16 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     );
     // logout, expiry or the user's removal ends the connection (4401: log in again)
     const detach = auth.attach(login, () => ws.close(4401, 'logged out'));
+    const reply = (r: ResponseMessage) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+    };
     ws.on('message', (raw, isBinary) => {
-      if (isBinary) return;
       if (!auth.touch(login)) return ws.close(4401, 'logged out');
-      let msg: RequestMessage;
-      try {
-        msg = JSON.parse(raw.toString()) as RequestMessage;
-      } catch {
-        ws.send(JSON.stringify({ id: 0, error: { code: 'bad-request', message: 'not JSON' } }));
-        return;
-      }
-      void host.dispatcher.handle(session, msg).then((r) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(r)));
+      if (isBinary) return reply(badRequest(0, 'binary frames are not accepted; send JSON text'));
+      host.dispatcher
+        .handleText(session, raw.toString())
+        .then(reply)
+        .catch((err: unknown) => log(`error answering a WebSocket request: ${String(err)}`));
     });
     const end = () => {
       detach();
@@ -181,6 +190,9 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
 export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
+  keepServingOnErrors(log);
+  // a terminal or pipe that went away makes writes fail: the host serves on without them
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
   const base = srv.url.replace(/#.*$/, '');
   const lines = [`Corral is serving ${opts.dataDir}`, `Open: ${srv.url}`];
   if (srv.fingerprint) lines.push(`TLS certificate SHA-256 fingerprint: ${srv.fingerprint}`);
@@ -199,7 +211,19 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   return await new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: leaving guests running and exiting`);
-      void srv.close().then(() => resolve(0));
+      // a close stuck on some connection must not keep the process alive; guests are detached
+      // and the next host takes over a lock whose owner is gone
+      setTimeout(() => {
+        log(`${sig}: shutting down took over ${STOP_GRACE_MS / 1000} s; exiting anyway`);
+        process.exit(1);
+      }, STOP_GRACE_MS).unref();
+      srv.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log(`error while shutting down: ${String(err)}`);
+          resolve(1);
+        },
+      );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -15,6 +15,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
 import { authRows } from './auth';
 import { consoleRows } from './consoles';
+import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
 
@@ -334,6 +335,7 @@ async function main(): Promise<void> {
     consoles: consoleRows,
     list: listRows,
     auth: authRows,
+    fuzz: fuzzRow,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

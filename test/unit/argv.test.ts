@@ -42,7 +42,7 @@ describe('argv builder (golden)', () => {
       '-blockdev',
       '{"driver":"file","filename":"/data/vms/abc123/disk0.qcow2","node-name":"disk0-file","discard":"unmap"}',
       '-blockdev',
-      '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap"}',
+      '{"driver":"qcow2","file":"disk0-file","node-name":"disk0","discard":"unmap","backing":null}',
       '-device',
       '{"driver":"virtio-blk-pci","drive":"disk0","id":"disk0-dev","bootindex":1}',
       '-blockdev',
@@ -138,6 +138,27 @@ describe('argv builder (golden)', () => {
       expect(formats).toEqual(['file', format]);
       expect(argv.join(' ')).not.toMatch(/-drive|-hda/);
     }
+  });
+
+  it('pins a qcow2 disk to no backing file, whatever its header says', () => {
+    const argv = buildArgv(
+      { id: 'abc123', name: 'x', config: { ...base, disks: [{ path: '/d.qcow2', format: 'qcow2', owned: false }] }, files },
+      { accel: 'tcg' },
+    );
+    // "backing": null is QEMU's "open no backing file"; an absent key would open the header's
+    expect(JSON.parse(after(argv, '-blockdev', 1)!)).toEqual({
+      driver: 'qcow2',
+      file: 'disk0-file',
+      'node-name': 'disk0',
+      discard: 'unmap',
+      backing: null,
+    });
+    // raw has no backing option (QEMU would refuse the key)
+    const raw = buildArgv(
+      { id: 'abc123', name: 'x', config: { ...base, disks: [{ path: '/d.img', format: 'raw', owned: false }] }, files },
+      { accel: 'tcg' },
+    );
+    expect(JSON.parse(after(raw, '-blockdev', 1)!)).not.toHaveProperty('backing');
   });
 
   it('keeps socket paths under the unix limit however deep the data dir is', () => {

@@ -52,6 +52,47 @@ describe('the API contract at the edge', () => {
     expect(await call('vm.start', {})).toMatchObject({ error: { code: 'invalid-argument', field: 'vm' } });
     expect(await call('serial.write', { vm: 'x', data: 'not base64!' })).toMatchObject({ error: { field: 'data' } });
   });
+
+  it.each([
+    [null, 0, undefined],
+    [undefined, 0, undefined],
+    [42, 0, undefined],
+    ['vm.list', 0, undefined],
+    [[{ id: 1, method: 'vm.list' }], 0, undefined],
+    [Symbol('x'), 0, undefined],
+    [{ method: 'vm.list' }, 0, 'id'],
+    [{ id: '3', method: 'vm.list' }, 0, 'id'],
+    [{ id: 1.5, method: 'vm.list' }, 0, 'id'],
+    [{ id: Infinity, method: 'vm.list' }, 0, 'id'],
+    [{ id: 2 ** 53, method: 'vm.list' }, 0, 'id'],
+    [{ id: 4 }, 4, 'method'],
+    [{ id: 4, method: { toString: (): string => 'vm.list' } }, 4, 'method'],
+    [{ id: 5, method: 'vm.list', args: null }, 5, 'args'],
+    [{ id: 5, method: 'vm.list', args: [] }, 5, 'args'],
+    [{ id: 5, method: 'vm.list', args: 'x' }, 5, 'args'],
+  ])('answers the message %s with bad-request (id %s, field %s)', async (msg, id, field) => {
+    const r = await d.handle(s, msg);
+    expect(r).toMatchObject({ id, error: { code: 'bad-request' } });
+    expect((r as { error: { field?: string } }).error.field).toBe(field);
+  });
+
+  it('treats names every object has as unknown methods', async () => {
+    for (const method of ['__proto__', 'constructor', 'toString', 'hasOwnProperty'])
+      expect(await call(method, {})).toMatchObject({ error: { code: 'unknown-method' } });
+  });
+
+  it('turns whatever a handler throws into an error reply', async () => {
+    const throwing = new Proxy(
+      {},
+      {
+        get: () => () => {
+          throw Object.create(null); // cannot even be turned into a string
+        },
+      },
+    ) as unknown as Handlers;
+    const r = await new Dispatcher(throwing).handle(s, { id: 3, method: 'vm.list' });
+    expect(r).toMatchObject({ id: 3, error: { code: 'failed' } });
+  });
 });
 
 describe('field errors of the config checks', () => {

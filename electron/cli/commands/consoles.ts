@@ -5,24 +5,27 @@ import type { ControlClient } from '../client.js';
 import { runConsole } from '../console.js';
 import { out } from '../format.js';
 import { command, flag } from '../table.js';
+import { guestOutput } from '../term-filter.js';
+
+const RAW_HELP = "pass the guest's escape sequences through unfiltered (clipboard, title, terminal queries)";
 
 export const consoleCommands = [
   command({
     words: 'vm console',
     args: ['NAME'],
     summary: 'Attach to the serial console in this terminal; Ctrl-] leaves',
-    options: {},
-    async run({ args: [name], host }) {
-      return await runConsole(await host(), name);
+    options: { raw: flag(RAW_HELP) },
+    async run({ args: [name], o, host }) {
+      return await runConsole(await host(), name, Boolean(o.raw));
     },
   }),
   command({
     words: 'vm log',
     args: ['NAME'],
     summary: 'Print the serial console log, kept from boot',
-    options: { follow: flag('keep printing new output, across restarts') },
+    options: { follow: flag('keep printing new output, across restarts'), raw: flag(RAW_HELP) },
     async run({ args: [name], o, host }) {
-      return await showLog(await host(), name, Boolean(o.follow));
+      return await showLog(await host(), name, Boolean(o.follow), Boolean(o.raw));
     },
   }),
   command({
@@ -40,18 +43,22 @@ export const consoleCommands = [
   }),
 ];
 
-async function showLog(c: ControlClient, name: string, follow: boolean): Promise<number> {
+async function showLog(c: ControlClient, name: string, follow: boolean, raw: boolean): Promise<number> {
   const vm = await c.call('vm.get', { vm: name });
+  const print = guestOutput(raw);
   if (follow) {
-    c.on('serial.data', (p) => p.vmId === vm.id && process.stdout.write(Buffer.from(p.data, 'base64')));
+    c.on('serial.data', (p) => p.vmId === vm.id && print(p.data));
     await c.call('events.subscribe', {});
     c.on('vm.changed', (v) => {
       if (v.id === vm.id && v.state === 'running') void c.call('serial.attach', { vm: vm.id }).catch(() => undefined);
     });
   }
   const { data } = await c.call('serial.log', { vm: vm.id, tailBytes: 16 * 1024 * 1024 });
-  process.stdout.write(Buffer.from(data, 'base64'));
-  if (!follow) return 0;
+  print(data);
+  if (!follow) {
+    print.end();
+    return 0;
+  }
   if (vm.state === 'running' || vm.state === 'paused') await c.call('serial.attach', { vm: vm.id }).catch(() => undefined);
   return await new Promise<number>((resolve) => c.onClose(() => resolve(0)));
 }

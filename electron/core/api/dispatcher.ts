@@ -131,7 +131,39 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof CorralError)
     return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...err.details };
   if (err instanceof z.ZodError) return formatZodError(err);
-  return { code: 'failed', message: err instanceof Error ? err.message : String(err) };
+  if (err instanceof Error) return { code: 'failed', message: err.message };
+  try {
+    return { code: 'failed', message: String(err) };
+  } catch {
+    return { code: 'failed', message: 'internal error' }; // e.g. a thrown object with no toString
+  }
+}
+
+/** An error reply for a message that is not `{id: number, method: string, args?: object}`. */
+export function badRequest(id: number, message: string, field?: string): ResponseMessage {
+  return { id, error: { code: 'bad-request', message, ...(field ? { field } : {}) } };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks the envelope of a message from any transport. Returns the request, or the error
+ * reply to send (echoing the id when it is a usable number, else 0).
+ */
+export function checkRequest(msg: unknown): RequestMessage | ResponseMessage {
+  if (!isPlainObject(msg)) return badRequest(0, `a request must be an object {id, method, args}, not ${describe(msg)}`);
+  const id = Number.isSafeInteger(msg.id) ? (msg.id as number) : 0;
+  if (!Number.isSafeInteger(msg.id)) return badRequest(0, `"id" must be an integer, not ${describe(msg.id)}`, 'id');
+  if (typeof msg.method !== 'string') return badRequest(id, `"method" must be a string, not ${describe(msg.method)}`, 'method');
+  if (msg.args !== undefined && !isPlainObject(msg.args))
+    return badRequest(id, `"args" must be an object, not ${describe(msg.args)}`, 'args');
+  return { id, method: msg.method, args: msg.args };
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** What a call names: a VM, a user or a token, for the audit log. */
@@ -149,16 +181,19 @@ export class Dispatcher {
     private readonly audit: (rec: AuditRecord) => void = () => undefined,
   ) {}
 
-  async handle(session: Session, msg: RequestMessage): Promise<ResponseMessage> {
-    const id = msg.id;
-    if (typeof msg.method !== 'string' || !Object.hasOwn(methods, msg.method)) {
-      return { id, error: { code: 'unknown-method', message: `unknown method "${String(msg.method)}"` } };
+  /** Never rejects: whatever `msg` is, the answer is a result or an error reply. */
+  async handle(session: Session, msg: unknown): Promise<ResponseMessage> {
+    const req = checkRequest(msg);
+    if ('error' in req || 'result' in req) return req;
+    const id = req.id;
+    if (!Object.hasOwn(methods, req.method)) {
+      return { id, error: { code: 'unknown-method', message: `unknown method "${req.method.slice(0, 100)}"` } };
     }
-    const name = msg.method as MethodName;
-    const res = await this.run(session, name, id, msg.args ?? {});
+    const name = req.method as MethodName;
+    const res = await this.run(session, name, id, req.args ?? {});
     if (ACCESS[name].audit) {
       const error = 'error' in res ? res.error : null;
-      const record = { identity: session.identity, address: session.address, method: name, target: targetOf(msg.args), error };
+      const record = { identity: session.identity, address: session.address, method: name, target: targetOf(req.args), error };
       try {
         this.audit(record);
       } catch {
@@ -169,24 +204,35 @@ export class Dispatcher {
   }
 
   private async run(session: Session, name: MethodName, id: number, args: unknown): Promise<ResponseMessage> {
-    // the one place roles are enforced, for every transport: first by method (before a caller
-    // who may not call it learns anything of its arguments), then by what the arguments ask
-    const role = session.identity.role;
-    const denied = (why: string): ResponseMessage => ({ id, error: { code: 'forbidden', message: `${name} ${why}` } });
-    const byMethod = forbiddenWhy(role, name);
-    if (byMethod) return denied(byMethod);
-    // strict: a misspelt option is an error, not silently ignored
-    const schema = (methods[name].args as unknown as z.ZodObject).strict();
-    const parsed = schema.safeParse(args);
-    if (!parsed.success) return { id, error: formatZodError(parsed.error) };
-    const byArgs = forbiddenWhy(role, name, parsed.data as never);
-    if (byArgs) return denied(byArgs);
     try {
+      // the one place roles are enforced, for every transport: first by method (before a caller
+      // who may not call it learns anything of its arguments), then by what the arguments ask
+      const role = session.identity.role;
+      const denied = (why: string): ResponseMessage => ({ id, error: { code: 'forbidden', message: `${name} ${why}` } });
+      const byMethod = forbiddenWhy(role, name);
+      if (byMethod) return denied(byMethod);
+      // strict: a misspelt option is an error, not silently ignored
+      const schema = (methods[name].args as unknown as z.ZodObject).strict();
+      const parsed = schema.safeParse(args);
+      if (!parsed.success) return { id, error: formatZodError(parsed.error) };
+      const byArgs = forbiddenWhy(role, name, parsed.data as never);
+      if (byArgs) return denied(byArgs);
       const handler = this.handlers[name] as (a: unknown, s: Session) => Promise<unknown> | unknown;
       const result = await handler(parsed.data, session);
       return { id, result };
     } catch (err) {
       return { id, error: toApiError(err) };
     }
+  }
+
+  /** One message as text (a WebSocket frame, a control socket line): not JSON is a bad request too. */
+  handleText(session: Session, text: string): Promise<ResponseMessage> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return Promise.resolve(badRequest(0, 'not JSON'));
+    }
+    return this.handle(session, msg);
   }
 }

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { requestUrl } from '../security.js';
 import type { TicketBook } from './tickets.js';
 
 export interface VncProxyDeps {
@@ -28,9 +29,9 @@ export class VncProxy {
 
   /** Handles an upgrade for /vnc?vm=ID&ticket=T (callers have checked Host and Origin). */
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const vmId = url.searchParams.get('vm');
-    if (!this.d.tickets.redeem(url.searchParams.get('ticket'), vmId)) {
+    const url = requestUrl(req.url);
+    const vmId = url?.searchParams.get('vm') ?? null;
+    if (!url || !this.d.tickets.redeem(url.searchParams.get('ticket'), vmId)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }

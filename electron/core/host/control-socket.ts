@@ -1,8 +1,7 @@
 // The CLI's transport: newline-delimited JSON over a unix socket (0600, in the 0700 data dir).
 import fs from 'node:fs';
 import net from 'node:net';
-import type { RequestMessage } from '../api/contract.js';
-import { Session, type Dispatcher } from '../api/dispatcher.js';
+import { badRequest, Session, type Dispatcher } from '../api/dispatcher.js';
 
 const MAX_LINE = 4 * 1024 * 1024;
 
@@ -50,7 +49,7 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher): void {
   sock.on('data', (chunk: string) => {
     buf += chunk;
     if (buf.length > MAX_LINE) {
-      write({ id: 0, error: { code: 'bad-request', message: 'message too large' } });
+      write(badRequest(0, 'message too large'));
       sock.destroy();
       return;
     }
@@ -59,14 +58,10 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher): void {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (!line.trim()) continue;
-      let msg: RequestMessage;
-      try {
-        msg = JSON.parse(line) as RequestMessage;
-      } catch {
-        write({ id: 0, error: { code: 'bad-request', message: 'not JSON' } });
-        continue;
-      }
-      void dispatcher.handle(session, msg).then(write);
+      dispatcher
+        .handleText(session, line)
+        .then(write)
+        .catch(() => sock.destroy()); // an answer that cannot be written: drop this client, not the host
     }
   });
   sock.on('error', () => undefined);

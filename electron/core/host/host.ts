@@ -2,6 +2,7 @@
 // reattaches to running guests and serves the API on the control socket. The desktop app
 // and `corral serve` each create one and add their own transport on top.
 import type net from 'node:net';
+import path from 'node:path';
 import type { EventName, HostInfo, HostResources, VmStats } from '../api/contract.js';
 import { Cgroups } from '../resources/cgroups.js';
 import { ResourceMonitor } from '../resources/monitor.js';
@@ -11,7 +12,8 @@ import { Accounts } from '../auth/accounts.js';
 import { AccountRepo } from '../store/account-repo.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import { accountHandlers } from './account-handlers.js';
-import { dataLayout, ensurePrivateDir, vmFiles, type DataLayout } from '../paths.js';
+import { dataLayout, vmFiles, type DataLayout } from '../paths.js';
+import { prepareDataDir, tightenFile, withPrivateUmask } from '../private-files.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
@@ -66,11 +68,13 @@ export class Host {
   static async start(opts: HostOptions): Promise<Host> {
     const env = opts.env ?? process.env;
     const layout = dataLayout(opts.dataDir);
-    ensurePrivateDir(layout.root);
+    prepareDataDir(layout.root, path.basename(layout.db));
     const unlock = acquireLock(layout.lockFile, opts.kind);
     let db: Db | undefined;
     try {
-      db = openDb(layout.db, { nativeBinding: opts.nativeBinding });
+      // SQLite gives its -wal and -shm files the mode of the database file
+      for (const f of [layout.db, `${layout.db}-wal`, `${layout.db}-shm`]) tightenFile(f);
+      db = withPrivateUmask(() => openDb(layout.db, { nativeBinding: opts.nativeBinding }));
       const caps = await probeQemu({ env, cacheFile: layout.probeCache });
       if (caps.warning) opts.log?.(`warning: ${caps.warning}`);
       const vms = new VmRepo(db);

@@ -64,9 +64,10 @@ function drives(c: VmConfig): string[] {
     out.push(
       '-blockdev',
       json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
-      // explicit format: QEMU never probes an image (a raw guest disk could pose as qcow2)
+      // explicit format: QEMU never probes an image (a raw guest disk could pose as qcow2);
+      // no backing file, whatever the qcow2 header says now (it may have changed since create)
       '-blockdev',
-      json({ driver: d.format, file, 'node-name': node, discard: 'unmap' }),
+      json({ driver: d.format, file, 'node-name': node, discard: 'unmap', ...(d.format === 'qcow2' ? { backing: null } : {}) }),
       '-device',
       json({ driver: 'virtio-blk-pci', drive: node, id: `${node}-dev`, bootindex: i + 1 }),
     );

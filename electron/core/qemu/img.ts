@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { withPrivateUmask } from '../private-files.js';
 
 const run = promisify(execFile);
 
@@ -74,7 +75,10 @@ export async function checkImage(file: string, format: ImageFormat, env = proces
 export async function createQcow2(file: string, sizeBytes: number, env = process.env): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   try {
-    await run(qemuImgBinary(env), ['create', '-q', '-f', 'qcow2', '--', file, String(sizeBytes)], { timeout: 60_000 });
+    // 0600: a guest's disk is as private as its memory
+    await withPrivateUmask(() =>
+      run(qemuImgBinary(env), ['create', '-q', '-f', 'qcow2', '--', file, String(sizeBytes)], { timeout: 60_000 }),
+    );
   } catch (err) {
     const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new Error(`could not create disk ${file}: ${msg}`);

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensurePrivateDir, type VmFiles } from '../paths.js';
+import type { VmFiles } from '../paths.js';
+import { checkSharedBase, ensurePrivateDir, tightenFile, withPrivateUmask } from '../private-files.js';
 import { isAlive, processStartTime } from './proc.js';
 import { QmpClient } from './qmp.js';
 
@@ -54,16 +55,20 @@ function rotate(file: string): void {
 
 export async function launchQemu(binary: string, argv: string[], files: VmFiles, opts: LaunchOptions = {}): Promise<QemuProcess> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  ensurePrivateDir(files.runDir);
+  if (files.sharedBase) checkSharedBase(files.sharedBase);
+  ensurePrivateDir(files.runDir, files.runBase);
   fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   cleanRunDir(files);
   rotate(files.serialLog);
   rotate(files.qemuLog);
+  tightenFile(files.serialLog);
+  tightenFile(files.qemuLog);
   const logFd = fs.openSync(files.qemuLog, 'a', 0o600);
   const logStart = fs.fstatSync(logFd).size;
   let child: ChildProcess;
   try {
-    child = spawn(binary, argv, { detached: true, stdio: ['ignore', logFd, logFd] });
+    // QEMU creates its sockets, pidfile and serial log under the umask it inherits
+    child = withPrivateUmask(() => spawn(binary, argv, { detached: true, stdio: ['ignore', logFd, logFd] }));
   } finally {
     fs.closeSync(logFd);
   }

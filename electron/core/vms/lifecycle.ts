@@ -5,6 +5,7 @@ import type { VmInfo, VmState } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { bootMemoryMiB, can, isLive, whyNot, type VmAction } from '../api/rules.js';
 import { MiB } from '../api/units.js';
+import { checkImage } from '../qemu/img.js';
 import { admit } from '../resources/host-capacity.js';
 import type { RuntimePatch, VmRecord } from '../store/vm-repo.js';
 import * as policy from '../supervisor/restart-policy.js';
@@ -49,9 +50,7 @@ export class Lifecycle {
       const stray = ctx.driver.findRunning(cur.id, null, null);
       if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
       checkBootFiles(cur.config);
-      for (const disk of cur.config.disks) {
-        if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
-      }
+      await this.checkDisks(cur);
       this.admit(cur);
     } catch (err) {
       if (Object.keys(patch).length) ctx.vms.setRuntime(cur.id, patch, ctx.clock.now());
@@ -94,6 +93,23 @@ export class Lifecycle {
       });
       if (automatic) ctx.journal.notify(now, 'error', `${now.name} could not be restarted`, msg);
       throw new CorralError('failed', `could not start "${cur.name}": ${msg}`);
+    }
+  }
+
+  /**
+   * The image check of create, again at every start: a disk may have gained a backing file or
+   * an external data file since (qemu-img rebase, amend), which would expose a host file.
+   */
+  private async checkDisks(cur: VmRecord): Promise<void> {
+    for (const [i, disk] of cur.config.disks.entries()) {
+      if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`, `disks.${i}`);
+      try {
+        await checkImage(disk.path, disk.format, this.ctx.env);
+      } catch (err) {
+        const msg = `"${cur.name}" was not started: disk ${i}: ${(err as Error).message}`;
+        this.ctx.journal.error(cur, `Not started: disk ${i}: ${(err as Error).message}`);
+        throw new CorralError('failed', msg, `disks.${i}`);
+      }
     }
   }
 

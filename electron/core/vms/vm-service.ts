@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Args, UpdateResult, VmConfig, VmInfo } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, type NotLive } from '../api/rules.js';
-import { ensurePrivateDir } from '../paths.js';
+import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
 import { recordOf, type VmContext } from './context.js';
