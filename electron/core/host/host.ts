@@ -11,10 +11,12 @@ import { dataLayout, ensurePrivateDir, vmFiles, type DataLayout } from '../paths
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
+import { PoolRepo } from '../store/pool-repo.js';
 import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
+import { Pools } from '../vms/pools.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
 import { makeProbe } from '../supervisor/liveness.js';
 import { MachineConsoles } from '../consoles/machine-consoles.js';
@@ -76,6 +78,7 @@ export class Host {
       const files = (id: string) => vmFiles(layout, id);
       const driver = new RealQemuDriver({ layout, caps });
       const health = { ...DEFAULT_HEALTH, ...(opts.health ?? healthFromEnv(env)) };
+      const pools = new Pools(new PoolRepo(db), { root: layout.root, images: layout.imagesDir, vmsDir: layout.vmsDir });
       const vmLayer = new Vms({
         vms,
         events,
@@ -85,7 +88,8 @@ export class Host {
         cgroups,
         overcommit,
         vmDir: (id) => files(id).dir,
-        probes: (config, id) => makeProbe(config.liveness!, config.forwards, files(id).qgaSocket, health.livenessTimeoutMs),
+        pools,
+        probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
       const consoles = new MachineConsoles(vmLayer.registry, driver);

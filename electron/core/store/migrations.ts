@@ -71,4 +71,14 @@ export const MIGRATIONS: readonly string[] = [
   -- when the current QEMU started (uptime survives pause/resume and host restarts)
   ALTER TABLE vms ADD COLUMN started_at INTEGER;
   `,
+  `
+  -- storage pools: the only host directories a VM's disks, ISOs, kernels and initrds may come
+  -- from (the data dir's images folder is the pool "default" and is not stored). Existing
+  -- disks keep their "owned" flag: Corral set it only on disks it created itself.
+  CREATE TABLE IF NOT EXISTS pools (
+    name       TEXT PRIMARY KEY COLLATE NOCASE,
+    path       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

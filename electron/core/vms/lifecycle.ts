@@ -48,10 +48,14 @@ export class Lifecycle {
       // A QEMU for this VM must never run twice, whatever the database says.
       const stray = ctx.driver.findRunning(cur.id, null, null);
       if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
-      checkBootFiles(cur.config);
-      for (const disk of cur.config.disks) {
+      // again at each start: a file checked when saved may have been swapped since (or saved before pools)
+      const owner = (real: string) =>
+        ctx.vms.list().find((o) => o.id !== cur.id && o.config.disks.some((d) => d.path === real))?.name ?? null;
+      checkBootFiles(cur.config, ctx.pools, owner);
+      cur.config.disks.forEach((disk, i) => {
         if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);
-      }
+        ctx.pools.resolve(`disks.${i}`, disk.path, { write: true, ownVm: cur.id });
+      });
       this.admit(cur);
     } catch (err) {
       if (Object.keys(patch).length) ctx.vms.setRuntime(cur.id, patch, ctx.clock.now());
