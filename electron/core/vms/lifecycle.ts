@@ -49,8 +49,7 @@ export class Lifecycle {
       const stray = ctx.driver.findRunning(cur.id, null, null);
       if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
       // again at each start: a file checked when saved may have been swapped since (or saved before pools)
-      const owner = (real: string) =>
-        ctx.vms.list().find((o) => o.id !== cur.id && o.config.disks.some((d) => d.path === real))?.name ?? null;
+      const owner = (real: string) => ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
       checkBootFiles(cur.config, ctx.pools, owner);
       cur.config.disks.forEach((disk, i) => {
         if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`);

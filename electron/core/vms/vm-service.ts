@@ -69,9 +69,9 @@ export class VmService {
     }
   }
 
-  /** Which VM (other than `except`) has a file as a disk. */
-  private diskOwner(except?: string): (real: string) => string | null {
-    return (real) => this.ctx.vms.list().find((o) => o.id !== except && o.config.disks.some((d) => d.path === real))?.name ?? null;
+  /** Which VM has a file as a disk (its own included: a disk is never also a boot file). */
+  private diskOwner(): (real: string) => string | null {
+    return (real) => this.ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
   }
 
   /**
@@ -92,7 +92,7 @@ export class VmService {
         throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       let next: VmConfig = { ...cur.config };
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
-      next = checkBootFiles(next, ctx.pools, this.diskOwner(cur.id));
+      next = checkBootFiles(next, ctx.pools, this.diskOwner());
       checkNetwork(next);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
