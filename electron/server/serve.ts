@@ -8,6 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { RequestMessage } from '../core/api/contract.js';
 import { Host } from '../core/host/host.js';
 import { serveStatic } from './static.js';
+import { handleUpload, isUpload } from './upload.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -57,7 +58,17 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/api/ping') {
       // lets the UI tell a wrong token (401) from a host that is down (no answer)
-      res.writeHead(tokenMatches(url.searchParams.get('token'), token) ? 204 : 401, { 'cache-control': 'no-store' }).end();
+      res.writeHead(authorized(req, url) ? 204 : 401, { 'cache-control': 'no-store' }).end();
+      return;
+    }
+    if (isUpload(url.pathname)) {
+      // another site's page cannot send it (no CORS answer), and must not even try
+      if (!sameOrigin(req.headers.origin, req.headers.host) || !authorized(req, url)) {
+        res.writeHead(401, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: { code: 'bad-request', message: 'not authorized' } }));
+        return;
+      }
+      void handleUpload(host, req, res, url.pathname);
       return;
     }
     serveStatic(uiDir, req, res);
@@ -71,15 +82,22 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
     if (!hostAllowed(req.headers.host)) return refuse(421, 'Misdirected Request');
-    const origin = req.headers.origin;
     // browsers always send Origin: it must be this server's own page
-    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)
-      return refuse(403, 'Forbidden');
+    if (!sameOrigin(req.headers.origin, req.headers.host)) return refuse(403, 'Forbidden');
     // the console carries a one-shot ticket that only an authenticated API session can get
     if (url.pathname === '/vnc') return host.vncProxy.handleUpgrade(req, socket, head);
-    if (!tokenMatches(url.searchParams.get('token'), token)) return refuse(401, 'Unauthorized');
+    if (!authorized(req, url)) return refuse(401, 'Unauthorized');
     wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
   });
+
+  /**
+   * The one check that a request may use the API (WebSocket, uploads, ping): today the token,
+   * as ?token= or an "Authorization: Bearer" header.
+   */
+  function authorized(req: http.IncomingMessage, url: URL): boolean {
+    const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
+    return tokenMatches(bearer ?? url.searchParams.get('token'), token);
+  }
 
   function serveSocket(ws: WebSocket): void {
     const session = host.session(
@@ -131,6 +149,11 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       await host.close({ stopGuests: o.stopGuests });
     },
   };
+}
+
+/** No Origin (not a browser), or this server's own page. */
+function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  return origin === undefined || origin === `http://${host}` || origin === `https://${host}`;
 }
 
 function tokenMatches(given: string | null, token: string): boolean {

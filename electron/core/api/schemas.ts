@@ -310,6 +310,9 @@ export const PoolFile = z.object({
   mtime: z.number(),
 });
 
+/** A file uploaded into a pool (HTTP PUT in corral serve), with the SHA-256 of what arrived. */
+export const UploadedFile = PoolFile.extend({ sha256: z.string() });
+
 export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
 export const HostSettings = z.object({
   /** What quitting the desktop app does with running guests. */
@@ -357,3 +360,4 @@ export type HostResources = z.infer<typeof HostResources>;
 export type Pool = z.infer<typeof Pool>;
 export type PoolFile = z.infer<typeof PoolFile>;
 export type PoolFileKind = z.infer<typeof PoolFileKind>;
+export type UploadedFile = z.infer<typeof UploadedFile>;

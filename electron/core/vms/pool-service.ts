@@ -1,10 +1,12 @@
 // The pool.* calls: list, register, unregister (never while a VM uses a file in the pool) and
 // list a pool's files. Which files a VM uses comes from its saved config and, while it runs,
 // from what its QEMU was started with.
+import type { Readable } from 'node:stream';
 import type { Pool, PoolFile, VmConfig } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import type { VmContext } from './context.js';
 import { listPoolFiles } from './pool-files.js';
+import { receiveUpload, type UploadResult } from './pool-upload.js';
 
 function filesOf(c: Pick<VmConfig, 'disks' | 'iso' | 'kernel' | 'initrd'>): string[] {
   return [...c.disks.map((d) => d.path), c.iso, c.kernel, c.initrd].filter((p): p is string => !!p);
@@ -34,6 +36,11 @@ export class PoolService {
 
   files(name: string): PoolFile[] {
     return listPoolFiles(this.ctx.pools.get(name).path);
+  }
+
+  /** Streams a new file into a pool (see pool-upload.ts). */
+  upload(pool: string, name: string, size: number, body: Readable): Promise<UploadResult> {
+    return receiveUpload(this.ctx.pools.get(pool).path, name, size, body);
   }
 
   /** Names of the VMs with a file (saved or running) in the pool. */
