@@ -24,8 +24,7 @@ beforeAll(async () => {
   const r = await corral(data, ['vm', 'list']);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/no Corral host is running.*corral serve/);
-  serve = await ServeProcess.start(data);
-  expect(await corral(data, ['pool', 'add', 'fixtures', FIXTURE_DIR])).toMatchObject({ code: 0 });
+  serve = await ServeProcess.start(data); // registers the pool "fixtures"
 });
 
 afterAll(async () => {

@@ -11,6 +11,9 @@ import type {
   ResponseMessage,
   Result,
 } from '../../../electron/core/api/contract';
+import { uploadFile, type Upload } from './upload';
+
+export type { Upload };
 
 /**
  * A failed call: carries the host's ApiError as it came: code, message, and where there is one
@@ -70,6 +73,8 @@ interface Transport {
   onStatus(sink: (status: ConnectionStatus) => void): void;
   /** Retry now instead of waiting for the backoff (e.g. the user clicked "Retry"). */
   retryNow(): void;
+  /** Streams a file into a pool (corral serve only: the desktop app reads host files itself). */
+  upload?(pool: string, file: File, onProgress: (sent: number) => void): Upload;
 }
 
 // ---- Electron ---------------------------------------------------------------------------
@@ -142,6 +147,10 @@ class WebSocketTransport implements Transport {
   private statusSink: (s: ConnectionStatus) => void = () => {};
 
   constructor(private readonly token: string) {}
+
+  upload(pool: string, file: File, onProgress: (sent: number) => void): Upload {
+    return uploadFile(this.token, pool, file, onProgress);
+  }
 
   start(): void {
     this.statusSink({ kind: 'connecting' });
@@ -319,6 +328,17 @@ export class ApiClient {
 
   retryNow(): void {
     this.transport.retryNow();
+  }
+
+  /** Whether this host takes uploads from the page. */
+  get canUpload(): boolean {
+    return !!this.transport.upload;
+  }
+
+  /** Streams a file into a pool; `done` rejects with ApiCallError (or a network error). */
+  upload(pool: string, file: File, onProgress: (sent: number) => void): Upload {
+    if (!this.transport.upload) throw new Error('this host takes no uploads from the page');
+    return this.transport.upload(pool, file, onProgress);
   }
 
   /** Calls a host method. Rejects with ApiCallError carrying the host's ApiError. */
