@@ -42,6 +42,9 @@ function refusedPaths(): Array<[string, string, RegExp]> {
   fs.symlinkSync('/etc/shadow', link);
   const outside = path.join(tempDir(), 'outside.iso');
   fs.writeFileSync(outside, Buffer.alloc(1024 * 1024));
+  // a hard link in the pool to a file outside it (temp dirs share a file system)
+  const hard = path.join(pool, 'hard.iso');
+  fs.linkSync(outside, hard);
   // a file in another VM's own dir (its logs live there)
   const otherLog = path.join(data, 'vms', other.id, 'serial.log');
   fs.writeFileSync(otherLog, 'secret');
@@ -61,6 +64,7 @@ function refusedPaths(): Array<[string, string, RegExp]> {
     [sockPath, 'a socket in a pool', /a socket, not a regular file/],
     [dir, 'a directory in a pool', /a directory, not a regular file/],
     [link, 'a symlink in a pool to /etc/shadow', /leads to \/etc\/shadow/],
+    [hard, 'a hard link in a pool to a file outside it', /other hard link/],
   ];
   if (fs.existsSync('/dev/loop0')) list.push(['/dev/loop0', 'a block device', /host system file in \/dev/]);
   return list;

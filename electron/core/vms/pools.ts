@@ -151,6 +151,8 @@ export class Pools {
       if (!pool)
         refuse(`is outside the storage pools${via}: put it in one (corral pool list) or add its folder with corral pool add NAME DIR`);
     }
+    // a hard link made inside a pool to a host file would pass every path check
+    if (st.nlink > 1) refuse(`has ${st.nlink - 1} other hard link(s): copy it into the pool instead${via}`);
     try {
       fs.accessSync(real, opts.write ? fs.constants.R_OK | fs.constants.W_OK : fs.constants.R_OK);
     } catch {
