@@ -40,6 +40,8 @@ function refusedPaths(): Array<[string, string, RegExp]> {
   fs.mkdirSync(dir);
   const link = path.join(pool, 'shadow.iso');
   fs.symlinkSync('/etc/shadow', link);
+  const partial = path.join(pool, '.upload-0123456789ab');
+  fs.writeFileSync(partial, Buffer.alloc(4096));
   const outside = path.join(tempDir(), 'outside.iso');
   fs.writeFileSync(outside, Buffer.alloc(1024 * 1024));
   // a hard link in the pool to a file outside it (temp dirs share a file system)
@@ -65,6 +67,7 @@ function refusedPaths(): Array<[string, string, RegExp]> {
     [dir, 'a directory in a pool', /a directory, not a regular file/],
     [link, 'a symlink in a pool to /etc/shadow', /leads to \/etc\/shadow/],
     [hard, 'a hard link in a pool to a file outside it', /other hard link/],
+    [partial, 'an upload still in progress', /upload in progress/],
   ];
   if (fs.existsSync('/dev/loop0')) list.push(['/dev/loop0', 'a block device', /host system file in \/dev/]);
   return list;

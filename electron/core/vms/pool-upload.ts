@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import type { UploadedFile } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { fileKind } from './pool-files.js';
+import { UPLOAD_PREFIX } from './pools.js';
 
 /** Left free on the pool's file system whatever is uploaded: guests' disks grow there too. */
 export const UPLOAD_RESERVE_BYTES = 256 * 1024 * 1024;
@@ -41,7 +42,7 @@ export async function receiveUpload(dir: string, name: string, size: number, bod
     const reason = `${size} bytes do not fit: the pool has room for ${Math.max(0, room)} (keeping ${UPLOAD_RESERVE_BYTES} free)`;
     throw new CorralError('invalid-argument', `invalid argument "size": ${reason}`, 'size', { reason, limit: Math.max(0, room) });
   }
-  const temp = path.join(dir, `.upload-${randomBytes(6).toString('hex')}`);
+  const temp = path.join(dir, `${UPLOAD_PREFIX}${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   let seen = 0;
   const count = new Transform({

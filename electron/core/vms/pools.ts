@@ -9,6 +9,8 @@ import { CorralError } from '../api/dispatcher.js';
 import type { PoolRepo } from '../store/pool-repo.js';
 
 export const DEFAULT_POOL = 'default';
+/** Uploads are written under this hidden name until complete (see pool-upload.ts). */
+export const UPLOAD_PREFIX = '.upload-';
 
 /** Trees no VM file may come from, whatever the pools say. */
 const SYSTEM_TREES = ['/proc', '/sys', '/dev'];
@@ -151,6 +153,7 @@ export class Pools {
       if (!pool)
         refuse(`is outside the storage pools${via}: put it in one (corral pool list) or add its folder with corral pool add NAME DIR`);
     }
+    if (path.basename(real).startsWith(UPLOAD_PREFIX)) refuse('is an upload in progress');
     // a hard link made inside a pool to a host file would pass every path check
     if (st.nlink > 1) refuse(`has ${st.nlink - 1} other hard link(s): copy it into the pool instead${via}`);
     try {
