@@ -5,9 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** The built guest's folder: tests register it as the storage pool "fixtures". */
+export const FIXTURE_DIR = path.join(__dirname, 'fixtures', 'out');
+
 export const FIXTURE = {
-  kernel: path.join(__dirname, 'fixtures', 'out', 'vmlinuz'),
-  initrd: path.join(__dirname, 'fixtures', 'out', 'initramfs.cpio.gz'),
+  kernel: path.join(FIXTURE_DIR, 'vmlinuz'),
+  initrd: path.join(FIXTURE_DIR, 'initramfs.cpio.gz'),
   banner: 'CORRAL-GUEST-READY',
   prompt: 'guest# ',
 };

@@ -66,16 +66,22 @@ export const percent: Parse<number> = (t, flag) => int(t.replace(/%$/, ''), flag
 /** on/off for a switch that takes a value (so that off can be set explicitly). */
 export const onOff: Parse<boolean> = (t, flag) => oneOf('on', 'off')(t, flag) === 'on';
 
-/** tcp:HOSTPORT:GUESTPORT, udp:…, optionally with the host address: tcp:0.0.0.0:8080:80. */
+/**
+ * tcp:HOSTPORT:GUESTPORT, udp:…, optionally with the host address: tcp:0.0.0.0:8080:80. A
+ * forward beyond loopback (or to a host port below 1024) says so with :exposed at the end.
+ */
 export const forward: Parse<PortForward> = (spec, flag) => {
-  const m = /^(tcp|udp):(?:(\d+\.\d+\.\d+\.\d+):)?(\d+):(\d+)$/.exec(spec);
-  if (!m) throw new UsageError(`${flag} must look like tcp:HOSTPORT:GUESTPORT, not "${spec}"`);
+  const m = /^(tcp|udp):(?:(\d+\.\d+\.\d+\.\d+):)?(\d+):(\d+)(:exposed)?$/.exec(spec);
+  if (!m)
+    throw new UsageError(
+      `${flag} must look like tcp:HOSTPORT:GUESTPORT, not "${spec}" (beyond loopback: tcp:ADDR:HOSTPORT:GUESTPORT:exposed)`,
+    );
   const port = (s: string) => {
     const n = Number(s);
     if (n < 1 || n > 65535) throw new UsageError(`${flag} ${spec}: port ${s} is out of range 1-65535`);
     return n;
   };
-  return { proto: m[1] as 'tcp' | 'udp', hostAddr: m[2] ?? '127.0.0.1', hostPort: port(m[3]!), guestPort: port(m[4]!) };
+  return { proto: m[1] as 'tcp' | 'udp', hostAddr: m[2] ?? '127.0.0.1', hostPort: port(m[3]!), guestPort: port(m[4]!), exposed: !!m[5] };
 };
 
 /** agent, tcp:PORT, http:PORT/PATH, or off (none): null. */

@@ -19,6 +19,8 @@ export interface DataLayout {
   /** Cached host capability probe. */
   probeCache: string;
   vmsDir: string;
+  /** The default storage pool: created disks and uploads. */
+  imagesDir: string;
 }
 
 export function dataLayout(root: string): DataLayout {
@@ -29,6 +31,7 @@ export function dataLayout(root: string): DataLayout {
     lockFile: path.join(root, 'host.lock'),
     probeCache: path.join(root, 'qemu-probe.json'),
     vmsDir: path.join(root, 'vms'),
+    imagesDir: path.join(root, 'images'),
   };
 }
 

@@ -12,10 +12,12 @@ import { badRequest } from '../core/api/dispatcher.js';
 import { Host } from '../core/host/host.js';
 import { keepServingOnErrors } from '../core/host/last-resort.js';
 import { requestUrl } from '../core/security.js';
+import { atLeast } from '../core/api/roles.js';
 import { Auth, peerAddress } from './auth.js';
 import { allowedNames, hostAllowed, isLoopbackBind } from './host-check.js';
 import { serveStatic } from './static.js';
 import { loadTls, selfSignedTls, type TlsMaterial } from './tls.js';
+import { handleUpload, isUpload } from './upload.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -93,6 +95,18 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       res.writeHead(auth.identify(req).ok ? 204 : 401, { 'cache-control': 'no-store' }).end();
       return;
     }
+    if (isUpload(url.pathname)) {
+      // another site's page cannot send it (no CORS answer), and must not even try
+      const who = sameOrigin(req.headers.origin, req.headers.host, tls !== null) ? auth.identify(req) : null;
+      const refusal = !who?.ok ? 'not authorized' : atLeast(who.identity.role, 'operator') ? null : 'uploads need the operator role';
+      if (refusal || !who?.ok) {
+        res.writeHead(refusal === 'not authorized' ? 401 : 403, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: { code: refusal === 'not authorized' ? 'bad-request' : 'forbidden', message: refusal } }));
+        return;
+      }
+      void handleUpload(host, req, res, url.pathname, { identity: who.identity, address: peerAddress(req) });
+      return;
+    }
     if (url.pathname === '/api/tls' && req.method === 'GET') {
       res
         .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
@@ -113,9 +127,8 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
     if (!url) return refuse(400, 'Bad Request');
     if (url.pathname !== '/api' && url.pathname !== '/vnc') return refuse(404, 'Not Found');
     if (!hostAllowed(req.headers.host, names, port, tls !== null)) return refuse(421, 'Misdirected Request');
-    const origin = req.headers.origin;
     // browsers always send Origin: it must be this server's own page
-    if (origin !== undefined && origin !== `${tls ? 'https' : 'http'}://${req.headers.host}`) return refuse(403, 'Forbidden');
+    if (!sameOrigin(req.headers.origin, req.headers.host, tls !== null)) return refuse(403, 'Forbidden');
     // the console carries a one-shot ticket that only an authorized API session can get
     if (url.pathname === '/vnc') return host.vncProxy.handleUpgrade(req, socket, head);
     const who = auth.identify(req);
@@ -184,6 +197,11 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
       await host.close({ stopGuests: o.stopGuests });
     },
   };
+}
+
+/** No Origin (not a browser), or this server's own page. */
+function sameOrigin(origin: string | undefined, host: string | undefined, tls: boolean): boolean {
+  return origin === undefined || origin === `${tls ? 'https' : 'http'}://${host}`;
 }
 
 /** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it. */

@@ -9,7 +9,7 @@ import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { vmFiles } from '../../electron/core/paths';
-import { FIXTURE, tempDir, waitState } from '../helpers';
+import { FIXTURE, FIXTURE_DIR, tempDir, waitState } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
@@ -84,7 +84,7 @@ const floorText = (greeting: number, ready: number) => `${ms(greeting)} (bare QE
 
 async function startLatency(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
-  const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  const host = await benchHost(dataDir, { ...process.env, CORRAL_ACCEL: 'tcg' });
   try {
     const vm = await host.vms.service.create(guest('bench', { restart: 'never' }));
     const bare = bareFloor(host, vm);
@@ -128,6 +128,13 @@ async function startLatency(): Promise<Row[]> {
   }
 }
 
+/** A host on dataDir whose pool "fixtures" holds the guest's kernel and initrd. */
+async function benchHost(dataDir: string, env: NodeJS.ProcessEnv): Promise<Host> {
+  const host = await Host.start({ dataDir, kind: 'bench', env });
+  if (!host.vms.pools.list().some((p) => p.name === 'fixtures')) host.vms.pools.add('fixtures', FIXTURE_DIR);
+  return host;
+}
+
 function guest(
   name: string,
   extra: Partial<Parameters<Host['vms']['service']['create']>[0]> = {},
@@ -161,7 +168,7 @@ function nextRunning(host: Host, id: string, oldPid: number | null): Promise<num
 
 async function crashToRunning(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
-  const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  const host = await benchHost(dataDir, { ...process.env, CORRAL_ACCEL: 'tcg' });
   try {
     // SIGKILL of QEMU until the replacement reports running; each run is a first restart (no backoff)
     const vm = await host.vms.service.create(guest('crash'));
@@ -209,7 +216,7 @@ async function crashToRunning(): Promise<Row[]> {
 /** A guest kernel panic (pvpanic) until running again, from QEMU's own timestamp of the panic event. */
 async function panicToRunning(): Promise<Row> {
   const dataDir = tempDir('corral-bench-');
-  const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  const host = await benchHost(dataDir, { ...process.env, CORRAL_ACCEL: 'tcg' });
   try {
     const p = await host.vms.service.create(guest('panic', { append: 'console=ttyS0 quiet corral.panic=0' }));
     const panic: number[] = [];
@@ -250,14 +257,14 @@ async function panicToRunning(): Promise<Row> {
 async function tenGuests(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
   const env = { ...process.env, CORRAL_ACCEL: 'tcg' };
-  let host = await Host.start({ dataDir, kind: 'bench', env });
+  let host = await benchHost(dataDir, env);
   try {
     for (let i = 0; i < 10; i++) await host.vms.lifecycle.start((await host.vms.service.create(guest(`idle-${i}`, { memoryMiB: 128 }))).id);
     await sleep(15_000); // let the guests finish booting
     // host restart: detach, start a new host, until all 10 are reattached
     await host.close();
     const t0 = performance.now();
-    host = await Host.start({ dataDir, kind: 'bench', env });
+    host = await benchHost(dataDir, env);
     const reattach = performance.now() - t0;
     const running = host.vms.service.list().filter((v) => v.state === 'running').length;
     // the host's own CPU while 10 idle guests run
@@ -292,7 +299,7 @@ async function tenGuests(): Promise<Row[]> {
 /** The host's own CPU while it samples statistics of 20 running VMs every 2 s. */
 async function statsCost(): Promise<Row> {
   const dataDir = tempDir('corral-bench-');
-  const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  const host = await benchHost(dataDir, { ...process.env, CORRAL_ACCEL: 'tcg' });
   try {
     for (let i = 0; i < 20; i++)
       await host.vms.lifecycle.start((await host.vms.service.create(guest(`sampled-${i}`, { memoryMiB: 96 }))).id);

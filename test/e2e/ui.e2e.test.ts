@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, CLI, FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -107,6 +107,7 @@ describe('the UI served by `corral serve`', () => {
     if (!fs.existsSync(FIXTURE.kernel)) throw new Error('the guest fixture is missing: run `bash test/fixtures/build-guest.sh`');
     dataDir = tempDir('corral-e2e-');
     serve = await Serve.start(dataDir);
+    await cli(dataDir, ['pool', 'add', 'fixtures', FIXTURE_DIR]); // the guest's kernel and initrd, where they are
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -169,8 +170,8 @@ describe('the UI served by `corral serve`', () => {
     await page.getByTestId('vm-memory-unit').selectOption('MiB');
     await page.getByTestId('disk-mode-none').check();
     await page.getByTestId('advanced').click();
-    await page.getByTestId('vm-kernel').fill(FIXTURE.kernel);
-    await page.getByTestId('vm-initrd').fill(FIXTURE.initrd);
+    await page.getByTestId('vm-kernel').selectOption(FIXTURE.kernel);
+    await page.getByTestId('vm-initrd').selectOption(FIXTURE.initrd);
     await page.getByTestId('vm-append').fill('console=ttyS0');
     await page.getByTestId('create-submit').click();
     await dialog.waitFor({ state: 'detached', timeout: 30_000 });

@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, CLI, FIXTURE, qemuPidsFor, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
 
 const data = tempDir();
@@ -24,7 +24,7 @@ beforeAll(async () => {
   const r = await corral(data, ['vm', 'list']);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/no Corral host is running.*corral serve/);
-  serve = await ServeProcess.start(data);
+  serve = await ServeProcess.start(data); // registers the pool "fixtures"
 });
 
 afterAll(async () => {
@@ -114,6 +114,13 @@ describe('corral CLI', () => {
 
   it('identifies existing images by their header, and refuses foreign or backed ones', async () => {
     const dir = tempDir();
+    const outside = await corral(data, ['vm', 'create', 'early', '--disk-image', path.join(dir, 'x.img')]);
+    fs.writeFileSync(path.join(dir, 'x.img'), Buffer.alloc(1024 * 1024));
+    expect((await corral(data, ['vm', 'create', 'early', '--disk-image', path.join(dir, 'x.img')])).stderr).toMatch(
+      /"disk.image".*outside the storage pools.*corral pool add/,
+    );
+    expect(outside.stderr).toMatch(/"disk.image".*no such file/);
+    expect((await corral(data, ['pool', 'add', 'imgs', dir])).stdout).toContain(`Pool "imgs" is ${dir}`);
     const raw = path.join(dir, 'raw, disk.img');
     fs.writeFileSync(raw, Buffer.alloc(1024 * 1024));
     const qcow = path.join(dir, 'disk.qcow2');
@@ -133,6 +140,10 @@ describe('corral CLI', () => {
     expect(b.stderr).toMatch(/backing file/);
     const dup = await corral(data, ['vm', 'create', 'dup', '--disk-image', raw]);
     expect(dup.stderr).toMatch(/already a disk of "raw one"/);
+    // nor grows it
+    const grow = await corral(data, ['vm', 'set', 'qcow one', '--disk-size', '32M']);
+    expect(grow).toMatchObject({ code: 1 });
+    expect(grow.stderr).toMatch(/"disk".*not created by Corral/);
     // deleting a VM never deletes an image it did not create
     expect((await corral(data, ['vm', 'delete', 'raw one'])).code).toBe(0);
     expect(fs.existsSync(raw)).toBe(true);
@@ -184,14 +195,17 @@ describe('corral CLI', () => {
 describe('deleting', () => {
   it('--keep-disks keeps a disk Corral created; without it the disk goes', async () => {
     expect((await corral(data, ['vm', 'create', 'keeper', '--disk', '16M'])).code).toBe(0);
-    const disk = (await show('keeper')).config.disks[0].path as string;
+    const keeper = await show('keeper');
+    const disk = keeper.config.disks[0].path as string;
+    // created in the default pool
+    expect(path.dirname(disk)).toBe(path.join(fs.realpathSync(data), 'images'));
     expect((await corral(data, ['vm', 'delete', 'keeper', '--keep-disks'])).code).toBe(0);
     expect(fs.existsSync(disk)).toBe(true);
-    expect(fs.existsSync(path.join(path.dirname(disk), 'serial.log'))).toBe(false);
+    expect(fs.existsSync(path.join(data, 'vms', keeper.id))).toBe(false);
     expect((await corral(data, ['vm', 'create', 'goner', '--disk', '16M'])).code).toBe(0);
     const disk2 = (await show('goner')).config.disks[0].path as string;
     expect((await corral(data, ['vm', 'delete', 'goner'])).code).toBe(0);
-    expect(fs.existsSync(path.dirname(disk2))).toBe(false);
+    expect(fs.existsSync(disk2)).toBe(false);
   });
 });
 
@@ -221,3 +235,48 @@ function consoleSession(name: string, line: string, expectOut: RegExp): Promise<
     });
   });
 }
+
+describe('storage pools', () => {
+  it('lists, shows files by kind, and refuses to remove a pool in use, naming the VMs', async () => {
+    const list = JSON.parse((await corral(data, ['pool', 'list', '--json'])).stdout) as Array<{ name: string; usedBy: string[] }>;
+    expect(list.map((p) => p.name)).toEqual(expect.arrayContaining(['default', 'fixtures', 'imgs']));
+    expect(list.find((p) => p.name === 'fixtures')!.usedBy).toContain(NAME);
+    const human = (await corral(data, ['pool', 'list'])).stdout;
+    expect(human).toMatch(/^NAME\s+PATH\s+FREE\s+USED BY/);
+    expect(human).toContain(FIXTURE_DIR);
+
+    const files = JSON.parse((await corral(data, ['pool', 'files', 'fixtures', '--json'])).stdout) as Array<{
+      name: string;
+      format: string;
+    }>;
+    expect(files).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'vmlinuz', format: 'kernel' }),
+        expect.objectContaining({ name: 'initramfs.cpio.gz', format: 'initrd' }),
+      ]),
+    );
+    const imgs = JSON.parse((await corral(data, ['pool', 'files', 'imgs', '--json'])).stdout) as Array<{ name: string; format: string }>;
+    expect(imgs).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'raw, disk.img', format: 'raw' }),
+        expect.objectContaining({ name: 'disk.qcow2', format: 'qcow2' }),
+      ]),
+    );
+
+    const busy = await corral(data, ['pool', 'remove', 'fixtures']);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain(`in use by "${NAME}"`);
+    expect((await corral(data, ['pool', 'remove', 'default'])).stderr).toMatch(/default pool cannot be removed/);
+    expect((await corral(data, ['pool', 'add', 'etc', '/etc'])).stderr).toMatch(/"path".*cannot be a pool/);
+    expect((await corral(data, ['pool', 'add', 'data', data])).stderr).toMatch(/"path".*data dir/);
+    expect((await corral(data, ['pool', 'add', 'bad/name', '/tmp'])).stderr).toMatch(/"name"/);
+    expect((await corral(data, ['pool', 'files', 'nope'])).stderr).toMatch(/no pool named "nope"/);
+
+    // once no VM uses it, it goes; its files stay
+    for (const vm of ['qcow one']) expect((await corral(data, ['vm', 'delete', vm])).code).toBe(0);
+    const gone = await corral(data, ['pool', 'remove', 'imgs']);
+    expect(gone).toMatchObject({ code: 0 });
+    const names = (JSON.parse((await corral(data, ['pool', 'list', '--json'])).stdout) as Array<{ name: string }>).map((p) => p.name);
+    expect(names).not.toContain('imgs');
+  });
+});

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ArgsIn, EventName, MethodName, Result } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
 import type { HealthTiming } from '../../electron/core/supervisor/health';
-import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, FIXTURE_DIR, tempDir, waitFor } from '../helpers';
 
 export class TestHost {
   serial = new Map<string, string>();
@@ -34,7 +34,10 @@ export class TestHost {
       health,
       defaults: { hostShell: true, monitor: true },
     });
-    return new TestHost(host, dataDir);
+    const t = new TestHost(host, dataDir);
+    // the guest's kernel and initrd are used where they are: their folder is a pool
+    await t.call('pool.add', { name: 'fixtures', path: FIXTURE_DIR });
+    return t;
   }
 
   async call<M extends MethodName>(method: M, args: ArgsIn<M>): Promise<Result<M>> {
@@ -70,10 +73,9 @@ export class TestHost {
   }
 }
 
-/** Copies the guest fixture into a directory whose name needs escaping in QEMU options. */
-export function oddFixture(): { kernel: string; initrd: string } {
-  const dir = path.join(tempDir(), 'boot, files "ü"');
-  fs.mkdirSync(dir);
+/** Copies the guest fixture into a pool directory whose name needs escaping in QEMU options. */
+export function oddFixture(dataDir: string): { kernel: string; initrd: string } {
+  const dir = fs.mkdtempSync(path.join(dataDir, 'images', 'boot, files "ü" '));
   const kernel = path.join(dir, 'vmlinuz, v1');
   const initrd = path.join(dir, 'initrd ü.gz');
   fs.copyFileSync(FIXTURE.kernel, kernel);

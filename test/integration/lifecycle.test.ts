@@ -21,7 +21,7 @@ describe('a guest from create to console', () => {
   let pidFile: string;
 
   it('creates a VM whose name and boot files need escaping', async () => {
-    const odd = oddFixture();
+    const odd = oddFixture(t.dataDir);
     const vm = await t.call('vm.create', guestArgs(name, { ...odd, disk: { size: 64 * 1024 * 1024 } }));
     id = vm.id;
     pidFile = vmFiles(t.host.layout, id).pidFile;
@@ -168,7 +168,7 @@ describe('bad input loses nothing', () => {
   });
 
   it('a QEMU that cannot start leaves the VM stopped with the reason', async () => {
-    const { kernel } = oddFixture();
+    const { kernel } = oddFixture(t.dataDir);
     const vm = await t.call('vm.create', guestArgs('broken', { kernel }));
     fs.writeFileSync(kernel, 'not a kernel');
     await expect(t.call('vm.start', { vm: 'broken' })).rejects.toThrow(/could not start "broken"/);

@@ -1,6 +1,6 @@
 // `corral serve` and the `corral` CLI as real processes, the way users and scripts run them.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { CLI, waitFor } from '../helpers';
+import { CLI, FIXTURE_DIR, waitFor } from '../helpers';
 
 export interface CliResult {
   code: number;
@@ -53,6 +53,9 @@ export class ServeProcess {
     p.url = /Open: (http\S+)/.exec(p.out)![1]!;
     p.token = new URL(p.url).hash.replace('#token=', '');
     p.port = Number(new URL(p.url).port);
+    // the guest's kernel and initrd are used where they are: their folder is a pool
+    const pool = await corral(dataDir, ['pool', 'add', 'fixtures', FIXTURE_DIR]);
+    if (pool.code !== 0 && !/already exists/.test(pool.stderr)) throw new Error(`corral pool add: ${pool.stderr}`);
     return p;
   }
 

@@ -19,7 +19,7 @@ describe('argv builder (golden)', () => {
       ...base,
       disks: [{ path: '/data/vms/abc123/disk0.qcow2', format: 'qcow2', owned: true }],
       iso: '/isos/debian.iso',
-      forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }],
+      forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false }],
     };
     expect(buildArgv({ id: 'abc123', name: 'web', config, files }, { accel: 'tcg' })).toEqual([
       '-name',

@@ -1,7 +1,12 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
 import { parseSize } from '../../electron/core/api/units';
+import { openDb } from '../../electron/core/store/db';
+import { PoolRepo } from '../../electron/core/store/pool-repo';
 import { checkBootFiles, checkNetwork } from '../../electron/core/vms/config-checks';
+import { Pools } from '../../electron/core/vms/pools';
+import { tempDir } from '../helpers';
 
 // Handlers that echo their (validated, defaulted) arguments.
 const echo = new Proxy({}, { get: () => (args: unknown) => args }) as unknown as Handlers;
@@ -107,13 +112,41 @@ describe('field errors of the config checks', () => {
   };
 
   it('carry the reason without the preamble', () => {
+    const dir = tempDir();
+    const pools = new Pools(new PoolRepo(openDb(':memory:')), {
+      root: dir,
+      images: path.join(dir, 'images'),
+      vmsDir: path.join(dir, 'vms'),
+    });
+    const noOwner = () => null;
     const files = { iso: '/no/such.iso', kernel: null, initrd: null, append: null };
-    expect(caught(() => checkBootFiles(files))).toMatchObject({ field: 'iso', reason: '/no/such.iso: no such file' });
-    expect(caught(() => checkBootFiles({ ...files, iso: null, append: 'x' }))).toMatchObject({ field: 'append', reason: 'needs a kernel' });
-    const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 };
+    expect(caught(() => checkBootFiles(files, pools, noOwner))).toMatchObject({ field: 'iso', reason: '/no/such.iso: no such file' });
+    expect(caught(() => checkBootFiles({ ...files, iso: null, append: 'x' }, pools, noOwner))).toMatchObject({
+      field: 'append',
+      reason: 'needs a kernel',
+    });
+    const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false };
     expect(caught(() => checkNetwork({ forwards: [fwd, fwd], liveness: null }))).toMatchObject({
       field: 'forwards.1.hostPort',
       reason: '2222 is forwarded twice',
+    });
+    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostAddr: '0.0.0.0' }], liveness: null }))).toMatchObject({
+      field: 'forwards.0.exposed',
+      reason: 'it listens on every network of the host: set "exposed" to open it on purpose',
+    });
+    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostPort: 80 }], liveness: null }))).toMatchObject({
+      field: 'forwards.0.exposed',
+    });
+    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostAddr: '8.8.8.8', exposed: true }], liveness: null }))).toMatchObject({
+      field: 'forwards.0.hostAddr',
+      reason: '8.8.8.8 is not an address of this host',
+    });
+    checkNetwork({
+      forwards: [
+        { ...fwd, hostAddr: '0.0.0.0', exposed: true },
+        { ...fwd, hostAddr: '127.0.0.2' },
+      ],
+      liveness: null,
     });
     const probe = caught(() => checkNetwork({ forwards: [], liveness: { kind: 'tcp', port: 22 } }));
     expect(probe.field).toBe('liveness.port');

@@ -23,6 +23,17 @@ describe('the role table', () => {
     expect(Object.keys(ACCESS).sort()).toEqual(Object.keys(methods).sort());
   });
 
+  it('leaves pools to admins and exposed forwards too; operators pick files from them', () => {
+    expect(may('viewer', 'pool.files')).toBe(true);
+    expect(may('operator', 'pool.add')).toBe(false);
+    expect(may('admin', 'pool.remove')).toBe(true);
+    const lan = { forwards: [{ proto: 'tcp' as const, hostAddr: '0.0.0.0', hostPort: 8080, guestPort: 80, exposed: true }] };
+    const local = { forwards: [{ proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 8080, guestPort: 80, exposed: false }] };
+    expect(may('operator', 'vm.update', lan)).toBe(false);
+    expect(may('admin', 'vm.update', lan)).toBe(true);
+    expect(may('operator', 'vm.create', local)).toBe(true);
+  });
+
   it('orders the roles viewer < operator < admin', () => {
     expect(atLeast('admin', 'operator')).toBe(true);
     expect(atLeast('operator', 'admin')).toBe(false);

@@ -21,7 +21,9 @@ import { CONFIG_DEFAULTS, type EventRecord, type VmConfig } from '../../electron
 import { EventRepo } from '../../electron/core/store/event-repo';
 import { openDb, type Db } from '../../electron/core/store/db';
 import { VmRepo } from '../../electron/core/store/vm-repo';
+import { PoolRepo } from '../../electron/core/store/pool-repo';
 import { Vms } from '../../electron/core/vms/index';
+import { Pools } from '../../electron/core/vms/pools';
 import { tempDir } from '../helpers';
 import { formatTime as fmt, parseTime } from '../support/scenario-time';
 import { FakeClock, settle } from '../support/fake-clock';
@@ -88,9 +90,14 @@ class World {
       driver: this.qemu,
       clock: this.clock,
       random: () => 0.5, // no jitter
-      vmDir: (id) => path.join(this.dir, id),
+      vmDir: (id) => path.join(this.dir, 'vms', id),
+      pools: new Pools(new PoolRepo(this.db), {
+        root: this.dir,
+        images: path.join(this.dir, 'images'),
+        vmsDir: path.join(this.dir, 'vms'),
+      }),
       hostMemoryBytes: () => 64 * 1024 ** 3,
-      probes: (_config, vmId) => async () => this.qemu.current(vmId)?.serviceUp ?? false,
+      probes: (_liveness, _forwards, vmId) => async () => this.qemu.current(vmId)?.serviceUp ?? false,
     });
     host.journal.on('logged', (ev) => this.write(logLine(ev)));
     host.journal.on('notify', (n) => this.write(`notify ${n.level}: ${n.title}`));

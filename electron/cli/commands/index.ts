@@ -3,6 +3,7 @@ import type { Command } from '../table.js';
 import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
+import { poolCommands } from './pool.js';
 import { serveCommands } from './serve.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
@@ -12,6 +13,7 @@ export const COMMANDS: readonly Command[] = [
   ...configCommands,
   ...lifecycleCommands,
   ...consoleCommands,
+  ...poolCommands,
   ...hostCommands,
   ...accountCommands,
 ];

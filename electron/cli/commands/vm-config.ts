@@ -20,15 +20,25 @@ export const configCommands = [
       cpus: create.option('cpus', 'N', 'vCPUs (default 1)', int),
       memory: create.option('memoryMiB', 'SIZE', 'memory, e.g. 512M or 2G; a bare number means MiB (default 512M)', memoryMiB),
       disk: create.option('disk', 'SIZE', 'a new qcow2 disk of this size, e.g. 20G', (t, f) => ({ size: bytes(t, f) })),
-      'disk-image': create.option('disk', 'PATH', 'an existing qcow2 or raw image instead (never deleted by Corral)', (t, f) => ({
-        image: absPath(t, f),
-      })),
+      'disk-image': create.option(
+        'disk',
+        'PATH',
+        'an existing qcow2 or raw image in a storage pool instead (never grown or deleted by Corral)',
+        (t, f) => ({
+          image: absPath(t, f),
+        }),
+      ),
       'disk-format': option('qcow2|raw', 'the format of --disk-image (default: read from its header)', oneOf('qcow2', 'raw')),
-      iso: create.option('iso', 'PATH', 'a CD-ROM image, e.g. an installer', absPath),
-      kernel: create.option('kernel', 'PATH', 'boot this Linux kernel directly', absPath),
+      iso: create.option('iso', 'PATH', 'a CD-ROM image in a storage pool, e.g. an installer', absPath),
+      kernel: create.option('kernel', 'PATH', 'boot this Linux kernel (in a storage pool) directly', absPath),
       initrd: create.option('initrd', 'PATH', 'the initrd for --kernel', absPath),
       append: create.option('append', 'ARGS', 'the kernel command line for --kernel', text),
-      forward: create.many('forwards', 'tcp:HOSTPORT:GUESTPORT', 'forward a host port (on 127.0.0.1) to the guest', forward),
+      forward: create.many(
+        'forwards',
+        'tcp:HOSTPORT:GUESTPORT',
+        'forward a host port (on 127.0.0.1) to the guest; another address or a port below 1024 needs :exposed at the end',
+        forward,
+      ),
       restart: create.option('restart', RESTART, 'what to do when the guest ends (default never)', restart),
     },
     async run({ args: [name], o, api, host }) {

@@ -11,6 +11,9 @@ import {
   HostInfo,
   HostResources,
   HostSettings,
+  Pool,
+  PoolFile,
+  PoolName,
   VmConfig,
   VmInfo,
   VmName,
@@ -83,6 +86,13 @@ export const methods = {
   'host.resources': method(z.object({}), HostResources),
   /** Recent samples: the last hour (every 2 s) or the last day (per minute). */
   'vm.stats': method(Vm.extend({ range: z.enum(['hour', 'day']).default('hour') }), z.array(VmStats)),
+  'pool.list': method(z.object({}), z.array(Pool)),
+  /** Registers a directory as a pool (an admin's decision: it opens that directory to VMs). */
+  'pool.add': method(z.object({ name: PoolName, path: AbsPath }), Pool),
+  /** Unregisters a pool (its files stay); refused while a VM uses a file in it. */
+  'pool.remove': method(z.object({ name: PoolName }), Ok),
+  /** ISOs, disk images and boot files in a pool (its top level), newest first. */
+  'pool.files': method(z.object({ pool: PoolName }), z.array(PoolFile)),
   /** Grows a disk: live (block_resize) or offline (qemu-img resize). Never shrinks. */
   'vm.resizeDisk': method(
     Vm.extend({

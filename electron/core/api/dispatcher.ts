@@ -24,7 +24,8 @@ export const OWNER: Identity = Object.freeze({ kind: 'owner', user: null, role: 
 export interface AuditRecord {
   identity: Identity;
   address: string | null;
-  method: MethodName;
+  /** A method of the contract, or an HTTP route that changes something (an upload). */
+  method: MethodName | 'pool.upload';
   target: string | null;
   error: ApiError | null;
 }

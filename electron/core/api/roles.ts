@@ -61,6 +61,11 @@ export const ACCESS: Record<MethodName, Access> = {
   'token.list': read('admin'),
   'token.revoke': change('admin'),
   'audit.list': read('admin'),
+  // the files an operator may pick for a VM; which directories are pools is an admin's call
+  'pool.list': read(),
+  'pool.files': read(),
+  'pool.add': change('admin'),
+  'pool.remove': change('admin'),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
@@ -83,6 +88,9 @@ export function atLeast(have: Role, need: Role): boolean {
 /** The role a call needs, where its arguments raise it above the method's own. */
 export function roleFor<M extends MethodName>(method: M, args?: Partial<ArgsIn<M>>): Role {
   if (method === 'terminal.open' && (args as ArgsIn<'terminal.open'> | undefined)?.kind === 'host') return 'admin';
+  // a forward beyond loopback or below port 1024 opens the host to the network
+  if ((method === 'vm.create' || method === 'vm.update') && (args as ArgsIn<'vm.update'> | undefined)?.forwards?.some((f) => f.exposed))
+    return 'admin';
   return ACCESS[method].role;
 }
 

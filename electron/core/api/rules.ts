@@ -149,6 +149,24 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
   }
 }
 
+// ---- port forwards ------------------------------------------------------------------------
+
+/** 127.0.0.0/8: reachable from this host only. */
+export function isLoopback(addr: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(addr);
+}
+
+/**
+ * Why a forward opens the host beyond its own loopback (and so needs `exposed: true`); null
+ * when it does not. Ports below 1024 are the host's system services' range.
+ */
+export function exposure(f: { hostAddr: string; hostPort: number }): string | null {
+  if (!isLoopback(f.hostAddr))
+    return f.hostAddr === '0.0.0.0' ? 'it listens on every network of the host' : `it listens on ${f.hostAddr}, beyond loopback`;
+  if (f.hostPort < 1024) return `host port ${f.hostPort} is below 1024 (system services)`;
+  return null;
+}
+
 // ---- the QEMU monitor ---------------------------------------------------------------------
 
 /** What the read-only monitor console may ask ("info <what>"): commands that look, none that change. */

@@ -64,6 +64,8 @@ export const PortForward = z.object({
   hostAddr: z.ipv4().default('127.0.0.1'),
   hostPort: z.number().int().min(1).max(65535),
   guestPort: z.number().int().min(1).max(65535),
+  /** Required for a host address other than loopback, or a host port below 1024 (see rules' exposure). */
+  exposed: z.boolean().default(false),
 });
 
 export const Append = z
@@ -212,7 +214,15 @@ export const VmInfo = z.object({
   /** Virtual size of each disk in bytes (null: unreadable), in the order of config.disks. */
   diskSizes: z.array(z.number().nullable()),
   /** What the running QEMU was started with, the ceiling for live changes (null: not running). */
-  booted: z.object({ memoryMiB: z.number(), maxCpus: z.number(), cpus: z.number() }).nullable(),
+  booted: z
+    .object({
+      memoryMiB: z.number(),
+      maxCpus: z.number(),
+      cpus: z.number(),
+      /** The forwards QEMU runs with: what probes and ssh connect to (never a pending change). */
+      forwards: z.array(PortForward),
+    })
+    .nullable(),
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),
@@ -268,6 +278,41 @@ export const HostResources = z.object({
   cgroups: z.object({ available: z.boolean(), reason: z.string().nullable() }),
 });
 
+/** A storage pool's name: what the CLI and the page call it. */
+export const PoolName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** A directory registered as the only place VM files (disks, ISOs, kernels, initrds) may come from. */
+export const Pool = z.object({
+  name: z.string(),
+  /** The directory's real path. */
+  path: z.string(),
+  /** The data dir's images folder: always there, where new disks and uploads go by default. */
+  isDefault: z.boolean(),
+  /** Free space on its file system (null: unknown). */
+  freeBytes: z.number().nullable(),
+  /** VMs with a file in it. */
+  usedBy: z.array(z.string()),
+});
+
+/** What a pool file is, from its first bytes (kernel, initrd: Linux boot files). */
+export const PoolFileKind = z.enum(['iso', 'qcow2', 'raw', 'kernel', 'initrd', 'other']);
+
+export const PoolFile = z.object({
+  name: z.string(),
+  /** Its path: what a VM's iso/kernel/initrd/disk image names. */
+  path: z.string(),
+  size: z.number(),
+  format: PoolFileKind,
+  mtime: z.number(),
+});
+
+/** A file uploaded into a pool (HTTP PUT in corral serve), with the SHA-256 of what arrived. */
+export const UploadedFile = PoolFile.extend({ sha256: z.string() });
+
 export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
 export const HostSettings = z.object({
   /** What quitting the desktop app does with running guests. */
@@ -314,3 +359,7 @@ export type CrashReport = z.infer<typeof CrashReport>;
 export type HostSettings = z.infer<typeof HostSettings>;
 export type VmStats = z.infer<typeof VmStats>;
 export type HostResources = z.infer<typeof HostResources>;
+export type Pool = z.infer<typeof Pool>;
+export type PoolFile = z.infer<typeof PoolFile>;
+export type PoolFileKind = z.infer<typeof PoolFileKind>;
+export type UploadedFile = z.infer<typeof UploadedFile>;

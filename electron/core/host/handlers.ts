@@ -73,6 +73,13 @@ export function makeHandlers({
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),
     'vm.stats': (a) => monitor.stats(service.get(a.vm).id, a.range),
+    'pool.list': () => vms.pools.list(),
+    'pool.add': (a) => vms.pools.add(a.name, a.path),
+    'pool.remove': (a) => {
+      vms.pools.remove(a.name);
+      return { ok: true as const };
+    },
+    'pool.files': (a) => vms.pools.files(a.pool),
     'vm.resizeDisk': (a) => service.resizeDisk(a.vm, a.disk, a.size),
     'vm.screenshot': async (a) => ({ png: (await consoles.screenshot(service.get(a.vm))).toString('base64') }),
     'console.ticket': (a) => {
@@ -94,7 +101,8 @@ export function makeHandlers({
       if (!a.vm) throw new CorralError('invalid-argument', 'invalid argument "vm": ssh needs a VM', 'vm', { reason: 'ssh needs a VM' });
       const vm = service.get(a.vm);
       if (vm.state !== 'running') throw new CorralError('conflict', `"${vm.name}" is not running`);
-      const fwd = vm.config.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
+      // the forwards QEMU runs with: a pending one leads nowhere (or somewhere else)
+      const fwd = vm.booted?.forwards.find((f) => f.proto === 'tcp' && f.guestPort === 22);
       if (!fwd)
         throw new CorralError('conflict', `"${vm.name}" has no port forward to guest port 22: add one (e.g. tcp:2222:22) to ssh into it`);
       const host = fwd.hostAddr === '0.0.0.0' ? '127.0.0.1' : fwd.hostAddr;

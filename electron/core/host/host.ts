@@ -17,11 +17,13 @@ import { prepareDataDir, tightenFile, withPrivateUmask } from '../private-files.
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
+import { PoolRepo } from '../store/pool-repo.js';
 import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
 import { resolveQemuUser } from '../qemu/run-as.js';
+import { Pools } from '../vms/pools.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
 import { makeProbe } from '../supervisor/liveness.js';
 import { MachineConsoles } from '../consoles/machine-consoles.js';
@@ -89,6 +91,7 @@ export class Host {
       if (process.getuid?.() === 0 && !qemuUser) opts.log?.('warning: QEMU runs as root (CORRAL_QEMU_USER=root)');
       const driver = new RealQemuDriver({ layout, caps, qemuUser });
       const health = { ...DEFAULT_HEALTH, ...(opts.health ?? healthFromEnv(env)) };
+      const pools = new Pools(new PoolRepo(db), { root: layout.root, images: layout.imagesDir, vmsDir: layout.vmsDir });
       const vmLayer = new Vms({
         vms,
         events,
@@ -98,7 +101,8 @@ export class Host {
         cgroups,
         overcommit,
         vmDir: (id) => files(id).dir,
-        probes: (config, id) => makeProbe(config.liveness!, config.forwards, files(id).qgaSocket, health.livenessTimeoutMs),
+        pools,
+        probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
       const consoles = new MachineConsoles(vmLayer.registry, driver);
@@ -174,6 +178,7 @@ export class Host {
         unlock,
       );
       host.setConsoleBase = (base) => (consoleBase = base);
+      host.audit = record;
       return host;
     } catch (err) {
       db?.close();
@@ -181,6 +186,9 @@ export class Host {
       throw err;
     }
   }
+
+  /** Writes to the audit log what a transport changes outside the dispatcher (uploads). */
+  audit: (rec: AuditRecord) => void = () => undefined;
 
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;

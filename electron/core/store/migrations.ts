@@ -100,4 +100,14 @@ export const MIGRATIONS: readonly string[] = [
     error   TEXT
   );
   `,
+  `
+  -- storage pools: the only host directories a VM's disks, ISOs, kernels and initrds may come
+  -- from (the data dir's images folder is the pool "default" and is not stored). Existing
+  -- disks keep their "owned" flag: Corral set it only on disks it created itself.
+  CREATE TABLE IF NOT EXISTS pools (
+    name       TEXT PRIMARY KEY COLLATE NOCASE,
+    path       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -1,8 +1,16 @@
 // VM rows: config (versioned), disks, and the runtime facts (state, pid, counters) that let a
 // restarted host resume supervision exactly where the last one stopped.
-import { CONFIG_DEFAULTS, type DiskConfig, type ExitInfo, type VmConfig, type VmInfo, type VmState } from '../api/contract.js';
+import {
+  CONFIG_DEFAULTS,
+  type DiskConfig,
+  type ExitInfo,
+  type PortForward,
+  type VmConfig,
+  type VmInfo,
+  type VmState,
+} from '../api/contract.js';
 import type { Statement } from 'better-sqlite3';
-import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
+import { bootMaxCpus, bootMemoryMiB, exposure } from '../api/rules.js';
 import type { Db } from './db.js';
 
 interface VmRow {
@@ -163,10 +171,19 @@ export class VmRepo {
   }
 }
 
+/** A stored config with defaults for what an older Corral did not write. */
+function parseConfig(json: string): Omit<VmConfig, 'disks'> {
+  const c = { ...CONFIG_DEFAULTS, ...(JSON.parse(json) as Partial<VmConfig>) } as Omit<VmConfig, 'disks'>;
+  // forwards saved before the "exposed" flag existed were set up by someone with full rights:
+  // they keep working, and are shown as exposed where they are
+  c.forwards = c.forwards.map((f) => ('exposed' in f ? f : { ...(f as PortForward), exposed: exposure(f) !== null }));
+  return c;
+}
+
 function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
-  const rest = { ...CONFIG_DEFAULTS, ...(JSON.parse(r.config) as Partial<VmConfig>) } as Omit<VmConfig, 'disks'>;
+  const rest = parseConfig(r.config);
   const config: VmConfig = { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) };
-  const applied = r.applied_config ? ({ ...CONFIG_DEFAULTS, ...(JSON.parse(r.applied_config) as Partial<VmConfig>) } as VmConfig) : null;
+  const applied = r.applied_config ? (parseConfig(r.applied_config) as VmConfig) : null;
   return {
     id: r.id,
     name: r.name,
@@ -192,7 +209,9 @@ export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo
   return {
     ...info,
     diskSizes,
-    booted: applied ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus } : null,
+    booted: applied
+      ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus, forwards: applied.forwards }
+      : null,
   };
 }
 

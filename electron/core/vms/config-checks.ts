@@ -1,34 +1,66 @@
-// Checks a VM config against the host before it is saved or started: files exist and can be
-// read, forwards do not collide, a liveness probe has a port to probe. Errors name the field.
-import fs from 'node:fs';
-import type { VmConfig } from '../api/contract.js';
+// Checks a VM config against the host before it is saved or started: files lie in a pool and
+// can be read, forwards stay on loopback unless exposed on purpose and do not collide, a
+// liveness probe has a port to probe. Errors name the field.
+import os from 'node:os';
+import type { PortForward, VmConfig } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
+import { exposure, isLoopback } from '../api/rules.js';
 import { checkImage, detectFormat, type ImageFormat } from '../qemu/img.js';
+import type { Pools } from './pools.js';
 
 type BootFiles = Pick<VmConfig, 'iso' | 'kernel' | 'initrd' | 'append'>;
 
-export function checkBootFiles(c: BootFiles): void {
+/** Who else uses a file: another VM's disk is never a second VM's file. */
+export type DiskOwner = (realPath: string) => string | null;
+
+/**
+ * The ISO, kernel and initrd must be readable regular files in a pool. Returns the files with
+ * their real paths (what is stored and given to QEMU).
+ */
+export function checkBootFiles<C extends BootFiles>(c: C, pools: Pools, diskOwner: DiskOwner): C {
+  const out = { ...c };
   for (const field of ['iso', 'kernel', 'initrd'] as const) {
     const p = c[field];
     if (!p) continue;
-    let why: string | null = null;
-    try {
-      if (!fs.statSync(p).isFile()) why = 'not a file';
-      else fs.accessSync(p, fs.constants.R_OK);
-    } catch (err) {
-      why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+    const real = pools.resolve(field, p).path;
+    const owner = diskOwner(real);
+    if (owner) {
+      const reason = `${p}: is a disk of "${owner}"`;
+      throw new CorralError('invalid-argument', `invalid argument "${field}": ${reason}`, field, { reason });
     }
-    if (why) throw new CorralError('invalid-argument', `invalid argument "${field}": ${p}: ${why}`, field, { reason: `${p}: ${why}` });
+    out[field] = real;
   }
   if ((c.initrd || c.append) && !c.kernel) {
     const field = c.initrd ? 'initrd' : 'append';
     throw new CorralError('invalid-argument', `invalid argument "${field}": needs a kernel`, field, { reason: 'needs a kernel' });
   }
+  return out;
+}
+
+/**
+ * Host addresses: loopback needs nothing; 0.0.0.0, another address of this host or a port
+ * below 1024 needs the forward's `exposed` flag; an address this host does not have is refused.
+ */
+function checkForwardAddress(f: PortForward, i: number): void {
+  const fail = (field: string, reason: string) =>
+    new CorralError('invalid-argument', `invalid argument "forwards.${i}.${field}": ${reason}`, `forwards.${i}.${field}`, { reason });
+  if (!isLoopback(f.hostAddr) && f.hostAddr !== '0.0.0.0' && !localAddresses().has(f.hostAddr))
+    throw fail('hostAddr', `${f.hostAddr} is not an address of this host`);
+  const why = exposure(f);
+  // where accounts exist, only an admin may set `exposed`: that check belongs here
+  if (why && !f.exposed) throw fail('exposed', `${why}: set "exposed" to open it on purpose`);
+}
+
+function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4') out.add(a.address);
+  return out;
 }
 
 export function checkNetwork(c: Pick<VmConfig, 'forwards' | 'liveness'>): void {
   const seen = new Set<string>();
   c.forwards.forEach((f, i) => {
+    checkForwardAddress(f, i);
     const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
     if (seen.has(key)) {
       const reason = `${f.hostPort} is forwarded twice`;
@@ -45,20 +77,18 @@ export function checkNetwork(c: Pick<VmConfig, 'forwards' | 'liveness'>): void {
   }
 }
 
-/** An existing image the user brings: real path, readable and writable, format from its header. */
+/** An existing image the user brings: in a pool, no other VM's disk, readable and writable, format from its header. */
 export async function checkExistingImage(
   image: string,
   format: ImageFormat | undefined,
+  pools: Pools,
+  diskOwner: DiskOwner,
   env: NodeJS.ProcessEnv,
 ): Promise<{ path: string; format: ImageFormat }> {
-  let real: string;
-  try {
-    real = fs.realpathSync(image);
-    fs.accessSync(real, fs.constants.R_OK | fs.constants.W_OK);
-  } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable and writable';
-    throw new CorralError('invalid-argument', `disk image ${image}: ${why}`, 'disk.image');
-  }
+  const real = pools.resolve('disk.image', image, { write: true }).path;
+  const owner = diskOwner(real);
+  if (owner)
+    throw new CorralError('conflict', `${image} is already a disk of "${owner}"`, 'disk.image', { reason: `is a disk of "${owner}"` });
   try {
     const fmt = format ?? detectFormat(real);
     await checkImage(real, fmt, env);

@@ -1,6 +1,6 @@
 // What the VM modules share: the store, the journal, the running VMs, the QEMU driver, time,
 // and the host's settings. Built once per host (vms/index.ts); tests build it with fakes.
-import type { VmConfig, VmInfo } from '../api/contract.js';
+import type { Liveness, PortForward, VmInfo } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import type { Clock } from '../clock.js';
 import type { QemuDriver } from '../qemu/driver.js';
@@ -9,11 +9,15 @@ import type { VmRecord, VmRepo } from '../store/vm-repo.js';
 import type { HealthTiming } from '../supervisor/health.js';
 import type { Probe } from '../supervisor/liveness.js';
 import type { Journal } from './journal.js';
+import type { Pools } from './pools.js';
 import type { KeyedLock } from './locks.js';
 import type { Registry } from './registry.js';
 
-/** Makes the liveness probe of a VM's config (throws when the config cannot be probed). */
-export type ProbeFactory = (config: VmConfig, vmId: string) => Probe;
+/**
+ * Makes a VM's liveness probe against the forwards its QEMU runs with (throws when they do not
+ * reach the probed port).
+ */
+export type ProbeFactory = (liveness: Liveness, forwards: PortForward[], vmId: string) => Probe;
 
 export interface VmContext {
   vms: VmRepo;
@@ -33,8 +37,10 @@ export interface VmContext {
   hostMemoryBytes: () => number;
   /** For qemu-img. */
   env: NodeJS.ProcessEnv;
-  /** Where a VM's own files go (created disks). */
+  /** Where a VM's own files go (logs; disks created before pools). */
   vmDir: (vmId: string) => string;
+  /** The directories VM files may come from. */
+  pools: Pools;
   /** The public view of a VM. */
   describe: (rec: VmRecord) => VmInfo;
 }

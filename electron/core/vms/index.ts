@@ -11,7 +11,9 @@ import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import type { ProbeFactory, VmContext } from './context.js';
 import { Journal } from './journal.js';
 import { Lifecycle } from './lifecycle.js';
+import type { Pools } from './pools.js';
 import { KeyedLock } from './locks.js';
+import { PoolService } from './pool-service.js';
 import { reattachAll } from './reattach.js';
 import { Registry } from './registry.js';
 import { Supervisor } from './supervisor.js';
@@ -23,6 +25,7 @@ export interface VmsDeps {
   driver: QemuDriver;
   probes: ProbeFactory;
   vmDir: (vmId: string) => string;
+  pools: Pools;
   clock?: Clock;
   random?: () => number;
   health?: Partial<HealthTiming>;
@@ -39,6 +42,7 @@ export class Vms {
   readonly supervisor: Supervisor;
   readonly service: VmService;
   readonly lifecycle: Lifecycle;
+  readonly pools: PoolService;
 
   constructor(d: VmsDeps) {
     const clock = d.clock ?? realClock;
@@ -64,11 +68,13 @@ export class Vms {
       hostMemoryBytes: d.hostMemoryBytes ?? (() => readHostMemory().totalBytes),
       env: d.env ?? process.env,
       vmDir: d.vmDir,
+      pools: d.pools,
       describe,
     };
     this.supervisor = new Supervisor(this.ctx);
     this.lifecycle = new Lifecycle(this.ctx, this.supervisor);
     this.service = new VmService(this.ctx, this.supervisor);
+    this.pools = new PoolService(this.ctx);
   }
 
   /** At host start: watch the guests a previous host left, settle the dead, resume pending restarts. */

@@ -49,7 +49,9 @@ export class Lifecycle {
       // A QEMU for this VM must never run twice, whatever the database says.
       const stray = ctx.driver.findRunning(cur.id, null, null);
       if (stray) throw new CorralError('conflict', `a QEMU (pid ${stray}) is still running for "${cur.name}"`);
-      checkBootFiles(cur.config);
+      // again at each start: a file checked when saved may have been swapped since (or saved before pools)
+      const owner = (real: string) => ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
+      checkBootFiles(cur.config, ctx.pools, owner);
       await this.checkDisks(cur);
       this.admit(cur);
     } catch (err) {
@@ -103,6 +105,7 @@ export class Lifecycle {
   private async checkDisks(cur: VmRecord): Promise<void> {
     for (const [i, disk] of cur.config.disks.entries()) {
       if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`, `disks.${i}`);
+      this.ctx.pools.resolve(`disks.${i}`, disk.path, { write: true, ownVm: cur.id });
       try {
         await checkImage(disk.path, disk.format, this.ctx.env);
       } catch (err) {

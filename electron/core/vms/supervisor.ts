@@ -62,7 +62,9 @@ export class Supervisor {
     let probe = null;
     if (config.liveness) {
       try {
-        probe = ctx.probes(config, run.vmId);
+        // the forwards QEMU runs with, never a pending change: the host connects only where the guest is
+        const booted = ctx.vms.get(run.vmId)?.applied?.forwards ?? [];
+        probe = ctx.probes(config.liveness, booted, run.vmId);
       } catch (err) {
         ctx.journal.error(recordOf(ctx, run.vmId), `Liveness probe off: ${(err as Error).message}`);
       }

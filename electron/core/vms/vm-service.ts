@@ -15,6 +15,11 @@ import type { Supervisor } from './supervisor.js';
 
 type Fields = Omit<Args<'vm.update'>, 'vm' | 'live'>;
 
+function omitCreateOnly(a: Args<'vm.create'>): Omit<VmConfig, 'disks'> {
+  const { name: _n, disk: _d, ...settings } = a;
+  return settings;
+}
+
 export class VmService {
   constructor(
     private readonly ctx: VmContext,
@@ -32,8 +37,8 @@ export class VmService {
   async create(a: Args<'vm.create'>): Promise<VmInfo> {
     const { ctx } = this;
     if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
-    const { name, disk, ...settings } = a;
-    checkBootFiles(settings);
+    const { name, disk } = a;
+    const settings = checkBootFiles(omitCreateOnly(a), ctx.pools, this.diskOwner());
     checkNetwork(settings);
     checkResources(settings);
     this.checkCgroups(settings, ['cpuWeight', 'cpuCapPercent']);
@@ -42,16 +47,15 @@ export class VmService {
     while (ctx.vms.get(id));
     const dir = ctx.vmDir(id);
     ensurePrivateDir(dir);
+    let created: string | null = null;
     try {
       const disks: VmConfig['disks'] = [];
       if (disk && 'size' in disk) {
-        const file = path.join(dir, 'disk0.qcow2');
-        await createQcow2(file, disk.size, ctx.env);
-        disks.push({ path: file, format: 'qcow2', owned: true });
+        created = ctx.pools.newDiskPath(id, 0);
+        await createQcow2(created, disk.size, ctx.env);
+        disks.push({ path: created, format: 'qcow2', owned: true });
       } else if (disk) {
-        const img = await checkExistingImage(disk.image, disk.format, ctx.env);
-        const owner = ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === img.path));
-        if (owner) throw new CorralError('conflict', `${img.path} is already a disk of "${owner.name}"`, 'disk.image');
+        const img = await checkExistingImage(disk.image, disk.format, ctx.pools, this.diskOwner(), ctx.env);
         disks.push({ ...img, owned: false });
       }
       const rec = ctx.vms.insert(id, name, { ...settings, disks }, ctx.clock.now());
@@ -60,8 +64,14 @@ export class VmService {
       return ctx.describe(rec);
     } catch (err) {
       fs.rmSync(dir, { recursive: true, force: true });
+      if (created) fs.rmSync(created, { force: true });
       throw err;
     }
+  }
+
+  /** Which VM has a file as a disk (its own included: a disk is never also a boot file). */
+  private diskOwner(): (real: string) => string | null {
+    return (real) => this.ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
   }
 
   /**
@@ -80,9 +90,9 @@ export class VmService {
       const name = a.name ?? cur.name;
       if (a.name !== undefined && ctx.vms.nameTaken(a.name, cur.id))
         throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
-      const next: VmConfig = { ...cur.config };
+      let next: VmConfig = { ...cur.config };
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
-      checkBootFiles(next);
+      next = checkBootFiles(next, ctx.pools, this.diskOwner());
       checkNetwork(next);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
@@ -168,6 +178,11 @@ export class VmService {
         throw new CorralError('invalid-argument', `invalid argument "disk": "${cur.name}" has no disk ${index}`, 'disk', {
           reason: `"${cur.name}" has no disk ${index}`,
         });
+      // a disk the user brought is theirs: Corral never changes its size
+      if (!disk.owned || !ctx.pools.isCreatedPlace(disk.path, cur.id)) {
+        const reason = `disk ${index} (${disk.path}) was not created by Corral, which never resizes a disk it did not create`;
+        throw new CorralError('invalid-argument', `invalid argument "disk": ${reason}`, 'disk', { reason });
+      }
       const current = await imageVirtualSize(disk.path, disk.format, ctx.env);
       if (size <= current) {
         const reason = `disks only grow; disk ${index} is already ${current} bytes`;
@@ -195,7 +210,7 @@ export class VmService {
       ctx.driver.forget(cur.id);
       const dir = ctx.vmDir(cur.id);
       for (const disk of cur.config.disks) {
-        if (disk.owned && !keepDisks) fs.rmSync(disk.path, { force: true });
+        if (disk.owned && !keepDisks && ctx.pools.isCreatedPlace(disk.path, cur.id)) fs.rmSync(disk.path, { force: true });
       }
       // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
       const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));

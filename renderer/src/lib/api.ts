@@ -11,6 +11,9 @@ import type {
   ResponseMessage,
   Result,
 } from '../../../electron/core/api/contract';
+import { uploadFile, type Upload } from './upload';
+
+export type { Upload };
 
 /**
  * A failed call: carries the host's ApiError as it came: code, message, and where there is one
@@ -74,6 +77,8 @@ interface Transport {
   retryNow(): void;
   /** The login ended (logout): drop the connection and ask for a login. */
   loggedOut(): void;
+  /** Streams a file into a pool (corral serve only: the desktop app reads host files itself). */
+  upload?(pool: string, file: File, onProgress: (sent: number) => void): Upload;
 }
 
 // ---- Electron ---------------------------------------------------------------------------
@@ -150,6 +155,10 @@ class WebSocketTransport implements Transport {
   constructor(private readonly token: string | null) {}
 
   private listening = false;
+
+  upload(pool: string, file: File, onProgress: (sent: number) => void): Upload {
+    return uploadFile(this.token, pool, file, onProgress);
+  }
 
   start(): void {
     this.statusSink({ kind: 'connecting' });
@@ -351,6 +360,17 @@ export class ApiClient {
     this.transport.loggedOut();
     this.started = false;
     this.start();
+  }
+
+  /** Whether this host takes uploads from the page. */
+  get canUpload(): boolean {
+    return !!this.transport.upload;
+  }
+
+  /** Streams a file into a pool; `done` rejects with ApiCallError (or a network error). */
+  upload(pool: string, file: File, onProgress: (sent: number) => void): Upload {
+    if (!this.transport.upload) throw new Error('this host takes no uploads from the page');
+    return this.transport.upload(pool, file, onProgress);
   }
 
   /** Calls a host method. Rejects with ApiCallError carrying the host's ApiError. */

@@ -3,7 +3,7 @@
 // "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
 // same inputs as ours.
 import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
-import { bootMemoryMiB, isRunning, LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
+import { bootMemoryMiB, exposure, isRunning, LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
 import { formatSize, MiB, parseSize } from '../../../electron/core/api/units';
 
 /** A whole number within `range` (inclusive). */
@@ -38,6 +38,8 @@ export interface ForwardRow {
   hostAddr: string;
   hostPort: number | null;
   guestPort: number | null;
+  /** Opened beyond loopback (or below port 1024) on purpose. */
+  exposed: boolean;
 }
 
 export interface VmForm {
@@ -72,7 +74,7 @@ export type FieldErrors = Record<string, string>;
 
 let rowKey = 1;
 export function newForwardRow(hostPort: number | null = null, guestPort: number | null = null): ForwardRow {
-  return { key: rowKey++, proto: 'tcp', hostAddr: '127.0.0.1', hostPort, guestPort };
+  return { key: rowKey++, proto: 'tcp', hostAddr: '127.0.0.1', hostPort, guestPort, exposed: false };
 }
 
 export function emptyForm(): VmForm {
@@ -130,6 +132,7 @@ export function formFromVm(vm: VmInfo): VmForm {
       hostAddr: f.hostAddr,
       hostPort: f.hostPort,
       guestPort: f.guestPort,
+      exposed: f.exposed,
     })),
     restart: c.restart,
     maxCrashes: c.maxCrashes,
@@ -215,7 +218,15 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
     if (okPort(f.hostPort) && seen.has(key)) errors[`forwards.${i}.hostPort`] = 'This host port is already forwarded';
     seen.set(key, i);
-    forwards.push({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort ?? 0, guestPort: f.guestPort ?? 0 });
+    const why = okPort(f.hostPort) ? exposure({ hostAddr: f.hostAddr, hostPort: f.hostPort ?? 0 }) : null;
+    if (why && !f.exposed && !errors[`forwards.${i}.hostPort`]) errors[`forwards.${i}.exposed`] = `Exposed: ${why}`;
+    forwards.push({
+      proto: f.proto,
+      hostAddr: f.hostAddr,
+      hostPort: f.hostPort ?? 0,
+      guestPort: f.guestPort ?? 0,
+      exposed: !!why && f.exposed,
+    });
   });
 
   const maxCrashes = form.maxCrashes;
@@ -319,7 +330,9 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (c.append !== cfg.append) args.append = c.append;
   if (
     JSON.stringify(c.forwards) !==
-    JSON.stringify(cfg.forwards.map((f) => ({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort })))
+    JSON.stringify(
+      cfg.forwards.map((f) => ({ proto: f.proto, hostAddr: f.hostAddr, hostPort: f.hostPort, guestPort: f.guestPort, exposed: f.exposed })),
+    )
   ) {
     args.forwards = c.forwards;
   }

@@ -1,0 +1,32 @@
+// Storage pools registered by an admin: a name and a directory (its real path).
+import type { Db } from './db.js';
+
+export interface PoolRow {
+  name: string;
+  path: string;
+  createdAt: number;
+}
+
+export class PoolRepo {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      all: db.prepare<[], { name: string; path: string; created_at: number }>('SELECT * FROM pools ORDER BY name COLLATE NOCASE'),
+      insert: db.prepare('INSERT INTO pools (name, path, created_at) VALUES (?, ?, ?)'),
+      remove: db.prepare('DELETE FROM pools WHERE name = ?'),
+    };
+  }
+
+  list(): PoolRow[] {
+    return this.q.all.all().map((r) => ({ name: r.name, path: r.path, createdAt: r.created_at }));
+  }
+
+  insert(name: string, path: string, at: number): void {
+    this.q.insert.run(name, path, at);
+  }
+
+  remove(name: string): boolean {
+    return this.q.remove.run(name).changes > 0;
+  }
+}
