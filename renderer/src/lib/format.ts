@@ -43,6 +43,7 @@ export const EXIT_REASON: Record<ExitReason, string> = {
   'qemu-exited': 'QEMU exited unexpectedly',
   'qemu-hung': 'QEMU stopped responding',
   'guest-hung': 'Guest stopped responding',
+  'tpm-failed': 'TPM (swtpm) failed',
 };
 
 export const RESTART_LABEL: Record<RestartPolicy, string> = {
