@@ -1,8 +1,9 @@
 // A VM's TPM 2.0: swtpm, started before QEMU and detached like it (a host restart leaves both
 // running), its state in the VM's folder (a snapshot or an export takes it with the disks),
-// its control socket in the VM's private run dir. A host running as root creates the socket
-// itself and hands swtpm the listening fd: swtpm drops to QEMU's user before it opens
-// anything, and that user cannot enter the run dir; QEMU connects as root, before it drops.
+// its control socket in the VM's private run dir. swtpm drops to QEMU's user before it opens
+// anything, and that user may enter neither the run dir nor the VM's folder: the host binds
+// the socket itself and hands swtpm the listening fd (QEMU connects as root, before it drops),
+// and starts swtpm inside its state dir, which it then names ".".
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -29,7 +30,8 @@ export interface SwtpmProcess {
   pidStart: string | null;
 }
 
-const stateArg = (files: VmFiles) => `dir=${files.tpmState},mode=0600`;
+// the working dir is kept across the drop: no path through private folders is walked
+const STATE_ARG = 'dir=.,mode=0600';
 
 /** Manufactures the TPM (EK, certificates) the first time; its state then lives with the VM. */
 export async function ensureTpmState(files: VmFiles, user: QemuUser | null, bin = swtpmBinaries()): Promise<void> {
@@ -83,9 +85,9 @@ export async function startSwtpm(files: VmFiles, user: QemuUser | null, bin = sw
     fs.chmodSync(temp, 0o600);
     fs.renameSync(temp, files.swtpmSocket);
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-    const args = ['socket', '--tpm2', '--tpmstate', stateArg(files), '--ctrl', 'type=unixio,fd=3', '--log', 'fd=4,level=1', '--terminate'];
+    const args = ['socket', '--tpm2', '--tpmstate', STATE_ARG, '--ctrl', 'type=unixio,fd=3', '--log', 'fd=4,level=1', '--terminate'];
     if (user) args.push('--runas', user.name);
-    const child = spawn(bin.swtpm, args, { detached: true, stdio: ['ignore', logFd, logFd, fd, logFd] });
+    const child = spawn(bin.swtpm, args, { cwd: files.tpmState, detached: true, stdio: ['ignore', logFd, logFd, fd, logFd] });
     child.unref();
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', (err) =>
@@ -117,7 +119,12 @@ function isOurSwtpm(pid: number, files: VmFiles, pidStart?: string | null): bool
   const now = processStartTime(pid);
   if (!now || (pidStart && now !== pidStart)) return false;
   const argv = processArgv(pid);
-  return !!argv && argv.includes(stateArg(files));
+  if (!argv?.includes(STATE_ARG)) return false;
+  try {
+    return fs.readlinkSync(`/proc/${pid}/cwd`) === path.resolve(files.tpmState);
+  } catch {
+    return false;
+  }
 }
 
 /** True while this very swtpm runs (a reused pid is another process). */
