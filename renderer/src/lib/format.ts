@@ -2,6 +2,7 @@
 import type {
   ExitInfo,
   ExitReason,
+  Firmware,
   GuestWatchdog,
   Liveness,
   PortForward,
@@ -44,6 +45,12 @@ export const EXIT_REASON: Record<ExitReason, string> = {
   'qemu-hung': 'QEMU stopped responding',
   'guest-hung': 'Guest stopped responding',
   'tpm-failed': 'TPM (swtpm) failed',
+};
+
+export const FIRMWARE_LABEL: Record<Firmware, string> = {
+  bios: 'BIOS',
+  uefi: 'UEFI',
+  'uefi-secure': 'UEFI, secure boot',
 };
 
 export const RESTART_LABEL: Record<RestartPolicy, string> = {
