@@ -3,7 +3,7 @@
 // the pinned machine type: a QEMU that lacks it refuses the start, saying so.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_MS, FIXTURE, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
 
@@ -31,6 +31,10 @@ async function ok(args: string[]): Promise<string> {
 
 const serialLog = (id: string) => fs.readFileSync(path.join(data, 'vms', id, 'serial.log'), 'utf8');
 
+beforeAll(async () => {
+  serve = await ServeProcess.start(data);
+});
+
 afterAll(async () => {
   await serve?.stop();
   for (const id of fs.existsSync(path.join(data, 'vms')) ? fs.readdirSync(path.join(data, 'vms')) : [])
@@ -40,7 +44,6 @@ afterAll(async () => {
 
 describe('firmware and pinned hardware', () => {
   it('boots the guest through OVMF; a UEFI variable it writes survives a restart', async () => {
-    serve = await ServeProcess.start(data);
     await ok(['vm', 'create', 'efi', ...boot, '--firmware', 'uefi', '--append', 'console=ttyS0 quiet corral.efivar=kept-1']);
     const vm = await show('efi');
     // pinned to what q35 stands for on this QEMU, never the alias
@@ -81,6 +84,13 @@ describe('firmware and pinned hardware', () => {
     await ok(['vm', 'kill', 'efi']);
   });
 
+  it('a VM made from an installer ISO gets UEFI unless told otherwise', async () => {
+    await ok(['vm', 'create', 'installer', '--memory', '256M', '--iso', FIXTURE.initrd]);
+    expect((await show('installer')).config.firmware).toBe('uefi');
+    await ok(['vm', 'create', 'legacy', '--memory', '256M', '--iso', FIXTURE.initrd, '--firmware', 'bios']);
+    expect((await show('legacy')).config.firmware).toBe('bios');
+  });
+
   it('a QEMU without the pinned machine type refuses the start with a clear message', async () => {
     await ok(['vm', 'create', 'moved', ...boot, '--append', 'console=ttyS0 quiet']);
     // as if made on a host with a newer QEMU
@@ -90,9 +100,10 @@ describe('firmware and pinned hardware', () => {
     expect(r.stderr).toMatch(/pinned to the machine type pc-q35-99\.0, which QEMU [\d.]+ on this host lacks \(it has pc-q35-/);
     const vm = await show('moved');
     expect(vm.state).toBe('stopped');
+    expect(vm.config.firmware).toBe('bios');
     expect(qemuPidsFor(path.join(data, 'vms', vm.id, 'run', 'qemu.pid'))).toEqual([]);
     // and a CPU model it lacks, the same way
-    await ok(['vm', 'set', 'moved', '--machine-type', (await show('efi')).config.machineType!, '--cpu-model', 'Nonexistent-v9']);
+    await ok(['vm', 'set', 'moved', '--machine-type', (await show('legacy')).config.machineType!, '--cpu-model', 'Nonexistent-v9']);
     const cpu = await corral(data, ['vm', 'start', 'moved']);
     expect(cpu.code).toBe(1);
     expect(cpu.stderr).toMatch(/CPU model Nonexistent-v9 is unknown to QEMU/);

@@ -156,7 +156,8 @@ async function play(sc: Scenario, w: World): Promise<void> {
         break;
       case 'set': {
         const [k, v] = args[0]!.split('=') as [string, string];
-        user(need().service.update({ vm: w.vmId, live: false, [k]: /^\d+$/.test(v) ? Number(v) : v }));
+        const value = /^\d+$/.test(v) ? Number(v) : v === 'true' || v === 'false' ? v === 'true' : v;
+        user(need().service.update({ vm: w.vmId, live: false, [k]: value }));
         break;
       }
       case 'crash':
