@@ -84,6 +84,20 @@ describe('firmware and pinned hardware', () => {
     await ok(['vm', 'kill', 'efi']);
   });
 
+  it('secure boot starts on q35 with SMM and a secure flash', async () => {
+    await ok(['vm', 'create', 'secure', ...boot, '--firmware', 'uefi-secure', '--append', 'console=ttyS0 quiet']);
+    const vm = await show('secure');
+    await ok(['vm', 'start', 'secure']);
+    const [pid] = qemuPidsFor(path.join(data, 'vms', vm.id, 'run', 'qemu.pid'));
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(argv[argv.indexOf('-machine') + 1]).toMatch(/^pc-q35-[\d.]+,accel=tcg,smm=on,pflash0=fw-code,pflash1=fw-vars$/);
+    expect(argv).toContain('driver=cfi.pflash01,property=secure,value=on');
+    // the firmware runs (whether it then trusts this test kernel is secure boot's business)
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await show('secure')).state).toBe('running');
+    await ok(['vm', 'kill', 'secure']);
+  });
+
   it('a VM made from an installer ISO gets UEFI unless told otherwise', async () => {
     await ok(['vm', 'create', 'installer', '--memory', '256M', '--iso', FIXTURE.initrd]);
     expect((await show('installer')).config.firmware).toBe('uefi');
