@@ -40,6 +40,9 @@ export async function ensureTpmState(files: VmFiles, user: QemuUser | null, bin 
     fs.rmSync(files.tpmState, { recursive: true, force: true });
     fs.mkdirSync(files.tpmState, { mode: 0o700 });
     try {
+      // the system's certificate authority is root's: a user gets one of their own (in their
+      // XDG config dir, as libvirt's session mode does), or the EK certificate cannot be made
+      if (process.getuid?.() !== 0) await run(bin.setup, ['--create-config-files', 'skip-if-exist'], { timeout: 60_000 });
       await run(
         bin.setup,
         [
@@ -54,6 +57,7 @@ export async function ensureTpmState(files: VmFiles, user: QemuUser | null, bin 
         ],
         { timeout: 120_000 },
       );
+      if (!fs.existsSync(permall)) throw Object.assign(new Error('swtpm_setup made no TPM state'), { stderr: '' });
     } catch (err) {
       fs.rmSync(files.tpmState, { recursive: true, force: true });
       const e = err as NodeJS.ErrnoException & { stderr?: string };
