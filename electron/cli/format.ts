@@ -1,6 +1,9 @@
 // Human output for the CLI (scripts use --json).
 import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../core/api/contract.js';
+import { isPortableCpu } from '../core/api/rules.js';
 import { formatSize, MiB } from '../core/api/units.js';
+
+const FIRMWARE_TEXT = { bios: 'BIOS (SeaBIOS)', uefi: 'UEFI (OVMF)', 'uefi-secure': 'UEFI with secure boot (OVMF, Microsoft keys)' };
 
 export function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
@@ -101,6 +104,10 @@ export function vmDetails(v: VmInfo): string {
         : 'off',
     ],
     ['Watchdog', c.guestWatchdog === 'off' ? 'off' : `i6300esb, ${c.guestWatchdog}`],
+    ['Firmware', FIRMWARE_TEXT[c.firmware]],
+    ['TPM', c.tpm ? 'TPM 2.0 (swtpm)' : 'off'],
+    ['Machine type', c.machineType ?? "q35 (not pinned: this host QEMU's newest)"],
+    ['CPU model', `${c.cpuModel}${isPortableCpu(c.cpuModel) ? ' (portable)' : ' (passthrough, not portable)'}`],
     ['Restarts', String(v.restarts)],
     [
       'Last exit',

@@ -52,7 +52,18 @@ export interface VmFiles {
   /** qemu-guest-agent's virtio-serial channel. */
   qgaSocket: string;
   pidFile: string;
+  /** UEFI variables, qcow2 so that internal snapshots include them. */
+  efiVars: string;
+  /** swtpm's state (the TPM's identity and NVRAM): kept with the VM, like a disk. */
+  tpmState: string;
+  swtpmLog: string;
+  /** swtpm's control socket and pidfile (in the run dir). */
+  swtpmSocket: string;
+  swtpmPidFile: string;
 }
+
+/** A VM's UEFI variables, in its folder: reset (copied again from the template) when its firmware changes. */
+export const EFI_VARS_FILE = 'efivars.qcow2';
 
 // sun_path is 108 bytes including the NUL; keep a margin for the longest socket name.
 const SOCKET_PATH_MAX = 100;
@@ -81,6 +92,11 @@ export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
     vncSocket: path.join(runDir, 'vnc.sock'),
     qgaSocket: path.join(runDir, 'qga.sock'),
     pidFile: path.join(runDir, 'qemu.pid'),
+    efiVars: path.join(dir, EFI_VARS_FILE),
+    tpmState: path.join(dir, 'tpm'),
+    swtpmLog: path.join(dir, 'swtpm.log'),
+    swtpmSocket: path.join(runDir, 'swtpm.sock'),
+    swtpmPidFile: path.join(runDir, 'swtpm.pid'),
   };
 }
 

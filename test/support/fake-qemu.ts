@@ -25,6 +25,8 @@ export class FakeProcess {
   ignoresAcpi = false;
   /** The guest's service answers the liveness probe. */
   serviceUp = false;
+  /** Its swtpm, for a VM with a TPM (null: none); false once it ended. */
+  swtpm: boolean | null = null;
   readonly handles = new Set<FakeMachine>();
 
   constructor(
@@ -55,6 +57,14 @@ export class FakeProcess {
       this.emit('SHUTDOWN', { guest: false, reason: 'host-signal' });
       this.exit({ code: 0, signal: null });
     } else this.exit({ code: null, signal });
+  }
+
+  /** The VM's swtpm ends while QEMU runs on (QEMU itself takes no notice). */
+  tpmDies(): void {
+    if (!this.swtpm) throw new Error('this VM has no swtpm running');
+    this.swtpm = false;
+    this.q.log(`swtpm: of pid ${this.pid} ended`);
+    for (const h of this.handles) h.tpmFailed('swtpm ended while QEMU ran');
   }
 
   poweroff(): void {
@@ -123,6 +133,8 @@ class FakeMachine implements Machine {
   readonly exited: Promise<ExitFacts>;
   private resolveExit!: (f: ExitFacts) => void;
   private readonly listeners: Array<(ev: QmpEvent) => void> = [];
+  private readonly tpmListeners: Array<(why: string) => void> = [];
+  private tpmFailure: string | null = null;
   private detached = false;
 
   constructor(
@@ -149,6 +161,18 @@ class FakeMachine implements Machine {
     };
     this.qmp = new QemuCommands(link);
     proc.handles.add(this);
+    if (proc.swtpm === false) this.tpmFailure = 'swtpm was gone when Corral reattached to QEMU';
+  }
+
+  onTpmFailed(fn: (why: string) => void): void {
+    this.tpmListeners.push(fn);
+    if (this.tpmFailure) fn(this.tpmFailure);
+  }
+
+  tpmFailed(why: string): void {
+    if (this.detached || this.tpmFailure) return;
+    this.tpmFailure = why;
+    for (const fn of this.tpmListeners) fn(why);
   }
 
   get pid(): number {
@@ -198,6 +222,10 @@ export class FakeQemu implements QemuDriver {
     this.acpiShutdownMs = o.acpiShutdownMs ?? 1000;
   }
 
+  pinnedMachineType(): string {
+    return 'pc-q35-7.2';
+  }
+
   /** The live QEMU of a VM, if any. */
   current(vmId: string): FakeProcess | undefined {
     return this.processes.find((p) => p.vmId === vmId && p.alive);
@@ -212,8 +240,9 @@ export class FakeQemu implements QemuDriver {
     }
     if (this.current(spec.id)) this.violations.push(`a second QEMU for ${spec.name} while pid ${this.current(spec.id)!.pid} runs`);
     const proc = new FakeProcess(this.nextPid++, spec.id, `start-${this.clock.now()}`, this);
+    if (spec.config.tpm) proc.swtpm = true;
     this.processes.push(proc);
-    this.log(`qemu: launched pid ${proc.pid}`);
+    this.log(`qemu: launched pid ${proc.pid}${spec.config.tpm ? ' (with swtpm)' : ''}`);
     return new FakeMachine(proc, this.clock);
   }
 

@@ -20,6 +20,7 @@ describe('argv builder (golden)', () => {
       disks: [{ path: '/data/vms/abc123/disk0.qcow2', format: 'qcow2', owned: true }],
       iso: '/isos/debian.iso',
       forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false }],
+      machineType: 'pc-q35-7.2',
     };
     expect(buildArgv({ id: 'abc123', name: 'web', config, files }, { accel: 'tcg' })).toEqual([
       '-name',
@@ -32,9 +33,9 @@ describe('argv builder (golden)', () => {
       '-msg',
       'timestamp=on',
       '-machine',
-      'q35,accel=tcg',
+      'pc-q35-7.2,accel=tcg',
       '-cpu',
-      'max',
+      'Westmere-v1,enforce',
       '-smp',
       'cpus=2,maxcpus=2',
       '-m',
@@ -99,10 +100,47 @@ describe('argv builder (golden)', () => {
     expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' })).not.toContain('-runas');
   });
 
-  it('uses KVM with the host CPU only when the host has it', () => {
+  it('passes the host CPU through only when the VM says so, portable models otherwise', () => {
     const argv = buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'kvm' });
     expect(after(argv, '-machine')).toBe('q35,accel=kvm');
-    expect(after(argv, '-cpu')).toBe('host');
+    expect(after(argv, '-cpu')).toBe('Westmere-v1,enforce');
+    const host = buildArgv({ id: 'abc123', name: 'x', config: { ...base, cpuModel: 'host' }, files }, { accel: 'kvm' });
+    expect(after(host, '-cpu')).toBe('host');
+  });
+
+  it("boots UEFI from pflash: shared read-only code, the VM's own qcow2 variables", () => {
+    const firmware = { code: '/fw/OVMF_CODE_4M.fd', varsTemplate: '/fw/OVMF_VARS_4M.fd', secure: false };
+    const config: VmConfig = { ...base, firmware: 'uefi', machineType: 'pc-q35-7.2' };
+    const argv = buildArgv({ id: 'abc123', name: 'x', config, files, firmware }, { accel: 'tcg' });
+    expect(after(argv, '-machine')).toBe('pc-q35-7.2,accel=tcg,pflash0=fw-code,pflash1=fw-vars');
+    const i = argv.indexOf('{"driver":"file","filename":"/fw/OVMF_CODE_4M.fd","node-name":"fw-code-file","read-only":true}');
+    expect(argv.slice(i - 1, i + 7)).toEqual([
+      '-blockdev',
+      '{"driver":"file","filename":"/fw/OVMF_CODE_4M.fd","node-name":"fw-code-file","read-only":true}',
+      '-blockdev',
+      '{"driver":"raw","file":"fw-code-file","node-name":"fw-code","read-only":true}',
+      '-blockdev',
+      '{"driver":"file","filename":"/data/vms/abc123/efivars.qcow2","node-name":"fw-vars-file"}',
+      '-blockdev',
+      '{"driver":"qcow2","file":"fw-vars-file","node-name":"fw-vars","backing":null}',
+    ]);
+    expect(argv).not.toContain('-global');
+  });
+
+  it('secure boot adds SMM and a secure pflash', () => {
+    const firmware = { code: '/fw/OVMF_CODE_4M.secboot.fd', varsTemplate: '/fw/OVMF_VARS_4M.ms.fd', secure: true };
+    const config: VmConfig = { ...base, firmware: 'uefi-secure', machineType: 'pc-q35-7.2' };
+    const argv = buildArgv({ id: 'abc123', name: 'x', config, files, firmware }, { accel: 'tcg' });
+    expect(after(argv, '-machine')).toBe('pc-q35-7.2,accel=tcg,smm=on,pflash0=fw-code,pflash1=fw-vars');
+    expect(after(argv, '-global')).toBe('driver=cfi.pflash01,property=secure,value=on');
+  });
+
+  it("connects the TPM to the VM's swtpm socket in its run dir", () => {
+    const argv = buildArgv({ id: 'abc123', name: 'x', config: { ...base, tpm: true }, files }, { accel: 'tcg' });
+    expect(after(argv, '-tpmdev')).toBe('emulator,id=tpm0,chardev=tpm0-chr');
+    expect(argv).toContain('socket,id=tpm0-chr,path=/data/vms/abc123/run/swtpm.sock');
+    expect(argv).toContain('{"driver":"tpm-crb","tpmdev":"tpm0","id":"tpm0-dev"}');
+    expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' })).not.toContain('-tpmdev');
   });
 
   it('escapes commas in names and option paths, and leaves JSON values intact', () => {

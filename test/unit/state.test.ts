@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { canTransition, classifyEnd, isCleanEnd, type EndFacts } from '../../electron/core/supervisor/state';
 
-const none: EndFacts = { requested: null, shutdown: null, panicked: false, watchdog: false, hung: null, code: null, signal: null };
+const none: EndFacts = {
+  requested: null,
+  shutdown: null,
+  panicked: false,
+  watchdog: false,
+  hung: null,
+  tpmFailed: false,
+  code: null,
+  signal: null,
+};
 
 describe('state machine', () => {
   it('allows the lifecycle and nothing else', () => {
@@ -35,6 +44,7 @@ describe('classifying the end of a guest', () => {
     ['QEMU exits with an error', { code: 1 }, 'qemu-exited'],
     ['QMP gone without SHUTDOWN', {}, 'qemu-exited'],
     ['QMP hang', { hung: 'qemu-hung', signal: 'SIGKILL' }, 'qemu-hung'],
+    ['swtpm died, QEMU killed for it', { tpmFailed: true, signal: 'SIGKILL' }, 'tpm-failed'],
   ])('%s', (_label, facts, reason) => {
     expect(classifyEnd({ ...none, ...facts })).toBe(reason);
   });

@@ -4,12 +4,13 @@
 //
 // Scenario file format (# starts a comment):
 //   config [restart=never|on-failure|always] [maxCrashes=N] [window=<time>] [liveness=agent]
-//          [startup=<time>] [watchdog=restart|reset|poweroff|pause]
+//          [startup=<time>] [watchdog=restart|reset|poweroff|pause] [tpm=on]
 //   <time> <action> [args]      time absolute from the start: 1m30s, 2s500ms, 0s
 //   expect                       then the log, one line per entry: +<time> <what>
 // Actions, by the user: start | stop [SEC] | kill | pause | resume | reset | set key=value
 //   by the guest: crash SIGNAL | exit STATUS | panic | poweroff | watchdog | hang-qemu |
-//     hang-guest | ignore-acpi | service up|down (answers the liveness probe or not)
+//     hang-guest | ignore-acpi | service up|down (answers the liveness probe or not) |
+//     tpm-dies (the VM's swtpm ends, QEMU runs on)
 //   by the host: host-down (detaches, as a quit leaving guests running) | host-up (a new host
 //     reattaches) | host-restart | host-shutdown [SEC] (stops every guest) | launch-fails WHY
 //   wait (only lets time pass)
@@ -58,6 +59,7 @@ function parse(text: string): Scenario {
         else if (k === 'liveness') sc.config.liveness = { kind: 'agent' };
         else if (k === 'startup') sc.config.livenessStartupSec = parseTime(v) / 1000;
         else if (k === 'watchdog') sc.config.guestWatchdog = v as VmConfig['guestWatchdog'];
+        else if (k === 'tpm') sc.config.tpm = v === 'on';
         else throw new Error(`line ${i + 1}: unknown option ${opt}`);
       }
     } else sc.actions.push({ at: parseTime(head!), verb: rest[0]!, args: rest.slice(1), line: i + 1 });
@@ -161,7 +163,8 @@ async function play(sc: Scenario, w: World): Promise<void> {
         break;
       case 'set': {
         const [k, v] = args[0]!.split('=') as [string, string];
-        user(need().service.update({ vm: w.vmId, live: false, [k]: /^\d+$/.test(v) ? Number(v) : v }));
+        const value = /^\d+$/.test(v) ? Number(v) : v === 'true' || v === 'false' ? v === 'true' : v;
+        user(need().service.update({ vm: w.vmId, live: false, [k]: value }));
         break;
       }
       case 'crash':
@@ -183,6 +186,9 @@ async function play(sc: Scenario, w: World): Promise<void> {
       case 'hang-guest':
       case 'service':
         proc().serviceUp = verb === 'service' && args[0] === 'up';
+        break;
+      case 'tpm-dies':
+        proc().tpmDies();
         break;
       case 'ignore-acpi':
         proc().ignoresAcpi = true;

@@ -58,6 +58,20 @@ describe('the VM form', () => {
     });
   });
 
+  it('leaves the firmware to the host unless chosen; edits send hardware changes', () => {
+    expect(validateCreate(form()).args).not.toHaveProperty('firmware');
+    expect(validateCreate(form({ firmware: 'uefi-secure', tpm: true })).args).toMatchObject({ firmware: 'uefi-secure', tpm: true });
+    const stopped = vm('stopped', { firmware: 'uefi', machineType: 'pc-q35-7.2' });
+    expect(formFromVm(stopped)).toMatchObject({ firmware: 'uefi', tpm: false, cpuModel: 'Westmere-v1' });
+    expect(validateUpdate({ ...formFromVm(stopped), firmware: 'bios', tpm: true, cpuModel: 'host' }, stopped).args).toEqual({
+      vm: 'abc123',
+      firmware: 'bios',
+      tpm: true,
+      cpuModel: 'host',
+    });
+    expect(isAdvancedField('firmware')).toBe(true);
+  });
+
   it('edits the liveness probe’s start-up window (livenessStartupSec) while a probe is on', () => {
     const probed = vm('stopped', { liveness: { kind: 'agent' }, livenessStartupSec: 300 });
     expect(formFromVm(probed)).toMatchObject({ livenessStartup: 5, livenessStartupUnit: 'min' });

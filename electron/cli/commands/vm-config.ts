@@ -3,6 +3,7 @@
 import type { ArgsIn } from '../../core/api/contract.js';
 import { out, shellQuote } from '../format.js';
 import { command, fields, option, UsageError } from '../table.js';
+import { PORTABLE_CPU_MODEL } from '../../core/api/rules.js';
 import { absPath, bytes, duration, forward, int, liveness, memoryMiB, oneOf, onOff, orNull, percent, rate, text } from '../values.js';
 
 const create = fields<ArgsIn<'vm.create'>>();
@@ -10,6 +11,9 @@ const update = fields<ArgsIn<'vm.update'>>();
 const POLICIES = ['never', 'on-failure', 'always'] as const;
 const RESTART = POLICIES.join('|');
 const restart = oneOf(...POLICIES);
+const FIRMWARE = 'bios|uefi|uefi-secure';
+const firmware = oneOf('bios', 'uefi', 'uefi-secure');
+const CPU_MODEL_HELP = `the CPU model the guest sees: a named model (default ${PORTABLE_CPU_MODEL}, portable) or host (KVM passthrough, not portable)`;
 
 export const configCommands = [
   command({
@@ -40,6 +44,9 @@ export const configCommands = [
         forward,
       ),
       restart: create.option('restart', RESTART, 'what to do when the guest ends (default never)', restart),
+      firmware: create.option('firmware', FIRMWARE, 'the firmware (default uefi with --iso, bios otherwise)', firmware),
+      tpm: create.option('tpm', 'on|off', 'a TPM 2.0 (swtpm) whose state stays with the VM (default off)', onOff),
+      'cpu-model': create.option('cpuModel', 'MODEL', CPU_MODEL_HELP, text),
     },
     async run({ args: [name], o, api, host }) {
       if (o.disk && o['disk-image']) throw new UsageError('use either --disk SIZE (new disk) or --disk-image PATH (existing), not both');
@@ -82,6 +89,15 @@ export const configCommands = [
       'io-bps': update.option('ioBps', 'N', 'disk bytes per second, e.g. 50M, or off', orNull('off', rate)),
       'io-iops': update.option('ioIops', 'N', 'disk operations per second, or off', orNull('off', int)),
       'disk-size': option('SIZE', 'grow the first disk to this size, e.g. 40G (never shrinks)', bytes),
+      firmware: update.option('firmware', FIRMWARE, 'the firmware (a stopped VM only; UEFI variables start afresh)', firmware),
+      tpm: update.option('tpm', 'on|off', 'a TPM 2.0 (a stopped VM only; turned on again, it is the same TPM)', onOff),
+      'cpu-model': update.option('cpuModel', 'MODEL', `${CPU_MODEL_HELP} (a stopped VM only)`, text),
+      'machine-type': update.option(
+        'machineType',
+        'TYPE',
+        'the machine type, e.g. pc-q35-7.2 (a stopped VM only; the guest sees new hardware)',
+        text,
+      ),
       live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
     },
     async run({ args: [name], o, api, host }) {

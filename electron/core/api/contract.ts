@@ -8,6 +8,7 @@ import {
   CONFIG_DEFAULTS,
   DiskFormat,
   EventRecord,
+  Firmware,
   HostInfo,
   HostResources,
   HostSettings,
@@ -47,6 +48,8 @@ export const CreateArgs = z.object({
   name: VmName,
   disk: z.union([NewDisk, ExistingDisk]).nullable().default(null),
   ...withDefaults(Settings.shape),
+  /** Unset: UEFI for a VM made from an installer ISO, the BIOS otherwise. */
+  firmware: Firmware.optional(),
 });
 
 export const UpdateArgs = Settings.partial().extend({

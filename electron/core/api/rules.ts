@@ -29,6 +29,23 @@ export const LIMITS = {
 
 export type LimitedField = keyof typeof LIMITS;
 
+// ---- virtual hardware ---------------------------------------------------------------------
+
+/**
+ * The CPU model new VMs get: a named, versioned model (its features never change with a QEMU
+ * upgrade) that KVM on any x86-64-v2 host with AES and QEMU's TCG can both run.
+ */
+export const PORTABLE_CPU_MODEL = 'Westmere-v1';
+/** Passthrough of the host's CPU: fastest, but the guest sees this host's CPU (KVM only). */
+export const HOST_CPU_MODEL = 'host';
+export const isPortableCpu = (model: string): boolean => model !== HOST_CPU_MODEL && model !== 'max';
+
+/** Settings that change what the guest is built on: refused while a QEMU runs, not left pending. */
+export const STOPPED_ONLY = ['firmware', 'tpm', 'machineType', 'cpuModel'] as const;
+export function stoppedOnly(field: string): boolean {
+  return (STOPPED_ONLY as readonly string[]).includes(field);
+}
+
 // ---- states -------------------------------------------------------------------------------
 
 /** States in which a VM has a QEMU process (or should, and must be checked at host start). */

@@ -2,7 +2,7 @@
 // settings, with their limits from rules.ts. contract.ts re-exports all of it and adds the
 // method table; this file holds the data, that one the calls.
 import { z } from 'zod';
-import { LIMITS } from './rules.js';
+import { LIMITS, PORTABLE_CPU_MODEL } from './rules.js';
 
 // ---- primitives -------------------------------------------------------------------------
 
@@ -44,6 +44,7 @@ export const ExitReason = z.enum([
   'qemu-exited',
   'qemu-hung',
   'guest-hung',
+  'tpm-failed',
 ]);
 
 /** An integer field within its LIMITS entry, with messages that name the bounds. */
@@ -109,6 +110,13 @@ export const LivenessStartupSec = z
   .min(LIMITS.livenessStartupSec.min, `must be at least ${LIMITS.livenessStartupSec.min} s`)
   .max(LIMITS.livenessStartupSec.max, 'must be at most 24 hours');
 
+/** bios: SeaBIOS; uefi: OVMF; uefi-secure: OVMF with secure boot and Microsoft's keys enrolled. */
+export const Firmware = z.enum(['bios', 'uefi', 'uefi-secure']);
+/** A machine type as QEMU names it, pinned when the VM is made (pc-q35-7.2, never the q35 alias). */
+export const MachineType = z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, 'must be a QEMU machine type such as pc-q35-7.2');
+/** A named QEMU CPU model (portable), or "host" (passthrough: KVM only, not portable). */
+export const CpuModel = z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, 'must be a QEMU CPU model such as Westmere-v1, or host');
+
 export const DiskConfig = z.object({
   path: AbsPath,
   format: DiskFormat,
@@ -164,6 +172,12 @@ export const VmConfig = z.object({
   /** Misses of the liveness probe count only after its first success, or after this many seconds. */
   livenessStartupSec: LivenessStartupSec,
   guestWatchdog: GuestWatchdog,
+  firmware: Firmware,
+  /** A TPM 2.0 (swtpm) whose state lives with the VM. */
+  tpm: z.boolean(),
+  /** null: the host QEMU's newest q35 (VMs made before types were pinned). */
+  machineType: MachineType.nullable(),
+  cpuModel: CpuModel,
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -187,6 +201,10 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   liveness: null,
   livenessStartupSec: 300,
   guestWatchdog: 'off',
+  firmware: 'bios',
+  tpm: false,
+  machineType: null,
+  cpuModel: PORTABLE_CPU_MODEL,
 };
 
 export const ExitInfo = z.object({
@@ -355,6 +373,7 @@ export type PortForward = z.infer<typeof PortForward>;
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
 export type Liveness = z.infer<typeof Liveness>;
 export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
+export type Firmware = z.infer<typeof Firmware>;
 export type CrashReport = z.infer<typeof CrashReport>;
 export type HostSettings = z.infer<typeof HostSettings>;
 export type VmStats = z.infer<typeof VmStats>;

@@ -4,7 +4,8 @@ import type { VmConfig } from '../api/contract.js';
 import type { VmFiles } from '../paths.js';
 import { json, optValue, opts } from './escape.js';
 import * as ids from './ids.js';
-import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
+import { bootMaxCpus, bootMemoryMiB, HOST_CPU_MODEL } from '../api/rules.js';
+import type { UefiFirmware } from './firmware.js';
 
 export interface HostCaps {
   accel: 'kvm' | 'tcg';
@@ -17,13 +18,17 @@ export interface LaunchSpec {
   name: string;
   config: VmConfig;
   files: VmFiles;
+  /** The OVMF build of a UEFI VM (null: BIOS). */
+  firmware?: UefiFirmware | null;
 }
 
 export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
   return [
     ...base(spec),
-    ...machine(caps),
+    ...machine(spec, caps),
     ...cpuAndMemory(spec.config, caps),
+    ...firmware(spec),
+    ...tpm(spec),
     ...drives(spec.config),
     ...bootKernel(spec.config),
     ...network(spec.config),
@@ -48,13 +53,57 @@ function base(spec: LaunchSpec): string[] {
   ];
 }
 
-function machine(caps: HostCaps): string[] {
-  return ['-machine', opts('q35', { accel: caps.accel }), ...(caps.accel === 'kvm' ? ['-cpu', 'host'] : ['-cpu', 'max'])];
+// ---- virtual hardware: machine type, CPU model, firmware, TPM ----------------------------
+
+function machine(spec: LaunchSpec, caps: HostCaps): string[] {
+  const fw = spec.firmware;
+  const props = {
+    accel: caps.accel,
+    // secure boot keeps the variables store out of the guest OS's reach: SMM only
+    smm: fw?.secure ? true : undefined,
+    pflash0: fw ? ids.FW_CODE_NODE : undefined,
+    pflash1: fw ? ids.FW_VARS_NODE : undefined,
+  };
+  return ['-machine', opts(spec.config.machineType ?? 'q35', props)];
 }
 
 function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
-  return ['-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${bootMemoryMiB(c)}M`];
+  // enforce: a host (or TCG) lacking a feature of the model refuses to start, naming it,
+  // instead of quietly giving the guest a different CPU
+  const cpu = c.cpuModel === HOST_CPU_MODEL ? HOST_CPU_MODEL : `${c.cpuModel},enforce`;
+  return ['-cpu', cpu, '-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${bootMemoryMiB(c)}M`];
 }
+
+function firmware(spec: LaunchSpec): string[] {
+  const fw = spec.firmware;
+  if (!fw) return [];
+  return [
+    '-blockdev',
+    json({ driver: 'file', filename: fw.code, 'node-name': ids.FW_CODE_FILE_NODE, 'read-only': true }),
+    '-blockdev',
+    json({ driver: 'raw', file: ids.FW_CODE_FILE_NODE, 'node-name': ids.FW_CODE_NODE, 'read-only': true }),
+    '-blockdev',
+    json({ driver: 'file', filename: spec.files.efiVars, 'node-name': ids.FW_VARS_FILE_NODE }),
+    // qcow2, Corral's own copy of the template, never with a backing file
+    '-blockdev',
+    json({ driver: 'qcow2', file: ids.FW_VARS_FILE_NODE, 'node-name': ids.FW_VARS_NODE, backing: null }),
+    ...(fw.secure ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
+  ];
+}
+
+function tpm(spec: LaunchSpec): string[] {
+  if (!spec.config.tpm) return [];
+  return [
+    '-chardev',
+    opts('socket', { id: ids.TPM_CHARDEV, path: spec.files.swtpmSocket }),
+    '-tpmdev',
+    opts('emulator', { id: ids.TPM_BACKEND, chardev: ids.TPM_CHARDEV }),
+    '-device',
+    json({ driver: 'tpm-crb', tpmdev: ids.TPM_BACKEND, id: ids.TPM_DEVICE }),
+  ];
+}
+
+// ---- memory, disks, boot -------------------------------------------------------------------
 
 function drives(c: VmConfig): string[] {
   const out: string[] = [];

@@ -27,6 +27,11 @@ export interface Machine {
   /** Resolves once the process is gone. */
   readonly exited: Promise<ExitFacts>;
   onEvent(fn: (ev: QmpEvent) => void): void;
+  /**
+   * Called once if the VM's swtpm ends while QEMU runs: the guest lost its TPM, a failure of
+   * the VM (the supervisor ends QEMU and lets the restart policy decide).
+   */
+  onTpmFailed(fn: (why: string) => void): void;
   /** Sends a signal to the QEMU process (gone already: nothing happens). */
   signal(sig: NodeJS.Signals): void;
   /** Stops watching (the host is leaving; QEMU goes on). */
@@ -49,6 +54,8 @@ export interface CrashLogs {
 }
 
 export interface QemuDriver {
+  /** The machine type a new VM is pinned to: this QEMU's q35, by its full name (pc-q35-7.2). */
+  pinnedMachineType(): string;
   /** Starts QEMU held at -S, with QMP and the serial link connected; `cont` runs the guest. */
   launch(spec: LaunchSpec): Promise<Machine>;
   /** The pid of a QEMU of this VM that is still alive (checked by process identity), or null. */
@@ -57,7 +64,7 @@ export interface QemuDriver {
   attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine>;
   /** Signals a QEMU known only by pid (one that could not be attached). */
   kill(pid: number): void;
-  /** Removes what a dead QEMU left behind (sockets, pidfile). */
+  /** Removes what a dead QEMU left behind (sockets, pidfile, a swtpm without its QEMU). */
   cleanup(vmId: string): void;
   /** The tails of the serial log and QEMU's log, for a crash report. */
   crashLogs(vmId: string, logStart: number): CrashLogs;

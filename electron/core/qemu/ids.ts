@@ -35,3 +35,14 @@ export const VIRTIO_SERIAL_DEVICE = 'vser0';
 
 /** A hotplugged vCPU, named by its topology slot (socket, core, thread…). */
 export const cpuDevice = (props: Record<string, number>) => `cpu-${Object.values(props).join('-')}`;
+
+/** UEFI: the read-only firmware (pflash0) and the VM's own variables (pflash1). */
+export const FW_CODE_FILE_NODE = 'fw-code-file';
+export const FW_CODE_NODE = 'fw-code';
+export const FW_VARS_FILE_NODE = 'fw-vars-file';
+export const FW_VARS_NODE = 'fw-vars';
+
+/** The TPM: swtpm's control socket, QEMU's emulator backend, the CRB device. */
+export const TPM_CHARDEV = 'tpm0-chr';
+export const TPM_BACKEND = 'tpm0';
+export const TPM_DEVICE = 'tpm0-dev';

@@ -9,11 +9,64 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export interface QemuCaps {
+export interface QemuCaps extends MachineCatalog {
   binary: string;
   version: string;
   accel: 'kvm' | 'tcg';
   warning: string | null;
+}
+
+/** What virtual hardware this QEMU can build: a VM's pinned machine type and CPU model must be here. */
+export interface MachineCatalog {
+  /** Every machine type by its full name (pc-q35-7.2…), aliases resolved. */
+  machineTypes: string[];
+  /** What the q35 alias stands for in this QEMU: the type a new VM is pinned to. */
+  q35: string;
+  cpuModels: string[];
+}
+
+/** Parses `-machine help`: "name  description (alias of pc-q35-7.2)". */
+export function parseMachineHelp(text: string): { types: string[]; aliases: Record<string, string> } {
+  const types: string[] = [];
+  const aliases: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+.*?(?:\(alias of (\S+)\))?\s*$/.exec(line);
+    if (!m || line.startsWith('Supported machines')) continue;
+    if (m[2]) aliases[m[1]!] = m[2];
+    else types.push(m[1]!);
+  }
+  return { types, aliases };
+}
+
+/** Parses `-cpu help`: "x86 Westmere-v1   Westmere E56xx…", up to the feature list. */
+export function parseCpuHelp(text: string): string[] {
+  const models: string[] = [];
+  for (const line of text.split('\n')) {
+    if (/^\s*$/.test(line) && models.length) break; // the feature flags follow a blank line
+    const m = /^x86\s+(\S+)/.exec(line);
+    if (m) models.push(m[1]!);
+  }
+  return models;
+}
+
+export async function machineCatalog(binary: string): Promise<MachineCatalog> {
+  const [machines, cpus] = await Promise.all([
+    run(binary, ['-machine', 'help'], { timeout: 10_000 }),
+    run(binary, ['-cpu', 'help'], { timeout: 10_000 }),
+  ]);
+  const { types, aliases } = parseMachineHelp(machines.stdout);
+  const q35 =
+    aliases.q35 ??
+    types
+      .filter((t) => t.startsWith('pc-q35-'))
+      .sort(byVersion)
+      .at(-1);
+  if (!q35) throw new Error(`${binary} has no q35 machine type: Corral needs one`);
+  return { machineTypes: types, q35, cpuModels: parseCpuHelp(cpus.stdout) };
+}
+
+function byVersion(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
 }
 
 export function findQemu(env: NodeJS.ProcessEnv = process.env): string {
@@ -107,16 +160,17 @@ export interface ProbeOptions {
 export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
   const env = opts.env ?? process.env;
   const binary = findQemu(env);
-  const version = await qemuVersion(binary);
+  const [version, catalog] = await Promise.all([qemuVersion(binary), machineCatalog(binary)]);
   const forced = env.CORRAL_ACCEL;
-  if (forced === 'tcg') return { binary, version, accel: 'tcg', warning: null };
+  if (forced === 'tcg') return { binary, version, ...catalog, accel: 'tcg', warning: null };
   if (forced && forced !== 'kvm' && forced !== 'auto') throw new Error(`CORRAL_ACCEL must be kvm, tcg or auto, not "${forced}"`);
-  if (forced === 'kvm') return { binary, version, accel: 'kvm', warning: null };
+  if (forced === 'kvm') return { binary, version, ...catalog, accel: 'kvm', warning: null };
 
   if (!kvmUsable()) {
     return {
       binary,
       version,
+      ...catalog,
       accel: 'tcg',
       warning: 'KVM is not available (/dev/kvm missing or not accessible): guests run under software emulation (TCG), much slower.',
     };
@@ -125,10 +179,11 @@ export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
   const cached = readCache(opts.cacheFile, key);
   const result = cached ?? (await guestRuns(binary, 'kvm'));
   if (!cached) writeCache(opts.cacheFile, key, result);
-  if (result.ok) return { binary, version, accel: 'kvm', warning: null };
+  if (result.ok) return { binary, version, ...catalog, accel: 'kvm', warning: null };
   return {
     binary,
     version,
+    ...catalog,
     accel: 'tcg',
     warning: `KVM is present but could not run a test guest (${result.detail}): guests run under software emulation (TCG), much slower. Set CORRAL_ACCEL=kvm to force KVM.`,
   };

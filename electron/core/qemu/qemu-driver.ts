@@ -8,20 +8,26 @@ import { vmFiles, type DataLayout } from '../paths.js';
 import { buildArgv, type HostCaps } from './argv.js';
 import { QemuCommands } from './commands.js';
 import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from './driver.js';
+import { ensureVarsFile, resolveFirmware } from './firmware.js';
+import { hardwareProblem } from './hardware.js';
 import { SERIAL_CHARDEV } from './ids.js';
 import { attachQemu, cleanRunDir, launchFailure, launchQemu, type QemuProcess } from './launcher.js';
-import { isSameProcess, readPidFile } from './proc.js';
+import { isSameProcess, processStartTime, readPidFile } from './proc.js';
+import type { MachineCatalog } from './probe.js';
 import type { QmpEvent } from './qmp.js';
 import type { QemuUser } from './run-as.js';
+import { ensureTpmState, findSwtpm, startSwtpm, stopSwtpm, watchSwtpm, type SwtpmProcess } from './tpm.js';
 
 const SERIAL_TAIL = 4096;
 /** How long QEMU may take to answer its first command. */
 const LAUNCH_TIMEOUT_MS = 20_000;
 const QEMU_TAIL = 2048;
+/** swtpm --terminate follows its QEMU out within this; a swtpm gone while QEMU lives longer failed. */
+const TPM_GRACE_MS = 300;
 
 export interface QemuDriverOptions {
   layout: DataLayout;
-  caps: HostCaps & { binary: string };
+  caps: HostCaps & MachineCatalog & { binary: string; version: string };
   /** When the host runs as root: the user QEMU drops to (its name is caps.runAs). */
   qemuUser?: QemuUser | null;
 }
@@ -30,12 +36,38 @@ class QemuMachine implements Machine {
   readonly qmp: QemuCommands;
   /** The host let go of it: what happens to the process later is another host's business. */
   detached = false;
+  private tpmFailure: string | null = null;
+  private readonly tpmListeners: Array<(why: string) => void> = [];
+  private stopTpmWatch: () => void = () => undefined;
 
   constructor(
     private readonly proc: QemuProcess,
     readonly serial: SerialLink | null,
+    tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
+    if (!tpm) return;
+    if (!tpm.swtpm) this.failTpm('swtpm was gone when Corral reattached to QEMU');
+    else {
+      const { pid } = tpm.swtpm;
+      this.stopTpmWatch = watchSwtpm(tpm.swtpm, tpm.files, () => {
+        // swtpm ends with QEMU (--terminate): only a swtpm gone while QEMU lives is a failure
+        setTimeout(() => {
+          if (!this.detached && processStartTime(this.proc.pid) !== null) this.failTpm(`swtpm (pid ${pid}) ended while QEMU ran`);
+        }, TPM_GRACE_MS).unref();
+      });
+    }
+  }
+
+  private failTpm(why: string): void {
+    if (this.tpmFailure) return;
+    this.tpmFailure = why;
+    for (const fn of this.tpmListeners) fn(why);
+  }
+
+  onTpmFailed(fn: (why: string) => void): void {
+    this.tpmListeners.push(fn);
+    if (this.tpmFailure) fn(this.tpmFailure);
   }
 
   get pid(): number {
@@ -62,12 +94,14 @@ class QemuMachine implements Machine {
 
   detach(): void {
     this.detached = true;
+    this.stopTpmWatch();
     this.proc.detach();
     this.serial?.close();
   }
 
   /** After the process is gone: closes what is still open. */
   release(): void {
+    this.stopTpmWatch();
     this.proc.qmp.close();
     this.serial?.close();
   }
@@ -80,21 +114,45 @@ export class RealQemuDriver implements QemuDriver {
     return vmFiles(this.o.layout, vmId);
   }
 
+  pinnedMachineType(): string {
+    return this.o.caps.q35;
+  }
+
   async launch(spec: LaunchSpec): Promise<Machine> {
     const files = this.files(spec.id);
     const { onSpawn, ...vm } = spec;
-    const argv = buildArgv({ ...vm, files }, { ...this.o.caps, runAs: this.o.qemuUser?.name });
-    const proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
+    const { config } = spec;
+    const problem = hardwareProblem(config, this.o.caps);
+    if (problem) throw new Error(problem);
+    const user = this.o.qemuUser ?? null;
+    fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+    const firmware = resolveFirmware(config.firmware);
+    if (firmware) await ensureVarsFile(firmware, files.efiVars);
+    // swtpm first: QEMU connects to its socket while it builds the machine
+    let swtpm: SwtpmProcess | null = null;
+    if (config.tpm) {
+      await ensureTpmState(files, user);
+      swtpm = await startSwtpm(files, user);
+    }
+    const argv = buildArgv({ ...vm, files, firmware }, { ...this.o.caps, runAs: user?.name });
+    let proc: QemuProcess;
+    try {
+      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
+    } catch (err) {
+      if (swtpm) stopSwtpm(files);
+      throw err;
+    }
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
     // question whether QEMU accepted it waits in line behind qmp_capabilities
     const link = new SerialLink(files.serialSocket);
     try {
       await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
-      return this.watch(new QemuMachine(proc, link), files);
+      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null), files);
     } catch (err) {
       link.close();
       proc.child?.kill('SIGKILL');
       proc.qmp.close();
+      if (swtpm) stopSwtpm(files);
       throw await launchFailure(proc, err as Error, files);
     }
   }
@@ -114,7 +172,9 @@ export class RealQemuDriver implements QemuDriver {
       if ((await qmp.queryStatus()).status === 'prelaunch') await qmp.cont();
       const link = new SerialLink(files.serialSocket);
       await this.linkSerial(proc, link, files.serialLog);
-      return this.watch(new QemuMachine(proc, link), files);
+      // a pidfile says this run had a swtpm: it must still be there
+      const tpm = fs.existsSync(files.swtpmPidFile) ? { swtpm: findSwtpm(files), files } : null;
+      return this.watch(new QemuMachine(proc, link, tpm), files);
     } catch (err) {
       proc.detach();
       throw err;
@@ -127,9 +187,11 @@ export class RealQemuDriver implements QemuDriver {
 
   cleanup(vmId: string): void {
     cleanRunDir(this.files(vmId));
+    stopSwtpm(this.files(vmId));
   }
 
   forget(vmId: string): void {
+    stopSwtpm(this.files(vmId));
     fs.rmSync(this.files(vmId).runDir, { recursive: true, force: true });
   }
 
@@ -168,6 +230,7 @@ export class RealQemuDriver implements QemuDriver {
       if (m.detached) return;
       m.release();
       cleanRunDir(files);
+      stopSwtpm(files);
     });
     return m;
   }

@@ -28,6 +28,8 @@ export interface EndFacts {
   watchdog: boolean;
   /** Set by the watchdog when it gave up on an unresponsive QMP or guest. */
   hung: 'qemu-hung' | 'guest-hung' | null;
+  /** The VM's swtpm ended while QEMU ran (QEMU was killed for it). */
+  tpmFailed: boolean;
   code: number | null;
   signal: string | null;
 }
@@ -37,6 +39,7 @@ export function classifyEnd(f: EndFacts): ExitReason {
   if (f.requested === 'stop') return 'user-stop';
   if (f.requested === 'host-shutdown') return 'host-shutdown';
   if (f.hung) return f.hung;
+  if (f.tpmFailed) return 'tpm-failed';
   if (f.panicked) return 'guest-panic';
   if (f.watchdog) return 'guest-watchdog';
   if (f.signal) return 'qemu-killed';
@@ -63,6 +66,7 @@ export function describeEnd(r: ExitReason, code: number | null, signal: string |
     'qemu-exited': 'QEMU exited unexpectedly',
     'qemu-hung': 'QEMU stopped answering and was killed',
     'guest-hung': 'The guest stopped answering its liveness probe',
+    'tpm-failed': "The VM's TPM (swtpm) ended, so QEMU was stopped",
   };
   return text[r] + how;
 }

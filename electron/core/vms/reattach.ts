@@ -39,6 +39,8 @@ async function reattach(ctx: VmContext, supervisor: Supervisor, rec: VmRecord): 
     const run = supervisor.adopt(rec.id, machine);
     if (rec.state === 'stopping') run.requested = 'stop';
     const paused = (await machine.qmp.queryStatus().catch(() => null))?.status === 'paused';
+    // ended already (its swtpm was gone): the supervisor recorded that end
+    if (!ctx.registry.isCurrent(run)) return;
     const note = `Reattached (pid ${pid})`;
     if (paused && rec.state !== 'paused') ctx.journal.transition(rec, 'paused', null, `${note}, paused`);
     else if (paused || rec.state === 'running' || rec.state === 'stopping') ctx.journal.host(rec, note, rec.state);

@@ -16,6 +16,8 @@ export class RunningVm {
   watchdog = false;
   hung: 'qemu-hung' | 'guest-hung' | null = null;
   hungWhy = '';
+  /** Why its swtpm failed (QEMU was killed for it), or null. */
+  tpmFailed: string | null = null;
   /** A pause or resume the user asked for is under way: QEMU's STOP/RESUME event is its echo. */
   userTransition: 'paused' | 'running' | null = null;
   /** A stop that had to be forced because the guest ignored the power button. */

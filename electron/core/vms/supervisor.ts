@@ -37,6 +37,7 @@ export class Supervisor {
     const run = new RunningVm(vmId, machine);
     this.ctx.registry.add(run);
     machine.onEvent((ev) => this.onQmpEvent(run, ev));
+    machine.onTpmFailed((why) => this.onTpmFailed(run, why));
     run.ended = machine.exited.then((facts) => this.onExit(run, facts));
     return run;
   }
@@ -91,6 +92,13 @@ export class Supervisor {
     if (!this.ctx.registry.isCurrent(run) || run.requested) return;
     run.hung = kind;
     run.hungWhy = why;
+    run.machine.signal('SIGKILL');
+  }
+
+  /** A guest that lost its TPM cannot go on safely: QEMU is ended and the end is a crash. */
+  private onTpmFailed(run: RunningVm, why: string): void {
+    if (!this.ctx.registry.isCurrent(run) || run.requested || run.tpmFailed) return;
+    run.tpmFailed = why;
     run.machine.signal('SIGKILL');
   }
 
@@ -164,11 +172,13 @@ export class Supervisor {
       panicked: run.panicked,
       watchdog: run.watchdog,
       hung: run.hung,
+      tpmFailed: run.tpmFailed !== null,
     });
     let note = '';
     if (reason === 'user-stop')
       note = run.forced ? ': forced off, the guest ignored the power button' : run.shutdown?.guest ? ': the guest shut down cleanly' : '';
     if (run.hung) note = ` (${run.hungWhy})`;
+    else if (run.tpmFailed) note = ` (${run.tpmFailed})`;
     const report = isCleanEnd(reason)
       ? null
       : crashReport({

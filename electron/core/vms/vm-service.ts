@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Args, UpdateResult, VmConfig, VmInfo } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
-import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, type NotLive } from '../api/rules.js';
+import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, stoppedOnly, type NotLive } from '../api/rules.js';
+import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
@@ -15,7 +16,7 @@ import type { Supervisor } from './supervisor.js';
 
 type Fields = Omit<Args<'vm.update'>, 'vm' | 'live'>;
 
-function omitCreateOnly(a: Args<'vm.create'>): Omit<VmConfig, 'disks'> {
+function omitCreateOnly(a: Args<'vm.create'>): Omit<Args<'vm.create'>, 'name' | 'disk'> {
   const { name: _n, disk: _d, ...settings } = a;
   return settings;
 }
@@ -58,7 +59,14 @@ export class VmService {
         const img = await checkExistingImage(disk.image, disk.format, ctx.pools, this.diskOwner(), ctx.env);
         disks.push({ ...img, owned: false });
       }
-      const rec = ctx.vms.insert(id, name, { ...settings, disks }, ctx.clock.now());
+      const config: VmConfig = {
+        ...settings,
+        disks,
+        // installers today expect UEFI; a VM keeps the hardware it was made with
+        firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
+        machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
+      };
+      const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
       ctx.journal.changed(rec.id);
       return ctx.describe(rec);
@@ -96,6 +104,11 @@ export class VmService {
       checkNetwork(next);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
+      const hardware = changed.find((k) => stoppedOnly(k) && fields[k] !== cur.config[k as keyof VmConfig]);
+      if (hardware && (run || isLive(cur.state))) {
+        const reason = `${hardware} can only change while the VM is stopped`;
+        throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: ${reason}; stop it first`, hardware, { reason });
+      }
       const running = !!run && isRunning(cur.state);
       if (liveOnly && !running) throw new CorralError('conflict', `"${cur.name}" is not running: --live needs a running VM`);
       const applied = running ? { ...(cur.applied ?? cur.config) } : null;
@@ -138,6 +151,8 @@ export class VmService {
         );
       }
       const saved = ctx.vms.updateConfig(cur.id, name, next, ctx.clock.now());
+      // another firmware build starts from its own template (secure boot keys or none)
+      if (next.firmware !== cur.config.firmware) fs.rmSync(path.join(ctx.vmDir(cur.id), EFI_VARS_FILE), { force: true });
       const failed: NotLive[] = [];
       if (run && applied) {
         for (const key of changed) {

@@ -2,6 +2,7 @@
 import type {
   ExitInfo,
   ExitReason,
+  Firmware,
   GuestWatchdog,
   Liveness,
   PortForward,
@@ -43,6 +44,13 @@ export const EXIT_REASON: Record<ExitReason, string> = {
   'qemu-exited': 'QEMU exited unexpectedly',
   'qemu-hung': 'QEMU stopped responding',
   'guest-hung': 'Guest stopped responding',
+  'tpm-failed': 'TPM (swtpm) failed',
+};
+
+export const FIRMWARE_LABEL: Record<Firmware, string> = {
+  bios: 'BIOS',
+  uefi: 'UEFI',
+  'uefi-secure': 'UEFI, secure boot',
 };
 
 export const RESTART_LABEL: Record<RestartPolicy, string> = {

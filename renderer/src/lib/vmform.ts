@@ -2,8 +2,8 @@
 // vm.create / vm.update arguments. Error keys are the contract's argument paths ("memoryMiB",
 // "disk.size", "forwards.0.hostPort") so the host's invalid-argument errors land on the
 // same inputs as ours.
-import type { ArgsIn, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
-import { bootMemoryMiB, exposure, isRunning, LIMITS, LIVE_SETTINGS } from '../../../electron/core/api/rules';
+import type { ArgsIn, Firmware, GuestWatchdog, Liveness, PortForward, RestartPolicy, VmInfo } from '../../../electron/core/api/contract';
+import { bootMemoryMiB, exposure, isRunning, LIMITS, LIVE_SETTINGS, PORTABLE_CPU_MODEL } from '../../../electron/core/api/rules';
 import { formatSize, MiB, parseSize } from '../../../electron/core/api/units';
 
 /** A whole number within `range` (inclusive). */
@@ -31,6 +31,8 @@ export type DiskFormatChoice = 'auto' | 'qcow2' | 'raw';
 export type LivenessKind = 'off' | Liveness['kind'];
 export type WindowUnit = 'min' | 'h';
 export type StartupUnit = 's' | 'min';
+/** auto: the host decides (UEFI for a VM made from an installer ISO). */
+export type FirmwareChoice = 'auto' | Firmware;
 
 export interface ForwardRow {
   key: number;
@@ -68,6 +70,9 @@ export interface VmForm {
   livenessStartup: number | null;
   livenessStartupUnit: StartupUnit;
   guestWatchdog: GuestWatchdog;
+  firmware: FirmwareChoice;
+  tpm: boolean;
+  cpuModel: string;
 }
 
 export type FieldErrors = Record<string, string>;
@@ -104,6 +109,9 @@ export function emptyForm(): VmForm {
     livenessStartup: 5,
     livenessStartupUnit: 'min',
     guestWatchdog: 'off',
+    firmware: 'auto',
+    tpm: false,
+    cpuModel: PORTABLE_CPU_MODEL,
   };
 }
 
@@ -143,6 +151,9 @@ export function formFromVm(vm: VmInfo): VmForm {
     livenessPath: c.liveness?.kind === 'http' ? c.liveness.path : '/',
     ...startupWindow(c.livenessStartupSec),
     guestWatchdog: c.guestWatchdog,
+    firmware: c.firmware,
+    tpm: c.tpm,
+    cpuModel: c.cpuModel,
   };
 }
 
@@ -181,6 +192,8 @@ interface Common {
   /** Null while the probe is off: the window is then neither checked nor sent. */
   livenessStartupSec: number | null;
   guestWatchdog: GuestWatchdog;
+  tpm: boolean;
+  cpuModel: string;
 }
 
 function validateCommon(form: VmForm, errors: FieldErrors): Common {
@@ -275,6 +288,8 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     liveness,
     livenessStartupSec: startupSec,
     guestWatchdog: form.guestWatchdog,
+    tpm: form.tpm,
+    cpuModel: form.cpuModel,
   };
 }
 
@@ -299,7 +314,8 @@ export function validateCreate(form: VmForm): { errors: FieldErrors; args: ArgsI
     const image = checkPath(errors, 'disk.image', form.diskImage, true) ?? '';
     disk = form.diskFormat === 'auto' ? { image } : { image, format: form.diskFormat };
   }
-  return { errors, args: { ...c, disk, ...(livenessStartupSec !== null ? { livenessStartupSec } : {}) } };
+  const firmware = form.firmware === 'auto' ? {} : { firmware: form.firmware };
+  return { errors, args: { ...c, disk, ...firmware, ...(livenessStartupSec !== null ? { livenessStartupSec } : {}) } };
 }
 
 /**
@@ -317,6 +333,9 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (JSON.stringify(c.liveness) !== JSON.stringify(cfg.liveness)) args.liveness = c.liveness;
   if (c.livenessStartupSec !== null && c.livenessStartupSec !== cfg.livenessStartupSec) args.livenessStartupSec = c.livenessStartupSec;
   if (c.guestWatchdog !== cfg.guestWatchdog) args.guestWatchdog = c.guestWatchdog;
+  if (form.firmware !== 'auto' && form.firmware !== cfg.firmware) args.firmware = form.firmware;
+  if (c.tpm !== cfg.tpm) args.tpm = c.tpm;
+  if (c.cpuModel !== cfg.cpuModel) args.cpuModel = c.cpuModel;
   if (c.name !== vm.name) args.name = c.name;
   if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
   if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
@@ -359,7 +378,21 @@ export function normalizeField(field: string, form: VmForm): string {
 }
 
 /** The settings inside the "Advanced" disclosure (open it to show their errors). */
-const ADVANCED = ['kernel', 'initrd', 'append', 'forwards', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'guestWatchdog'];
+const ADVANCED = [
+  'kernel',
+  'initrd',
+  'append',
+  'forwards',
+  'restart',
+  'maxCrashes',
+  'crashWindowSec',
+  'liveness',
+  'guestWatchdog',
+  'firmware',
+  'tpm',
+  'cpuModel',
+  'machineType',
+];
 
 /** Whether a field (a contract argument path) is inside the "Advanced" disclosure. */
 export function isAdvancedField(field: string): boolean {
