@@ -107,6 +107,19 @@ export const LivenessStartupSec = z
   .min(LIMITS.livenessStartupSec.min, `must be at least ${LIMITS.livenessStartupSec.min} s`)
   .max(LIMITS.livenessStartupSec.max, 'must be at most 24 hours');
 
+/** Seconds within a LIMITS range, with messages that name the bounds. */
+function seconds(field: 'autostartDelaySec' | 'stopTimeoutSec') {
+  const { min, max } = LIMITS[field];
+  return z.number().int('must be a whole number of seconds').min(min, `must be at least ${min} s`).max(max, `must be at most ${max} s`);
+}
+export const AutostartOrder = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.autostartOrder.min, `must be at least ${LIMITS.autostartOrder.min}`)
+  .max(LIMITS.autostartOrder.max, `must be at most ${LIMITS.autostartOrder.max}`);
+export const AutostartDelaySec = seconds('autostartDelaySec');
+export const StopTimeoutSec = seconds('stopTimeoutSec');
+
 export const DiskConfig = z.object({
   path: AbsPath,
   format: DiskFormat,
@@ -162,6 +175,14 @@ export const VmConfig = z.object({
   /** Misses of the liveness probe count only after its first success, or after this many seconds. */
   livenessStartupSec: LivenessStartupSec,
   guestWatchdog: GuestWatchdog,
+  /** Started when the machine boots (the first host start since then), in autostartOrder groups. */
+  autostart: z.boolean(),
+  /** Lower groups start first and stop last; VMs of one group start together. */
+  autostartOrder: AutostartOrder,
+  /** After this VM runs (and answers its liveness probe), the next group waits this long. */
+  autostartDelaySec: AutostartDelaySec,
+  /** How long the guest gets to shut down on the ACPI button when the machine shuts down. */
+  stopTimeoutSec: StopTimeoutSec,
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -185,6 +206,10 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   liveness: null,
   livenessStartupSec: 300,
   guestWatchdog: 'off',
+  autostart: false,
+  autostartOrder: 0,
+  autostartDelaySec: 0,
+  stopTimeoutSec: 60,
 };
 
 export const ExitInfo = z.object({

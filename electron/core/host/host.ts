@@ -1,6 +1,7 @@
 // A Corral host: the one owner of a data dir. Takes the lock, opens the store, probes QEMU,
 // reattaches to running guests and serves the API on the control socket. The desktop app
 // and `corral serve` each create one and add their own transport on top.
+import fs from 'node:fs';
 import type net from 'node:net';
 import type { EventName, HostInfo, HostResources, VmStats } from '../api/contract.js';
 import { Cgroups } from '../resources/cgroups.js';
@@ -15,6 +16,7 @@ import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
+import type { AutostartResult } from '../vms/boot-order.js';
 import { resolveQemuUser } from '../qemu/run-as.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
 import { makeProbe } from '../supervisor/liveness.js';
@@ -36,6 +38,11 @@ export interface HostOptions {
   log?: (line: string) => void;
   /** Hang detection timing; tests shorten it. */
   health?: Partial<HealthTiming>;
+  /**
+   * When autostart VMs start: at the first host start since the machine booted (default; a
+   * restart of the service leaves the user's choices alone), at every host start, or never.
+   */
+  autostart?: 'first-since-boot' | 'always' | 'never';
   /** Features on unless a setting says otherwise: the desktop app is its user's own; serve is reachable by others. */
   defaults?: { hostShell: boolean; monitor: boolean };
 }
@@ -91,6 +98,7 @@ export class Host {
         probes: (config, id) => makeProbe(config.liveness!, config.forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
+      const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
       const terminals = new Terminals();
@@ -136,6 +144,7 @@ export class Host {
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
       const host = new Host(layout, db, vmLayer, events, settings, dispatcher, caps, vncProxy, terminals, monitor, control, unlock);
       host.setConsoleBase = (base) => (consoleBase = base);
+      host.autostarted = autostarted;
       return host;
     } catch (err) {
       db?.close();
@@ -143,6 +152,9 @@ export class Host {
       throw err;
     }
   }
+
+  /** Settles when the autostart VMs have started (or failed); null when none were due at this start. */
+  autostarted: Promise<AutostartResult> | null = null;
 
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;
@@ -152,9 +164,12 @@ export class Host {
     return new Session(label, sink, backlog);
   }
 
-  /** Leaves guests running (they are detached) unless stopGuests is set. */
+  /**
+   * Leaves guests running (they are detached) unless stopGuests is set: then they stop in
+   * reverse autostart order, each within its stop timeout (or timeoutSec).
+   */
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
-    if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec ?? 60);
+    if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec);
     this.terminals.closeAll();
     this.monitor.stop();
     this.vncProxy.close();
@@ -163,6 +178,33 @@ export class Host {
     this.db.close();
     this.unlock();
   }
+}
+
+/** The kernel's id of this machine boot; null where it cannot be read (then every host start counts as a boot). */
+function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts the autostart VMs in the background when this host start is due to (see HostOptions.autostart). */
+function autostartIfDue(
+  vms: Vms,
+  settings: SettingsRepo,
+  when: NonNullable<HostOptions['autostart']>,
+  log?: (line: string) => void,
+): Promise<AutostartResult> | null {
+  if (when === 'never') return null;
+  const boot = bootId();
+  if (when === 'first-since-boot' && boot && settings.autostartBoot() === boot) return null;
+  if (boot) settings.setAutostartBoot(boot);
+  return vms.autostart().then((r) => {
+    if (r.started.length || r.failed.length)
+      log?.(`autostart: started ${r.started.length}${r.failed.length ? `, failed: ${r.failed.join(', ')}` : ''}`);
+    return r;
+  });
 }
 
 /** CORRAL_QMP_CHECK_MS / CORRAL_QMP_TIMEOUT_MS tune hang detection (e.g. for tests of `corral serve`). */

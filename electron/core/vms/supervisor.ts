@@ -75,6 +75,7 @@ export class Supervisor {
       startupEndsAt: startedAt + config.livenessStartupSec * 1000,
       onHung: (kind, why) => this.onHung(run, kind, why),
       onFirstAnswer: () => {
+        run.markAnswered();
         const rec = ctx.vms.get(run.vmId);
         if (rec && ctx.registry.isCurrent(run))
           ctx.journal.host(rec, `Liveness probe answered after ${formatDelay(ctx.clock.now() - startedAt)}`);
@@ -164,7 +165,7 @@ export class Supervisor {
       hung: run.hung,
     });
     let note = '';
-    if (reason === 'user-stop')
+    if (reason === 'user-stop' || reason === 'host-shutdown')
       note = run.forced ? ': forced off, the guest ignored the power button' : run.shutdown?.guest ? ': the guest shut down cleanly' : '';
     if (run.hung) note = ` (${run.hungWhy})`;
     const report = isCleanEnd(reason)
