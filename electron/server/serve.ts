@@ -7,6 +7,7 @@ import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RequestMessage } from '../core/api/contract.js';
 import { Host } from '../core/host/host.js';
+import { guestsOnExit } from './machine-shutdown.js';
 import { serveStatic } from './static.js';
 
 export interface ServeOptions {
@@ -140,7 +141,7 @@ function tokenMatches(given: string | null, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it. */
+/** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it unless the machine is shutting down. */
 export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
@@ -149,11 +150,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     log('warning: listening beyond loopback without TLS; the token travels in clear text on your network');
   }
   return await new Promise<number>((resolve) => {
-    const stop = (sig: string) => {
-      log(`${sig}: leaving guests running and exiting`);
-      void srv.close().then(() => resolve(0));
+    const stop = async (sig: string) => {
+      const { action, why } = await guestsOnExit(opts.env);
+      log(action === 'stop' ? `${sig}: ${why}: stopping the guests in order` : `${sig}: leaving guests running and exiting (${why})`);
+      await srv.close({ stopGuests: action === 'stop' });
+      resolve(0);
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
   });
 }

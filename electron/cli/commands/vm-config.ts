@@ -72,6 +72,10 @@ export const configCommands = [
       'io-bps': update.option('ioBps', 'N', 'disk bytes per second, e.g. 50M, or off', orNull('off', rate)),
       'io-iops': update.option('ioIops', 'N', 'disk operations per second, or off', orNull('off', int)),
       'disk-size': option('SIZE', 'grow the first disk to this size, e.g. 40G (never shrinks)', bytes),
+      autostart: update.option('autostart', 'on|off', 'start the VM when the machine boots', onOff),
+      order: update.option('autostartOrder', 'N', 'autostart group: lower starts first, stops last (default 0)', int),
+      delay: update.option('autostartDelaySec', 'SEC', 'after it runs, the next autostart group waits this long', duration),
+      'stop-timeout': update.option('stopTimeoutSec', 'SEC', 'at host shutdown, force it off after this long (default 60)', duration),
       live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
     },
     async run({ args: [name], o, api, host }) {
