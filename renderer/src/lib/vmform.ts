@@ -66,6 +66,12 @@ export interface VmForm {
   livenessStartup: number | null;
   livenessStartupUnit: StartupUnit;
   guestWatchdog: GuestWatchdog;
+  /** Start when the machine boots, in order groups; the delay holds back the next group (seconds). */
+  autostart: boolean;
+  autostartOrder: number | null;
+  autostartDelay: number | null;
+  /** At host shutdown: seconds for the ACPI shutdown before it is forced. */
+  stopTimeout: number | null;
 }
 
 export type FieldErrors = Record<string, string>;
@@ -102,6 +108,10 @@ export function emptyForm(): VmForm {
     livenessStartup: 5,
     livenessStartupUnit: 'min',
     guestWatchdog: 'off',
+    autostart: false,
+    autostartOrder: 0,
+    autostartDelay: 0,
+    stopTimeout: 60,
   };
 }
 
@@ -140,6 +150,10 @@ export function formFromVm(vm: VmInfo): VmForm {
     livenessPath: c.liveness?.kind === 'http' ? c.liveness.path : '/',
     ...startupWindow(c.livenessStartupSec),
     guestWatchdog: c.guestWatchdog,
+    autostart: c.autostart,
+    autostartOrder: c.autostartOrder,
+    autostartDelay: c.autostartDelaySec,
+    stopTimeout: c.stopTimeoutSec,
   };
 }
 
@@ -178,6 +192,10 @@ interface Common {
   /** Null while the probe is off: the window is then neither checked nor sent. */
   livenessStartupSec: number | null;
   guestWatchdog: GuestWatchdog;
+  autostart: boolean;
+  autostartOrder: number;
+  autostartDelaySec: number;
+  stopTimeoutSec: number;
 }
 
 function validateCommon(form: VmForm, errors: FieldErrors): Common {
@@ -249,7 +267,19 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     else if (startupSec > LIMITS.livenessStartupSec.max) errors.livenessStartupSec = `At most ${spell(LIMITS.livenessStartupSec.max)}`;
   }
 
+  const order = form.autostartOrder;
+  const delay = form.autostartDelay;
+  const stopSec = form.stopTimeout;
+  const range = (r: { readonly min: number; readonly max: number }) => `A whole number from ${r.min} to ${r.max}`;
+  if (form.autostart && !within(order, LIMITS.autostartOrder)) errors.autostartOrder = range(LIMITS.autostartOrder);
+  if (form.autostart && !within(delay, LIMITS.autostartDelaySec)) errors.autostartDelaySec = `${range(LIMITS.autostartDelaySec)} seconds`;
+  if (!within(stopSec, LIMITS.stopTimeoutSec)) errors.stopTimeoutSec = `${range(LIMITS.stopTimeoutSec)} seconds`;
+
   return {
+    autostart: form.autostart,
+    autostartOrder: order ?? 0,
+    autostartDelaySec: delay ?? 0,
+    stopTimeoutSec: stopSec ?? 0,
     name,
     cpus: cpus ?? 0,
     memoryMiB: mem ?? 0,
@@ -306,6 +336,10 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (JSON.stringify(c.liveness) !== JSON.stringify(cfg.liveness)) args.liveness = c.liveness;
   if (c.livenessStartupSec !== null && c.livenessStartupSec !== cfg.livenessStartupSec) args.livenessStartupSec = c.livenessStartupSec;
   if (c.guestWatchdog !== cfg.guestWatchdog) args.guestWatchdog = c.guestWatchdog;
+  if (c.autostart !== cfg.autostart) args.autostart = c.autostart;
+  if (c.autostartOrder !== cfg.autostartOrder) args.autostartOrder = c.autostartOrder;
+  if (c.autostartDelaySec !== cfg.autostartDelaySec) args.autostartDelaySec = c.autostartDelaySec;
+  if (c.stopTimeoutSec !== cfg.stopTimeoutSec) args.stopTimeoutSec = c.stopTimeoutSec;
   if (c.name !== vm.name) args.name = c.name;
   if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
   if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
@@ -346,7 +380,19 @@ export function normalizeField(field: string, form: VmForm): string {
 }
 
 /** The settings inside the "Advanced" disclosure (open it to show their errors). */
-const ADVANCED = ['kernel', 'initrd', 'append', 'forwards', 'restart', 'maxCrashes', 'crashWindowSec', 'liveness', 'guestWatchdog'];
+const ADVANCED = [
+  'kernel',
+  'initrd',
+  'append',
+  'forwards',
+  'restart',
+  'maxCrashes',
+  'crashWindowSec',
+  'liveness',
+  'guestWatchdog',
+  'autostart',
+  'stopTimeoutSec',
+];
 
 /** Whether a field (a contract argument path) is inside the "Advanced" disclosure. */
 export function isAdvancedField(field: string): boolean {
