@@ -47,7 +47,12 @@ export async function autostartAll(
         } catch (err) {
           result.failed.push(rec.name);
           const now = ctx.vms.get(rec.id);
-          if (now) ctx.journal.notify(now, 'error', `${now.name} did not start at boot`, (err as Error).message);
+          const msg = (err as Error).message;
+          if (now) {
+            // some refusals (a missing boot file, no memory) come before the launch logs anything
+            ctx.journal.error(now, `Autostart failed: ${msg}`);
+            ctx.journal.notify(now, 'error', `${now.name} did not start at boot`, msg);
+          }
           return; // nothing to wait for: the next group goes on
         }
         result.started.push(rec.name);
