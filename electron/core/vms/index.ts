@@ -82,7 +82,7 @@ export class Vms {
     return autostartAll(
       this.ctx,
       (rec) => this.lifecycle.start(rec.id, `Starting at boot (autostart order ${rec.config.autostartOrder})`),
-      () => this.supervisor.closing,
+      () => this.supervisor.closing || this.lifecycle.stoppingAll,
     );
   }
 

@@ -223,7 +223,11 @@ export class Lifecycle {
    * Stops every running guest when the host shuts down: in reverse autostart order, each on the
    * ACPI button, forced off after its stop timeout (or `timeoutSec`); each end is host-shutdown.
    */
+  /** Set once stopAll began: autostart starts nothing more. */
+  stoppingAll = false;
+
   async stopAll(timeoutSec?: number): Promise<void> {
+    this.stoppingAll = true;
     // nothing restarts while the host goes down
     for (const rec of this.ctx.vms.list()) this.supervisor.clearRestartTimer(rec.id);
     for (const run of this.ctx.registry.all()) run.requested = 'host-shutdown';
