@@ -94,6 +94,11 @@ export function vmDetails(v: VmInfo): string {
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
     ['Restart', `${c.restart} (crash-loop after ${c.maxCrashes} crashes in ${Math.round(c.crashWindowSec / 60)} min)`],
     [
+      'Autostart',
+      c.autostart ? `on, order ${c.autostartOrder}${c.autostartDelaySec ? `, next group waits ${c.autostartDelaySec} s` : ''}` : 'off',
+    ],
+    ['Stop timeout', `${c.stopTimeoutSec} s at host shutdown`],
+    [
       'Liveness',
       c.liveness
         ? c.liveness.kind === 'agent'

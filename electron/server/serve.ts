@@ -15,6 +15,7 @@ import { requestUrl } from '../core/security.js';
 import { atLeast } from '../core/api/roles.js';
 import { Auth, peerAddress } from './auth.js';
 import { allowedNames, hostAllowed, isLoopbackBind } from './host-check.js';
+import { guestsOnExit } from './machine-shutdown.js';
 import { serveStatic } from './static.js';
 import { loadTls, selfSignedTls, type TlsMaterial } from './tls.js';
 import { handleUpload, isUpload } from './upload.js';
@@ -204,7 +205,7 @@ function sameOrigin(origin: string | undefined, host: string | undefined, tls: b
   return origin === undefined || origin === `${tls ? 'https' : 'http'}://${host}`;
 }
 
-/** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it. */
+/** The `corral serve` command: runs until SIGINT/SIGTERM; guests keep running after it unless the machine is shutting down. */
 export async function runServe(opts: ServeOptions): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const srv = await startServer(opts, log);
@@ -227,15 +228,18 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     log('warning: --no-tls: listening beyond loopback without TLS; passwords and tokens travel in clear text on your network');
   }
   return await new Promise<number>((resolve) => {
-    const stop = (sig: string) => {
-      log(`${sig}: leaving guests running and exiting`);
+    const stop = async (sig: string) => {
+      const { action, why } = await guestsOnExit(opts.env);
+      log(action === 'stop' ? `${sig}: ${why}: stopping the guests in order` : `${sig}: leaving guests running and exiting (${why})`);
       // a close stuck on some connection must not keep the process alive; guests are detached
-      // and the next host takes over a lock whose owner is gone
-      setTimeout(() => {
-        log(`${sig}: shutting down took over ${STOP_GRACE_MS / 1000} s; exiting anyway`);
-        process.exit(1);
-      }, STOP_GRACE_MS).unref();
-      srv.close().then(
+      // and the next host takes over a lock whose owner is gone (an ordered stop of the guests
+      // takes as long as they need: systemd's stop timeout bounds that)
+      if (action !== 'stop')
+        setTimeout(() => {
+          log(`${sig}: shutting down took over ${STOP_GRACE_MS / 1000} s; exiting anyway`);
+          process.exit(1);
+        }, STOP_GRACE_MS).unref();
+      srv.close({ stopGuests: action === 'stop' }).then(
         () => resolve(0),
         (err: unknown) => {
           log(`error while shutting down: ${String(err)}`);
@@ -243,7 +247,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
   });
 }

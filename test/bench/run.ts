@@ -9,7 +9,7 @@ import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { vmFiles } from '../../electron/core/paths';
-import { FIXTURE, FIXTURE_DIR, tempDir, waitState } from '../helpers';
+import { BOOT_MS, FIXTURE, FIXTURE_DIR, tempDir, waitState } from '../helpers';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
@@ -330,6 +330,78 @@ async function statsCost(): Promise<Row> {
   }
 }
 
+/** Waits until the VM's serial log shows `n` boots (the banner comes after acpid, which hears the button). */
+async function bootedTimes(host: Host, id: string, n: number): Promise<void> {
+  const log = vmFiles(host.layout, id).serialLog;
+  const deadline = Date.now() + BOOT_MS;
+  while ((fs.existsSync(log) ? fs.readFileSync(log, 'latin1').split(FIXTURE.banner).length - 1 : 0) < n) {
+    if (Date.now() > deadline) throw new Error(`${id} did not boot within ${BOOT_MS} ms`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Autostart of 10 VMs in one order group at host start, beside 10 bare QEMUs started in
+ * parallel (each until it answers QMP); then the ordered shutdown of those 10 guests, which
+ * honour ACPI, beside the slowest single guest's ACPI stop.
+ */
+async function bootAndShutdown(): Promise<Row[]> {
+  const dataDir = tempDir('corral-bench-');
+  const env = { ...process.env, CORRAL_ACCEL: 'tcg' };
+  let host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'never' });
+  const vms = [];
+  for (let i = 0; i < 10; i++)
+    vms.push(await host.vms.service.create(guest(`boot-${i}`, { memoryMiB: 256, restart: 'never', autostart: true, autostartOrder: 1 })));
+  await host.close();
+  try {
+    const t0 = performance.now();
+    host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'always' });
+    const result = await host.autostarted!;
+    const autostart = performance.now() - t0;
+
+    // each guest's own ACPI stop, one at a time: the floor of a parallel shutdown is the slowest
+    for (const vm of vms) await bootedTimes(host, vm.id, 1);
+    const single: number[] = [];
+    for (const vm of vms) {
+      const s0 = performance.now();
+      await host.vms.lifecycle.stop(vm.id, 60);
+      single.push(performance.now() - s0);
+    }
+    await Promise.all(vms.map((vm) => host.vms.lifecycle.start(vm.id)));
+    for (const vm of vms) await bootedTimes(host, vm.id, 2);
+    const d0 = performance.now();
+    await host.close({ stopGuests: true });
+    const shutdown = performance.now() - d0;
+    host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'never' });
+    const clean = host.vms.service.list().filter((v) => v.lastExit?.reason === 'host-shutdown').length;
+    // the floor with no guest running, as at a host start
+    const bare = vms.map((vm) => bareFloor(host, vm));
+    for (const vm of vms) fs.mkdirSync(vmFiles(host.layout, vm.id).runDir, { recursive: true });
+    const floors = await Promise.all(bare.map((b) => b()));
+    const floor = Math.max(...floors.map((f) => f.ready));
+    const slowest = Math.max(...single);
+    return [
+      {
+        name: 'host start → 10 autostart VMs (one order group) running',
+        value: `${ms(autostart)} (${result.started.length}/10 started)`,
+        floor: `${ms(floor)} (10 bare QEMUs in parallel → first QMP reply)`,
+        target: `≤ 1.5 × floor = ${ms(1.5 * floor)}`,
+        ok: autostart <= 1.5 * floor && result.started.length === 10,
+      },
+      {
+        name: 'ordered shutdown of 10 guests that honour ACPI',
+        value: `${ms(shutdown)} (${clean}/10 host-shutdown)`,
+        floor: `${ms(slowest)} (slowest single ACPI stop)`,
+        target: `≤ 1.5 × floor = ${ms(1.5 * slowest)}`,
+        ok: shutdown <= 1.5 * slowest && clean === 10,
+      },
+    ];
+  } finally {
+    await host.close({ stopGuests: true, timeoutSec: 0 });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (!fs.existsSync(FIXTURE.kernel)) throw new Error('build the guest first: bash test/fixtures/build-guest.sh');
   // BENCH_ONLY=start,crash runs just those groups
@@ -339,6 +411,7 @@ async function main(): Promise<void> {
     panic: panicToRunning,
     guests: tenGuests,
     stats: statsCost,
+    boot: bootAndShutdown,
     consoles: consoleRows,
     list: listRows,
     auth: authRows,

@@ -141,7 +141,7 @@ describe('accounts on corral serve', () => {
   });
 
   it('creates, uses and revokes API tokens', async () => {
-    const r = await corral(data, ['token', 'create', '--user', 'olga', '--role', 'viewer', '--expires', '1h', '--json']);
+    const r = await corral(data, ['token', 'create', 'olga', '--role', 'viewer', '--expires', '1h', '--json']);
     expect(r.code).toBe(0);
     const t = JSON.parse(r.stdout) as { id: string; token: string; role: string; expiresAt: number };
     expect(t.role).toBe('viewer');
@@ -151,7 +151,7 @@ describe('accounts on corral serve', () => {
     const listed = await corral(data, ['token', 'list']);
     expect(listed.stdout).toContain(t.id);
     expect(listed.stdout).not.toContain(t.token);
-    const tooMuch = await corral(data, ['token', 'create', '--user', 'olga', '--role', 'admin']);
+    const tooMuch = await corral(data, ['token', 'create', 'olga', '--role', 'admin']);
     expect(tooMuch.stderr).toMatch(/role.*at most operator/);
     expect((await corral(data, ['token', 'revoke', t.id])).code).toBe(0);
     await expect(Client.open({ authorization: `Bearer ${t.token}` })).rejects.toThrow(/401/);

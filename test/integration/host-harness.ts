@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ArgsIn, EventName, MethodName, Result } from '../../electron/core/api/contract';
-import { Host } from '../../electron/core/host/host';
+import { Host, type HostOptions } from '../../electron/core/host/host';
 import type { HealthTiming } from '../../electron/core/supervisor/health';
 import { BOOT_MS, FIXTURE, FIXTURE_DIR, tempDir, waitFor } from '../helpers';
 
@@ -26,13 +26,14 @@ export class TestHost {
     });
   }
 
-  static async start(dataDir = tempDir(), health?: Partial<HealthTiming>): Promise<TestHost> {
+  static async start(dataDir = tempDir(), health?: Partial<HealthTiming>, opts: Pick<HostOptions, 'autostart'> = {}): Promise<TestHost> {
     const host = await Host.start({
       dataDir,
       kind: 'test',
       env: { ...process.env, CORRAL_ACCEL: 'tcg' },
       health,
       defaults: { hostShell: true, monitor: true },
+      ...opts,
     });
     const t = new TestHost(host, dataDir);
     // the guest's kernel and initrd are used where they are: their folder is a pool

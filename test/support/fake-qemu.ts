@@ -10,8 +10,8 @@ import { QmpError, type QmpEvent } from '../../electron/core/qemu/qmp';
 
 export interface FakeQemuOptions {
   clock: Clock;
-  /** Where the fake writes what its processes do (launches, exits). */
-  log: (line: string) => void;
+  /** Where the fake writes what its processes do (launches, exits), with the VM's id. */
+  log: (line: string, vmId: string) => void;
   /** How long a guest takes to power off after the ACPI button. */
   acpiShutdownMs?: number;
 }
@@ -44,7 +44,7 @@ export class FakeProcess {
   exit(facts: ExitFacts): void {
     if (!this.alive) return;
     this.alive = false;
-    this.q.log(`qemu: pid ${this.pid} exited (${facts.signal ? `signal ${facts.signal}` : `status ${facts.code}`})`);
+    this.q.log(`qemu: pid ${this.pid} exited (${facts.signal ? `signal ${facts.signal}` : `status ${facts.code}`})`, this.vmId);
     for (const h of this.handles) h.ended(facts);
   }
 
@@ -63,7 +63,7 @@ export class FakeProcess {
   tpmDies(): void {
     if (!this.swtpm) throw new Error('this VM has no swtpm running');
     this.swtpm = false;
-    this.q.log(`swtpm: of pid ${this.pid} ended`);
+    this.q.log(`swtpm: of pid ${this.pid} ended`, this.vmId);
     for (const h of this.handles) h.tpmFailed('swtpm ended while QEMU ran');
   }
 
@@ -208,10 +208,12 @@ class FakeMachine implements Machine {
 export class FakeQemu implements QemuDriver {
   readonly processes: FakeProcess[] = [];
   readonly clock: Clock;
-  readonly log: (line: string) => void;
+  readonly log: (line: string, vmId: string) => void;
   readonly acpiShutdownMs: number;
   /** The next launch fails with this message. */
   failNextLaunch: string | null = null;
+  /** The next launch of these VMs (by id) fails with this message. */
+  readonly failLaunchOf = new Map<string, string>();
   /** Set when a second QEMU was launched for a VM that still had one. */
   readonly violations: string[] = [];
   private nextPid = 1001;
@@ -232,17 +234,18 @@ export class FakeQemu implements QemuDriver {
   }
 
   async launch(spec: LaunchSpec): Promise<Machine> {
-    if (this.failNextLaunch) {
-      const why = this.failNextLaunch;
+    const why = this.failNextLaunch ?? this.failLaunchOf.get(spec.id);
+    if (why) {
       this.failNextLaunch = null;
-      this.log(`qemu: launch failed (${why})`);
+      this.failLaunchOf.delete(spec.id);
+      this.log(`qemu: launch failed (${why})`, spec.id);
       throw new Error(`QEMU failed to start: ${why}`);
     }
     if (this.current(spec.id)) this.violations.push(`a second QEMU for ${spec.name} while pid ${this.current(spec.id)!.pid} runs`);
     const proc = new FakeProcess(this.nextPid++, spec.id, `start-${this.clock.now()}`, this);
     if (spec.config.tpm) proc.swtpm = true;
     this.processes.push(proc);
-    this.log(`qemu: launched pid ${proc.pid}${spec.config.tpm ? ' (with swtpm)' : ''}`);
+    this.log(`qemu: launched pid ${proc.pid}${spec.config.tpm ? ' (with swtpm)' : ''}`, spec.id);
     return new FakeMachine(proc, this.clock);
   }
 

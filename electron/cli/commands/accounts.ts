@@ -63,18 +63,16 @@ export const accountCommands = [
   }),
   command({
     words: 'token create',
-    args: [],
-    summary: 'Create an API token for scripts acting as a user; the token is shown once',
+    args: ['USER'],
+    summary: 'Create an API token for scripts acting as USER; the token is shown once',
     options: {
-      user: option('NAME', 'the user the token acts as (required)', (t) => t),
       role: option('ROLE', "viewer, operator or admin, at most the user's (required)", role),
       expires: option('DURATION', 'lifetime, e.g. 30d or 12h (default: until revoked)', duration),
       json,
     },
-    async run({ o, host }) {
-      if (!o.user) throw new UsageError('--user is needed');
+    async run({ args: [user], o, host }) {
       if (!o.role) throw new UsageError('--role is needed: viewer, operator or admin');
-      const t = await (await host()).call('token.create', { user: o.user, role: o.role, ...(o.expires ? { expiresSec: o.expires } : {}) });
+      const t = await (await host()).call('token.create', { user, role: o.role, ...(o.expires ? { expiresSec: o.expires } : {}) });
       if (o.json) printJson(t);
       else {
         out(t.token);

@@ -5,11 +5,13 @@ import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
 import { serveCommands } from './serve.js';
+import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
+  ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
   ...consoleCommands,

@@ -98,6 +98,10 @@ export const configCommands = [
         'the machine type, e.g. pc-q35-7.2 (a stopped VM only; the guest sees new hardware)',
         text,
       ),
+      autostart: update.option('autostart', 'on|off', 'start the VM when the machine boots', onOff),
+      order: update.option('autostartOrder', 'N', 'autostart group: lower starts first, stops last (default 0)', int),
+      delay: update.option('autostartDelaySec', 'SEC', 'after it runs, the next autostart group waits this long', duration),
+      'stop-timeout': update.option('stopTimeoutSec', 'SEC', 'at host shutdown, force it off after this long (default 60)', duration),
       live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
     },
     async run({ args: [name], o, api, host }) {

@@ -22,6 +22,9 @@ export const LIMITS = {
   livenessStartupSec: { min: 10, max: 24 * 3600 },
   diskBytes: { min: MiB_BYTES, max: 64 * 1024 ** 4 },
   stopTimeoutSec: { min: 0, max: 3600 },
+  /** Autostart groups start in ascending order; a VM's delay holds back the next group. */
+  autostartOrder: { min: 0, max: 1000 },
+  autostartDelaySec: { min: 0, max: 3600 },
   disks: { min: 0, max: 8 },
   forwards: { min: 0, max: 32 },
   nameLength: { min: 1, max: 100 },
@@ -104,6 +107,10 @@ export const LIVE_SETTINGS = [
   'ioIops',
   'cpuWeight',
   'cpuCapPercent',
+  'autostart',
+  'autostartOrder',
+  'autostartDelaySec',
+  'stopTimeoutSec',
 ] as const;
 
 /** What the running QEMU was started with: the ceiling for live changes. */
@@ -152,6 +159,10 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
     case 'livenessStartupSec':
     case 'ioBps':
     case 'ioIops':
+    case 'autostart':
+    case 'autostartOrder':
+    case 'autostartDelaySec':
+    case 'stopTimeoutSec':
       return null;
     case 'memoryMiB':
       return next.memoryMiB <= booted.memoryMiB ? null : `it booted with ${booted.memoryMiB} MiB, the most the balloon can give`;

@@ -116,6 +116,18 @@ export const Firmware = z.enum(['bios', 'uefi', 'uefi-secure']);
 export const MachineType = z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, 'must be a QEMU machine type such as pc-q35-7.2');
 /** A named QEMU CPU model (portable), or "host" (passthrough: KVM only, not portable). */
 export const CpuModel = z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, 'must be a QEMU CPU model such as Westmere-v1, or host');
+/** Seconds within a LIMITS range, with messages that name the bounds. */
+function seconds(field: 'autostartDelaySec' | 'stopTimeoutSec') {
+  const { min, max } = LIMITS[field];
+  return z.number().int('must be a whole number of seconds').min(min, `must be at least ${min} s`).max(max, `must be at most ${max} s`);
+}
+export const AutostartOrder = z
+  .number()
+  .int('must be a whole number')
+  .min(LIMITS.autostartOrder.min, `must be at least ${LIMITS.autostartOrder.min}`)
+  .max(LIMITS.autostartOrder.max, `must be at most ${LIMITS.autostartOrder.max}`);
+export const AutostartDelaySec = seconds('autostartDelaySec');
+export const StopTimeoutSec = seconds('stopTimeoutSec');
 
 export const DiskConfig = z.object({
   path: AbsPath,
@@ -178,6 +190,14 @@ export const VmConfig = z.object({
   /** null: the host QEMU's newest q35 (VMs made before types were pinned). */
   machineType: MachineType.nullable(),
   cpuModel: CpuModel,
+  /** Started when the machine boots (the first host start since then), in autostartOrder groups. */
+  autostart: z.boolean(),
+  /** Lower groups start first and stop last; VMs of one group start together. */
+  autostartOrder: AutostartOrder,
+  /** After this VM runs (and answers its liveness probe), the next group waits this long. */
+  autostartDelaySec: AutostartDelaySec,
+  /** How long the guest gets to shut down on the ACPI button when the machine shuts down. */
+  stopTimeoutSec: StopTimeoutSec,
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -205,6 +225,10 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   tpm: false,
   machineType: null,
   cpuModel: PORTABLE_CPU_MODEL,
+  autostart: false,
+  autostartOrder: 0,
+  autostartDelaySec: 0,
+  stopTimeoutSec: 60,
 };
 
 export const ExitInfo = z.object({

@@ -1,6 +1,7 @@
 // A Corral host: the one owner of a data dir. Takes the lock, opens the store, probes QEMU,
 // reattaches to running guests and serves the API on the control socket. The desktop app
 // and `corral serve` each create one and add their own transport on top.
+import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import type { EventName, HostInfo, HostResources, VmStats } from '../api/contract.js';
@@ -22,6 +23,7 @@ import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
+import type { AutostartResult } from '../vms/boot-order.js';
 import { resolveQemuUser } from '../qemu/run-as.js';
 import { Pools } from '../vms/pools.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
@@ -44,6 +46,11 @@ export interface HostOptions {
   log?: (line: string) => void;
   /** Hang detection timing; tests shorten it. */
   health?: Partial<HealthTiming>;
+  /**
+   * When autostart VMs start: at the first host start since the machine booted (default; a
+   * restart of the service leaves the user's choices alone), at every host start, or never.
+   */
+  autostart?: 'first-since-boot' | 'always' | 'never';
   /** Features on unless a setting says otherwise: the desktop app is its user's own; serve is reachable by others. */
   defaults?: { hostShell: boolean; monitor: boolean };
 }
@@ -105,6 +112,7 @@ export class Host {
         probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
+      const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
       const terminals = new Terminals();
@@ -179,6 +187,7 @@ export class Host {
       );
       host.setConsoleBase = (base) => (consoleBase = base);
       host.audit = record;
+      host.autostarted = autostarted;
       return host;
     } catch (err) {
       db?.close();
@@ -189,6 +198,8 @@ export class Host {
 
   /** Writes to the audit log what a transport changes outside the dispatcher (uploads). */
   audit: (rec: AuditRecord) => void = () => undefined;
+  /** Settles when the autostart VMs have started (or failed); null when none were due at this start. */
+  autostarted: Promise<AutostartResult> | null = null;
 
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;
@@ -198,9 +209,12 @@ export class Host {
     return new Session(label, sink, backlog, opts);
   }
 
-  /** Leaves guests running (they are detached) unless stopGuests is set. */
+  /**
+   * Leaves guests running (they are detached) unless stopGuests is set: then they stop in
+   * reverse autostart order, each within its stop timeout (or timeoutSec).
+   */
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
-    if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec ?? 60);
+    if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec);
     this.terminals.closeAll();
     this.monitor.stop();
     this.vncProxy.close();
@@ -209,6 +223,33 @@ export class Host {
     this.db.close();
     this.unlock();
   }
+}
+
+/** The kernel's id of this machine boot; null where it cannot be read (then every host start counts as a boot). */
+function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts the autostart VMs in the background when this host start is due to (see HostOptions.autostart). */
+function autostartIfDue(
+  vms: Vms,
+  settings: SettingsRepo,
+  when: NonNullable<HostOptions['autostart']>,
+  log?: (line: string) => void,
+): Promise<AutostartResult> | null {
+  if (when === 'never') return null;
+  const boot = bootId();
+  if (when === 'first-since-boot' && boot && settings.autostartBoot() === boot) return null;
+  if (boot) settings.setAutostartBoot(boot);
+  return vms.autostart().then((r) => {
+    if (r.started.length || r.failed.length)
+      log?.(`autostart: started ${r.started.length}${r.failed.length ? `, failed: ${r.failed.join(', ')}` : ''}`);
+    return r;
+  });
 }
 
 /** CORRAL_QMP_CHECK_MS / CORRAL_QMP_TIMEOUT_MS tune hang detection (e.g. for tests of `corral serve`). */

@@ -4,6 +4,9 @@ import type { Db } from './db.js';
 
 const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, memoryOvercommit: 1.0 };
 
+/** Kept beside the settings; not one of them (get() leaves it out). */
+const AUTOSTART_BOOT = 'autostartBootId';
+
 export class SettingsRepo {
   private readonly q;
 
@@ -20,6 +23,16 @@ export class SettingsRepo {
     // a value an older or newer Corral wrote that does not fit falls back to the default
     const parsed = HostSettings.partial().safeParse(stored);
     return { ...DEFAULTS, ...(parsed.success ? parsed.data : {}) };
+  }
+
+  /** The machine boot (kernel boot id) the last autostart ran in: autostart runs once per boot. */
+  autostartBoot(): string | null {
+    const row = this.q.all.all().find((r) => r.key === AUTOSTART_BOOT);
+    return row ? (JSON.parse(row.value) as string) : null;
+  }
+
+  setAutostartBoot(bootId: string): void {
+    this.q.put.run(AUTOSTART_BOOT, JSON.stringify(bootId));
   }
 
   set(patch: Partial<Settings>): Settings {

@@ -59,7 +59,7 @@ export function describeEnd(r: ExitReason, code: number | null, signal: string |
     'guest-poweroff': 'The guest powered off',
     'user-stop': 'Stopped by the user',
     'user-kill': 'Forced off by the user',
-    'host-shutdown': 'Stopped because Corral quit',
+    'host-shutdown': 'Stopped because the host shut down',
     'guest-panic': 'The guest kernel panicked',
     'guest-watchdog': "The guest's watchdog fired",
     'qemu-killed': 'QEMU was killed',

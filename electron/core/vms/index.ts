@@ -15,6 +15,7 @@ import type { Pools } from './pools.js';
 import { KeyedLock } from './locks.js';
 import { PoolService } from './pool-service.js';
 import { reattachAll } from './reattach.js';
+import { autostartAll, type AutostartResult } from './boot-order.js';
 import { Registry } from './registry.js';
 import { Supervisor } from './supervisor.js';
 import { VmService } from './vm-service.js';
@@ -80,6 +81,15 @@ export class Vms {
   /** At host start: watch the guests a previous host left, settle the dead, resume pending restarts. */
   reattachAll(): Promise<void> {
     return reattachAll(this.ctx, this.supervisor);
+  }
+
+  /** At the first host start since the machine booted: the autostart VMs, in order (after reattachAll). */
+  autostart(): Promise<AutostartResult> {
+    return autostartAll(
+      this.ctx,
+      (rec) => this.lifecycle.start(rec.id, `Starting at boot (autostart order ${rec.config.autostartOrder})`),
+      () => this.supervisor.closing || this.lifecycle.stoppingAll,
+    );
   }
 
   /** The host is leaving and the guests stay: stop watching them. */

@@ -10,6 +10,7 @@ import { admit } from '../resources/host-capacity.js';
 import type { RuntimePatch, VmRecord } from '../store/vm-repo.js';
 import * as policy from '../supervisor/restart-policy.js';
 import { checkBootFiles } from './config-checks.js';
+import { stopInOrder } from './boot-order.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyAtBoot } from './live-apply.js';
 import type { RunningVm } from './registry.js';
@@ -24,13 +25,13 @@ export class Lifecycle {
   }
 
   /** A start by the user: clears a crash-loop and the restart counters, wins over a pending restart. */
-  start(ref: string): Promise<VmInfo> {
+  start(ref: string, message = 'Starting'): Promise<VmInfo> {
     const { ctx } = this;
     const rec = recordOf(ctx, ref);
     return ctx.locks.run(rec.id, async () => {
       const cur = this.allowed(recordOf(ctx, rec.id), 'start');
       this.supervisor.clearRestartTimer(cur.id);
-      return this.launch(cur, false, { policyState: policy.onUserStart(), restartAt: null });
+      return this.launch(cur, false, { policyState: policy.onUserStart(), restartAt: null }, message);
     });
   }
 
@@ -43,7 +44,7 @@ export class Lifecycle {
    * pidfile, never starts a second one); the pid while QEMU sets itself up (off the critical
    * path: QEMU takes tens of ms more before it answers); "running" after cont.
    */
-  async launch(cur: VmRecord, automatic: boolean, patch: RuntimePatch = {}): Promise<VmInfo> {
+  async launch(cur: VmRecord, automatic: boolean, patch: RuntimePatch = {}, startMessage = 'Starting'): Promise<VmInfo> {
     const { ctx } = this;
     try {
       // A QEMU for this VM must never run twice, whatever the database says.
@@ -58,7 +59,7 @@ export class Lifecycle {
       if (Object.keys(patch).length) ctx.vms.setRuntime(cur.id, patch, ctx.clock.now());
       throw err;
     }
-    const message = automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : 'Starting';
+    const message = automatic ? `Restarting automatically (restart ${cur.restarts + 1})` : startMessage;
     ctx.journal.transition(cur, 'starting', null, message, { patch });
     // an immediate restart writes "starting" with the end of the last run: both commit first
     await ctx.journal.committed();
@@ -237,20 +238,35 @@ export class Lifecycle {
     });
   }
 
-  /** Stops every running guest (ACPI, forced after timeoutSec), e.g. when the user quits with "shut down VMs". */
-  async stopAll(timeoutSec: number): Promise<void> {
-    await Promise.all(
-      this.ctx.registry.all().map(async (run) => {
-        run.requested = 'host-shutdown';
+  /**
+   * Stops every running guest when the host shuts down: in reverse autostart order, each on the
+   * ACPI button, forced off after its stop timeout (or `timeoutSec`); each end is host-shutdown.
+   */
+  /** Set once stopAll began: autostart starts nothing more. */
+  stoppingAll = false;
+
+  async stopAll(timeoutSec?: number): Promise<void> {
+    this.stoppingAll = true;
+    // nothing restarts while the host goes down
+    for (const rec of this.ctx.vms.list()) this.supervisor.clearRestartTimer(rec.id);
+    for (const run of this.ctx.registry.all()) run.requested = 'host-shutdown';
+    await stopInOrder(
+      this.ctx,
+      async (run, sec) => {
         try {
+          if (this.ctx.vms.get(run.vmId)?.state === 'paused') await run.machine.qmp.cont(); // a paused guest cannot see the button
           await run.machine.qmp.powerdown();
         } catch {
           // forced below
         }
-        const cancel = this.ctx.clock.after(timeoutSec * 1000, () => void this.supervisor.forceOff(run));
+        const cancel = this.ctx.clock.after(sec * 1000, () => {
+          run.forced = true;
+          void this.supervisor.forceOff(run);
+        });
         await run.ended;
         cancel();
-      }),
+      },
+      timeoutSec,
     );
   }
 

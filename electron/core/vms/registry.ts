@@ -27,11 +27,16 @@ export class RunningVm {
   health: HealthWatch | null = null;
   /** Settles once the supervisor has handled the end of this run. */
   ended: Promise<void> = Promise.resolve();
+  /** Resolves when the liveness probe first answers (autostart waits for it before the next group). */
+  readonly answered: Promise<void>;
+  markAnswered: () => void = () => undefined;
 
   constructor(
     readonly vmId: string,
     readonly machine: Machine,
-  ) {}
+  ) {
+    this.answered = new Promise((resolve) => (this.markAnswered = resolve));
+  }
 }
 
 export interface RegistryEvents {

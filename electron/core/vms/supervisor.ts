@@ -78,6 +78,7 @@ export class Supervisor {
       startupEndsAt: startedAt + config.livenessStartupSec * 1000,
       onHung: (kind, why) => this.onHung(run, kind, why),
       onFirstAnswer: () => {
+        run.markAnswered();
         const rec = ctx.vms.get(run.vmId);
         if (rec && ctx.registry.isCurrent(run))
           ctx.journal.host(rec, `Liveness probe answered after ${formatDelay(ctx.clock.now() - startedAt)}`);
@@ -175,7 +176,7 @@ export class Supervisor {
       tpmFailed: run.tpmFailed !== null,
     });
     let note = '';
-    if (reason === 'user-stop')
+    if (reason === 'user-stop' || reason === 'host-shutdown')
       note = run.forced ? ': forced off, the guest ignored the power button' : run.shutdown?.guest ? ': the guest shut down cleanly' : '';
     if (run.hung) note = ` (${run.hungWhy})`;
     else if (run.tpmFailed) note = ` (${run.tpmFailed})`;

@@ -73,6 +73,12 @@ export interface VmForm {
   firmware: FirmwareChoice;
   tpm: boolean;
   cpuModel: string;
+  /** Start when the machine boots, in order groups; the delay holds back the next group (seconds). */
+  autostart: boolean;
+  autostartOrder: number | null;
+  autostartDelay: number | null;
+  /** At host shutdown: seconds for the ACPI shutdown before it is forced. */
+  stopTimeout: number | null;
 }
 
 export type FieldErrors = Record<string, string>;
@@ -112,6 +118,10 @@ export function emptyForm(): VmForm {
     firmware: 'auto',
     tpm: false,
     cpuModel: PORTABLE_CPU_MODEL,
+    autostart: false,
+    autostartOrder: 0,
+    autostartDelay: 0,
+    stopTimeout: 60,
   };
 }
 
@@ -154,6 +164,10 @@ export function formFromVm(vm: VmInfo): VmForm {
     firmware: c.firmware,
     tpm: c.tpm,
     cpuModel: c.cpuModel,
+    autostart: c.autostart,
+    autostartOrder: c.autostartOrder,
+    autostartDelay: c.autostartDelaySec,
+    stopTimeout: c.stopTimeoutSec,
   };
 }
 
@@ -194,6 +208,10 @@ interface Common {
   guestWatchdog: GuestWatchdog;
   tpm: boolean;
   cpuModel: string;
+  autostart: boolean;
+  autostartOrder: number;
+  autostartDelaySec: number;
+  stopTimeoutSec: number;
 }
 
 function validateCommon(form: VmForm, errors: FieldErrors): Common {
@@ -273,7 +291,19 @@ function validateCommon(form: VmForm, errors: FieldErrors): Common {
     else if (startupSec > LIMITS.livenessStartupSec.max) errors.livenessStartupSec = `At most ${spell(LIMITS.livenessStartupSec.max)}`;
   }
 
+  const order = form.autostartOrder;
+  const delay = form.autostartDelay;
+  const stopSec = form.stopTimeout;
+  const range = (r: { readonly min: number; readonly max: number }) => `A whole number from ${r.min} to ${r.max}`;
+  if (form.autostart && !within(order, LIMITS.autostartOrder)) errors.autostartOrder = range(LIMITS.autostartOrder);
+  if (form.autostart && !within(delay, LIMITS.autostartDelaySec)) errors.autostartDelaySec = `${range(LIMITS.autostartDelaySec)} seconds`;
+  if (!within(stopSec, LIMITS.stopTimeoutSec)) errors.stopTimeoutSec = `${range(LIMITS.stopTimeoutSec)} seconds`;
+
   return {
+    autostart: form.autostart,
+    autostartOrder: order ?? 0,
+    autostartDelaySec: delay ?? 0,
+    stopTimeoutSec: stopSec ?? 0,
     name,
     cpus: cpus ?? 0,
     memoryMiB: mem ?? 0,
@@ -336,6 +366,10 @@ export function validateUpdate(form: VmForm, vm: VmInfo): { errors: FieldErrors;
   if (form.firmware !== 'auto' && form.firmware !== cfg.firmware) args.firmware = form.firmware;
   if (c.tpm !== cfg.tpm) args.tpm = c.tpm;
   if (c.cpuModel !== cfg.cpuModel) args.cpuModel = c.cpuModel;
+  if (c.autostart !== cfg.autostart) args.autostart = c.autostart;
+  if (c.autostartOrder !== cfg.autostartOrder) args.autostartOrder = c.autostartOrder;
+  if (c.autostartDelaySec !== cfg.autostartDelaySec) args.autostartDelaySec = c.autostartDelaySec;
+  if (c.stopTimeoutSec !== cfg.stopTimeoutSec) args.stopTimeoutSec = c.stopTimeoutSec;
   if (c.name !== vm.name) args.name = c.name;
   if (c.cpus !== cfg.cpus) args.cpus = c.cpus;
   if (c.memoryMiB !== cfg.memoryMiB) args.memoryMiB = c.memoryMiB;
@@ -392,6 +426,8 @@ const ADVANCED = [
   'tpm',
   'cpuModel',
   'machineType',
+  'autostart',
+  'stopTimeoutSec',
 ];
 
 /** Whether a field (a contract argument path) is inside the "Advanced" disclosure. */
