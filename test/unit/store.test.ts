@@ -54,6 +54,18 @@ describe('SQLite store', () => {
     expect(db.prepare('SELECT count(*) AS n FROM disks').get()).toEqual({ n: 0 });
   });
 
+  it('reads a config an older Corral wrote with the hardware it ran on', () => {
+    const db = openDb(path.join(tempDir(), 'c.db'));
+    const vms = new VmRepo(db);
+    vms.insert('id1', 'old', config, 1000);
+    // written before CPU models were pinned: no cpuModel, no firmware
+    const { cpuModel: _c, firmware: _f, ...older } = config;
+    db.prepare('UPDATE vms SET config = ? WHERE id = ?').run(JSON.stringify(older), 'id1');
+    expect(vms.find('old')!.config).toMatchObject({ cpuModel: 'max', firmware: 'bios' });
+    vms.insert('id2', 'new', config, 1000);
+    expect(vms.find('new')!.config.cpuModel).toBe(config.cpuModel);
+  });
+
   it('logs events newest first, per VM', () => {
     const db = openDb(path.join(tempDir(), 'c.db'));
     const ev = new EventRepo(db);

@@ -173,7 +173,11 @@ export class VmRepo {
 
 /** A stored config with defaults for what an older Corral did not write. */
 function parseConfig(json: string): Omit<VmConfig, 'disks'> {
-  const c = { ...CONFIG_DEFAULTS, ...(JSON.parse(json) as Partial<VmConfig>) } as Omit<VmConfig, 'disks'>;
+  const stored = JSON.parse(json) as Partial<VmConfig>;
+  const c = { ...CONFIG_DEFAULTS, ...stored } as Omit<VmConfig, 'disks'>;
+  // VMs made before CPU models were pinned ran on QEMU's "max" (all the accelerator offers): a
+  // guest installed on it may need features the portable default lacks, so it keeps "max"
+  if (!('cpuModel' in stored)) c.cpuModel = 'max';
   // forwards saved before the "exposed" flag existed were set up by someone with full rights:
   // they keep working, and are shown as exposed where they are
   c.forwards = c.forwards.map((f) => ('exposed' in f ? f : { ...(f as PortForward), exposed: exposure(f) !== null }));
