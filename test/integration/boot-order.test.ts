@@ -55,7 +55,9 @@ describe('autostart at boot (real QEMU)', () => {
     const dir = tempDir();
     const setup = await start(dir, 'never');
     // a copy of the kernel that goes away: "bad" fails to start, with a delay that must not hold anything up
-    const doomed = path.join(dir, 'vmlinuz-doomed');
+    const spare = tempDir();
+    await setup.call('pool.add', { name: 'spare', path: spare });
+    const doomed = path.join(spare, 'vmlinuz-doomed');
     fs.copyFileSync(FIXTURE.kernel, doomed);
     await setup.call('vm.create', guestArgs('a', { autostart: true, autostartOrder: 1 }));
     await setup.call('vm.create', guestArgs('b', { autostart: true, autostartOrder: 1, autostartDelaySec: DELAY_SEC }));
@@ -115,8 +117,10 @@ describe('ordered stop at host shutdown (real QEMU)', () => {
     // no kernel and no disk: the firmware finds nothing to boot, and no OS hears the button
     await h.call('vm.create', { name: 'deaf', memoryMiB: 64, stopTimeoutSec: 3 });
     for (const name of ['first', 'second', 'deaf']) await h.call('vm.start', { vm: name });
-    // booted to the prompt: acpid listens for the button by then
-    for (const name of ['first', 'second']) await h.waitSerial(await h.attach(name), FIXTURE.prompt);
+    // booted to the prompt: acpid listens for the button by then (both consoles attached before
+    // waiting on either, so neither prompt goes by unseen)
+    const consoles = [await h.attach('first'), await h.attach('second')];
+    for (const id of consoles) await h.waitSerial(id, FIXTURE.prompt);
 
     await close(h, true);
 

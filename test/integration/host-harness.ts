@@ -37,7 +37,8 @@ export class TestHost {
     });
     const t = new TestHost(host, dataDir);
     // the guest's kernel and initrd are used where they are: their folder is a pool
-    await t.call('pool.add', { name: 'fixtures', path: FIXTURE_DIR });
+    if (!(await t.call('pool.list', {})).some((p) => p.name === 'fixtures'))
+      await t.call('pool.add', { name: 'fixtures', path: FIXTURE_DIR });
     return t;
   }
 

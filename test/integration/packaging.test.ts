@@ -6,7 +6,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURE, tempDir, waitFor } from '../helpers';
+import { FIXTURE, FIXTURE_DIR, tempDir, waitFor } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const NODE_BIN = path.dirname(process.execPath);
@@ -81,6 +81,8 @@ describe('npm pack, npm install -g', () => {
       expect(page.status).toBe(200);
       expect(await page.text()).toMatch(/<script[^>]+src="[^"]*assets\//);
 
+      // the guest's kernel and initrd are used where they are: their folder becomes a pool
+      expect((await corral('pool', 'add', 'fixtures', FIXTURE_DIR)).code).toBe(0);
       expect(
         (await corral('vm', 'create', 'packed', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--append', 'console=ttyS0')).code,
       ).toBe(0);
