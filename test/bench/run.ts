@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
-import { Host } from '../../electron/core/host/host';
+import { Host, type HostOptions } from '../../electron/core/host/host';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { vmFiles } from '../../electron/core/paths';
 import { BOOT_MS, FIXTURE, FIXTURE_DIR, tempDir, waitState } from '../helpers';
@@ -129,8 +129,8 @@ async function startLatency(): Promise<Row[]> {
 }
 
 /** A host on dataDir whose pool "fixtures" holds the guest's kernel and initrd. */
-async function benchHost(dataDir: string, env: NodeJS.ProcessEnv): Promise<Host> {
-  const host = await Host.start({ dataDir, kind: 'bench', env });
+async function benchHost(dataDir: string, env: NodeJS.ProcessEnv, autostart?: HostOptions['autostart']): Promise<Host> {
+  const host = await Host.start({ dataDir, kind: 'bench', env, ...(autostart ? { autostart } : {}) });
   if (!host.vms.pools.list().some((p) => p.name === 'fixtures')) host.vms.pools.add('fixtures', FIXTURE_DIR);
   return host;
 }
@@ -348,14 +348,14 @@ async function bootedTimes(host: Host, id: string, n: number): Promise<void> {
 async function bootAndShutdown(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
   const env = { ...process.env, CORRAL_ACCEL: 'tcg' };
-  let host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'never' });
+  let host = await benchHost(dataDir, env, 'never');
   const vms = [];
   for (let i = 0; i < 10; i++)
     vms.push(await host.vms.service.create(guest(`boot-${i}`, { memoryMiB: 256, restart: 'never', autostart: true, autostartOrder: 1 })));
   await host.close();
   try {
     const t0 = performance.now();
-    host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'always' });
+    host = await benchHost(dataDir, env, 'always');
     const result = await host.autostarted!;
     const autostart = performance.now() - t0;
 
@@ -372,7 +372,7 @@ async function bootAndShutdown(): Promise<Row[]> {
     const d0 = performance.now();
     await host.close({ stopGuests: true });
     const shutdown = performance.now() - d0;
-    host = await Host.start({ dataDir, kind: 'bench', env, autostart: 'never' });
+    host = await benchHost(dataDir, env, 'never');
     const clean = host.vms.service.list().filter((v) => v.lastExit?.reason === 'host-shutdown').length;
     // the floor with no guest running, as at a host start
     const bare = vms.map((vm) => bareFloor(host, vm));
@@ -424,7 +424,21 @@ async function main(): Promise<void> {
   if (unknown.length) throw new Error(`BENCH_ONLY: unknown group ${unknown.join(', ')} (known: ${Object.keys(groups).join(', ')})`);
   const rows: Row[] = [];
   for (const [name, run] of Object.entries(groups)) {
-    if (!only || only.includes(name)) rows.push(...[await run()].flat());
+    if (only && !only.includes(name)) continue;
+    try {
+      rows.push(...[await run()].flat());
+    } catch (err) {
+      // one broken group must not cost the rows of the others
+      process.exitCode = 1;
+      console.error(err);
+      rows.push({
+        name: `${name}: failed`,
+        value: String((err as Error).message ?? err).slice(0, 120),
+        floor: '-',
+        target: '-',
+        ok: false,
+      });
+    }
   }
   printTable(rows);
 }
