@@ -1,11 +1,11 @@
 // The CLI's exact surface against a real `corral serve` process and real QEMU guests,
 // including a host killed with SIGKILL while its guest runs.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
-import { corral, ServeProcess } from './serve-process';
+import { BOOT_MS, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
+import { consoleSession, corral, ServeProcess } from './serve-process';
 
 const data = tempDir();
 let serve: ServeProcess;
@@ -158,7 +158,7 @@ describe('corral CLI', () => {
       BOOT_MS,
       250,
     );
-    const out = await consoleSession(NAME, 'echo $((7*6))', /\n42\r?\n/);
+    const out = await consoleSession(data, NAME, 'echo $((7*6))', /\n42\r?\n/);
     expect(out.code).toBe(0);
   });
 
@@ -174,7 +174,7 @@ describe('corral CLI', () => {
     const events = (await corral(data, ['events'])).stdout;
     expect(events).toMatch(/Reattached \(pid \d+\)/);
     // the reattached console still reaches the guest
-    expect((await consoleSession(NAME, 'echo again-$((5*5))', /again-25/)).code).toBe(0);
+    expect((await consoleSession(data, NAME, 'echo again-$((5*5))', /again-25/)).code).toBe(0);
   });
 
   it('stops with ACPI, keeps the log, lists events as JSON', async () => {
@@ -208,33 +208,6 @@ describe('deleting', () => {
     expect(fs.existsSync(disk2)).toBe(false);
   });
 });
-
-/** Runs `corral vm console`, types a line, waits for `expect`, then leaves with Ctrl-]. */
-function consoleSession(name: string, line: string, expectOut: RegExp): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--data', data, 'vm', 'console', name], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let sent = false;
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`console: no ${expectOut} in ${JSON.stringify(out.slice(-500))}`));
-    }, 60_000);
-    child.stderr.on('data', (d: Buffer) => {
-      if (!sent && d.toString().includes('Ctrl-]')) {
-        sent = true;
-        child.stdin.write(`\n${line}\n`);
-      }
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (expectOut.test(out)) child.stdin.write('\x1d');
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
 
 describe('storage pools', () => {
   it('lists, shows files by kind, and refuses to remove a pool in use, naming the VMs', async () => {

@@ -1,11 +1,10 @@
 // What a guest prints reaches the user's terminal through `corral vm log` and `vm console`:
 // escape sequences that act beyond the screen (clipboard, title, terminal queries) are taken
 // out unless --raw is given. A real guest prints them on its serial console.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, CLI, FIXTURE, tempDir, waitFor } from '../helpers';
-import { corral, ServeProcess } from './serve-process';
+import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
+import { consoleSession, corral, ServeProcess } from './serve-process';
 
 const data = tempDir();
 let serve: ServeProcess;
@@ -29,13 +28,13 @@ afterAll(async () => {
 
 describe('guest output on the terminal', () => {
   it('vm console shows colours but not the clipboard, title, link or queries; --raw shows all', async () => {
-    const filtered = await consoleSession([], PRINTF, /END-42/);
+    const filtered = await consoleSession(data, NAME, PRINTF, /END-42/);
     expect(filtered.out).toContain('\x1b[31mRED\x1b[0m END-42');
     expect(filtered.out).toContain('ABL');
     expect(filtered.out).not.toContain('\x1b]');
     expect(filtered.out).not.toContain('\x1b[6n');
     expect(filtered.out).not.toContain('\x1b[c');
-    const raw = await consoleSession(['--raw'], PRINTF.replace('42', '43'), /END-43/);
+    const raw = await consoleSession(data, NAME, PRINTF.replace('42', '43'), /END-43/, ['--raw']);
     expect(raw.out).toContain('\x1b]52;c;aGk=\x07');
     expect(raw.out).toContain('\x1b[6n');
   });
@@ -52,30 +51,3 @@ describe('guest output on the terminal', () => {
     expect(raw.stdout).toContain('\x1b[6n');
   });
 });
-
-/** Runs `corral vm console`, types a line, waits for `expectOut`, then leaves with Ctrl-]. */
-function consoleSession(extra: string[], line: string, expectOut: RegExp): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--data', data, 'vm', 'console', NAME, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let sent = false;
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`console: no ${expectOut} in ${JSON.stringify(out.slice(-500))}`));
-    }, 60_000);
-    child.stderr.on('data', (d: Buffer) => {
-      if (!sent && d.toString().includes('Ctrl-]')) {
-        sent = true;
-        child.stdin.write(`\n${line}\n`);
-      }
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (expectOut.test(out)) child.stdin.write('\x1d');
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}

@@ -65,3 +65,36 @@ export class ServeProcess {
     await this.exit;
   }
 }
+
+/** Runs `corral vm console NAME [...extra]`, types a line, waits for `expectOut`, then leaves with Ctrl-]. */
+export function consoleSession(
+  data: string,
+  name: string,
+  line: string,
+  expectOut: RegExp,
+  extra: string[] = [],
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, '--data', data, 'vm', 'console', name, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let sent = false;
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`console: no ${expectOut} in ${JSON.stringify(out.slice(-500))}`));
+    }, 60_000);
+    child.stderr.on('data', (d: Buffer) => {
+      if (!sent && d.toString().includes('Ctrl-]')) {
+        sent = true;
+        child.stdin.write(`\n${line}\n`);
+      }
+    });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (expectOut.test(out)) child.stdin.write('\x1d');
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
