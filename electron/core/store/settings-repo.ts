@@ -2,6 +2,7 @@
 import { HostSettings, type HostSettings as Settings } from '../api/contract.js';
 import type { Db } from './db.js';
 
+const Stored = HostSettings.partial();
 const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, memoryOvercommit: 1.0 };
 
 /** Kept beside the settings; not one of them (get() leaves it out). */
@@ -9,6 +10,8 @@ const AUTOSTART_BOOT = 'autostartBootId';
 
 export class SettingsRepo {
   private readonly q;
+  /** Read often (every resource sample), written rarely, and only through this repo. */
+  private cached: Settings | null = null;
 
   constructor(db: Db) {
     this.q = {
@@ -18,11 +21,13 @@ export class SettingsRepo {
   }
 
   get(): Settings {
+    if (this.cached) return { ...this.cached };
     const stored: Record<string, unknown> = {};
     for (const { key, value } of this.q.all.all()) stored[key] = JSON.parse(value);
     // a value an older or newer Corral wrote that does not fit falls back to the default
-    const parsed = HostSettings.partial().safeParse(stored);
-    return { ...DEFAULTS, ...(parsed.success ? parsed.data : {}) };
+    const parsed = Stored.safeParse(stored);
+    this.cached = { ...DEFAULTS, ...(parsed.success ? parsed.data : {}) };
+    return { ...this.cached };
   }
 
   /** The machine boot (kernel boot id) the last autostart ran in: autostart runs once per boot. */
@@ -37,6 +42,7 @@ export class SettingsRepo {
 
   set(patch: Partial<Settings>): Settings {
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) this.q.put.run(k, JSON.stringify(v));
+    this.cached = null;
     return this.get();
   }
 }

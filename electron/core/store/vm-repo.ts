@@ -77,6 +77,10 @@ export class VmRepo {
       history: db.prepare('INSERT INTO vm_config_history (vm_id, version, config, at) VALUES (?, ?, ?, ?)'),
       updateConfig: db.prepare('UPDATE vms SET name = ?, config = ?, config_version = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM vms WHERE id = ?'),
+      bootMemory: db.prepare<[], { id: string; mem: number | null; max: number | null }>(
+        `SELECT id, json_extract(coalesce(applied_config, config), '$.memoryMiB') AS mem,
+                json_extract(coalesce(applied_config, config), '$.maxMemoryMiB') AS max FROM vms`,
+      ),
     };
   }
 
@@ -88,6 +92,14 @@ export class VmRepo {
       disks.set(d.vm_id, list);
     }
     return this.q.all.all().map((r) => toRecord(r, disks.get(r.id) ?? []));
+  }
+
+  /**
+   * The memory each VM boots with (its applied config while it runs), in MiB, read in SQL: the
+   * resource monitor asks every 2 s, and parsing whole records for it cost more than sampling.
+   */
+  bootMemoryMiB(): Map<string, number> {
+    return new Map(this.q.bootMemory.all().map((r) => [r.id, bootMemoryMiB({ memoryMiB: r.mem ?? 0, maxMemoryMiB: r.max })]));
   }
 
   get(id: string): VmRecord | undefined {

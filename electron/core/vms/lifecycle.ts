@@ -133,11 +133,9 @@ export class Lifecycle {
 
   /** Memory that running VMs may use: what each QEMU booted with. */
   committedBytes(): number {
+    const boot = this.ctx.vms.bootMemoryMiB();
     let sum = 0;
-    for (const run of this.ctx.registry.all()) {
-      const r = this.ctx.vms.get(run.vmId);
-      if (r) sum += bootMemoryMiB(r.applied ?? r.config) * MiB;
-    }
+    for (const run of this.ctx.registry.all()) sum += (boot.get(run.vmId) ?? 0) * MiB;
     return sum;
   }
 
