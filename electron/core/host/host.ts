@@ -27,6 +27,7 @@ import type { AutostartResult } from '../vms/boot-order.js';
 import { resolveQemuUser } from '../qemu/run-as.js';
 import { Pools } from '../vms/pools.js';
 import { RealQemuDriver } from '../qemu/qemu-driver.js';
+import type { QmpEvent } from '../qemu/qmp.js';
 import { makeProbe } from '../supervisor/liveness.js';
 import { MachineConsoles } from '../consoles/machine-consoles.js';
 import { Terminals } from '../consoles/terminals.js';
@@ -132,7 +133,13 @@ export class Host {
       });
       const subscribers = new Set<(at: number, vms: VmStats[], host: HostResources) => void>();
       const running = {
-        running: () => vmLayer.registry.all().map((r) => ({ vmId: r.vmId, pid: r.machine.pid, qmp: r.machine.qmp })),
+        running: () =>
+          vmLayer.registry.all().map((r) => ({
+            vmId: r.vmId,
+            pid: r.machine.pid,
+            qmp: r.machine.qmp,
+            onEvent: (fn: (ev: QmpEvent) => void) => r.machine.onEvent(fn),
+          })),
         committedBytes: () => vmLayer.lifecycle.committedBytes(),
       };
       const monitor = new ResourceMonitor(running, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) =>

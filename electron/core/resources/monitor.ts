@@ -39,6 +39,7 @@ export class ResourceMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (!this.busy) this.book.close();
   }
 
   host(): HostResources {
@@ -62,12 +63,17 @@ export class ResourceMonitor {
 
   private async tick(): Promise<void> {
     const running = this.source.running();
-    if (this.busy || !running.length) return;
+    if (this.busy) return;
+    this.book.keepOnly(running);
+    if (!running.length) return;
     this.busy = true;
     try {
       const now = Date.now();
       const samples = (await Promise.all(running.map((r) => this.book.sample(r, now)))).filter((s): s is VmStats => s !== null);
-      if (!this.timer) return; // stopped while sampling: the store may be closed already
+      if (!this.timer) {
+        this.book.close();
+        return; // stopped while sampling: the store may be closed already
+      }
       this.publish(now, samples, this.host());
       const minute = Math.floor(now / MINUTE) * MINUTE;
       if (minute > this.lastMinute) {
