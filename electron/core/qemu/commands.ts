@@ -1,6 +1,7 @@
 // Every QMP command Corral sends, typed: the only place that spells a command's name and
 // arguments. The rest of the core calls these methods, never a raw execute().
 import { diskBackendQom, diskNode } from './ids.js';
+import { QmpError } from './qmp.js';
 
 /** What the commands need of a QMP connection (the real client, or the fake driver's). */
 export interface QmpLink {
@@ -32,64 +33,87 @@ export interface IoLimits {
 }
 
 export class QemuCommands {
+  private replies = 0;
+
   constructor(readonly link: QmpLink) {}
 
   get closed(): boolean {
     return this.link.closed;
   }
 
+  /**
+   * How many commands QEMU has answered (an error is an answer too). QMP is served by QEMU's
+   * main loop, so a count that moves proves the loop alive: hang detection need not ask again.
+   */
+  get answered(): number {
+    return this.replies;
+  }
+
+  private execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T> {
+    return this.link.execute<T>(command, args, timeoutMs).then(
+      (r) => {
+        this.replies++;
+        return r;
+      },
+      (err: unknown) => {
+        if (err instanceof QmpError) this.replies++;
+        throw err;
+      },
+    );
+  }
+
   /** Runs a guest held at -S, or resumes a paused one. */
   cont(): Promise<void> {
-    return this.link.execute('cont');
+    return this.execute('cont');
   }
 
   /** Pauses the guest's vCPUs. */
   stop(): Promise<void> {
-    return this.link.execute('stop');
+    return this.execute('stop');
   }
 
   /** The ACPI power button. */
   powerdown(): Promise<void> {
-    return this.link.execute('system_powerdown');
+    return this.execute('system_powerdown');
   }
 
   reset(): Promise<void> {
-    return this.link.execute('system_reset');
+    return this.execute('system_reset');
   }
 
   queryStatus(timeoutMs?: number): Promise<QmpStatus> {
-    return this.link.execute<QmpStatus>('query-status', undefined, timeoutMs);
+    return this.execute<QmpStatus>('query-status', undefined, timeoutMs);
   }
 
   /** Whether a client is connected to a socket chardev (QEMU shows "disconnected:…" until one is). */
   async chardevConnected(label: string, timeoutMs?: number): Promise<boolean> {
-    const devs = await this.link.execute<Array<{ label: string; filename: string }>>('query-chardev', undefined, timeoutMs);
+    const devs = await this.execute<Array<{ label: string; filename: string }>>('query-chardev', undefined, timeoutMs);
     const dev = devs.find((d) => d.label === label);
     return !!dev && !dev.filename.startsWith('disconnected:');
   }
 
   /** The balloon target: the memory the guest may use, in bytes. */
   setBalloon(bytes: number): Promise<void> {
-    return this.link.execute('balloon', { value: bytes });
+    return this.execute('balloon', { value: bytes });
   }
 
   /** The guest's current memory per the balloon, in bytes (fails when there is no balloon). */
   async queryBalloon(timeoutMs?: number): Promise<number> {
-    return (await this.link.execute<{ actual: number }>('query-balloon', undefined, timeoutMs)).actual;
+    return (await this.execute<{ actual: number }>('query-balloon', undefined, timeoutMs)).actual;
   }
 
   queryHotpluggableCpus(): Promise<HotpluggableCpu[]> {
-    return this.link.execute<HotpluggableCpu[]>('query-hotpluggable-cpus');
+    return this.execute<HotpluggableCpu[]>('query-hotpluggable-cpus');
   }
 
   /** Plugs a vCPU into a free slot (props as query-hotpluggable-cpus gave them). */
   addCpu(type: string, id: string, props: Record<string, number>): Promise<void> {
-    return this.link.execute('device_add', { driver: type, id, ...props });
+    return this.execute('device_add', { driver: type, id, ...props });
   }
 
   /** Disk i's throughput and IOPS limits (0: none). */
   throttleDisk(i: number, l: IoLimits): Promise<void> {
-    return this.link.execute('block_set_io_throttle', {
+    return this.execute('block_set_io_throttle', {
       id: diskBackendQom(i),
       bps: l.bps,
       bps_rd: 0,
@@ -102,20 +126,20 @@ export class QemuCommands {
 
   /** Grows disk i's image to `bytes` while the guest runs. */
   resizeDisk(i: number, bytes: number): Promise<void> {
-    return this.link.execute('block_resize', { 'node-name': diskNode(i), size: bytes }, 30_000);
+    return this.execute('block_resize', { 'node-name': diskNode(i), size: bytes }, 30_000);
   }
 
   queryBlockstats(timeoutMs?: number): Promise<BlockStats[]> {
-    return this.link.execute<BlockStats[]>('query-blockstats', undefined, timeoutMs);
+    return this.execute<BlockStats[]>('query-blockstats', undefined, timeoutMs);
   }
 
   /** Writes the screen as PNG to `file` (a path QEMU can write: the VM's run dir). */
   screendump(file: string): Promise<void> {
-    return this.link.execute('screendump', { filename: file, format: 'png' }, 10_000);
+    return this.execute('screendump', { filename: file, format: 'png' }, 10_000);
   }
 
   /** A human monitor command; the caller has checked it against the read-only allowlist. */
   humanMonitor(commandLine: string): Promise<string> {
-    return this.link.execute<string>('human-monitor-command', { 'command-line': commandLine }, 10_000);
+    return this.execute<string>('human-monitor-command', { 'command-line': commandLine }, 10_000);
   }
 }

@@ -48,12 +48,19 @@ export class HealthWatch {
 
   start(): void {
     const { qmp, timing } = this.o;
+    let answered = qmp.answered;
     this.loop(timing.qmpIntervalMs, async () => {
+      // QEMU answered other commands since the last check (statistics ask every 2 s): it is alive
+      if (qmp.answered !== answered) {
+        answered = qmp.answered;
+        return;
+      }
       try {
         await qmp.queryStatus(timing.qmpTimeoutMs);
       } catch (err) {
         if (!qmp.closed) this.fire('qemu-hung', (err as Error).message);
       }
+      answered = qmp.answered;
     });
     if (this.o.probe) {
       const probe = this.o.probe;
