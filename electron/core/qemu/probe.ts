@@ -160,7 +160,7 @@ export interface ProbeOptions {
 export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
   const env = opts.env ?? process.env;
   const binary = findQemu(env);
-  const [version, catalog] = await Promise.all([qemuVersion(binary), machineCatalog(binary)]);
+  const { version, ...catalog } = await describeQemu(binary, opts.cacheFile);
   const forced = env.CORRAL_ACCEL;
   if (forced === 'tcg') return { binary, version, ...catalog, accel: 'tcg', warning: null };
   if (forced && forced !== 'kvm' && forced !== 'auto') throw new Error(`CORRAL_ACCEL must be kvm, tcg or auto, not "${forced}"`);
@@ -176,9 +176,11 @@ export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
     };
   }
   const key = `${binary}|${version}|${os.release()}|${fs.statSync(binary).mtimeMs}`;
-  const cached = readCache(opts.cacheFile, key);
+  const cached = readCache(opts.cacheFile, 'kvm', key, (v) =>
+    typeof v.ok === 'boolean' ? { ok: v.ok, detail: String(v.detail ?? '') } : null,
+  );
   const result = cached ?? (await guestRuns(binary, 'kvm'));
-  if (!cached) writeCache(opts.cacheFile, key, result);
+  if (!cached) writeCache(opts.cacheFile, 'kvm', key, result);
   if (result.ok) return { binary, version, ...catalog, accel: 'kvm', warning: null };
   return {
     binary,
@@ -187,6 +189,25 @@ export async function probeQemu(opts: ProbeOptions = {}): Promise<QemuCaps> {
     accel: 'tcg',
     warning: `KVM is present but could not run a test guest (${result.detail}): guests run under software emulation (TCG), much slower. Set CORRAL_ACCEL=kvm to force KVM.`,
   };
+}
+
+/**
+ * The version and catalog of this QEMU binary: three runs of QEMU, which cost a host start
+ * about as much as starting a guest, so they are kept until the binary changes (an upgrade
+ * replaces the file: a new inode, size or time).
+ */
+async function describeQemu(binary: string, cacheFile: string | undefined): Promise<{ version: string } & MachineCatalog> {
+  const st = fs.statSync(binary);
+  const key = `${binary}|${st.ino}|${st.size}|${st.mtimeMs}|${st.ctimeMs}`;
+  const cached = readCache(cacheFile, 'qemu', key, (v) =>
+    typeof v.version === 'string' && typeof v.q35 === 'string' && Array.isArray(v.machineTypes) && Array.isArray(v.cpuModels)
+      ? { version: v.version, q35: v.q35, machineTypes: v.machineTypes.map(String), cpuModels: v.cpuModels.map(String) }
+      : null,
+  );
+  if (cached) return cached;
+  const [version, catalog] = await Promise.all([qemuVersion(binary), machineCatalog(binary)]);
+  writeCache(cacheFile, 'qemu', key, { version, ...catalog });
+  return { version, ...catalog };
 }
 
 function kvmUsable(): boolean {
@@ -198,21 +219,32 @@ function kvmUsable(): boolean {
   }
 }
 
-function readCache(file: string | undefined, key: string): { ok: boolean; detail: string } | null {
+type Entry = Record<string, unknown>;
+
+/** One section of the cache file, if its key still matches and `check` accepts it. */
+function readCache<T>(file: string | undefined, section: string, key: string, check: (v: Entry) => T | null): T | null {
   if (!file) return null;
   try {
-    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as { key?: string; ok?: boolean; detail?: string };
-    if (data.key === key && typeof data.ok === 'boolean') return { ok: data.ok, detail: String(data.detail ?? '') };
+    const entry = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, Entry | undefined>)[section];
+    if (entry && entry.key === key) return check(entry);
   } catch {
     // missing or unreadable: probe again
   }
   return null;
 }
 
-function writeCache(file: string | undefined, key: string, r: { ok: boolean; detail: string }): void {
+function writeCache(file: string | undefined, section: string, key: string, value: object): void {
   if (!file) return;
   try {
-    fs.writeFileSync(file, JSON.stringify({ key, ...r }), { mode: 0o600 });
+    let all: Record<string, unknown> = {};
+    try {
+      const old = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      if (old && typeof old === 'object' && !Array.isArray(old)) all = old as Record<string, unknown>;
+    } catch {
+      // none yet
+    }
+    all[section] = { key, ...value };
+    fs.writeFileSync(file, JSON.stringify(all), { mode: 0o600 });
   } catch {
     // a cache is only a cache
   }
