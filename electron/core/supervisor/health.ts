@@ -36,6 +36,8 @@ export interface HealthOptions {
   onFirstAnswer: () => void;
   /** The guest is paused on purpose: no liveness expected. */
   paused: () => boolean;
+  /** A snapshot job holds QEMU's main loop: QMP's silence then is no hang. */
+  busy?: () => boolean;
 }
 
 export class HealthWatch {
@@ -49,16 +51,17 @@ export class HealthWatch {
   start(): void {
     const { qmp, timing } = this.o;
     this.loop(timing.qmpIntervalMs, async () => {
+      if (this.o.busy?.()) return;
       try {
         await qmp.queryStatus(timing.qmpTimeoutMs);
       } catch (err) {
-        if (!qmp.closed) this.fire('qemu-hung', (err as Error).message);
+        if (!qmp.closed && !this.o.busy?.()) this.fire('qemu-hung', (err as Error).message);
       }
     });
     if (this.o.probe) {
       const probe = this.o.probe;
       this.loop(timing.livenessIntervalMs, async () => {
-        if (this.o.paused()) return;
+        if (this.o.paused() || this.o.busy?.()) return;
         if (await probe()) {
           if (!this.succeeded && !this.stopped) this.o.onFirstAnswer();
           this.succeeded = true;
