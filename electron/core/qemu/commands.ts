@@ -137,7 +137,8 @@ export class QemuCommands {
     return this.link.execute(
       `snapshot-${kind}`,
       { 'job-id': a.jobId, tag: a.tag, ...(a.vmstate ? { vmstate: a.vmstate } : {}), devices: a.devices },
-      10_000,
+      // the job may run before QEMU sends this answer: it can take as long as the job
+      600_000,
     );
   }
 
