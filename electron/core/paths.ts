@@ -64,6 +64,10 @@ export interface VmFiles {
 
 /** A VM's UEFI variables, in its folder: reset (copied again from the template) when its firmware changes. */
 export const EFI_VARS_FILE = 'efivars.qcow2';
+/** swtpm's state dir in a VM's folder. */
+export const TPM_STATE_DIR = 'tpm';
+/** Per-snapshot copies of what is not a qcow2 image (the TPM state), in a VM's folder. */
+export const SNAPSHOTS_DIR = 'snapshots';
 
 // sun_path is 108 bytes including the NUL; keep a margin for the longest socket name.
 const SOCKET_PATH_MAX = 100;
@@ -93,7 +97,7 @@ export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
     qgaSocket: path.join(runDir, 'qga.sock'),
     pidFile: path.join(runDir, 'qemu.pid'),
     efiVars: path.join(dir, EFI_VARS_FILE),
-    tpmState: path.join(dir, 'tpm'),
+    tpmState: path.join(dir, TPM_STATE_DIR),
     swtpmLog: path.join(dir, 'swtpm.log'),
     swtpmSocket: path.join(runDir, 'swtpm.sock'),
     swtpmPidFile: path.join(runDir, 'swtpm.pid'),

@@ -8,12 +8,14 @@ import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
+import { snapshotCommands } from './snapshots.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
   ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
+  ...snapshotCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

@@ -22,9 +22,18 @@ import {
   VmStats,
 } from './schemas.js';
 import { AuditEntry, Identity, Password, Role, TokenId, TokenInfo, UserInfo, UserName } from './account-schemas.js';
+import {
+  SnapshotDescription,
+  SnapshotInfo,
+  SnapshotName,
+  SnapshotSchedule,
+  SnapshotTree,
+  type SnapshotProgress,
+} from './snapshot-schemas.js';
 
 export * from './schemas.js';
 export * from './account-schemas.js';
+export * from './snapshot-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -194,6 +203,19 @@ export const methods = {
   ),
   'token.list': method(z.object({}), z.array(TokenInfo)),
   'token.revoke': method(z.object({ id: TokenId }), Ok),
+  /** A VM's snapshot tree, where it is in it, and its schedule. */
+  'snapshot.list': method(Vm, SnapshotTree),
+  /** Live with RAM (default), disks only of a running VM (memory false), or offline when stopped. */
+  'snapshot.create': method(
+    Vm.extend({ name: SnapshotName, description: SnapshotDescription.default(''), memory: z.boolean().default(true) }),
+    SnapshotInfo,
+  ),
+  /** Back to a snapshot: the current state is lost. `restarted`: the guest had to be stopped and started. */
+  'snapshot.revert': method(Vm.extend({ snapshot: z.string().min(1).max(200) }), z.object({ vm: VmInfo, restarted: z.boolean() })),
+  /** Deletes one snapshot; its children move to its parent and stay revertable. */
+  'snapshot.delete': method(Vm.extend({ snapshot: z.string().min(1).max(200) }), Ok),
+  /** Sets (or with null, turns off) the VM's snapshot schedule. */
+  'snapshot.schedule': method(Vm.extend({ schedule: SnapshotSchedule.nullable() }), SnapshotTree),
   /** The newest entries of the audit log: every mutating call, who made it and from where. */
   'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
 } as const;
@@ -224,6 +246,8 @@ export interface EventMap {
   stats: { at: number; vms: VmStats[]; host: HostResources };
   /** Crashes, restarts and crash-loops, for desktop notifications. */
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
+  /** A snapshot job's progress, while it runs. */
+  'snapshot.progress': SnapshotProgress;
 }
 export type EventName = keyof EventMap;
 

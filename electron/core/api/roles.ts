@@ -66,6 +66,11 @@ export const ACCESS: Record<MethodName, Access> = {
   'pool.files': read(),
   'pool.add': change('admin'),
   'pool.remove': change('admin'),
+  'snapshot.list': read(),
+  'snapshot.create': change('operator'),
+  'snapshot.revert': change('operator'),
+  'snapshot.delete': change('operator'),
+  'snapshot.schedule': change('operator'),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
@@ -79,6 +84,7 @@ export const EVENT_ROLES: Record<EventName, Role> = {
   'terminal.exit': 'operator',
   stats: 'viewer',
   notification: 'viewer',
+  'snapshot.progress': 'viewer',
 };
 
 export function atLeast(have: Role, need: Role): boolean {

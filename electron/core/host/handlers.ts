@@ -11,10 +11,12 @@ import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
+import type { SnapshotLayer } from '../vms/snapshot-layer.js';
 import type { AccountHandlers } from './account-handlers.js';
 
 export interface HandlerDeps {
   vms: Vms;
+  snapshots: SnapshotLayer;
   consoles: MachineConsoles;
   /** Where a VM's own files are (known_hosts for ssh). */
   vmDir: (vmId: string) => string;
@@ -34,6 +36,7 @@ export interface HandlerDeps {
 
 export function makeHandlers({
   vms,
+  snapshots: { snapshots, scheduler },
   consoles,
   vmDir,
   serialLog,
@@ -56,6 +59,7 @@ export function makeHandlers({
   journal.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
   journal.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
+  snapshots.on('progress', (p) => subscribed.forEach((s) => s.send('snapshot.progress', p)));
   const serialViewers = new SerialViewers((vmId) => registry.serialLinkOf(vmId));
   registry.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
   registry.on('serialClosed', (vmId) => serialViewers.closed(vmId));
@@ -124,6 +128,14 @@ export function makeHandlers({
       if (!info().features.monitor) throw new CorralError('conflict', 'the monitor console is turned off on this host (setting "monitor")');
       return { output: await consoles.monitor(service.get(a.vm), a.command) };
     },
+    'snapshot.list': (a) => snapshots.list(a.vm),
+    'snapshot.create': (a) => snapshots.create(a.vm, { name: a.name, description: a.description, memory: a.memory }),
+    'snapshot.revert': (a) => snapshots.revert(a.vm, a.snapshot),
+    'snapshot.delete': async (a) => {
+      await snapshots.delete(a.vm, a.snapshot);
+      return { ok: true as const };
+    },
+    'snapshot.schedule': (a) => scheduler.set(service.get(a.vm).id, a.schedule),
     'vm.list': () => service.list(),
     'vm.get': (a) => service.get(a.vm),
     'vm.create': (a) => service.create(a),

@@ -23,6 +23,7 @@ import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
 import { Vms } from '../vms/index.js';
+import { snapshotLayer, type SnapshotLayer } from '../vms/snapshot-layer.js';
 import type { AutostartResult } from '../vms/boot-order.js';
 import { resolveQemuUser } from '../qemu/run-as.js';
 import { Pools } from '../vms/pools.js';
@@ -113,6 +114,8 @@ export class Host {
         probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
+      const snaps = snapshotLayer(vmLayer, db, (id) => files(id).qgaSocket);
+      snaps.scheduler.start();
       const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
@@ -162,6 +165,7 @@ export class Host {
         makeHandlers({
           accountHandlers: accountHandlers(accounts, audit),
           vms: vmLayer,
+          snapshots: snaps,
           consoles,
           vmDir: (id) => files(id).dir,
           serialLog: (id) => files(id).serialLog,
@@ -193,6 +197,7 @@ export class Host {
         unlock,
       );
       host.setConsoleBase = (base) => (consoleBase = base);
+      host.snapshots = snaps;
       host.audit = record;
       host.autostarted = autostarted;
       return host;
@@ -208,6 +213,9 @@ export class Host {
   /** Settles when the autostart VMs have started (or failed); null when none were due at this start. */
   autostarted: Promise<AutostartResult> | null = null;
 
+  /** Snapshots and their schedules. */
+  snapshots: SnapshotLayer | null = null;
+
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;
 
@@ -221,6 +229,7 @@ export class Host {
    * reverse autostart order, each within its stop timeout (or timeoutSec).
    */
   async close(opts: { stopGuests?: boolean; timeoutSec?: number } = {}): Promise<void> {
+    this.snapshots?.scheduler.stop();
     if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec);
     this.terminals.closeAll();
     this.monitor.stop();

@@ -32,6 +32,24 @@ export interface IoLimits {
   iops: number;
 }
 
+/** A background job as query-jobs shows it (snapshot-save/-load/-delete report 0/1 then 1/1). */
+export interface QemuJob {
+  id: string;
+  type: string;
+  status: string;
+  'current-progress': number;
+  'total-progress': number;
+  error?: string;
+}
+
+/** What a snapshot job works on: the tag, the node that takes the RAM (save, load), the nodes that hold the tag. */
+export interface SnapshotJobArgs {
+  jobId: string;
+  tag: string;
+  vmstate?: string;
+  devices: string[];
+}
+
 export class QemuCommands {
   private replies = 0;
 
@@ -136,6 +154,34 @@ export class QemuCommands {
   /** Writes the screen as PNG to `file` (a path QEMU can write: the VM's run dir). */
   screendump(file: string): Promise<void> {
     return this.execute('screendump', { filename: file, format: 'png' }, 10_000);
+  }
+
+  /** Starts a snapshot-save, snapshot-load or snapshot-delete job (QEMU 6.0+); poll queryJobs for its end. */
+  startSnapshotJob(kind: 'save' | 'load' | 'delete', a: SnapshotJobArgs): Promise<void> {
+    return this.link.execute(
+      `snapshot-${kind}`,
+      { 'job-id': a.jobId, tag: a.tag, ...(a.vmstate ? { vmstate: a.vmstate } : {}), devices: a.devices },
+      // the job may run before QEMU sends this answer: it can take as long as the job
+      600_000,
+    );
+  }
+
+  /** A snapshot job keeps QEMU's main loop busy while it runs: the answer may take as long as the job. */
+  queryJobs(timeoutMs = 600_000): Promise<QemuJob[]> {
+    return this.link.execute<QemuJob[]>('query-jobs', undefined, timeoutMs);
+  }
+
+  dismissJob(id: string): Promise<void> {
+    return this.link.execute('job-dismiss', { id });
+  }
+
+  /** Internal snapshots of several nodes at one instant, without RAM (snapshot-save needs a vmstate). */
+  internalSnapshots(nodes: string[], tag: string): Promise<void> {
+    return this.link.execute(
+      'transaction',
+      { actions: nodes.map((device) => ({ type: 'blockdev-snapshot-internal-sync', data: { device, name: tag } })) },
+      600_000,
+    );
   }
 
   /** A human monitor command; the caller has checked it against the read-only allowlist. */

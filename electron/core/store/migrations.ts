@@ -110,4 +110,32 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  `
+  -- snapshots: a tree per VM (internal qcow2 snapshots whose tag is the row's id), where the
+  -- VM is in it ("you are here": the parent of its next snapshot) and its schedule
+  CREATE TABLE snapshots (
+    id          TEXT PRIMARY KEY,
+    vm_id       TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    parent_id   TEXT,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    has_ram     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,                  -- live | disk | offline
+    config      TEXT NOT NULL,                  -- JSON VmConfig it was taken with
+    pause_ms    INTEGER,
+    consistency TEXT NOT NULL,                  -- full | frozen | crash | offline
+    scheduled   INTEGER NOT NULL DEFAULT 0,
+    files       TEXT NOT NULL,                  -- JSON: which files hold the tag (disks, vars, tpm)
+    UNIQUE (vm_id, name COLLATE NOCASE)
+  );
+  CREATE INDEX snapshots_by_vm ON snapshots (vm_id, created_at);
+  CREATE TABLE snapshot_heads (
+    vm_id      TEXT PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+    current_id TEXT,
+    every_sec  INTEGER,
+    keep       INTEGER,
+    next_at    INTEGER
+  );
+  `,
 ];

@@ -36,6 +36,8 @@ export interface HealthOptions {
   onFirstAnswer: () => void;
   /** The guest is paused on purpose: no liveness expected. */
   paused: () => boolean;
+  /** A snapshot job holds QEMU's main loop: QMP's silence then is no hang. */
+  busy?: () => boolean;
 }
 
 export class HealthWatch {
@@ -50,6 +52,7 @@ export class HealthWatch {
     const { qmp, timing } = this.o;
     let answered = qmp.answered;
     this.loop(timing.qmpIntervalMs, async () => {
+      if (this.o.busy?.()) return;
       // QEMU answered other commands since the last check (statistics ask every 2 s): it is alive
       if (qmp.answered !== answered) {
         answered = qmp.answered;
@@ -58,14 +61,14 @@ export class HealthWatch {
       try {
         await qmp.queryStatus(timing.qmpTimeoutMs);
       } catch (err) {
-        if (!qmp.closed) this.fire('qemu-hung', (err as Error).message);
+        if (!qmp.closed && !this.o.busy?.()) this.fire('qemu-hung', (err as Error).message);
       }
       answered = qmp.answered;
     });
     if (this.o.probe) {
       const probe = this.o.probe;
       this.loop(timing.livenessIntervalMs, async () => {
-        if (this.o.paused()) return;
+        if (this.o.paused() || this.o.busy?.()) return;
         if (await probe()) {
           if (!this.succeeded && !this.stopped) this.o.onFirstAnswer();
           this.succeeded = true;

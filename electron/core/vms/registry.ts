@@ -20,6 +20,11 @@ export class RunningVm {
   tpmFailed: string | null = null;
   /** A pause or resume the user asked for is under way: QEMU's STOP/RESUME event is its echo. */
   userTransition: 'paused' | 'running' | null = null;
+  /**
+   * A snapshot job is under way: QEMU's STOP and RESUME are its own (the state stays), and QMP
+   * may not answer until it ends (no hang is declared meanwhile). It sees every QMP event.
+   */
+  job: { onEvent(ev: QmpEvent): void } | null = null;
   /** A stop that had to be forced because the guest ignored the power button. */
   forced = false;
   /** Recent QMP events, kept for crash reports. */

@@ -84,6 +84,7 @@ export class Supervisor {
           ctx.journal.host(rec, `Liveness probe answered after ${formatDelay(ctx.clock.now() - startedAt)}`);
       },
       paused: () => ctx.vms.get(run.vmId)?.state === 'paused',
+      busy: () => run.job !== null,
     });
     run.health.start();
   }
@@ -106,6 +107,7 @@ export class Supervisor {
   private onQmpEvent(run: RunningVm, ev: QmpEvent): void {
     run.recentEvents.push(ev);
     if (run.recentEvents.length > RECENT_EVENTS) run.recentEvents.shift();
+    run.job?.onEvent(ev);
     const { vms, journal } = this.ctx;
     switch (ev.event) {
       case 'SHUTDOWN':
@@ -138,7 +140,7 @@ export class Supervisor {
         const rec = vms.get(run.vmId);
         const to: VmState = ev.event === 'STOP' ? 'paused' : 'running';
         const ending = run.shutdown || run.watchdog || run.panicked;
-        if (run.userTransition === to) break; // the lifecycle verb records it
+        if (run.userTransition === to || run.job) break; // the lifecycle verb or the snapshot job records it
         if (rec && (rec.state === 'running' || rec.state === 'paused') && rec.state !== to && !ending) {
           journal.transition(rec, to, null, ev.event === 'STOP' ? 'Paused by QEMU' : 'Resumed');
         }
