@@ -65,6 +65,9 @@ export interface VmFiles {
 /** A VM's UEFI variables, in its folder: reset (copied again from the template) when its firmware changes. */
 export const EFI_VARS_FILE = 'efivars.qcow2';
 
+/** A VM's TPM state folder, in its folder. */
+export const TPM_DIR = 'tpm';
+
 // sun_path is 108 bytes including the NUL; keep a margin for the longest socket name.
 const SOCKET_PATH_MAX = 100;
 
@@ -93,7 +96,7 @@ export function vmFiles(layout: DataLayout, vmId: string): VmFiles {
     qgaSocket: path.join(runDir, 'qga.sock'),
     pidFile: path.join(runDir, 'qemu.pid'),
     efiVars: path.join(dir, EFI_VARS_FILE),
-    tpmState: path.join(dir, 'tpm'),
+    tpmState: path.join(dir, TPM_DIR),
     swtpmLog: path.join(dir, 'swtpm.log'),
     swtpmSocket: path.join(runDir, 'swtpm.sock'),
     swtpmPidFile: path.join(runDir, 'swtpm.pid'),
