@@ -4,6 +4,7 @@ import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
+import { portableCommands } from './portable.js';
 import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
+  ...portableCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,
