@@ -94,7 +94,7 @@ export async function cloneVm(ctx: VmContext, a: CloneArgs, job: Job): Promise<V
           { snapshot: a.fromSnapshot, signal: job.signal },
           ctx.env,
         );
-      const config: VmConfig = { ...cur.config, disks, mac: newMac(ctx.vms, ctx.random) };
+      const config: VmConfig = { ...cur.config, disks, mac: newMac(ctx.vms) };
       const rec = ctx.vms.insert(id, a.name, config, ctx.clock.now());
       job.finish();
       const kind = a.linked ? 'linked clone' : 'full clone';

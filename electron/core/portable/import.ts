@@ -140,7 +140,7 @@ export function importedConfig(ctx: VmContext, c: Omit<VmConfig, 'disks'>, copy:
   }
   out = checkBootFiles(out, ctx.pools, () => null);
   const taken = ctx.vms.list().some((v) => v.config.mac && v.config.mac === out.mac);
-  if (copy || taken || !out.mac) out.mac = newMac(ctx.vms, ctx.random);
+  if (copy || taken || !out.mac) out.mac = newMac(ctx.vms);
   return out;
 }
 

@@ -222,7 +222,7 @@ export async function importOva(
       cpus: ovf.cpus,
       memoryMiB: ovf.memoryMiB,
       machineType: ctx.driver.pinnedMachineType(),
-      mac: newMac(ctx.vms, ctx.random),
+      mac: newMac(ctx.vms),
     },
     disks,
     efiVars: null,

@@ -67,7 +67,7 @@ export class VmService {
         // installers today expect UEFI; a VM keeps the hardware it was made with
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
-        mac: settings.mac ?? newMac(ctx.vms, ctx.random),
+        mac: settings.mac ?? newMac(ctx.vms),
       };
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
