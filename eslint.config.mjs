@@ -56,16 +56,17 @@ export default ts.config(
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
-  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles  <  host
+  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, portable  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'host'],
-    resources: ['auth', 'supervisor', 'vms', 'consoles', 'host'],
-    vms: ['auth', 'consoles', 'host'],
-    consoles: ['auth', 'host', 'store'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'portable', 'host'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'portable', 'host'],
+    vms: ['auth', 'consoles', 'portable', 'host'],
+    consoles: ['auth', 'host', 'store', 'portable'],
+    portable: ['auth', 'consoles', 'supervisor', 'resources', 'host'],
     host: [],
   }),
   // the leaves at core's top (clock, paths, version…) import no folder of core

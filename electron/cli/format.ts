@@ -82,7 +82,10 @@ export function vmDetails(v: VmInfo): string {
         .join(', ') || '-',
     ],
     ['Pending', v.pending.length ? `${v.pending.join(', ')} (at the next boot)` : '-'],
-    ...c.disks.map((d, i): [string, string] => [`Disk ${i}`, `${d.path} (${d.format}${d.owned ? '' : ', external'})`]),
+    ...c.disks.map((d, i): [string, string] => [
+      `Disk ${i}`,
+      `${d.path} (${d.format}${d.owned ? '' : ', external'}${d.base ? `, linked clone of the base ${d.base}` : ''})`,
+    ]),
     ['CD-ROM', c.iso ?? '-'],
     ...(c.kernel
       ? ([
@@ -91,6 +94,7 @@ export function vmDetails(v: VmInfo): string {
           ['Append', c.append ?? '-'],
         ] as Array<[string, string]>)
       : []),
+    ['MAC', c.mac ?? "52:54:00:12:34:56 (QEMU's default)"],
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
     ['Restart', `${c.restart} (crash-loop after ${c.maxCrashes} crashes in ${Math.round(c.crashWindowSec / 60)} min)`],
     [

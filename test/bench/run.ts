@@ -18,6 +18,7 @@ import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
+import { portableRows } from './portable';
 
 /**
  * Bare QEMU, same argv: spawn until the QMP greeting arrives, the floor for a start. Also when
@@ -418,6 +419,7 @@ async function main(): Promise<void> {
     list: listRows,
     auth: authRows,
     fuzz: fuzzRow,
+    portable: portableRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

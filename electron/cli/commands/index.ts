@@ -4,6 +4,7 @@ import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
+import { portableCommands } from './portable.js';
 import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   ...configCommands,
   ...lifecycleCommands,
   ...snapshotCommands,
+  ...portableCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

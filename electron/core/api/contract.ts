@@ -92,6 +92,12 @@ function method<A extends z.ZodType, R extends z.ZodType>(args: A, result: R) {
 
 const Ok = z.object({ ok: z.literal(true) });
 
+/** A long copy's id, chosen by the caller so it can cancel before the call returns. */
+const JobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
+/** A managed base of linked clones, and the VMs standing on it. */
+export const BaseInfo = z.object({ path: z.string(), source: z.string(), createdAt: z.number(), dependents: z.array(z.string()) });
+export type BaseInfo = z.infer<typeof BaseInfo>;
+
 export const methods = {
   'host.info': method(z.object({}), HostInfo),
   'host.settings': method(HostSettings.partial(), HostSettings),
@@ -133,6 +139,23 @@ export const methods = {
   'vm.pause': method(Vm, VmInfo),
   'vm.resume': method(Vm, VmInfo),
   'vm.delete': method(Vm.extend({ keepDisks: z.boolean().default(false) }), Ok),
+  /**
+   * A copy of a stopped VM with a new id and MAC: full (disks flattened) or linked (overlays on a
+   * managed base). The TPM gets a new identity unless keepTpm.
+   */
+  'vm.clone': method(
+    Vm.extend({ name: VmName, linked: z.boolean().default(false), keepTpm: z.boolean().default(false), job: JobId.optional() }),
+    VmInfo,
+  ),
+  /** Writes a stopped VM as one bundle (a tar) to a new file in a pool; job.progress events follow it. */
+  'vm.export': method(Vm.extend({ file: AbsPath, job: JobId.optional() }), z.object({ file: z.string(), size: z.number() })),
+  /** A bundle or an OVA in a pool, checked whole before the VM appears. */
+  'vm.import': method(z.object({ file: AbsPath, name: VmName.optional(), job: JobId.optional() }), VmInfo),
+  /** Cancels a running clone, export or import; it leaves nothing behind. */
+  'job.cancel': method(z.object({ job: JobId }), Ok),
+  'base.list': method(z.object({}), z.array(BaseInfo)),
+  /** Deletes a managed base; refused while linked clones stand on it. */
+  'base.delete': method(z.object({ path: AbsPath }), Ok),
   'events.list': method(z.object({ vm: VmRef.optional(), limit: z.number().int().min(1).max(10000).default(200) }), z.array(EventRecord)),
   /** Starts pushing vm.changed / vm.removed / event.logged to this connection. */
   'events.subscribe': method(z.object({}), Ok),
@@ -244,6 +267,18 @@ export interface EventMap {
   'terminal.exit': { id: string; code: number | null };
   /** Every 2 s while VMs run: one sample per running VM and the host's own figures. */
   stats: { at: number; vms: VmStats[]; host: HostResources };
+  /** A clone, export or import under way (sent to the caller only). */
+  'job.progress': {
+    job: string;
+    op: 'clone' | 'export' | 'import';
+    vm: string;
+    /** What it is doing now (converting disk 0, archiving, verifying…). */
+    phase: string;
+    done: number;
+    total: number;
+    rateBps: number;
+    etaSec: number | null;
+  };
   /** Crashes, restarts and crash-loops, for desktop notifications. */
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
   /** A snapshot job's progress, while it runs. */

@@ -36,6 +36,12 @@ export const ACCESS: Record<MethodName, Access> = {
   'vm.pause': change('operator'),
   'vm.resume': change('operator'),
   'vm.delete': change('operator'),
+  'vm.clone': change('operator'),
+  'vm.export': change('operator'),
+  'vm.import': change('operator'),
+  'job.cancel': change('operator'),
+  'base.list': read(),
+  'base.delete': change('operator'),
   'events.list': read(),
   'events.subscribe': read(),
   // a viewer may watch a serial console; typing into it takes an operator
@@ -85,6 +91,7 @@ export const EVENT_ROLES: Record<EventName, Role> = {
   stats: 'viewer',
   notification: 'viewer',
   'snapshot.progress': 'viewer',
+  'job.progress': 'operator',
 };
 
 export function atLeast(have: Role, need: Role): boolean {

@@ -134,7 +134,14 @@ export const DiskConfig = z.object({
   format: DiskFormat,
   /** Created by Corral: deleted with the VM unless the user keeps disks. */
   owned: z.boolean(),
+  /** A linked clone's disk: a qcow2 overlay on this read-only base that Corral manages. */
+  base: AbsPath.optional(),
 });
+
+/** A NIC's MAC address: unicast, lower case (QEMU's own prefix 52:54:00 for the ones Corral picks). */
+export const MacAddress = z
+  .string()
+  .regex(/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/, 'must be a unicast MAC address such as 52:54:00:12:34:56 (lower case)');
 
 export const CpuWeight = ranged('cpuWeight');
 /** Percent of one host core: 150 = one and a half cores. */
@@ -198,6 +205,8 @@ export const VmConfig = z.object({
   autostartDelaySec: AutostartDelaySec,
   /** How long the guest gets to shut down on the ACPI button when the machine shuts down. */
   stopTimeoutSec: StopTimeoutSec,
+  /** The NIC's MAC address (null: QEMU's default, as VMs made before MACs were assigned). */
+  mac: MacAddress.nullable(),
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -229,6 +238,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   autostartOrder: 0,
   autostartDelaySec: 0,
   stopTimeoutSec: 60,
+  mac: null,
 };
 
 export const ExitInfo = z.object({

@@ -10,6 +10,7 @@ import type { TicketBook } from '../consoles/tickets.js';
 import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
+import type { Portable } from '../portable/index.js';
 import type { Vms } from '../vms/index.js';
 import type { SnapshotLayer } from '../vms/snapshot-layer.js';
 import type { AccountHandlers } from './account-handlers.js';
@@ -17,6 +18,8 @@ import type { AccountHandlers } from './account-handlers.js';
 export interface HandlerDeps {
   vms: Vms;
   snapshots: SnapshotLayer;
+  /** Clones, export and import. */
+  portable: Portable;
   consoles: MachineConsoles;
   /** Where a VM's own files are (known_hosts for ssh). */
   vmDir: (vmId: string) => string;
@@ -37,6 +40,7 @@ export interface HandlerDeps {
 export function makeHandlers({
   vms,
   snapshots: { snapshots, scheduler },
+  portable,
   consoles,
   vmDir,
   serialLog,
@@ -148,6 +152,19 @@ export function makeHandlers({
     'vm.resume': (a) => lifecycle.resume(a.vm),
     'vm.delete': async (a) => {
       await service.delete(a.vm, a.keepDisks);
+      return { ok: true as const };
+    },
+    // progress goes to the caller only: the job is theirs
+    'vm.clone': (a, s) => portable.clone(a, (p) => s.send('job.progress', p)),
+    'vm.export': (a, s) => portable.export(a, (p) => s.send('job.progress', p)),
+    'vm.import': (a, s) => portable.import(a, (p) => s.send('job.progress', p)),
+    'job.cancel': (a) => {
+      portable.cancel(a.job);
+      return { ok: true as const };
+    },
+    'base.list': () => portable.bases(),
+    'base.delete': (a) => {
+      portable.deleteBase(a.path);
       return { ok: true as const };
     },
     'events.list': (a) => events.list(a.limit, a.vm === undefined ? undefined : service.get(a.vm).id),

@@ -18,6 +18,8 @@ import { prepareDataDir, tightenFile, withPrivateUmask } from '../private-files.
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
 import { openDb, type Db } from '../store/db.js';
 import { EventRepo } from '../store/event-repo.js';
+import { BaseRepo } from '../store/base-repo.js';
+import { Portable } from '../portable/index.js';
 import { PoolRepo } from '../store/pool-repo.js';
 import { VmRepo } from '../store/vm-repo.js';
 import { SettingsRepo } from '../store/settings-repo.js';
@@ -111,6 +113,7 @@ export class Host {
         overcommit,
         vmDir: (id) => files(id).dir,
         pools,
+        bases: new BaseRepo(db),
         probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
@@ -166,6 +169,7 @@ export class Host {
           accountHandlers: accountHandlers(accounts, audit),
           vms: vmLayer,
           snapshots: snaps,
+          portable: new Portable(vmLayer.ctx),
           consoles,
           vmDir: (id) => files(id).dir,
           serialLog: (id) => files(id).serialLog,

@@ -110,13 +110,23 @@ function drives(c: VmConfig): string[] {
   c.disks.forEach((d, i) => {
     const file = ids.diskFileNode(i);
     const node = ids.diskNode(i);
+    // a linked clone's managed base: the one backing file Corral opens, named here, read-only
+    if (d.base) {
+      out.push(
+        '-blockdev',
+        json({ driver: 'file', filename: d.base, 'node-name': ids.diskBaseFileNode(i), 'read-only': true }),
+        '-blockdev',
+        json({ driver: 'qcow2', file: ids.diskBaseFileNode(i), 'node-name': ids.diskBaseNode(i), 'read-only': true, backing: null }),
+      );
+    }
+    const backing = d.format !== 'qcow2' ? {} : { backing: d.base ? ids.diskBaseNode(i) : null };
     out.push(
       '-blockdev',
       json({ driver: 'file', filename: d.path, 'node-name': file, discard: 'unmap' }),
       // explicit format: QEMU never probes an image (a raw guest disk could pose as qcow2);
       // no backing file, whatever the qcow2 header says now (it may have changed since create)
       '-blockdev',
-      json({ driver: d.format, file, 'node-name': node, discard: 'unmap', ...(d.format === 'qcow2' ? { backing: null } : {}) }),
+      json({ driver: d.format, file, 'node-name': node, discard: 'unmap', ...backing }),
       '-device',
       json({ driver: 'virtio-blk-pci', drive: node, id: `${node}-dev`, bootindex: i + 1 }),
     );
@@ -143,7 +153,12 @@ function bootKernel(c: VmConfig): string[] {
 function network(c: VmConfig): string[] {
   const fwd = c.forwards.map((f) => `${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
   const netdev = ['user', `id=${ids.NETDEV}`, ...fwd.map((f) => `hostfwd=${optValue(f)}`)].join(',');
-  return ['-netdev', netdev, '-device', json({ driver: 'virtio-net-pci', netdev: ids.NETDEV, id: ids.NIC_DEVICE })];
+  return [
+    '-netdev',
+    netdev,
+    '-device',
+    json({ driver: 'virtio-net-pci', netdev: ids.NETDEV, id: ids.NIC_DEVICE, ...(c.mac ? { mac: c.mac } : {}) }),
+  ];
 }
 
 function consoles(f: VmFiles): string[] {

@@ -6,6 +6,9 @@
 export const diskFileNode = (i: number) => `disk${i}-file`;
 /** Disk i's format node: what block_resize and snapshots address. */
 export const diskNode = (i: number) => `disk${i}`;
+/** A linked clone's managed base under disk i: its file and (read-only) qcow2 nodes. */
+export const diskBaseFileNode = (i: number) => `disk${i}-base-file`;
+export const diskBaseNode = (i: number) => `disk${i}-base`;
 /** Disk i's virtio-blk device. */
 export const diskDevice = (i: number) => `disk${i}-dev`;
 /** The block backend of disk i, inside its PCI proxy: what block_set_io_throttle addresses. */

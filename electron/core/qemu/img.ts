@@ -52,11 +52,16 @@ interface ImgInfo {
   format: string;
   'virtual-size': number;
   'backing-filename'?: string;
+  'backing-filename-format'?: string;
   'format-specific'?: { data?: { 'data-file'?: string } };
 }
 
-/** Checks an existing image opens as `format` and has no backing or external data file (those could expose host files). */
-export async function checkImage(file: string, format: ImageFormat, env = process.env): Promise<{ virtualSize: number }> {
+/**
+ * Checks an existing image opens as `format` and has no backing or external data file (those
+ * could expose host files). `base`: the managed base a linked clone's overlay must name, the
+ * one backing file Corral accepts (it made the chain itself).
+ */
+export async function checkImage(file: string, format: ImageFormat, env = process.env, base?: string): Promise<{ virtualSize: number }> {
   let info: ImgInfo;
   try {
     const { stdout } = await run(qemuImgBinary(env), ['info', '-f', format, '--output=json', '--', file], { timeout: 30_000 });
@@ -65,8 +70,10 @@ export async function checkImage(file: string, format: ImageFormat, env = proces
     const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new Error(`${file} is not a valid ${format} image: ${msg.split('\n')[0]}`);
   }
-  if (info['backing-filename'])
-    throw new Error(`${file} has a backing file (${info['backing-filename']}); Corral only opens standalone images`);
+  const backing = info['backing-filename'];
+  if (base && backing !== base) throw new Error(`${file} should stand on the managed base ${base} but names ${backing ?? 'none'}`);
+  if (base && info['backing-filename-format'] !== 'qcow2') throw new Error(`${file}: its base must be qcow2`);
+  if (backing && !base) throw new Error(`${file} has a backing file (${info['backing-filename']}); Corral only opens standalone images`);
   if (info['format-specific']?.data?.['data-file'])
     throw new Error(`${file} uses an external data file; Corral only opens standalone images`);
   return { virtualSize: info['virtual-size'] };
@@ -83,6 +90,12 @@ export async function createQcow2(file: string, sizeBytes: number, env = process
     const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new Error(`could not create disk ${file}: ${msg}`);
   }
+}
+
+/** Whether a qcow2 holds internal snapshots (then it cannot simply become a shared base). */
+export async function hasInternalSnapshots(file: string, env = process.env): Promise<boolean> {
+  const { stdout } = await run(qemuImgBinary(env), ['info', '-U', '-f', 'qcow2', '--output=json', '--', file], { timeout: 30_000 });
+  return ((JSON.parse(stdout) as { snapshots?: unknown[] }).snapshots?.length ?? 0) > 0;
 }
 
 /** Virtual size of an image, also while QEMU has it open (-U: no lock taken). */

@@ -138,4 +138,15 @@ export const MIGRATIONS: readonly string[] = [
     next_at    INTEGER
   );
   `,
+  `
+  -- linked clones: read-only base images Corral made and manages (in the default pool's
+  -- bases folder). A disk with a base is a qcow2 overlay on it; Corral opens that one chain
+  -- and no other backing file. A base goes when its last dependent disk goes.
+  CREATE TABLE bases (
+    path       TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,                 -- the VM it was made from (name at the time)
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE disks ADD COLUMN base TEXT REFERENCES bases(path);
+  `,
 ];

@@ -37,6 +37,7 @@ interface DiskRow {
   path: string;
   format: DiskConfig['format'];
   owned: number;
+  base: string | null;
 }
 
 export interface VmRecord extends Omit<VmInfo, 'diskSizes' | 'booted'> {
@@ -73,7 +74,8 @@ export class VmRepo {
         `INSERT INTO vms (id, name, config, config_version, created_at, state, state_since)
          VALUES (@id, @name, @config, 1, @now, 'stopped', @now)`,
       ),
-      insertDisk: db.prepare('INSERT INTO disks (vm_id, idx, path, format, owned) VALUES (?, ?, ?, ?, ?)'),
+      insertDisk: db.prepare('INSERT INTO disks (vm_id, idx, path, format, owned, base) VALUES (?, ?, ?, ?, ?, ?)'),
+      setDiskBase: db.prepare('UPDATE disks SET base = ? WHERE vm_id = ? AND idx = ?'),
       history: db.prepare('INSERT INTO vm_config_history (vm_id, version, config, at) VALUES (?, ?, ?, ?)'),
       updateConfig: db.prepare('UPDATE vms SET name = ?, config = ?, config_version = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM vms WHERE id = ?'),
@@ -123,7 +125,7 @@ export class VmRepo {
     const json = JSON.stringify(rest);
     this.db.transaction(() => {
       this.q.insert.run({ id, name, config: json, now });
-      disks.forEach((d, i) => this.q.insertDisk.run(id, i, d.path, d.format, d.owned ? 1 : 0));
+      disks.forEach((d, i) => this.q.insertDisk.run(id, i, d.path, d.format, d.owned ? 1 : 0, d.base ?? null));
       this.q.history.run(id, 1, JSON.stringify(config), now);
     })();
     return this.get(id)!;
@@ -140,6 +142,11 @@ export class VmRepo {
       this.q.history.run(id, version, JSON.stringify(config), now);
     })();
     return this.get(id)!;
+  }
+
+  /** A disk became an overlay on a managed base (its source disk turned into the base). */
+  setDiskBase(id: string, idx: number, base: string): void {
+    this.q.setDiskBase.run(base, id, idx);
   }
 
   setRuntime(id: string, patch: RuntimePatch, now: number): void {
@@ -198,7 +205,10 @@ function parseConfig(json: string): Omit<VmConfig, 'disks'> {
 
 function toRecord(r: VmRow, disks: DiskRow[]): VmRecord {
   const rest = parseConfig(r.config);
-  const config: VmConfig = { ...rest, disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1 })) };
+  const config: VmConfig = {
+    ...rest,
+    disks: disks.map((d) => ({ path: d.path, format: d.format, owned: d.owned === 1, ...(d.base ? { base: d.base } : {}) })),
+  };
   const applied = r.applied_config ? (parseConfig(r.applied_config) as VmConfig) : null;
   return {
     id: r.id,

@@ -5,6 +5,7 @@ import { CorralError } from '../api/dispatcher.js';
 import type { Clock } from '../clock.js';
 import type { QemuDriver } from '../qemu/driver.js';
 import type { Cgroups } from '../resources/cgroups.js';
+import type { BaseRepo } from '../store/base-repo.js';
 import type { VmRecord, VmRepo } from '../store/vm-repo.js';
 import type { HealthTiming } from '../supervisor/health.js';
 import type { Probe } from '../supervisor/liveness.js';
@@ -41,6 +42,8 @@ export interface VmContext {
   vmDir: (vmId: string) => string;
   /** The directories VM files may come from. */
   pools: Pools;
+  /** Managed bases of linked clones (null: a host without them, as in the scenario tests). */
+  bases: BaseRepo | null;
   /** The public view of a VM. */
   describe: (rec: VmRecord) => VmInfo;
 }

@@ -5,6 +5,7 @@ import type { QemuDriver } from '../qemu/driver.js';
 import { realClock, type Clock } from '../clock.js';
 import type { Cgroups } from '../resources/cgroups.js';
 import { readHostMemory } from '../resources/host-capacity.js';
+import type { BaseRepo } from '../store/base-repo.js';
 import type { EventRepo } from '../store/event-repo.js';
 import { publicInfo, type VmRecord, type VmRepo } from '../store/vm-repo.js';
 import { DEFAULT_HEALTH, type HealthTiming } from '../supervisor/health.js';
@@ -27,6 +28,7 @@ export interface VmsDeps {
   probes: ProbeFactory;
   vmDir: (vmId: string) => string;
   pools: Pools;
+  bases?: BaseRepo;
   clock?: Clock;
   random?: () => number;
   health?: Partial<HealthTiming>;
@@ -70,6 +72,7 @@ export class Vms {
       env: d.env ?? process.env,
       vmDir: d.vmDir,
       pools: d.pools,
+      bases: d.bases ?? null,
       describe,
     };
     this.supervisor = new Supervisor(this.ctx);

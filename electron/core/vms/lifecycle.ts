@@ -107,8 +107,11 @@ export class Lifecycle {
     for (const [i, disk] of cur.config.disks.entries()) {
       if (!fs.existsSync(disk.path)) throw new CorralError('failed', `disk ${disk.path} is missing`, `disks.${i}`);
       this.ctx.pools.resolve(`disks.${i}`, disk.path, { write: true, ownVm: cur.id });
+      // a linked clone's base: one of Corral's own, in a pool, itself standalone
+      if (disk.base) this.ctx.pools.resolve(`disks.${i}.base`, disk.base, { base: true });
       try {
-        await checkImage(disk.path, disk.format, this.ctx.env);
+        if (disk.base) await checkImage(disk.base, 'qcow2', this.ctx.env);
+        await checkImage(disk.path, disk.format, this.ctx.env, disk.base);
       } catch (err) {
         const msg = `"${cur.name}" was not started: disk ${i}: ${(err as Error).message}`;
         this.ctx.journal.error(cur, `Not started: disk ${i}: ${(err as Error).message}`);

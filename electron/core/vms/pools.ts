@@ -129,7 +129,7 @@ export class Pools {
    * The real path of a file a VM config names in `field`, or an error naming the field. `ownVm`:
    * the VM whose own dir may hold it (disks Corral created before pools existed live there).
    */
-  resolve(field: string, file: string, opts: { write?: boolean; ownVm?: string } = {}): ResolvedFile {
+  resolve(field: string, file: string, opts: { write?: boolean; ownVm?: string; base?: boolean } = {}): ResolvedFile {
     const refuse = (why: string): never => {
       throw new CorralError('invalid-argument', `invalid argument "${field}": ${file}: ${why}`, field, { reason: `${file}: ${why}` });
     };
@@ -154,6 +154,8 @@ export class Pools {
         refuse(`is outside the storage pools${via}: put it in one (corral pool list) or add its folder with corral pool add NAME DIR`);
     }
     if (path.basename(real).startsWith(UPLOAD_PREFIX)) refuse('is an upload in progress');
+    // a base is opened read-only under its linked clones, never as a file of its own
+    if (!opts.base && within(real, this.basesDir())) refuse('is a managed base of linked clones (see corral base list)');
     // a hard link made inside a pool to a host file would pass every path check
     if (st.nlink > 1) refuse(`has ${st.nlink - 1} other hard link(s): copy it into the pool instead${via}`);
     try {
@@ -167,6 +169,11 @@ export class Pools {
   /** Where Corral creates a new disk for a VM: the default pool. */
   newDiskPath(vmId: string, index: number): string {
     return path.join(this.images, `${vmId}-disk${index}.qcow2`);
+  }
+
+  /** Where Corral keeps the read-only bases of linked clones: a folder of the default pool. */
+  basesDir(): string {
+    return path.join(this.images, 'bases');
   }
 
   /** A disk Corral created may be grown or deleted only where Corral creates disks. */

@@ -12,6 +12,8 @@ import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyLive } from './live-apply.js';
+import { releaseBases } from './bases.js';
+import { newMac } from './mac.js';
 import type { Supervisor } from './supervisor.js';
 
 type Fields = Omit<Args<'vm.update'>, 'vm' | 'live'>;
@@ -65,6 +67,7 @@ export class VmService {
         // installers today expect UEFI; a VM keeps the hardware it was made with
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
+        mac: settings.mac ?? newMac(ctx.vms),
       };
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
@@ -223,6 +226,8 @@ export class VmService {
       this.supervisor.clearRestartTimer(cur.id);
       ctx.vms.delete(cur.id);
       ctx.driver.forget(cur.id);
+      // a base whose last linked clone this was goes with it
+      releaseBases(ctx, keepDisks ? [] : cur.config.disks);
       const dir = ctx.vmDir(cur.id);
       for (const disk of cur.config.disks) {
         if (disk.owned && !keepDisks && ctx.pools.isCreatedPlace(disk.path, cur.id)) fs.rmSync(disk.path, { force: true });

@@ -1,0 +1,220 @@
+// Bundles and OVAs, read strictly: every bad archive is refused with a message naming what is
+// wrong (tars built in memory here; the host's import is tested on real files in
+// test/integration/bundle-refusals.test.ts).
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { BUNDLE_VERSION, parseManifest } from '../../electron/core/portable/manifest';
+import { parseMf, parseOvf } from '../../electron/core/portable/ova';
+import { BLOCK, BundleError, header, padding, parseHeader, TarReader } from '../../electron/core/portable/tar';
+import { parseXml } from '../../electron/core/portable/xml';
+
+/** A header with any name and type, its checksum right. */
+function rawHeader(name: string, size: number, type: string): Buffer {
+  const h = header('x', size);
+  h.fill(0, 0, 100);
+  h.write(name, 0, 100);
+  h.write(type, 156);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return h;
+}
+
+function tar(entries: Array<[string, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, data] of entries) parts.push(header(name, data.length), data, Buffer.alloc(padding(data.length)));
+  parts.push(Buffer.alloc(2 * BLOCK));
+  return Buffer.concat(parts);
+}
+
+async function readAll(buf: Buffer): Promise<Array<[string, string]>> {
+  const r = new TarReader(Readable.from([buf.subarray(0, 700), buf.subarray(700)]));
+  const out: Array<[string, string]> = [];
+  for (let e = await r.next(); e; e = await r.next()) out.push([e.name, (await r.small(e, 1 << 20)).toString()]);
+  return out;
+}
+
+const manifest = (over: Record<string, unknown> = {}) => ({
+  format: 'corral-vm',
+  version: BUNDLE_VERSION,
+  name: 'web',
+  exportedAt: 0,
+  config: {
+    cpus: 1,
+    maxCpus: null,
+    memoryMiB: 256,
+    maxMemoryMiB: null,
+    cpuWeight: null,
+    cpuCapPercent: null,
+    ioBps: null,
+    ioIops: null,
+    iso: null,
+    kernel: null,
+    initrd: null,
+    append: null,
+    forwards: [],
+    restart: 'never',
+    maxCrashes: 5,
+    crashWindowSec: 900,
+    liveness: null,
+    livenessStartupSec: 300,
+    guestWatchdog: 'off',
+    firmware: 'bios',
+    tpm: false,
+    machineType: 'pc-q35-7.2',
+    cpuModel: 'qemu64',
+    autostart: false,
+    autostartOrder: 0,
+    autostartDelaySec: 0,
+    stopTimeoutSec: 60,
+    mac: '52:54:00:aa:bb:cc',
+  },
+  machineType: 'pc-q35-7.2',
+  cpuModel: 'qemu64',
+  firmware: 'bios',
+  tpm: false,
+  disks: [{ file: 'disk0.qcow2', virtualSize: 1 << 20, size: 200_000, sha256: 'a'.repeat(64) }],
+  efiVars: null,
+  tpmState: [],
+  ...over,
+});
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+describe('tar', () => {
+  it('reads back what it writes, across chunk boundaries', async () => {
+    const data = Buffer.alloc(1500, 7);
+    expect(
+      await readAll(
+        tar([
+          ['manifest.json', Buffer.from('{}')],
+          ['tpm/state', data],
+        ]),
+      ),
+    ).toEqual([
+      ['manifest.json', '{}'],
+      ['tpm/state', data.toString()],
+    ]);
+  });
+
+  it('writes and reads sizes beyond 8 GiB (base-256)', () => {
+    expect(parseHeader(header('disk0.qcow2', 20 * 2 ** 30))).toEqual({ name: 'disk0.qcow2', size: 20 * 2 ** 30 });
+  });
+
+  it.each([
+    ['../etc/passwd', '0', /points outside the archive/],
+    ['a/../../x', '0', /points outside the archive/],
+    ['/etc/passwd', '0', /absolute path/],
+    ['link', '2', /symbolic link/],
+    ['hard', '1', /hard link/],
+    ['null', '3', /character device/],
+    ['sda', '4', /block device/],
+    ['dir', '5', /directory/],
+    ['fifo', '6', /FIFO/],
+    ['PaxHeader', 'x', /pax extended header/],
+    ['we ird', '0', /name Corral does not accept/],
+  ])('refuses the entry %s (type %s)', (name, type, why) => {
+    expect(() => parseHeader(rawHeader(name, 0, type))).toThrow(why);
+  });
+
+  it('refuses a corrupt header and a file that is no tar', async () => {
+    const h = header('a', 1);
+    h[0] = 0x62;
+    expect(() => parseHeader(h)).toThrow(/checksum mismatch/);
+    await expect(readAll(Buffer.from('hello'))).rejects.toThrow(/empty or not a tar|partial header/);
+  });
+
+  it('names the entry a truncated archive cuts short', async () => {
+    const whole = tar([['disk0.qcow2', Buffer.alloc(4000, 1)]]);
+    await expect(readAll(whole.subarray(0, 2000))).rejects.toThrow(/truncated: "disk0.qcow2" has \d+ of its 4000 bytes/);
+    await expect(readAll(whole.subarray(0, whole.length - 2 * BLOCK))).rejects.toThrow(/truncated \(no end marker\)/);
+  });
+});
+
+describe('the bundle manifest', () => {
+  it('accepts a version 1 manifest', () => {
+    expect(parseManifest(json(manifest())).disks[0]!.file).toBe('disk0.qcow2');
+  });
+
+  it('refuses a future version with what to do', () => {
+    expect(() => parseManifest(json(manifest({ version: 2 })))).toThrow(
+      /format version 2; this Corral reads version 1: import it with a newer Corral/,
+    );
+  });
+
+  it('refuses an absurd declared size, naming the field', () => {
+    const m = manifest({ disks: [{ file: 'disk0.qcow2', virtualSize: 2 ** 52, size: 10, sha256: 'a'.repeat(64) }] });
+    expect(() => parseManifest(json(m))).toThrow(/disks\.0\.virtualSize: is larger than Corral accepts/);
+  });
+
+  it('refuses files outside the archive, TPM files outside tpm/, a name twice, not JSON', () => {
+    const bad = (file: string) => manifest({ disks: [{ file, virtualSize: 1, size: 1, sha256: 'a'.repeat(64) }] });
+    expect(() => parseManifest(json(bad('../disk0.qcow2')))).toThrow(/disks\.0\.file: .*outside the archive/);
+    expect(() => parseManifest(json(bad('/var/lib/x')))).toThrow(/absolute path/);
+    expect(() => parseManifest(json(manifest({ tpmState: [{ file: 'efivars.qcow2', size: 1, sha256: 'a'.repeat(64) }] })))).toThrow(
+      /TPM state files must be tpm\/NAME/,
+    );
+    expect(() => parseManifest(json(manifest({ efiVars: { file: 'disk0.qcow2', size: 1, sha256: 'b'.repeat(64) } })))).toThrow(/twice/);
+    expect(() => parseManifest(Buffer.from('{'))).toThrow(/not valid JSON/);
+    expect(() => parseManifest(json({ hello: 1 }))).toThrow(/not a Corral VM bundle/);
+    expect(() => parseManifest(json(manifest({ config: { ...manifest().config, memoryMiB: 1 } })))).toThrow(/config\.memoryMiB/);
+  });
+});
+
+const ovf = (refs: string, items = '') => `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+  <References>${refs}</References>
+  <DiskSection><Info>disks</Info>
+    <Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="64" ovf:capacityAllocationUnits="byte * 2^20"/>
+  </DiskSection>
+  <VirtualSystem ovf:id="tiny &amp; small">
+    <Name>tiny</Name>
+    <VirtualHardwareSection>
+      <Item><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^30</rasd:AllocationUnits><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></Item>
+      <Item><rasd:HostResource>ovf:/disk/d1</rasd:HostResource><rasd:ResourceType>17</rasd:ResourceType></Item>
+      ${items}
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>`;
+
+describe('OVF', () => {
+  it('reads CPUs, memory and disks', () => {
+    expect(parseOvf(ovf('<File ovf:id="f1" ovf:href="tiny-disk1.vmdk" ovf:size="1234"/>'))).toEqual({
+      name: 'tiny',
+      cpus: 2,
+      memoryMiB: 1024,
+      disks: [{ href: 'tiny-disk1.vmdk', size: 1234, capacity: 64 * 2 ** 20 }],
+    });
+  });
+
+  it.each(['../disk.vmdk', '/etc/shadow', 'file:///etc/shadow', 'http://example.com/d.vmdk', 'sub/d.vmdk'])(
+    'refuses a reference outside the archive: %s',
+    (href) => {
+      expect(() => parseOvf(ovf(`<File ovf:id="f1" ovf:href="${href}"/>`))).toThrow(/outside the archive|points outside/);
+    },
+  );
+
+  it('refuses DTDs and entities: nothing expands', () => {
+    const bomb = `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><Envelope>&b;</Envelope>`;
+    expect(() => parseOvf(bomb)).toThrow(/DOCTYPE and ENTITY declarations are not allowed/);
+    expect(() => parseXml('<a>&ext;</a>')).toThrow(/not allowed/);
+    expect(() => parseXml('<a><b></a>')).toThrow(/unexpected closing tag/);
+  });
+
+  it('refuses absurd CPU and memory figures', () => {
+    const many = ovf('<File ovf:id="f1" ovf:href="d.vmdk"/>').replace('<rasd:VirtualQuantity>2<', '<rasd:VirtualQuantity>100000<');
+    expect(() => parseOvf(many)).toThrow(/100000 CPUs/);
+  });
+
+  it('reads SHA-1 and SHA-256 manifests, and refuses what it cannot read', () => {
+    expect(parseMf(`SHA256(a.ovf)= ${'AB'.repeat(32)}\nSHA1(d.vmdk)= ${'c'.repeat(40)}\n`)).toEqual(
+      new Map([
+        ['a.ovf', { algo: 'sha256', hex: 'ab'.repeat(32) }],
+        ['d.vmdk', { algo: 'sha1', hex: 'c'.repeat(40) }],
+      ]),
+    );
+    expect(() => parseMf('MD5(a)= 00')).toThrow(BundleError);
+  });
+});
