@@ -8,12 +8,14 @@ import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
+import { shareCommands } from './vm-share.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
   ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
+  ...shareCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

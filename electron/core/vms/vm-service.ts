@@ -11,6 +11,7 @@ import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
 import { recordOf, type VmContext } from './context.js';
+import { checkShares } from './share-checks.js';
 import { applyLive } from './live-apply.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -65,6 +66,7 @@ export class VmService {
         // installers today expect UEFI; a VM keeps the hardware it was made with
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
+        shares: checkShares(ctx, null, settings.shares),
       };
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
