@@ -68,7 +68,7 @@ describe('shared folders in the browser', () => {
     await page.getByTestId('share-submit').click();
     const error = page.getByTestId('share-error');
     await error.waitFor();
-    expect(await error.textContent()).toMatch(/is inside Corral's data dir|holds Corral's data dir/);
+    expect(await error.textContent()).toMatch(/is Corral's data dir, which holds its database/);
     expect(await page.getByTestId('share-path').getAttribute('aria-invalid')).toBe('true');
     await shot(page, 'shares-refused');
     expect(await api.call('vm.share.list', { vm: vmId })).toEqual([]);

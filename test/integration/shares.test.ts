@@ -118,7 +118,7 @@ describe.skipIf(!virtiofs)('shared folders (virtiofs and 9p)', () => {
       expect(r.stderr).toMatch(why);
     };
     await refused('/', /"path": \/: is the root directory/);
-    await refused(data, /is inside Corral's data dir|holds Corral's data dir/);
+    await refused(data, /is Corral's data dir, which holds its database/);
     await refused(path.join(data, 'vms'), /is inside Corral's data dir/);
     const link = path.join(host, 'sneaky');
     fs.symlinkSync(path.join(data, 'vms'), link);

@@ -30,6 +30,7 @@ export function checkShareFolder(field: string, dir: string, pools: Pools, other
   const tree = NO_POOL_TREES.find((t) => within(real, t));
   if (tree) refuse(`is in ${tree}, a host system tree${via}`);
   const data = pools.dataDir;
+  if (real === data) refuse(`is Corral's data dir, which holds its database and every VM's files${via}`);
   if (within(real, data)) refuse(`is inside Corral's data dir (${data}), which holds other VMs' files${via}`);
   if (within(data, real)) refuse(`holds Corral's data dir (${data})${via}`);
   for (const p of pools.all()) {
