@@ -1,5 +1,5 @@
 // Human output for the CLI (scripts use --json).
-import type { EventRecord, HostInfo, HostResources, VmInfo, VmStats } from '../core/api/contract.js';
+import type { EventRecord, HostInfo, HostResources, ShareInfo, VmInfo, VmStats } from '../core/api/contract.js';
 import { isPortableCpu } from '../core/api/rules.js';
 import { formatSize, MiB } from '../core/api/units.js';
 
@@ -58,7 +58,7 @@ export function vmTable(vms: VmInfo[]): string {
   ]);
 }
 
-export function vmDetails(v: VmInfo): string {
+export function vmDetails(v: VmInfo, shares: readonly ShareInfo[] = []): string {
   const c = v.config;
   const lines: Array<[string, string]> = [
     ['Name', v.name],
@@ -96,6 +96,12 @@ export function vmDetails(v: VmInfo): string {
       : []),
     ['MAC', c.mac ?? "52:54:00:12:34:56 (QEMU's default)"],
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
+    ...(shares.length
+      ? shares.map((s): [string, string] => [
+          `Share ${s.tag}`,
+          `${s.path} (${s.mechanism}, ${s.readOnly ? 'read-only' : 'read-write'}${s.pending ? `, ${s.pending === 'add' ? 'added' : 'removed'} at the next boot` : ''}); mount: ${s.mount}`,
+        ])
+      : [['Shared folders', '-'] as [string, string]]),
     ['Restart', `${c.restart} (crash-loop after ${c.maxCrashes} crashes in ${Math.round(c.crashWindowSec / 60)} min)`],
     [
       'Autostart',

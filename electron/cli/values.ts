@@ -84,6 +84,21 @@ export const forward: Parse<PortForward> = (spec, flag) => {
   return { proto: m[1] as 'tcp' | 'udp', hostAddr: m[2] ?? '127.0.0.1', hostPort: port(m[3]!), guestPort: port(m[4]!), exposed: !!m[5] };
 };
 
+/**
+ * A shared folder for vm create: HOSTDIR[:TAG][:ro], read from the right (a folder name may hold
+ * a colon; a tag may not). A relative folder is taken from the current directory.
+ */
+export const share: Parse<{ path: string; tag?: string; readOnly: boolean }> = (spec, flag) => {
+  const parts = spec.split(':');
+  let readOnly = false;
+  if (parts.length > 1 && (parts.at(-1) === 'ro' || parts.at(-1) === 'rw')) readOnly = parts.pop() === 'ro';
+  let tag: string | undefined;
+  if (parts.length > 1 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(parts.at(-1)!)) tag = parts.pop();
+  const dir = parts.join(':');
+  if (!dir) throw new UsageError(`${flag} must look like HOSTDIR[:TAG][:ro], not "${spec}"`);
+  return { path: path.resolve(dir), ...(tag ? { tag } : {}), readOnly };
+};
+
 /** agent, tcp:PORT, http:PORT/PATH, or off (none): null. */
 export const liveness: Parse<Liveness | null> = (t, flag) => {
   if (t === 'off' || t === 'none') return null;

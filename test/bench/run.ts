@@ -19,6 +19,7 @@ import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
 import { portableRows } from './portable';
+import { shareRows } from './shares';
 
 /**
  * Bare QEMU, same argv: spawn until the QMP greeting arrives, the floor for a start. Also when
@@ -420,6 +421,7 @@ async function main(): Promise<void> {
     auth: authRows,
     fuzz: fuzzRow,
     portable: portableRows,
+    shares: shareRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

@@ -67,6 +67,12 @@ export class FakeProcess {
     for (const h of this.handles) h.tpmFailed('swtpm ended while QEMU ran');
   }
 
+  /** A shared folder's virtiofsd ends while QEMU runs on. */
+  shareDies(tag: string): void {
+    this.q.log(`virtiofsd: ${tag} of pid ${this.pid} ended`, this.vmId);
+    for (const h of this.handles) h.shareFailed(`virtiofsd of shared folder "${tag}" ended while QEMU ran`);
+  }
+
   poweroff(): void {
     this.emit('SHUTDOWN', { guest: true, reason: 'guest-shutdown' });
     this.exit({ code: 0, signal: null });
@@ -167,6 +173,20 @@ class FakeMachine implements Machine {
   onTpmFailed(fn: (why: string) => void): void {
     this.tpmListeners.push(fn);
     if (this.tpmFailure) fn(this.tpmFailure);
+  }
+
+  private readonly shareListeners: Array<(why: string) => void> = [];
+  private shareFailure: string | null = null;
+
+  onShareFailed(fn: (why: string) => void): void {
+    this.shareListeners.push(fn);
+    if (this.shareFailure) fn(this.shareFailure);
+  }
+
+  shareFailed(why: string): void {
+    if (this.detached || this.shareFailure) return;
+    this.shareFailure = why;
+    for (const fn of this.shareListeners) fn(why);
   }
 
   tpmFailed(why: string): void {

@@ -143,6 +143,33 @@ describe('argv builder (golden)', () => {
     expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' })).not.toContain('-tpmdev');
   });
 
+  it('shares folders over virtiofs (shared memfd RAM, the socket in the run dir) and 9p', () => {
+    const shares = [
+      { path: '/srv/a,b', tag: 'code', readOnly: false, via: 'auto' as const },
+      { path: '/srv/docs', tag: 'docs', readOnly: true, via: '9p' as const },
+    ];
+    const argv = buildArgv(
+      { id: 'abc123', name: 'vm', config: { ...base, shares }, files, shareVia: ['virtiofs', '9p'] },
+      { accel: 'tcg' },
+    );
+    expect(after(argv, '-machine')).toContain('memory-backend=ram0');
+    expect(after(argv, '-object')).toBe('memory-backend-memfd,id=ram0,size=1024M,share=on');
+    expect(after(argv, '-m')).toBe('size=1024M');
+    expect(argv).toContain(`socket,id=fs0-chr,path=${files.runDir}/fs0.sock`);
+    expect(argv).toContain(
+      JSON.stringify({ driver: 'vhost-user-fs-pci', chardev: 'fs0-chr', tag: 'code', id: 'fs0-dev', 'queue-size': 1024 }),
+    );
+    expect(after(argv, '-fsdev')).toBe('local,id=fs1-dev9p,path=/srv/docs,security_model=none,readonly=on');
+    expect(argv).toContain(JSON.stringify({ driver: 'virtio-9p-pci', fsdev: 'fs1-dev9p', mount_tag: 'docs', id: 'fs1-dev' }));
+    // only 9p: no shared memory needed, the RAM stays QEMU's own
+    const only9p = buildArgv(
+      { id: 'abc123', name: 'vm', config: { ...base, shares: [shares[0]!] }, files, shareVia: ['9p'] },
+      { accel: 'tcg' },
+    );
+    expect(only9p).not.toContain('-object');
+    expect(after(only9p, '-fsdev')).toBe('local,id=fs0-dev9p,path=/srv/a,,b,security_model=none');
+  });
+
   it('escapes commas in names and option paths, and leaves JSON values intact', () => {
     const name = `it's a "vm", ünïcødé ✓`;
     const odd = vmFiles(dataLayout('/home/me/my data, "quoted"/ü'), 'abc123');

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, methods, VmConfig, VmState } from '../../electron/core/api/contract';
 import { CorralError, Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
+import { roleFor } from '../../electron/core/api/roles';
 import {
   bootedFrom,
   can,
@@ -11,6 +12,7 @@ import {
   LIMITS,
   LIVE_SETTINGS,
   liveBlocker,
+  mountCommand,
   whyNot,
   type VmAction,
 } from '../../electron/core/api/rules';
@@ -92,9 +94,22 @@ describe('the contract, derived', () => {
     for (const k of settings) expect(r.result[k]).toEqual(CONFIG_DEFAULTS[k as keyof typeof CONFIG_DEFAULTS]);
   });
 
-  it('updates any setting of VmConfig but the disks', () => {
+  it('updates any setting of VmConfig but the disks and shared folders (they have their own calls)', () => {
     const shape = methods['vm.update'].args.shape;
-    for (const k of Object.keys(VmConfig.shape)) expect(k in shape).toBe(k !== 'disks');
+    for (const k of Object.keys(VmConfig.shape)) expect(k in shape).toBe(k !== 'disks' && k !== 'shares');
+  });
+
+  it('takes a shared folder on vm.create only from an admin', () => {
+    expect(roleFor('vm.create', { name: 'a' })).toBe('operator');
+    expect(roleFor('vm.create', { name: 'a', shares: [{ path: '/srv/data', readOnly: false, via: 'auto' }] })).toBe('admin');
+    expect(roleFor('vm.share.add', { vm: 'a', path: '/srv' })).toBe('admin');
+    expect(roleFor('vm.share.remove', { vm: 'a', tag: 'x' })).toBe('operator');
+  });
+
+  it('gives the exact mount command for each mechanism', () => {
+    expect(mountCommand('data', 'virtiofs', false)).toBe('mkdir -p /mnt/data && mount -t virtiofs data /mnt/data');
+    expect(mountCommand('data', 'virtiofs', true)).toBe('mkdir -p /mnt/data && mount -t virtiofs -o ro data /mnt/data');
+    expect(mountCommand('d', '9p', true)).toBe('mkdir -p /mnt/d && mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro d /mnt/d');
   });
 
   it('takes its bounds from LIMITS and says which bound was crossed', async () => {

@@ -13,7 +13,7 @@
 // Actions, by the user: start | stop [SEC] | kill | pause | resume | reset | set key=value
 //   by the guest: crash SIGNAL | exit STATUS | panic | poweroff | watchdog | hang-qemu |
 //     hang-guest | ignore-acpi | service up|down (answers the liveness probe or not) |
-//     tpm-dies (the VM's swtpm ends, QEMU runs on)
+//     tpm-dies (the VM's swtpm ends, QEMU runs on) | share-dies TAG (a share's virtiofsd ends)
 //   by the host: host-down (detaches, as a quit leaving guests running) | host-up (a new host
 //     reattaches) | host-restart | host-shutdown [SEC] (stops every guest, SEC overriding each
 //     VM's stop timeout) | host-boot (a host up after the machine booted: then it autostarts) |
@@ -221,6 +221,9 @@ async function play(sc: Scenario, w: World): Promise<void> {
         break;
       case 'tpm-dies':
         proc().tpmDies();
+        break;
+      case 'share-dies':
+        proc().shareDies(args[0] ?? 'share');
         break;
       case 'ignore-acpi':
         proc().ignoresAcpi = true;

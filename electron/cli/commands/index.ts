@@ -10,6 +10,7 @@ import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
 import { snapshotCommands } from './snapshots.js';
+import { shareCommands } from './vm-share.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   ...lifecycleCommands,
   ...snapshotCommands,
   ...portableCommands,
+  ...shareCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

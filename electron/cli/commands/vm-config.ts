@@ -4,7 +4,22 @@ import type { ArgsIn } from '../../core/api/contract.js';
 import { out, shellQuote } from '../format.js';
 import { command, fields, option, UsageError } from '../table.js';
 import { PORTABLE_CPU_MODEL } from '../../core/api/rules.js';
-import { absPath, bytes, duration, forward, int, liveness, memoryMiB, oneOf, onOff, orNull, percent, rate, text } from '../values.js';
+import {
+  absPath,
+  bytes,
+  duration,
+  forward,
+  int,
+  liveness,
+  memoryMiB,
+  oneOf,
+  onOff,
+  orNull,
+  percent,
+  rate,
+  share,
+  text,
+} from '../values.js';
 
 const create = fields<ArgsIn<'vm.create'>>();
 const update = fields<ArgsIn<'vm.update'>>();
@@ -42,6 +57,12 @@ export const configCommands = [
         'tcp:HOSTPORT:GUESTPORT',
         'forward a host port (on 127.0.0.1) to the guest; another address or a port below 1024 needs :exposed at the end',
         forward,
+      ),
+      share: create.many(
+        'shares',
+        'HOSTDIR[:TAG][:ro]',
+        'share a host folder with the guest (an admin only), mounted by TAG (default: the folder name); see vm share',
+        share,
       ),
       restart: create.option('restart', RESTART, 'what to do when the guest ends (default never)', restart),
       firmware: create.option('firmware', FIRMWARE, 'the firmware (default uefi with --iso, bios otherwise)', firmware),

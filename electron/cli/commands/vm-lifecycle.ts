@@ -39,9 +39,10 @@ export const lifecycleCommands = [
     summary: 'Show the state and settings of a VM',
     options: { json },
     async run({ args: [name], o, host }) {
-      const vm = await (await host()).call('vm.get', { vm: name });
+      const c = await host();
+      const vm = await c.call('vm.get', { vm: name });
       if (o.json) printJson(showJson(vm));
-      else out(vmDetails(vm));
+      else out(vmDetails(vm, vm.config.shares.length || vm.pending.includes('shares') ? await c.call('vm.share.list', { vm: vm.id }) : []));
       return 0;
     },
   }),

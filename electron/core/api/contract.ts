@@ -15,6 +15,9 @@ import {
   Pool,
   PoolFile,
   PoolName,
+  SharedFolder,
+  ShareTag,
+  ShareVia,
   VmConfig,
   VmInfo,
   VmName,
@@ -41,8 +44,8 @@ const DiskBytes = z.number().int().min(LIMITS.diskBytes.min, 'must be at least 1
 const NewDisk = z.object({ size: DiskBytes });
 const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
 
-/** The settings a client may set: all of VmConfig but the disks, which have their own calls. */
-const Settings = VmConfig.omit({ disks: true });
+/** The settings a client may set: all of VmConfig but the disks and shared folders, which have their own calls. */
+const Settings = VmConfig.omit({ disks: true, shares: true });
 type SettingsShape = typeof Settings.shape;
 
 /** Each setting with its default from CONFIG_DEFAULTS, for vm.create. */
@@ -59,6 +62,11 @@ export const CreateArgs = z.object({
   ...withDefaults(Settings.shape),
   /** Unset: UEFI for a VM made from an installer ISO, the BIOS otherwise. */
   firmware: Firmware.optional(),
+  /** Host folders shared into the guest (any at all takes an admin: see roles.ts). */
+  shares: z
+    .array(SharedFolder.extend({ tag: ShareTag.optional() }))
+    .max(LIMITS.shares.max)
+    .default([]),
 });
 
 export const UpdateArgs = Settings.partial().extend({
@@ -74,6 +82,16 @@ export const UpdateResult = VmInfo.extend({
 });
 
 const Vm = z.object({ vm: VmRef });
+
+/** A shared folder as vm.share.list shows it: how it reaches the guest here and how to mount it. */
+export const ShareInfo = SharedFolder.extend({
+  mechanism: z.enum(['virtiofs', '9p']),
+  /** The mount command for a Linux guest, as root. */
+  mount: z.string(),
+  /** A change the running guest has not taken yet: added or removed at its next boot. */
+  pending: z.enum(['add', 'remove']).nullable(),
+});
+export type ShareInfo = z.infer<typeof ShareInfo>;
 const TermSize = {
   cols: z.number().int().min(2, 'must be at least 2').max(1000, 'must be at most 1000'),
   rows: z.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500'),
@@ -124,6 +142,14 @@ export const methods = {
     }),
     VmInfo,
   ),
+  /** A VM's shared folders, with the mount command for each. */
+  'vm.share.list': method(Vm, z.array(ShareInfo)),
+  /** Shares a host folder with the guest (its real path; not /, the data dir, a pool or a system tree). */
+  'vm.share.add': method(
+    Vm.extend({ path: AbsPath, tag: ShareTag.optional(), readOnly: z.boolean().default(false), via: ShareVia.default('auto') }),
+    UpdateResult,
+  ),
+  'vm.share.remove': method(Vm.extend({ tag: ShareTag }), UpdateResult),
   'vm.list': method(z.object({}), z.array(VmInfo)),
   'vm.get': method(Vm, VmInfo),
   'vm.create': method(CreateArgs, VmInfo),

@@ -25,6 +25,11 @@ export const ACCESS: Record<MethodName, Access> = {
   'host.resources': read(),
   'vm.stats': read(),
   'vm.resizeDisk': change('operator'),
+  // a shared folder opens a host path of the caller's choosing to a guest: an admin's call,
+  // like choosing pools; taking one away narrows access and is an operator's
+  'vm.share.list': read(),
+  'vm.share.add': change('admin'),
+  'vm.share.remove': change('operator'),
   'vm.list': read(),
   'vm.get': read(),
   'vm.create': change('operator'),
@@ -104,6 +109,7 @@ export function roleFor<M extends MethodName>(method: M, args?: Partial<ArgsIn<M
   // a forward beyond loopback or below port 1024 opens the host to the network
   if ((method === 'vm.create' || method === 'vm.update') && (args as ArgsIn<'vm.update'> | undefined)?.forwards?.some((f) => f.exposed))
     return 'admin';
+  if (method === 'vm.create' && ((args as ArgsIn<'vm.create'> | undefined)?.shares?.length ?? 0) > 0) return 'admin';
   return ACCESS[method].role;
 }
 

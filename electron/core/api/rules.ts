@@ -27,6 +27,8 @@ export const LIMITS = {
   autostartDelaySec: { min: 0, max: 3600 },
   disks: { min: 0, max: 8 },
   forwards: { min: 0, max: 32 },
+  shares: { min: 0, max: 8 },
+  shareTagLength: { min: 1, max: 31 },
   nameLength: { min: 1, max: 100 },
 } as const;
 
@@ -175,6 +177,18 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
     default:
       return 'it is part of how QEMU was started';
   }
+}
+
+// ---- shared folders ------------------------------------------------------------------------
+
+/** The command that mounts a shared folder in a Linux guest (as root), at /mnt/TAG. */
+export function mountCommand(tag: string, mechanism: 'virtiofs' | '9p', readOnly: boolean): string {
+  const at = `/mnt/${tag}`;
+  const mount =
+    mechanism === 'virtiofs'
+      ? `mount -t virtiofs${readOnly ? ' -o ro' : ''} ${tag} ${at}`
+      : `mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288${readOnly ? ',ro' : ''} ${tag} ${at}`;
+  return `mkdir -p ${at} && ${mount}`;
 }
 
 // ---- port forwards ------------------------------------------------------------------------

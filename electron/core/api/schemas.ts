@@ -45,6 +45,7 @@ export const ExitReason = z.enum([
   'qemu-hung',
   'guest-hung',
   'tpm-failed',
+  'share-failed',
 ]);
 
 /** An integer field within its LIMITS entry, with messages that name the bounds. */
@@ -67,6 +68,25 @@ export const PortForward = z.object({
   guestPort: z.number().int().min(1).max(65535),
   /** Required for a host address other than loopback, or a host port below 1024 (see rules' exposure). */
   exposed: z.boolean().default(false),
+});
+
+/** How a folder reaches the guest: virtiofs (needs virtiofsd), 9p, or auto (virtiofs where the host can run it). */
+export const ShareVia = z.enum(['auto', 'virtiofs', '9p']);
+/** The name the guest mounts a shared folder by; 9p takes at most 31 bytes, virtiofs 36. */
+export const ShareTag = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(LIMITS.shareTagLength.max, `must be at most ${LIMITS.shareTagLength.max} characters`)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** A host folder shared into the guest. */
+export const SharedFolder = z.object({
+  /** The folder's real path (symlinks resolved when it was added). */
+  path: AbsPath,
+  tag: ShareTag,
+  /** The guest cannot change anything in it. */
+  readOnly: z.boolean().default(false),
+  via: ShareVia.default('auto'),
 });
 
 export const Append = z
@@ -183,6 +203,8 @@ export const VmConfig = z.object({
   initrd: AbsPath.nullable(),
   append: Append.nullable(),
   forwards: z.array(PortForward).max(LIMITS.forwards.max),
+  /** Host folders shared into the guest (changed with vm.share.*: adding one is an admin's call). */
+  shares: z.array(SharedFolder).max(LIMITS.shares.max),
   restart: RestartPolicy,
   /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
   maxCrashes: MaxCrashes,
@@ -224,6 +246,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   initrd: null,
   append: null,
   forwards: [],
+  shares: [],
   restart: 'never',
   maxCrashes: 5,
   crashWindowSec: 900,
@@ -404,6 +427,8 @@ export type EventRecord = z.infer<typeof EventRecord>;
 export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
 export type PortForward = z.infer<typeof PortForward>;
+export type SharedFolder = z.infer<typeof SharedFolder>;
+export type ShareVia = z.infer<typeof ShareVia>;
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
 export type Liveness = z.infer<typeof Liveness>;
 export type GuestWatchdog = z.infer<typeof GuestWatchdog>;

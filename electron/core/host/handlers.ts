@@ -89,6 +89,9 @@ export function makeHandlers({
     },
     'pool.files': (a) => vms.pools.files(a.pool),
     'vm.resizeDisk': (a) => service.resizeDisk(a.vm, a.disk, a.size),
+    'vm.share.list': (a) => vms.shares.list(a.vm),
+    'vm.share.add': (a) => vms.shares.add(a),
+    'vm.share.remove': (a) => vms.shares.remove(a),
     'vm.screenshot': async (a) => ({ png: (await consoles.screenshot(service.get(a.vm))).toString('base64') }),
     'console.ticket': (a) => {
       const vm = service.get(a.vm);

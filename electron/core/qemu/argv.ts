@@ -6,6 +6,7 @@ import { json, optValue, opts } from './escape.js';
 import * as ids from './ids.js';
 import { bootMaxCpus, bootMemoryMiB, HOST_CPU_MODEL } from '../api/rules.js';
 import type { UefiFirmware } from './firmware.js';
+import { shareSocket } from './virtiofsd.js';
 
 export interface HostCaps {
   accel: 'kvm' | 'tcg';
@@ -20,18 +21,21 @@ export interface LaunchSpec {
   files: VmFiles;
   /** The OVMF build of a UEFI VM (null: BIOS). */
   firmware?: UefiFirmware | null;
+  /** How each of config.shares reaches the guest on this host (default: virtiofs). */
+  shareVia?: ReadonlyArray<'virtiofs' | '9p'>;
 }
 
 export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
   return [
     ...base(spec),
     ...machine(spec, caps),
-    ...cpuAndMemory(spec.config, caps),
+    ...cpuAndMemory(spec, caps),
     ...firmware(spec),
     ...tpm(spec),
     ...drives(spec.config),
     ...bootKernel(spec.config),
     ...network(spec.config),
+    ...sharedFolders(spec),
     ...consoles(spec.files),
     ...devices(spec.config),
     ...guestAgent(spec.files),
@@ -63,15 +67,30 @@ function machine(spec: LaunchSpec, caps: HostCaps): string[] {
     smm: fw?.secure ? true : undefined,
     pflash0: fw ? ids.FW_CODE_NODE : undefined,
     pflash1: fw ? ids.FW_VARS_NODE : undefined,
+    // virtiofsd maps the guest's RAM: it must be shared memory (see cpuAndMemory)
+    'memory-backend': usesVirtiofs(spec) ? ids.RAM_BACKEND : undefined,
   };
   return ['-machine', opts(spec.config.machineType ?? 'q35', props)];
 }
 
-function cpuAndMemory(c: VmConfig, _caps: HostCaps): string[] {
+function cpuAndMemory(spec: LaunchSpec, _caps: HostCaps): string[] {
+  const c = spec.config;
   // enforce: a host (or TCG) lacking a feature of the model refuses to start, naming it,
   // instead of quietly giving the guest a different CPU
   const cpu = c.cpuModel === HOST_CPU_MODEL ? HOST_CPU_MODEL : `${c.cpuModel},enforce`;
-  return ['-cpu', cpu, '-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${bootMemoryMiB(c)}M`];
+  const mem = bootMemoryMiB(c);
+  // a memfd backend the size of -m: the balloon still gives pages back (QEMU punches holes in
+  // the memfd, which virtiofsd's mapping sees too), and live memory stays the balloon's business
+  const shared = usesVirtiofs(spec) ? ['-object', opts('memory-backend-memfd', { id: ids.RAM_BACKEND, size: `${mem}M`, share: true })] : [];
+  return ['-cpu', cpu, '-smp', `cpus=${c.cpus},maxcpus=${bootMaxCpus(c)}`, '-m', `size=${mem}M`, ...shared];
+}
+
+function shareVia(spec: LaunchSpec, i: number): 'virtiofs' | '9p' {
+  return spec.shareVia?.[i] ?? 'virtiofs';
+}
+
+function usesVirtiofs(spec: LaunchSpec): boolean {
+  return (spec.config.shares ?? []).some((_s, i) => shareVia(spec, i) === 'virtiofs');
 }
 
 function firmware(spec: LaunchSpec): string[] {
@@ -159,6 +178,33 @@ function network(c: VmConfig): string[] {
     '-device',
     json({ driver: 'virtio-net-pci', netdev: ids.NETDEV, id: ids.NIC_DEVICE, ...(c.mac ? { mac: c.mac } : {}) }),
   ];
+}
+
+// ---- shared folders --------------------------------------------------------------------------
+
+function sharedFolders(spec: LaunchSpec): string[] {
+  const out: string[] = [];
+  (spec.config.shares ?? []).forEach((s, i) => {
+    if (shareVia(spec, i) === 'virtiofs') {
+      out.push(
+        '-chardev',
+        opts('socket', { id: ids.shareChardev(i), path: shareSocket(spec.files, i) }),
+        '-device',
+        json({ driver: 'vhost-user-fs-pci', chardev: ids.shareChardev(i), tag: s.tag, id: ids.shareDevice(i), 'queue-size': 1024 }),
+      );
+      return;
+    }
+    // security_model=none: the guest sees the host's owners and modes, and what it creates
+    // belongs to QEMU's user (no xattrs that host tools cannot read). QEMU reaches the folder
+    // as that user: under a root host, corral-qemu, so it may only what that user may.
+    out.push(
+      '-fsdev',
+      opts('local', { id: ids.shareFsdev(i), path: s.path, security_model: 'none', readonly: s.readOnly ? true : undefined }),
+      '-device',
+      json({ driver: 'virtio-9p-pci', fsdev: ids.shareFsdev(i), mount_tag: s.tag, id: ids.shareDevice(i) }),
+    );
+  });
+  return out;
 }
 
 function consoles(f: VmFiles): string[] {

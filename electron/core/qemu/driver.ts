@@ -32,6 +32,8 @@ export interface Machine {
    * the VM (the supervisor ends QEMU and lets the restart policy decide).
    */
   onTpmFailed(fn: (why: string) => void): void;
+  /** Called once if a shared folder's virtiofsd ends while QEMU runs (the guest lost the folder): a failure too. */
+  onShareFailed(fn: (why: string) => void): void;
   /** Sends a signal to the QEMU process (gone already: nothing happens). */
   signal(sig: NodeJS.Signals): void;
   /** Stops watching (the host is leaving; QEMU goes on). */

@@ -49,3 +49,10 @@ export const FW_VARS_NODE = 'fw-vars';
 export const TPM_CHARDEV = 'tpm0-chr';
 export const TPM_BACKEND = 'tpm0';
 export const TPM_DEVICE = 'tpm0-dev';
+
+/** Guest RAM as a shared memfd (virtiofs needs virtiofsd to map it). */
+export const RAM_BACKEND = 'ram0';
+/** Shared folder i: virtiofs' vhost-user chardev, 9p's fsdev, and its PCI device. */
+export const shareChardev = (i: number) => `fs${i}-chr`;
+export const shareFsdev = (i: number) => `fs${i}-dev9p`;
+export const shareDevice = (i: number) => `fs${i}-dev`;

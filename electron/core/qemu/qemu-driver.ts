@@ -7,6 +7,7 @@ import { logSize, readTail, SerialLink } from './serial-link.js';
 import { vmFiles, type DataLayout } from '../paths.js';
 import { buildArgv, type HostCaps } from './argv.js';
 import { QemuCommands } from './commands.js';
+import type { VmConfig } from '../api/contract.js';
 import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from './driver.js';
 import { ensureVarsFile, resolveFirmware } from './firmware.js';
 import { hardwareProblem } from './hardware.js';
@@ -17,6 +18,16 @@ import type { MachineCatalog } from './probe.js';
 import type { QmpEvent } from './qmp.js';
 import type { QemuUser } from './run-as.js';
 import { ensureTpmState, findSwtpm, startSwtpm, stopSwtpm, watchSwtpm, type SwtpmProcess } from './tpm.js';
+import {
+  findVirtiofsd,
+  virtiofsdIndexes,
+  shareMechanism,
+  shareSupport,
+  startVirtiofsd,
+  stopAllVirtiofsd,
+  watchVirtiofsd,
+  type VirtiofsdProcess,
+} from './virtiofsd.js';
 
 const SERIAL_TAIL = 4096;
 /** How long QEMU may take to answer its first command. */
@@ -39,13 +50,33 @@ class QemuMachine implements Machine {
   private tpmFailure: string | null = null;
   private readonly tpmListeners: Array<(why: string) => void> = [];
   private stopTpmWatch: () => void = () => undefined;
+  private shareFailure: string | null = null;
+  private readonly shareListeners: Array<(why: string) => void> = [];
+  private readonly shareWatches: Array<() => void> = [];
 
   constructor(
     private readonly proc: QemuProcess,
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
+    shares: { running: Array<{ tag: string; proc: VirtiofsdProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
+    for (const fsd of shares?.running ?? []) {
+      if (!fsd.proc) {
+        this.failShare(`virtiofsd of shared folder "${fsd.tag}" was gone when Corral reattached to QEMU`);
+        continue;
+      }
+      const { pid } = fsd.proc;
+      this.shareWatches.push(
+        watchVirtiofsd(fsd.proc, shares!.files, () => {
+          // virtiofsd ends when QEMU goes: only one gone while QEMU lives is a failure
+          setTimeout(() => {
+            if (!this.detached && processStartTime(this.proc.pid) !== null)
+              this.failShare(`virtiofsd (pid ${pid}) of shared folder "${fsd.tag}" ended while QEMU ran`);
+          }, TPM_GRACE_MS).unref();
+        }),
+      );
+    }
     if (!tpm) return;
     if (!tpm.swtpm) this.failTpm('swtpm was gone when Corral reattached to QEMU');
     else {
@@ -68,6 +99,22 @@ class QemuMachine implements Machine {
   onTpmFailed(fn: (why: string) => void): void {
     this.tpmListeners.push(fn);
     if (this.tpmFailure) fn(this.tpmFailure);
+  }
+
+  private failShare(why: string): void {
+    if (this.shareFailure) return;
+    this.shareFailure = why;
+    for (const fn of this.shareListeners) fn(why);
+  }
+
+  onShareFailed(fn: (why: string) => void): void {
+    this.shareListeners.push(fn);
+    if (this.shareFailure) fn(this.shareFailure);
+  }
+
+  private stopWatches(): void {
+    this.stopTpmWatch();
+    for (const stop of this.shareWatches) stop();
   }
 
   get pid(): number {
@@ -94,14 +141,14 @@ class QemuMachine implements Machine {
 
   detach(): void {
     this.detached = true;
-    this.stopTpmWatch();
+    this.stopWatches();
     this.proc.detach();
     this.serial?.close();
   }
 
   /** After the process is gone: closes what is still open. */
   release(): void {
-    this.stopTpmWatch();
+    this.stopWatches();
     this.proc.qmp.close();
     this.serial?.close();
   }
@@ -134,12 +181,17 @@ export class RealQemuDriver implements QemuDriver {
       await ensureTpmState(files, user);
       swtpm = await startSwtpm(files, user);
     }
-    const argv = buildArgv({ ...vm, files, firmware }, { ...this.o.caps, runAs: user?.name });
+    const shares = await this.startShares(config, files, () => swtpm && stopSwtpm(files));
+    const argv = buildArgv({ ...vm, files, firmware, shareVia: shares.via }, { ...this.o.caps, runAs: user?.name });
+    const stopHelpers = () => {
+      if (swtpm) stopSwtpm(files);
+      stopAllVirtiofsd(files);
+    };
     let proc: QemuProcess;
     try {
       proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
     } catch (err) {
-      if (swtpm) stopSwtpm(files);
+      stopHelpers();
       throw err;
     }
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
@@ -147,12 +199,12 @@ export class RealQemuDriver implements QemuDriver {
     const link = new SerialLink(files.serialSocket);
     try {
       await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
-      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null), files);
+      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null, { running: shares.running, files }), files);
     } catch (err) {
       link.close();
       proc.child?.kill('SIGKILL');
       proc.qmp.close();
-      if (swtpm) stopSwtpm(files);
+      stopHelpers();
       throw await launchFailure(proc, err as Error, files);
     }
   }
@@ -174,7 +226,9 @@ export class RealQemuDriver implements QemuDriver {
       await this.linkSerial(proc, link, files.serialLog);
       // a pidfile says this run had a swtpm: it must still be there
       const tpm = fs.existsSync(files.swtpmPidFile) ? { swtpm: findSwtpm(files), files } : null;
-      return this.watch(new QemuMachine(proc, link, tpm), files);
+      // likewise a share's pidfile says it had a virtiofsd (named by its place in the run's config)
+      const running = virtiofsdIndexes(files).map((i) => ({ tag: `#${i}`, proc: findVirtiofsd(files, i, `#${i}`) }));
+      return this.watch(new QemuMachine(proc, link, tpm, { running, files }), files);
     } catch (err) {
       proc.detach();
       throw err;
@@ -188,10 +242,12 @@ export class RealQemuDriver implements QemuDriver {
   cleanup(vmId: string): void {
     cleanRunDir(this.files(vmId));
     stopSwtpm(this.files(vmId));
+    stopAllVirtiofsd(this.files(vmId));
   }
 
   forget(vmId: string): void {
     stopSwtpm(this.files(vmId));
+    stopAllVirtiofsd(this.files(vmId));
     fs.rmSync(this.files(vmId).runDir, { recursive: true, force: true });
   }
 
@@ -231,8 +287,31 @@ export class RealQemuDriver implements QemuDriver {
       m.release();
       cleanRunDir(files);
       stopSwtpm(files);
+      stopAllVirtiofsd(files);
     });
     return m;
+  }
+
+  /**
+   * Starts a virtiofsd for each share that goes over virtiofs here (9p needs nothing beside
+   * QEMU); on failure, ends those already started and calls `undo` for the rest.
+   */
+  private async startShares(config: VmConfig, files: ReturnType<typeof vmFiles>, undo: () => void) {
+    const support = shareSupport();
+    const via = config.shares.map((s) => shareMechanism(s.via, support));
+    const running: Array<{ tag: string; proc: VirtiofsdProcess | null }> = [];
+    try {
+      for (const [i, s] of config.shares.entries()) {
+        if (via[i] !== 'virtiofs') continue;
+        if (!support.virtiofsd) throw new Error(`shared folder "${s.tag}" asks for virtiofs, but ${support.why}; use 9p for it`);
+        running.push({ tag: s.tag, proc: await startVirtiofsd(files, i, s, support.virtiofsd) });
+      }
+    } catch (err) {
+      stopAllVirtiofsd(files);
+      undo();
+      throw err;
+    }
+    return { via, running };
   }
 
   /**

@@ -30,6 +30,8 @@ export interface EndFacts {
   hung: 'qemu-hung' | 'guest-hung' | null;
   /** The VM's swtpm ended while QEMU ran (QEMU was killed for it). */
   tpmFailed: boolean;
+  /** A shared folder's virtiofsd ended while QEMU ran (QEMU was killed for it). */
+  shareFailed?: boolean;
   code: number | null;
   signal: string | null;
 }
@@ -40,6 +42,7 @@ export function classifyEnd(f: EndFacts): ExitReason {
   if (f.requested === 'host-shutdown') return 'host-shutdown';
   if (f.hung) return f.hung;
   if (f.tpmFailed) return 'tpm-failed';
+  if (f.shareFailed) return 'share-failed';
   if (f.panicked) return 'guest-panic';
   if (f.watchdog) return 'guest-watchdog';
   if (f.signal) return 'qemu-killed';
@@ -67,6 +70,7 @@ export function describeEnd(r: ExitReason, code: number | null, signal: string |
     'qemu-hung': 'QEMU stopped answering and was killed',
     'guest-hung': 'The guest stopped answering its liveness probe',
     'tpm-failed': "The VM's TPM (swtpm) ended, so QEMU was stopped",
+    'share-failed': "A shared folder's virtiofsd ended, so QEMU was stopped",
   };
   return text[r] + how;
 }

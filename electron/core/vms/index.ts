@@ -20,6 +20,7 @@ import { autostartAll, type AutostartResult } from './boot-order.js';
 import { Registry } from './registry.js';
 import { Supervisor } from './supervisor.js';
 import { VmService } from './vm-service.js';
+import { ShareService } from './share-service.js';
 
 export interface VmsDeps {
   vms: VmRepo;
@@ -46,6 +47,7 @@ export class Vms {
   readonly service: VmService;
   readonly lifecycle: Lifecycle;
   readonly pools: PoolService;
+  readonly shares: ShareService;
 
   constructor(d: VmsDeps) {
     const clock = d.clock ?? realClock;
@@ -79,6 +81,7 @@ export class Vms {
     this.lifecycle = new Lifecycle(this.ctx, this.supervisor);
     this.service = new VmService(this.ctx, this.supervisor);
     this.pools = new PoolService(this.ctx);
+    this.shares = new ShareService(this.ctx, this.service);
   }
 
   /** At host start: watch the guests a previous host left, settle the dead, resume pending restarts. */

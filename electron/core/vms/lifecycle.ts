@@ -10,6 +10,7 @@ import { admit } from '../resources/host-capacity.js';
 import type { RuntimePatch, VmRecord } from '../store/vm-repo.js';
 import * as policy from '../supervisor/restart-policy.js';
 import { checkBootFiles } from './config-checks.js';
+import { recheckShares } from './share-checks.js';
 import { stopInOrder } from './boot-order.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyAtBoot } from './live-apply.js';
@@ -53,6 +54,7 @@ export class Lifecycle {
       // again at each start: a file checked when saved may have been swapped since (or saved before pools)
       const owner = (real: string) => ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
       checkBootFiles(cur.config, ctx.pools, owner);
+      recheckShares(ctx, cur.id, cur.config.shares);
       await this.checkDisks(cur);
       this.admit(cur);
     } catch (err) {

@@ -14,8 +14,8 @@ export const UPLOAD_PREFIX = '.upload-';
 
 /** Trees no VM file may come from, whatever the pools say. */
 const SYSTEM_TREES = ['/proc', '/sys', '/dev'];
-/** Trees no pool may be or lie in. */
-const NO_POOL_TREES = [...SYSTEM_TREES, '/etc'];
+/** Trees no pool (and no shared folder) may be or lie in. */
+export const NO_POOL_TREES = [...SYSTEM_TREES, '/etc'];
 
 export interface PoolLayout {
   /** The data dir (database, locks, VM dirs): never reachable except through its images folder. */
@@ -52,6 +52,11 @@ export class Pools {
     this.root = fs.realpathSync(layout.root);
     this.images = fs.realpathSync(layout.images);
     this.vmsDir = path.join(this.root, path.relative(layout.root, layout.vmsDir));
+  }
+
+  /** The data dir's real path (database, VM dirs, the default pool). */
+  get dataDir(): string {
+    return this.root;
   }
 
   /** Every pool, the default first, without usage (see `describe`). */

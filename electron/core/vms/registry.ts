@@ -18,6 +18,8 @@ export class RunningVm {
   hungWhy = '';
   /** Why its swtpm failed (QEMU was killed for it), or null. */
   tpmFailed: string | null = null;
+  /** Why a shared folder's virtiofsd failed (QEMU was killed for it), or null. */
+  shareFailed: string | null = null;
   /** A pause or resume the user asked for is under way: QEMU's STOP/RESUME event is its echo. */
   userTransition: 'paused' | 'running' | null = null;
   /**

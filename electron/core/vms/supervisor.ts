@@ -38,6 +38,7 @@ export class Supervisor {
     this.ctx.registry.add(run);
     machine.onEvent((ev) => this.onQmpEvent(run, ev));
     machine.onTpmFailed((why) => this.onTpmFailed(run, why));
+    machine.onShareFailed((why) => this.onShareFailed(run, why));
     run.ended = machine.exited.then((facts) => this.onExit(run, facts));
     return run;
   }
@@ -101,6 +102,13 @@ export class Supervisor {
   private onTpmFailed(run: RunningVm, why: string): void {
     if (!this.ctx.registry.isCurrent(run) || run.requested || run.tpmFailed) return;
     run.tpmFailed = why;
+    run.machine.signal('SIGKILL');
+  }
+
+  /** Likewise a guest whose shared folder went away under it (writes in flight are lost). */
+  private onShareFailed(run: RunningVm, why: string): void {
+    if (!this.ctx.registry.isCurrent(run) || run.requested || run.tpmFailed || run.shareFailed) return;
+    run.shareFailed = why;
     run.machine.signal('SIGKILL');
   }
 
@@ -176,12 +184,14 @@ export class Supervisor {
       watchdog: run.watchdog,
       hung: run.hung,
       tpmFailed: run.tpmFailed !== null,
+      shareFailed: run.shareFailed !== null,
     });
     let note = '';
     if (reason === 'user-stop' || reason === 'host-shutdown')
       note = run.forced ? ': forced off, the guest ignored the power button' : run.shutdown?.guest ? ': the guest shut down cleanly' : '';
     if (run.hung) note = ` (${run.hungWhy})`;
     else if (run.tpmFailed) note = ` (${run.tpmFailed})`;
+    else if (run.shareFailed) note = ` (${run.shareFailed})`;
     const report = isCleanEnd(reason)
       ? null
       : crashReport({

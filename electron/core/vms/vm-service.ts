@@ -11,6 +11,7 @@ import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
 import { recordOf, type VmContext } from './context.js';
+import { checkShares } from './share-checks.js';
 import { applyLive } from './live-apply.js';
 import { releaseBases } from './bases.js';
 import { newMac } from './mac.js';
@@ -68,6 +69,7 @@ export class VmService {
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
         mac: settings.mac ?? newMac(ctx.vms),
+        shares: checkShares(ctx, null, settings.shares),
       };
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);

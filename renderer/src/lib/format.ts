@@ -45,6 +45,7 @@ export const EXIT_REASON: Record<ExitReason, string> = {
   'qemu-hung': 'QEMU stopped responding',
   'guest-hung': 'Guest stopped responding',
   'tpm-failed': 'TPM (swtpm) failed',
+  'share-failed': 'Shared folder (virtiofsd) failed',
 };
 
 export const FIRMWARE_LABEL: Record<Firmware, string> = {
