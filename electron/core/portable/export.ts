@@ -62,7 +62,7 @@ export async function exportVm(ctx: VmContext, a: Omit<Args<'vm.export'>, 'job'>
       const hashes = new Map<string, string>();
       const exportedAt = ctx.clock.now();
       const manifest = (h: (entry: string) => string): Manifest => {
-        const { disks: _d, ...config } = cur.config;
+        const { disks: _d, shares: _s, ...config } = cur.config;
         return {
           format: BUNDLE_FORMAT,
           version: BUNDLE_VERSION,

@@ -129,8 +129,8 @@ async function extractListed(reader: TarReader, m: Manifest, scratch: string, jo
  * installer ISO that is not is dropped. A copy (a new name) or a MAC in use here gets a new MAC;
  * otherwise the machine keeps its own, as a VM moved between hosts should.
  */
-export function importedConfig(ctx: VmContext, c: Omit<VmConfig, 'disks'>, copy: boolean): Omit<VmConfig, 'disks'> {
-  let out = { ...c, autostart: false };
+export function importedConfig(ctx: VmContext, c: Omit<VmConfig, 'disks' | 'shares'>, copy: boolean): Omit<VmConfig, 'disks'> {
+  let out: Omit<VmConfig, 'disks'> = { ...c, shares: [], autostart: false };
   if (out.iso) {
     try {
       ctx.pools.resolve('iso', out.iso);

@@ -2,7 +2,7 @@
 // before it reads anything else. Version 1; an unknown version is refused, never guessed at.
 import { z } from 'zod';
 import { LIMITS } from '../api/rules.js';
-import { VmConfig, VmName } from '../api/schemas.js';
+import { CONFIG_DEFAULTS, VmConfig, VmName } from '../api/schemas.js';
 import { BundleError, checkEntryName } from './tar.js';
 
 export const MANIFEST = 'manifest.json';
@@ -34,13 +34,27 @@ export const BundleDisk = z.object({
   sha256: Sha256,
 });
 
+/**
+ * The settings, each with its default: a bundle from an older Corral lacks the settings added
+ * since, and takes their defaults. Shared folders are host paths and never travel in a bundle.
+ */
+const BundleSettings = VmConfig.omit({ disks: true, shares: true });
+const BundleConfig = z.object(
+  Object.fromEntries(
+    Object.entries(BundleSettings.shape).map(([k, schema]) => [
+      k,
+      (schema as z.ZodType).default(CONFIG_DEFAULTS[k as keyof typeof CONFIG_DEFAULTS] as never),
+    ]),
+  ) as { [K in keyof typeof BundleSettings.shape]: z.ZodDefault<(typeof BundleSettings.shape)[K]> },
+);
+
 export const Manifest = z.object({
   format: z.literal(BUNDLE_FORMAT),
   version: z.literal(BUNDLE_VERSION),
   name: VmName,
   exportedAt: z.number(),
   /** The settings, without host paths of disks (those are the bundle's own files). */
-  config: VmConfig.omit({ disks: true }),
+  config: BundleConfig,
   machineType: z.string().nullable(),
   cpuModel: z.string(),
   firmware: z.string(),
