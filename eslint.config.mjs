@@ -56,20 +56,22 @@ export default ts.config(
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
-  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles  <  host
+  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, cluster  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'host'],
-    resources: ['auth', 'supervisor', 'vms', 'consoles', 'host'],
-    vms: ['auth', 'consoles', 'host'],
-    consoles: ['auth', 'host', 'store'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'cluster', 'host'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'cluster', 'host'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'cluster', 'host'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'cluster', 'host'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'cluster', 'host'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'cluster', 'host'],
+    vms: ['auth', 'consoles', 'cluster', 'host'],
+    consoles: ['auth', 'host', 'store', 'cluster'],
+    // above vms/, reached only through its public classes (the Vms object), never the store or QEMU
+    cluster: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'consoles', 'host'],
     host: [],
   }),
   // the leaves at core's top (clock, paths, version…) import no folder of core
-  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
+  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'cluster', 'host'] }).map((c) => ({
     ...c,
     files: ['electron/core/*.ts'],
   })),
