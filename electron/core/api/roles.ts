@@ -66,6 +66,11 @@ export const ACCESS: Record<MethodName, Access> = {
   'pool.files': read(),
   'pool.add': change('admin'),
   'pool.remove': change('admin'),
+  'cluster.init': change('admin'),
+  'cluster.join': change('admin'),
+  'cluster.token': change('admin'),
+  'cluster.leave': change('admin'),
+  'cluster.status': read(),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
