@@ -13,6 +13,9 @@ import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
 import type { AccountHandlers } from './account-handlers.js';
 
+/** Answered by the cluster link (cluster-link.ts), which wraps these handlers. */
+export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}`>;
+
 export interface HandlerDeps {
   vms: Vms;
   consoles: MachineConsoles;
@@ -46,7 +49,7 @@ export function makeHandlers({
   monitor,
   onStats,
   accountHandlers,
-}: HandlerDeps): Handlers {
+}: HandlerDeps): Omit<Handlers, ClusterMethod> {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
 
