@@ -30,6 +30,8 @@ export function showJson(v: VmInfo) {
     stateSince: new Date(v.stateSince).toISOString(),
     restartAt: v.restartAt && new Date(v.restartAt).toISOString(),
     config: v.config,
+    // only in a cluster: where the VM is
+    ...(v.host ? { host: v.host } : {}),
   };
 }
 

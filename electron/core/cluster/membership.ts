@@ -28,6 +28,12 @@ const shortName = () =>
     .split('.')[0]!
     .replace(/[^a-zA-Z0-9._-]/g, '-') || 'host';
 
+/** A host of a cluster runs (or may be asked to run) an etcd member: Debian's etcd-server. */
+function needEtcd(deps: ClusterDeps): void {
+  const bin = deps.etcdBinary ?? '/usr/bin/etcd';
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: install etcd (apt install etcd-server) on every host of the cluster`);
+}
+
 function ensureFree(dataDir: string): void {
   if (readClusterConfig(dataDir)) throw new Error('this host is already in a cluster (corral cluster leave first)');
   // what a failed attempt left (no config: it never got to be a member)
@@ -36,6 +42,7 @@ function ensureFree(dataDir: string): void {
 
 export async function initCluster(deps: ClusterDeps, a: InitArgs): Promise<Cluster> {
   ensureFree(deps.dataDir);
+  needEtcd(deps);
   const certs = certPaths(clusterDir(deps.dataDir));
   const hostId = newHostId();
   const address = a.address ?? defaultAddress();
@@ -72,6 +79,7 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
   const base = new URL(a.url);
   if (base.protocol !== 'https:') throw new Error('the join URL must be https://HOST:PORT (the join port cluster init printed)');
   ensureFree(deps.dataDir);
+  needEtcd(deps);
   // nothing is sent before the CA the join port shows is the one the token names
   const ca = await fetchCa(base);
   const seen = fingerprintOf(ca);
