@@ -248,6 +248,27 @@ describe('a cluster of three hosts', () => {
     expect(audit.find((e) => e.method === 'vm.stop')?.who).toBe('host:a');
   });
 
+  it('keeps its cluster across a restart of corral serve: etcd starts again, the inventory comes back', async () => {
+    const child = A.serve!;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+    A.log = '';
+    await startServe(A);
+    const s = await waitFor(
+      'A back in the cluster',
+      async () => {
+        const st = await status(A);
+        return st.clustered && st.hosts.filter((h) => h.reporting).length === 3 && st.members.filter((m) => m.started).length === 3
+          ? st
+          : null;
+      },
+      120_000,
+    );
+    expect(s.hosts.find((h) => h.self)?.name).toBe('a');
+    expect((await list(A)).find((v) => v.name === 'on-c')?.host?.name).toBe('c');
+  });
+
   it('revokes the certificate of a host that leaves', async () => {
     const old = {
       cert: fs.readFileSync(path.join(B.data, 'cluster', 'host.pem')),

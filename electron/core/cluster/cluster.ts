@@ -55,15 +55,7 @@ export class Cluster {
     readonly config: ClusterConfig,
   ) {
     this.certs = certPaths(clusterDir(deps.dataDir));
-    this.etcd = new Etcd3({
-      hosts: config.endpoints,
-      credentials: {
-        rootCertificate: fs.readFileSync(this.certs.ca),
-        certChain: fs.readFileSync(this.certs.cert),
-        privateKey: fs.readFileSync(this.certs.key),
-      },
-      dialTimeout: 5000,
-    });
+    this.etcd = etcdClient(this.certs, config.endpoints);
     this.directory = new HostDirectory(this.etcd, deps.log);
     this.inventory = new Inventory(
       this.etcd,
@@ -77,8 +69,15 @@ export class Cluster {
   }
 
   /** Starts everything for a config whose certificates are in place (init, join, a restart). */
-  static async start(deps: ClusterDeps, config: ClusterConfig, first?: (c: Cluster) => Promise<void>): Promise<Cluster> {
+  static async start(
+    deps: ClusterDeps,
+    config: ClusterConfig,
+    first?: (c: Cluster) => Promise<void>,
+    /** A member already running (a join starts it before the cluster's client exists). */
+    member?: EtcdMember,
+  ): Promise<Cluster> {
     const c = new Cluster(deps, config);
+    c.member = member ?? null;
     try {
       await c.up(first);
     } catch (err) {
@@ -90,23 +89,12 @@ export class Cluster {
 
   private async up(first?: (c: Cluster) => Promise<void>): Promise<void> {
     const { config: cfg, deps } = this;
-    if (cfg.etcdRole === 'member') {
-      this.member = new EtcdMember({
-        name: cfg.hostId,
-        dataDir: `${this.certs.dir}/etcd`,
-        address: cfg.address,
-        clientPort: cfg.ports.etcdClient,
-        peerPort: cfg.ports.etcdPeer,
-        certs: this.certs,
-        initialCluster: cfg.initialCluster ?? `${cfg.hostId}=${clientUrl(cfg.address, cfg.ports.etcdPeer)}`,
-        initialState: cfg.initialState ?? 'new',
-        binary: deps.etcdBinary,
-        log: deps.log,
-      });
-      this.member.on('exited', (code, signal) => deps.log(`cluster: etcd member ended (${signal ?? code})`));
+    if (cfg.etcdRole === 'member' && !this.member) {
+      this.member = memberFor(deps, cfg);
       this.member.start();
     }
     await this.ready();
+    await this.learnEndpoints();
     if (first) await first(this);
     this.lease = this.newLease();
     await this.putAlive();
@@ -147,21 +135,16 @@ export class Cluster {
     }
   }
 
-  /** Makes this host's etcd learner a voting member once it has caught up with the leader. */
-  async promote(memberId: string): Promise<void> {
-    const deadline = Date.now() + ETCD_READY_MS;
-    for (;;) {
-      try {
-        await this.etcd.cluster.memberPromote({ ID: memberId });
-        break;
-      } catch (err) {
-        // "can only promote a learner member which is in sync with leader": wait and retry
-        if (Date.now() > deadline) throw new Error(`this host's etcd member did not catch up with the cluster: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-    const self = clientUrl(this.config.address, this.config.ports.etcdClient);
-    if (!this.config.endpoints.includes(self)) this.config.endpoints.push(self);
+  /**
+   * Every voting member's client URL (own first), kept in the config: the client made at the
+   * next start reaches the cluster through any of them, not just those known at join time.
+   */
+  private async learnEndpoints(): Promise<void> {
+    if (this.config.etcdRole === 'external') return;
+    const { members } = await this.etcd.cluster.memberList({});
+    const urls = members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
+    const own = this.config.endpoints.filter((u) => urls.includes(u) && this.member && u.endsWith(`:${this.config.ports.etcdClient}`));
+    if (urls.length) this.config.endpoints = [...new Set([...own, ...urls])];
   }
 
   private newLease(): Lease {
@@ -259,7 +242,7 @@ export class Cluster {
     if (this.member) {
       const list = await this.etcd.cluster.memberList({});
       const mine = list.members.find((m) => m.name === me);
-      if (mine && list.members.length > 1) await this.etcd.cluster.memberRemove({ ID: mine.ID });
+      if (mine && list.members.length > 1) await removeMember(this.etcd, mine.ID);
     }
     await this.close();
     fs.rmSync(clusterDir(this.deps.dataDir), { recursive: true, force: true });
@@ -284,6 +267,67 @@ export class Cluster {
 
   persist(): void {
     writeClusterConfig(this.deps.dataDir, this.config);
+  }
+}
+
+/** A client of the cluster's etcd, authenticated by this host's certificate. */
+export function etcdClient(certs: CertPaths, endpoints: string[]): Etcd3 {
+  return new Etcd3({
+    hosts: endpoints,
+    credentials: {
+      rootCertificate: fs.readFileSync(certs.ca),
+      certChain: fs.readFileSync(certs.cert),
+      privateKey: fs.readFileSync(certs.key),
+    },
+    dialTimeout: 5000,
+  });
+}
+
+/** This host's etcd member, as its config describes it. */
+export function memberFor(deps: ClusterDeps, cfg: ClusterConfig): EtcdMember {
+  const certs = certPaths(clusterDir(deps.dataDir));
+  const member = new EtcdMember({
+    name: cfg.hostId,
+    dataDir: `${certs.dir}/etcd`,
+    address: cfg.address,
+    clientPort: cfg.ports.etcdClient,
+    peerPort: cfg.ports.etcdPeer,
+    certs,
+    initialCluster: cfg.initialCluster ?? `${cfg.hostId}=${clientUrl(cfg.address, cfg.ports.etcdPeer)}`,
+    initialState: cfg.initialState ?? 'new',
+    binary: deps.etcdBinary,
+    log: deps.log,
+  });
+  member.on('exited', (code, signal) => deps.log(`cluster: etcd member ended (${signal ?? code})`));
+  return member;
+}
+
+/** Makes a joining host's etcd learner a voting member once it has caught up with the leader. */
+export async function promote(etcd: Etcd3, memberId: string): Promise<void> {
+  const deadline = Date.now() + ETCD_READY_MS;
+  for (;;) {
+    try {
+      await etcd.cluster.memberPromote({ ID: memberId });
+      return;
+    } catch (err) {
+      // "can only promote a learner member which is in sync with leader": wait and retry
+      if (Date.now() > deadline) throw new Error(`this host's etcd member did not catch up with the cluster: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** etcd refuses a removal while a member came back too recently ("unhealthy cluster"): retry a while. */
+async function removeMember(etcd: Etcd3, id: string): Promise<void> {
+  const deadline = Date.now() + ETCD_READY_MS;
+  for (;;) {
+    try {
+      await etcd.cluster.memberRemove({ ID: id });
+      return;
+    } catch (err) {
+      if (!/unhealthy cluster/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 

@@ -5,9 +5,9 @@ import os from 'node:os';
 import type { ClusterInitArgs, ClusterJoinArgs } from '../api/cluster-schemas.js';
 import type { z } from 'zod';
 import { certPaths, fingerprintOf, issueOwnCert, makeCa, makeKeyAndCsr } from './ca.js';
-import { Cluster, newHostId, type ClusterDeps } from './cluster.js';
+import { Cluster, etcdClient, memberFor, newHostId, promote, type ClusterDeps } from './cluster.js';
 import { DEFAULT_PORTS, clusterDir, readClusterConfig, type ClusterConfig } from './config.js';
-import { clientUrl } from './etcd-member.js';
+import { clientUrl, type EtcdMember } from './etcd-member.js';
 import { fetchCa, postJoin } from './join.js';
 import { keys } from './keys.js';
 import { parseToken } from './tokens.js';
@@ -107,8 +107,23 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
       initialCluster: answer.initialCluster,
       initialState: 'existing',
     };
-    const c = await Cluster.start(deps, config);
-    if (answer.memberId) await c.promote(answer.memberId);
+    let member: EtcdMember | undefined;
+    if (answer.memberId) {
+      // the learner catches up and is promoted before this host's client counts on it
+      member = memberFor(deps, config);
+      member.start();
+      const bootstrap = etcdClient(certs, answer.endpoints);
+      try {
+        await promote(bootstrap, answer.memberId);
+      } catch (err) {
+        await member.stop();
+        throw err;
+      } finally {
+        bootstrap.close();
+      }
+      config.endpoints = [clientUrl(address, ports.etcdClient), ...answer.endpoints];
+    }
+    const c = await Cluster.start(deps, config, undefined, member);
     c.persist();
     return c;
   } catch (err) {
@@ -121,5 +136,7 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
 export async function resumeCluster(deps: ClusterDeps): Promise<Cluster | null> {
   const config = readClusterConfig(deps.dataDir);
   if (!config) return null;
-  return await Cluster.start(deps, config);
+  const c = await Cluster.start(deps, config);
+  c.persist(); // with the endpoints it learnt
+  return c;
 }
