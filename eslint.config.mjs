@@ -56,24 +56,28 @@ export default ts.config(
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
-  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, portable  <  host
+  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, portable, cluster  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
-    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
-    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
-    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'host'],
-    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'portable', 'host'],
-    resources: ['auth', 'supervisor', 'vms', 'consoles', 'portable', 'host'],
-    vms: ['auth', 'consoles', 'portable', 'host'],
-    consoles: ['auth', 'host', 'store', 'portable'],
-    portable: ['auth', 'consoles', 'supervisor', 'resources', 'host'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'portable', 'cluster', 'host'],
+    vms: ['auth', 'consoles', 'portable', 'cluster', 'host'],
+    consoles: ['auth', 'host', 'store', 'portable', 'cluster'],
+    portable: ['auth', 'consoles', 'supervisor', 'resources', 'cluster', 'host'],
+    // above vms/, reached only through its public classes (the Vms object), never the store or QEMU
+    cluster: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'consoles', 'portable', 'host'],
     host: [],
   }),
   // the leaves at core's top (clock, paths, version…) import no folder of core
-  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
-    ...c,
-    files: ['electron/core/*.ts'],
-  })),
+  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'] }).map(
+    (c) => ({
+      ...c,
+      files: ['electron/core/*.ts'],
+    }),
+  ),
   {
     files: ['electron/server/**', 'electron/cli/**'],
     rules: {

@@ -30,6 +30,8 @@ export function showJson(v: VmInfo) {
     stateSince: new Date(v.stateSince).toISOString(),
     restartAt: v.restartAt && new Date(v.restartAt).toISOString(),
     config: v.config,
+    // only in a cluster: where the VM is
+    ...(v.host ? { host: v.host } : {}),
   };
 }
 
@@ -44,10 +46,14 @@ export function table(rows: string[][]): string {
 
 export function vmTable(vms: VmInfo[]): string {
   if (!vms.length) return 'No virtual machines. Create one: corral vm create NAME --memory 1G --disk 20G --iso PATH';
+  // in a cluster, the host each VM is on (marked when that host stopped reporting)
+  const clustered = vms.some((v) => v.host);
+  const hostCol = (v: VmInfo) => (clustered ? [v.host ? `${v.host.name}${v.host.reporting ? '' : ' (not reporting)'}` : '-'] : []);
   return table([
-    ['NAME', 'STATE', 'CPUS', 'MEMORY', 'PID', 'RESTARTS', 'LAST EXIT'],
+    ['NAME', ...(clustered ? ['HOST'] : []), 'STATE', 'CPUS', 'MEMORY', 'PID', 'RESTARTS', 'LAST EXIT'],
     ...vms.map((v) => [
       v.name,
+      ...hostCol(v),
       v.state,
       String(v.config.cpus),
       formatSize(v.config.memoryMiB * MiB),

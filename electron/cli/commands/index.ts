@@ -1,6 +1,7 @@
 // Every command, in the order of `corral help` and the usage text.
 import type { Command } from '../table.js';
 import { accountCommands } from './accounts.js';
+import { clusterCommands } from './cluster.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
@@ -23,5 +24,6 @@ export const COMMANDS: readonly Command[] = [
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,
+  ...clusterCommands,
   ...accountCommands,
 ];

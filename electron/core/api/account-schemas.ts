@@ -27,10 +27,11 @@ export const TokenInfo = z.object({
 
 /**
  * Who a connection acts as. owner: the host's own user (the desktop app, the control socket's
- * peer, the token `corral serve` prints): an admin without a login.
+ * peer, the token `corral serve` prints): an admin without a login. host: another host of the
+ * cluster, calling over the mutual-TLS peer API (user is "host:NAME").
  */
 export const Identity = z.object({
-  kind: z.enum(['owner', 'user', 'token']),
+  kind: z.enum(['owner', 'user', 'token', 'host']),
   user: z.string().nullable(),
   role: Role,
 });

@@ -24,6 +24,7 @@ import {
   VmRef,
   VmStats,
 } from './schemas.js';
+import { ClusterInitArgs, ClusterJoinArgs, ClusterStatus, JoinTicket } from './cluster-schemas.js';
 import { AuditEntry, Identity, Password, Role, TokenId, TokenInfo, UserInfo, UserName } from './account-schemas.js';
 import {
   SnapshotDescription,
@@ -37,6 +38,7 @@ import {
 export * from './schemas.js';
 export * from './account-schemas.js';
 export * from './snapshot-schemas.js';
+export * from './cluster-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -267,6 +269,25 @@ export const methods = {
   'snapshot.schedule': method(Vm.extend({ schedule: SnapshotSchedule.nullable() }), SnapshotTree),
   /** The newest entries of the audit log: every mutating call, who made it and from where. */
   'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
+  /** Makes this host a one-host cluster: a CA, an etcd member; answers the first join token. */
+  'cluster.init': method(ClusterInitArgs, JoinTicket),
+  /** Joins the cluster whose join port is at `url`, with a token from `cluster.init`/`cluster.token`. */
+  'cluster.join': method(ClusterJoinArgs, ClusterStatus),
+  /** Another one-time join token (made on the host holding the cluster CA). */
+  'cluster.token': method(
+    z.object({
+      ttlSec: z
+        .number()
+        .int()
+        .min(60)
+        .max(7 * 86400)
+        .default(3600),
+    }),
+    JoinTicket,
+  ),
+  /** Leaves the cluster: this host's certificate is revoked, its VMs stay here. */
+  'cluster.leave': method(z.object({}), Ok),
+  'cluster.status': method(z.object({}), ClusterStatus),
 } as const;
 
 export type Methods = typeof methods;

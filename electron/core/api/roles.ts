@@ -82,6 +82,11 @@ export const ACCESS: Record<MethodName, Access> = {
   'snapshot.revert': change('operator'),
   'snapshot.delete': change('operator'),
   'snapshot.schedule': change('operator'),
+  'cluster.init': change('admin'),
+  'cluster.join': change('admin'),
+  'cluster.token': change('admin'),
+  'cluster.leave': change('admin'),
+  'cluster.status': read(),
 };
 
 /** Events go only to roles that could have asked for what they carry. */

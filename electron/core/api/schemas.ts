@@ -2,6 +2,7 @@
 // settings, with their limits from rules.ts. contract.ts re-exports all of it and adds the
 // method table; this file holds the data, that one the calls.
 import { z } from 'zod';
+import { VmHostRef } from './cluster-schemas.js';
 import { LIMITS, PORTABLE_CPU_MODEL } from './rules.js';
 
 // ---- primitives -------------------------------------------------------------------------
@@ -301,6 +302,8 @@ export const VmInfo = z.object({
   config: VmConfig,
   configVersion: z.number().int(),
   createdAt: z.number(),
+  /** In a cluster: the host the VM is on (absent on a single host). */
+  host: VmHostRef.optional(),
 });
 
 /** Everything known about a crash, kept with the event that recorded it. */

@@ -15,6 +15,9 @@ import type { Vms } from '../vms/index.js';
 import type { SnapshotLayer } from '../vms/snapshot-layer.js';
 import type { AccountHandlers } from './account-handlers.js';
 
+/** Answered by the cluster link (cluster-link.ts), which wraps these handlers. */
+export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}`>;
+
 export interface HandlerDeps {
   vms: Vms;
   snapshots: SnapshotLayer;
@@ -53,7 +56,7 @@ export function makeHandlers({
   monitor,
   onStats,
   accountHandlers,
-}: HandlerDeps): Handlers {
+}: HandlerDeps): Omit<Handlers, ClusterMethod> {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
 

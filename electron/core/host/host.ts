@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
-import type { EventName, HostInfo, HostResources, VmStats } from '../api/contract.js';
+import type { EventName, HostInfo, HostResources, ResponseMessage, VmStats } from '../api/contract.js';
 import { Cgroups } from '../resources/cgroups.js';
 import { ResourceMonitor } from '../resources/monitor.js';
 import { StatsRepo } from '../store/stats-repo.js';
@@ -38,6 +38,7 @@ import { TicketBook } from '../consoles/tickets.js';
 import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
+import { ClusterLink } from './cluster-link.js';
 import { acquireLock } from './lock.js';
 import { VERSION } from '../version.js';
 
@@ -164,26 +165,40 @@ export class Host {
           ok: !r.error,
           error: r.error?.message ?? null,
         });
-      const dispatcher = new Dispatcher(
-        makeHandlers({
-          accountHandlers: accountHandlers(accounts, audit),
-          vms: vmLayer,
-          snapshots: snaps,
-          portable: new Portable(vmLayer.ctx),
-          consoles,
-          vmDir: (id) => files(id).dir,
-          serialLog: (id) => files(id).serialLog,
-          events,
-          settings,
-          info,
-          tickets,
-          terminals,
-          monitor,
-          onStats: (fn) => subscribers.add(fn),
-          consoleBase: () => consoleBase,
-        }),
+      // another host of the cluster calls as an admin, audited under its name
+      const cluster = new ClusterLink({
+        dataDir: layout.root,
+        vms: vmLayer,
+        log: (l) => opts.log?.(l),
+        dispatch: (name, address, method, args): Promise<ResponseMessage> =>
+          dispatcher.handle(
+            new Session('peer', () => undefined, undefined, { identity: { kind: 'host', user: `host:${name}`, role: 'admin' }, address }),
+            { id: 1, method, args },
+          ),
+      });
+      const dispatcher: Dispatcher = new Dispatcher(
+        cluster.wrap(
+          makeHandlers({
+            accountHandlers: accountHandlers(accounts, audit),
+            vms: vmLayer,
+            snapshots: snaps,
+            portable: new Portable(vmLayer.ctx),
+            consoles,
+            vmDir: (id) => files(id).dir,
+            serialLog: (id) => files(id).serialLog,
+            events,
+            settings,
+            info,
+            tickets,
+            terminals,
+            monitor,
+            onStats: (fn) => subscribers.add(fn),
+            consoleBase: () => consoleBase,
+          }),
+        ),
         record,
       );
+      cluster.resume();
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
       const host = new Host(
         layout,
@@ -204,6 +219,7 @@ export class Host {
       host.snapshots = snaps;
       host.audit = record;
       host.autostarted = autostarted;
+      host.cluster = cluster;
       return host;
     } catch (err) {
       db?.close();
@@ -214,6 +230,8 @@ export class Host {
 
   /** Writes to the audit log what a transport changes outside the dispatcher (uploads). */
   audit: (rec: AuditRecord) => void = () => undefined;
+  /** The cluster this host is in, if any (its layer is loaded only then). */
+  cluster: ClusterLink | null = null;
   /** Settles when the autostart VMs have started (or failed); null when none were due at this start. */
   autostarted: Promise<AutostartResult> | null = null;
 
@@ -239,6 +257,7 @@ export class Host {
     this.monitor.stop();
     this.vncProxy.close();
     this.vms.detachAll();
+    await this.cluster?.close().catch(() => undefined);
     await new Promise<void>((resolve) => this.control.close(() => resolve()));
     this.db.close();
     this.unlock();

@@ -1,0 +1,338 @@
+// A host's life in a cluster: its etcd member (or client), lease, directory of hosts, inventory,
+// peer API and, on the host holding the CA key, the join port. Built by init, join or (after a
+// restart of the host) resume; a host without a cluster never loads this module.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type https from 'node:https';
+import { Etcd3, type Lease } from 'etcd3';
+import type { ClusterStatus, JoinTicket } from '../api/cluster-schemas.js';
+import type { ResponseMessage } from '../api/contract.js';
+import type { Vms } from '../vms/index.js';
+import { certPaths, type CertPaths } from './ca.js';
+import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
+import { HostDirectory } from './directory.js';
+import { EtcdMember, clientUrl } from './etcd-member.js';
+import type { HostAlive, HostRecord } from './hosts.js';
+import { Inventory } from './inventory.js';
+import { listenJoin } from './join.js';
+import { handleJoin } from './join-handler.js';
+import { keys } from './keys.js';
+import { PeerClient } from './peer-client.js';
+import { listenPeerApi } from './peer-server.js';
+import { makeToken } from './tokens.js';
+
+export interface ClusterDeps {
+  dataDir: string;
+  vms: Vms;
+  /** Runs a call of the contract as another host of the cluster (an admin, audited under its name). */
+  dispatch: (hostName: string, address: string | null, method: string, args: unknown) => Promise<ResponseMessage>;
+  /** This host's room for VMs, published with its lease. */
+  capacity: () => Omit<HostAlive, 'at'>;
+  log: (line: string) => void;
+  /** Where /usr/bin/etcd is (tests may point elsewhere). */
+  etcdBinary?: string;
+}
+
+/** Seconds a host's lease lives without renewal: its VMs are then marked not reporting. */
+const LEASE_TTL = 10;
+const ALIVE_EVERY_MS = 5000;
+const ETCD_READY_MS = 90_000;
+
+export class Cluster {
+  readonly certs: CertPaths;
+  readonly etcd: Etcd3;
+  readonly directory: HostDirectory;
+  readonly inventory: Inventory;
+  readonly peers: PeerClient;
+  private member: EtcdMember | null = null;
+  private lease!: Lease;
+  private servers: https.Server[] = [];
+  private aliveTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly deps: ClusterDeps,
+    readonly config: ClusterConfig,
+  ) {
+    this.certs = certPaths(clusterDir(deps.dataDir));
+    this.etcd = etcdClient(this.certs, config.endpoints);
+    this.directory = new HostDirectory(this.etcd, deps.log);
+    this.inventory = new Inventory(
+      this.etcd,
+      { id: config.hostId, name: config.name },
+      deps.vms,
+      () => this.lease,
+      (id) => this.directory.nameOf(id),
+      (s) => deps.log(s),
+    );
+    this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
+  }
+
+  /** Starts everything for a config whose certificates are in place (init, join, a restart). */
+  static async start(
+    deps: ClusterDeps,
+    config: ClusterConfig,
+    first?: (c: Cluster) => Promise<void>,
+    /** A member already running (a join starts it before the cluster's client exists). */
+    member?: EtcdMember,
+  ): Promise<Cluster> {
+    const c = new Cluster(deps, config);
+    c.member = member ?? null;
+    try {
+      await c.up(first);
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private async up(first?: (c: Cluster) => Promise<void>): Promise<void> {
+    const { config: cfg, deps } = this;
+    if (cfg.etcdRole === 'member' && !this.member) {
+      this.member = memberFor(deps, cfg);
+      this.member.start();
+    }
+    await this.ready();
+    await this.learnEndpoints();
+    if (first) await first(this);
+    this.lease = this.newLease();
+    await this.putAlive();
+    await this.directory.start();
+    await this.inventory.start();
+    this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
+    const bind = cfg.address.includes(':') ? '::' : '0.0.0.0';
+    this.servers.push(
+      await listenPeerApi(
+        {
+          certs: this.certs,
+          admitted: (id) => this.directory.admitted(id),
+          dispatch: deps.dispatch,
+          log: deps.log,
+        },
+        bind,
+        cfg.ports.peer,
+      ),
+    );
+    if (fs.existsSync(this.certs.caKey))
+      this.servers.push(await listenJoin(this.certs, (req) => handleJoin(this, req), bind, cfg.ports.join, deps.log));
+  }
+
+  /** Waits until etcd answers (a member that just started elects a leader first). */
+  private async ready(): Promise<void> {
+    const deadline = Date.now() + ETCD_READY_MS;
+    for (;;) {
+      try {
+        await this.etcd.get(keys.clusterId).string();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          const tail = this.member?.tail.slice(-3).join('\n') ?? '';
+          throw new Error(`etcd did not answer within ${ETCD_READY_MS / 1000} s: ${(err as Error).message}${tail ? `\n${tail}` : ''}`);
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+
+  /**
+   * Every voting member's client URL (own first), kept in the config: the client made at the
+   * next start reaches the cluster through any of them, not just those known at join time.
+   */
+  private async learnEndpoints(): Promise<void> {
+    if (this.config.etcdRole === 'external') return;
+    const { members } = await this.etcd.cluster.memberList({});
+    const urls = members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
+    const own = this.config.endpoints.filter((u) => urls.includes(u) && this.member && u.endsWith(`:${this.config.ports.etcdClient}`));
+    if (urls.length) this.config.endpoints = [...new Set([...own, ...urls])];
+  }
+
+  private newLease(): Lease {
+    const lease = this.etcd.lease(LEASE_TTL, { autoKeepAlive: true });
+    lease.on('lost', (err) => {
+      if (this.closed) return;
+      this.deps.log(`cluster: lease lost (${err.message}); publishing again with a new one`);
+      this.lease = this.newLease();
+      void this.putAlive()
+        .then(() => this.inventory.publishAll())
+        .catch((e: Error) => this.deps.log(`cluster: ${e.message}`));
+    });
+    return lease;
+  }
+
+  private async putAlive(): Promise<void> {
+    const alive: HostAlive = { at: Date.now(), ...this.deps.capacity() };
+    await this.lease.put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
+  }
+
+  hostRecord(): HostRecord {
+    const c = this.config;
+    return { id: c.hostId, name: c.name, address: c.address, ports: c.ports, etcdRole: c.etcdRole, joinedAt: Date.now() };
+  }
+
+  /** A one-time join token, kept hashed in etcd and expiring with its lease. */
+  async newToken(ttlSec = 3600): Promise<JoinTicket> {
+    if (!fs.existsSync(this.certs.caKey))
+      throw new Error('this host does not hold the cluster CA: make join tokens on the host where the cluster was made');
+    const { token, hash } = makeToken(this.config.clusterId);
+    const lease = this.etcd.lease(ttlSec, { autoKeepAlive: false });
+    await lease.put(keys.joinToken(hash)).value(String(Date.now()));
+    lease.release();
+    const url = clientUrl(this.config.address, this.config.ports.join);
+    return {
+      token,
+      fingerprint: this.config.clusterId,
+      url,
+      command: `corral cluster join ${url} --token ${token}`,
+      expiresAt: Date.now() + ttlSec * 1000,
+    };
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const hosts = [...this.directory.hosts.values()].map((h) => {
+      const a = this.directory.alive.get(h.id);
+      return {
+        id: h.id,
+        name: h.name,
+        address: h.address,
+        etcdRole: h.etcdRole,
+        reporting: Boolean(a),
+        self: h.id === this.config.hostId,
+        cpus: a?.cpus ?? null,
+        memoryBytes: a?.memoryBytes ?? null,
+        committedBytes: a?.committedBytes ?? null,
+        vms: a?.vms ?? null,
+        running: a?.running ?? null,
+      };
+    });
+    let members: ClusterStatus['members'] = [];
+    let leader: string | null = null;
+    let problem: string | null = null;
+    try {
+      const [list, st] = await Promise.all([this.etcd.cluster.memberList({}), this.etcd.maintenance.status({})]);
+      members = list.members.map((m) => ({
+        id: m.ID,
+        name: m.name,
+        peerUrls: m.peerURLs,
+        clientUrls: m.clientURLs,
+        leader: m.ID === st.leader,
+        started: Boolean(m.name),
+      }));
+      leader = members.find((m) => m.leader)?.name || null;
+    } catch (err) {
+      problem = `etcd: ${(err as Error).message}`;
+    }
+    return { clustered: true, clusterId: this.config.clusterId, self: this.config.hostId, hosts, members, leader, problem };
+  }
+
+  /**
+   * Leaves the cluster: this host's VMs stay here as a single host's, its certificate is revoked
+   * (every peer refuses it), its etcd member is removed, and its cluster files are deleted.
+   */
+  async leave(): Promise<void> {
+    const me = this.config.hostId;
+    await this.etcd.put(keys.revokedHost(me)).value(String(Date.now()));
+    for (const vm of this.deps.vms.service.list()) {
+      await this.etcd.delete().key(keys.config(vm.id));
+      await this.inventory.releaseName(vm.name, vm.id);
+    }
+    await this.etcd.delete().prefix(keys.inventoryOf(me));
+    await this.etcd.delete().key(keys.host(me));
+    await this.lease.revoke().catch(() => undefined);
+    if (this.member) {
+      const list = await this.etcd.cluster.memberList({});
+      const mine = list.members.find((m) => m.name === me);
+      if (mine && list.members.length > 1) await removeMember(this.etcd, mine.ID);
+    }
+    await this.close();
+    fs.rmSync(clusterDir(this.deps.dataDir), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.aliveTimer) clearInterval(this.aliveTimer);
+    for (const s of this.servers.splice(0)) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    // a cluster without quorum does not answer a watch's cancel: never wait for it long
+    await within(3000, this.inventory.close());
+    await within(3000, this.directory.close());
+    this.peers.close();
+    this.lease?.release();
+    this.etcd.close();
+    await this.member?.stop();
+  }
+
+  persist(): void {
+    writeClusterConfig(this.deps.dataDir, this.config);
+  }
+}
+
+/** A client of the cluster's etcd, authenticated by this host's certificate. */
+export function etcdClient(certs: CertPaths, endpoints: string[]): Etcd3 {
+  return new Etcd3({
+    hosts: endpoints,
+    credentials: {
+      rootCertificate: fs.readFileSync(certs.ca),
+      certChain: fs.readFileSync(certs.cert),
+      privateKey: fs.readFileSync(certs.key),
+    },
+    dialTimeout: 5000,
+  });
+}
+
+/** This host's etcd member, as its config describes it. */
+export function memberFor(deps: ClusterDeps, cfg: ClusterConfig): EtcdMember {
+  const certs = certPaths(clusterDir(deps.dataDir));
+  const member = new EtcdMember({
+    name: cfg.hostId,
+    dataDir: `${certs.dir}/etcd`,
+    address: cfg.address,
+    clientPort: cfg.ports.etcdClient,
+    peerPort: cfg.ports.etcdPeer,
+    certs,
+    initialCluster: cfg.initialCluster ?? `${cfg.hostId}=${clientUrl(cfg.address, cfg.ports.etcdPeer)}`,
+    initialState: cfg.initialState ?? 'new',
+    binary: deps.etcdBinary,
+    log: deps.log,
+  });
+  member.on('exited', (code, signal) => deps.log(`cluster: etcd member ended (${signal ?? code})`));
+  return member;
+}
+
+/** Makes a joining host's etcd learner a voting member once it has caught up with the leader. */
+export async function promote(etcd: Etcd3, memberId: string): Promise<void> {
+  const deadline = Date.now() + ETCD_READY_MS;
+  for (;;) {
+    try {
+      await etcd.cluster.memberPromote({ ID: memberId });
+      return;
+    } catch (err) {
+      // "can only promote a learner member which is in sync with leader": wait and retry
+      if (Date.now() > deadline) throw new Error(`this host's etcd member did not catch up with the cluster: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** etcd refuses a removal while a member came back too recently ("unhealthy cluster"): retry a while. */
+async function removeMember(etcd: Etcd3, id: string): Promise<void> {
+  const deadline = Date.now() + ETCD_READY_MS;
+  for (;;) {
+    try {
+      await etcd.cluster.memberRemove({ ID: id });
+      return;
+    } catch (err) {
+      if (!/unhealthy cluster/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+function within(ms: number, p: Promise<unknown>): Promise<unknown> {
+  return Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
+}
+
+export const newHostId = () => `h${randomBytes(8).toString('hex')}`;

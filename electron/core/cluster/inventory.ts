@@ -1,0 +1,190 @@
+// One inventory: this host publishes its VMs to etcd (one key per VM under its own prefix, put
+// with its lease, so the keys of a host that stops renewing go away) and its VMs' configs
+// (unleased: they outlive their host). It watches every other host's keys, so any host lists
+// every VM of the cluster with the host it is on, live. A VM whose host's keys vanished stays
+// listed, marked as not reporting.
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { VmInfo } from '../api/contract.js';
+import type { Vms } from '../vms/index.js';
+import { hostOfInventoryKey, keys } from './keys.js';
+
+export interface VmHost {
+  id: string;
+  name: string;
+  reporting: boolean;
+}
+export type ClusterVm = VmInfo & { host: VmHost };
+
+/** What a config key holds: the VM's settings and where it last ran. */
+interface StoredConfig {
+  vmId: string;
+  name: string;
+  hostId: string;
+  config: VmInfo['config'];
+}
+
+export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ id: string; name: string }] }> {
+  /** Other hosts' VMs by id. */
+  private readonly remote = new Map<string, ClusterVm>();
+  private watcher: Watcher | null = null;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly self: { id: string; name: string },
+    private readonly vms: Vms,
+    /** The current lease of this host (renewed by the cluster; replaced after a loss). */
+    private readonly lease: () => Lease,
+    private readonly hostName: (hostId: string) => string,
+    private readonly log: (line: string) => void,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    // watch first, then read: a change between the two is seen twice, never missed
+    this.watcher = await this.etcd.watch().prefix(keys.inventory).create();
+    this.watcher.on('put', (kv) => this.onPut(kv.key.toString(), kv.value.toString()));
+    this.watcher.on('delete', (kv) => this.onDelete(kv.key.toString()));
+    this.watcher.on('error', (err) => this.log(`inventory watch: ${String(err)}`));
+    const [published, configs] = await Promise.all([
+      this.etcd.getAll().prefix(keys.inventory).strings(),
+      this.etcd.getAll().prefix(keys.configs).strings(),
+    ]);
+    // VMs known only by their config: their host is gone or has not published yet
+    for (const text of Object.values(configs)) {
+      const c = JSON.parse(text) as StoredConfig;
+      if (c.hostId === this.self.id || this.remote.has(c.vmId)) continue;
+      this.remote.set(c.vmId, notReporting(c, this.hostName(c.hostId)));
+    }
+    for (const [k, v] of Object.entries(published)) this.onPut(k, v);
+    const changed = (vm: VmInfo) => void this.publish(vm).catch((err: Error) => this.log(`inventory: ${err.message}`));
+    const removed = (vm: { id: string; name: string }) =>
+      void this.unpublish(vm).catch((err: Error) => this.log(`inventory: ${err.message}`));
+    this.vms.journal.on('changed', changed);
+    this.vms.journal.on('removed', removed);
+    this.unsubscribe.push(
+      () => this.vms.journal.off('changed', changed),
+      () => this.vms.journal.off('removed', removed),
+    );
+    await this.publishAll();
+  }
+
+  /** Puts every local VM again (at start, and with a new lease after the old one was lost). */
+  async publishAll(): Promise<void> {
+    for (const vm of this.vms.service.list()) {
+      if (!(await this.claimName(vm.name, vm.id)))
+        this.log(`inventory: the name "${vm.name}" is taken by another VM of the cluster: rename one`);
+      await this.publish(vm);
+    }
+  }
+
+  private async publish(vm: VmInfo): Promise<void> {
+    const entry: ClusterVm = { ...vm, host: { id: this.self.id, name: this.self.name, reporting: true } };
+    const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
+    await this.lease().put(keys.inventoryVm(this.self.id, vm.id)).value(JSON.stringify(entry));
+    await this.etcd.put(keys.config(vm.id)).value(JSON.stringify(stored));
+  }
+
+  private async unpublish(vm: { id: string; name: string }): Promise<void> {
+    await this.etcd.delete().key(keys.inventoryVm(this.self.id, vm.id));
+    await this.etcd.delete().key(keys.config(vm.id));
+    // the name is free again, if it is still this VM's
+    await this.etcd
+      .if(keys.vmName(vm.name), 'Value', '==', vm.id)
+      .then(this.etcd.delete().key(keys.vmName(vm.name)))
+      .commit();
+  }
+
+  private onPut(key: string, value: string): void {
+    const at = hostOfInventoryKey(key);
+    if (!at || at.hostId === this.self.id) return;
+    const vm = JSON.parse(value) as ClusterVm;
+    this.remote.set(vm.id, vm);
+    this.emit('changed', vm);
+  }
+
+  private onDelete(key: string): void {
+    const at = hostOfInventoryKey(key);
+    if (!at || at.hostId === this.self.id) return;
+    const vm = this.remote.get(at.vmId);
+    if (!vm) return;
+    // deleted on purpose (the VM is gone: its config went with it) or its host's lease expired
+    void this.etcd
+      .get(keys.config(at.vmId))
+      .string()
+      .then((cfg) => {
+        if (cfg === null) {
+          this.remote.delete(at.vmId);
+          this.emit('removed', { id: vm.id, name: vm.name });
+        } else {
+          const stale = { ...vm, host: { ...vm.host, reporting: false } };
+          this.remote.set(vm.id, stale);
+          this.emit('changed', stale);
+        }
+      })
+      .catch((err: Error) => this.log(`inventory: ${err.message}`));
+  }
+
+  /** Every VM of the other hosts. */
+  others(): ClusterVm[] {
+    return [...this.remote.values()];
+  }
+
+  /** The VM (by id or name) on another host, or null. */
+  find(ref: string): ClusterVm | null {
+    const byId = this.remote.get(ref);
+    if (byId) return byId;
+    for (const vm of this.remote.values()) if (vm.name === ref) return vm;
+    return null;
+  }
+
+  /** Claims a VM name for the cluster: false when another VM has it. */
+  async claimName(name: string, vmId: string): Promise<boolean> {
+    const k = keys.vmName(name);
+    const r = await this.etcd.if(k, 'Version', '==', 0).then(this.etcd.put(k).value(vmId)).else(this.etcd.get(k)).commit();
+    if (r.succeeded) return true;
+    const holder = r.responses[0]?.response_range?.kvs[0]?.value.toString();
+    return holder === vmId;
+  }
+
+  /** Moves a name's claim from a placeholder to the VM made under it. */
+  async claimAs(name: string, from: string, vmId: string): Promise<void> {
+    const k = keys.vmName(name);
+    await this.etcd.if(k, 'Value', '==', from).then(this.etcd.put(k).value(vmId)).commit();
+  }
+
+  async releaseName(name: string, vmId: string): Promise<void> {
+    await this.etcd
+      .if(keys.vmName(name), 'Value', '==', vmId)
+      .then(this.etcd.delete().key(keys.vmName(name)))
+      .commit();
+  }
+
+  async close(): Promise<void> {
+    for (const off of this.unsubscribe.splice(0)) off();
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+}
+
+function notReporting(c: StoredConfig, hostName: string): ClusterVm {
+  return {
+    id: c.vmId,
+    name: c.name,
+    state: 'stopped',
+    stateSince: 0,
+    pid: null,
+    restarts: 0,
+    lastExit: null,
+    restartAt: null,
+    startedAt: null,
+    pending: [],
+    diskSizes: c.config.disks.map(() => null),
+    booted: null,
+    config: c.config,
+    configVersion: 0,
+    createdAt: 0,
+    host: { id: c.hostId, name: hostName, reporting: false },
+  };
+}
