@@ -8,12 +8,14 @@ import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
 import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
+import { migrateCommands } from './migrate.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
   ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
+  ...migrateCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

@@ -22,9 +22,11 @@ import {
   VmStats,
 } from './schemas.js';
 import { AuditEntry, Identity, Password, Role, TokenId, TokenInfo, UserInfo, UserName } from './account-schemas.js';
+import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
 
 export * from './schemas.js';
 export * from './account-schemas.js';
+export * from './migration-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ export const methods = {
   'token.revoke': method(z.object({ id: TokenId }), Ok),
   /** The newest entries of the audit log: every mutating call, who made it and from where. */
   'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
+  ...migrationMethods,
 } as const;
 
 export type Methods = typeof methods;
@@ -224,6 +227,8 @@ export interface EventMap {
   stats: { at: number; vms: VmStats[]; host: HostResources };
   /** Crashes, restarts and crash-loops, for desktop notifications. */
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
+  /** A migration's figures, about twice a second while it runs. */
+  'migration.progress': MigrationProgress;
 }
 export type EventName = keyof EventMap;
 

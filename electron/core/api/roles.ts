@@ -66,6 +66,12 @@ export const ACCESS: Record<MethodName, Access> = {
   'pool.files': read(),
   'pool.add': change('admin'),
   'pool.remove': change('admin'),
+  // moving a VM to another host hands it a token of that host; the target side creates and runs VMs for a peer
+  'vm.migrate': change('admin'),
+  'vm.migrateCancel': change('operator'),
+  'migration.prepareIncoming': change('admin'),
+  'migration.finishIncoming': change('admin'),
+  'migration.abortIncoming': change('admin'),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
@@ -79,6 +85,7 @@ export const EVENT_ROLES: Record<EventName, Role> = {
   'terminal.exit': 'operator',
   stats: 'viewer',
   notification: 'viewer',
+  'migration.progress': 'viewer',
 };
 
 export function atLeast(have: Role, need: Role): boolean {

@@ -12,6 +12,7 @@ import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
 import type { AccountHandlers } from './account-handlers.js';
+import type { Migration } from './migration-handlers.js';
 
 export interface HandlerDeps {
   vms: Vms;
@@ -30,6 +31,8 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
   /** user.*, token.*, audit.list and auth.whoami. */
   accountHandlers: AccountHandlers;
+  /** vm.migrate and the target's migration.* calls. */
+  migration: Migration;
 }
 
 export function makeHandlers({
@@ -46,6 +49,7 @@ export function makeHandlers({
   monitor,
   onStats,
   accountHandlers,
+  migration,
 }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -56,6 +60,7 @@ export function makeHandlers({
   journal.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
   journal.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
+  migration.onProgress((p) => subscribed.forEach((s) => s.send('migration.progress', p)));
   const serialViewers = new SerialViewers((vmId) => registry.serialLinkOf(vmId));
   registry.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
   registry.on('serialClosed', (vmId) => serialViewers.closed(vmId));
@@ -69,6 +74,7 @@ export function makeHandlers({
 
   return {
     ...accountHandlers,
+    ...migration.handlers,
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),

@@ -34,6 +34,7 @@ import { TicketBook } from '../consoles/tickets.js';
 import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
+import { migrationFor } from './migration-handlers.js';
 import { acquireLock } from './lock.js';
 import { VERSION } from '../version.js';
 
@@ -112,6 +113,8 @@ export class Host {
         probes: (liveness, forwards, id) => makeProbe(liveness, forwards, files(id).qgaSocket, health.livenessTimeoutMs),
       });
       await vmLayer.reattachAll();
+      const migration = migrationFor(vmLayer, layout.root);
+      await migration.dropLeftovers();
       const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
@@ -154,6 +157,7 @@ export class Host {
       const dispatcher = new Dispatcher(
         makeHandlers({
           accountHandlers: accountHandlers(accounts, audit),
+          migration,
           vms: vmLayer,
           consoles,
           vmDir: (id) => files(id).dir,

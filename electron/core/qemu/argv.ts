@@ -20,6 +20,8 @@ export interface LaunchSpec {
   files: VmFiles;
   /** The OVMF build of a UEFI VM (null: BIOS). */
   firmware?: UefiFirmware | null;
+  /** The target of a live migration: QEMU waits for migrate-incoming instead of booting. */
+  incoming?: boolean;
 }
 
 export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
@@ -50,6 +52,8 @@ function base(spec: LaunchSpec): string[] {
     spec.files.pidFile,
     '-msg',
     'timestamp=on',
+    // the address comes later over QMP (migrate-incoming), once TLS is set up
+    ...(spec.incoming ? ['-incoming', 'defer'] : []),
   ];
 }
 
