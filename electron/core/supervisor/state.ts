@@ -3,7 +3,8 @@ import type { ExitReason, VmState } from '../api/contract.js';
 
 const TRANSITIONS: Record<VmState, readonly VmState[]> = {
   // stopped -> restarting: policy "always" after a guest poweroff
-  stopped: ['starting', 'restarting'],
+  // stopped -> incoming: a record made for a migration to this host, before its QEMU starts
+  stopped: ['starting', 'restarting', 'incoming'],
   crashed: ['starting', 'stopped', 'restarting', 'crash-loop'],
   restarting: ['starting', 'stopped'],
   'crash-loop': ['starting', 'stopped'],

@@ -4,6 +4,7 @@
 // here once the source's migration completed; abort removes everything prepare made.
 import fs from 'node:fs';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Args, PrepareIncomingResult, VmConfig, VmInfo } from '../../api/contract.js';
 import { CorralError } from '../../api/dispatcher.js';
 import { bootMemoryMiB } from '../../api/rules.js';
@@ -22,6 +23,9 @@ import { applyAtBoot } from '../live-apply.js';
 import type { Supervisor } from '../supervisor.js';
 import type { VmService } from '../vm-service.js';
 import { tpmRefusal } from './refusals.js';
+
+/** How long finish waits for this side of the stream to complete after the source's. */
+const LOAD_WAIT_MS = 30_000;
 
 /** What prepare made for one incoming VM: undone by abort, handed to the supervisor by finish. */
 interface Arrival {
@@ -149,11 +153,7 @@ export class IncomingMigrations {
       if (a.live && !machine) throw new CorralError('conflict', `"${cur.name}" has no QEMU waiting for a live migration`);
       if (machine) {
         const m = new MigrationCommands(machine.qmp.link);
-        if (a.live) {
-          const status = (await m.query()).status;
-          if (status !== 'completed')
-            throw new CorralError('conflict', `the migration of "${cur.name}" has not completed here (${status})`);
-        }
+        if (a.live) await this.waitLoaded(m, cur.name);
         // the export holds write access: it must be gone before the guest writes
         if (arrival.nbd) {
           for (let i = 0; i < arrival.diskCount; i++) await m.unexportDisk(i);
@@ -190,6 +190,22 @@ export class IncomingMigrations {
       const after = supervisor.reachedRunning(run, `Running here after a live migration (pid ${machine!.pid})`, { applied: cur.config });
       return ctx.describe(after);
     });
+  }
+
+  /**
+   * The source says done a moment before this side has loaded the last of the device state:
+   * waits for this QEMU's own "completed", and refuses anything else.
+   */
+  private async waitLoaded(m: MigrationCommands, name: string): Promise<void> {
+    const deadline = Date.now() + LOAD_WAIT_MS;
+    for (;;) {
+      const status = (await m.query()).status;
+      if (status === 'completed') return;
+      if (status !== 'active' && status !== 'device' && status !== 'setup')
+        throw new CorralError('conflict', `the migration of "${name}" did not complete here (${status ?? 'none'})`);
+      if (Date.now() > deadline) throw new CorralError('conflict', `the migration of "${name}" has not completed here (${status})`);
+      await sleep(20);
+    }
   }
 
   /** Removes an incoming VM and all prepare made; false when there was none. Refused once it runs here. */
