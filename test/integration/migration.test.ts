@@ -210,11 +210,17 @@ describe('live migration between two hosts', () => {
         const there = (await apiB.call('vm.list', {})).find((v) => v.name === 'survivor');
         return there?.state === 'incoming' && there.pid ? there : null;
       });
-      await waitFor(
+      const sending = waitFor(
         'RAM being sent',
         () => apiA.events.some((e) => e.event === 'migration.progress' && (e.payload as { phase: string }).phase === 'memory'),
         120_000,
       );
+      await Promise.race([
+        sending,
+        outcome.then((e) => {
+          throw new Error(`the migration ended before the target was killed: ${e?.message ?? 'it succeeded'}`);
+        }),
+      ]);
       process.kill(target.pid!, 'SIGKILL');
       const err = await outcome;
       expect(err?.message).toMatch(/migration/);

@@ -12,6 +12,9 @@ export const mirrorJob = (i: number) => `mig-mirror${i}`;
 /** The target's NBD export of disk i (and its export name). */
 export const diskExport = (i: number) => `mig-disk${i}`;
 
+/** QEMU answers these slowly on a loaded host (object-add loads and checks the certificates). */
+const TIMEOUT_MS = 30_000;
+
 export interface MigrationInfo {
   status?: string;
   'total-time'?: number;
@@ -35,18 +38,22 @@ export interface BlockJob {
 export class MigrationCommands {
   constructor(private readonly link: QmpLink) {}
 
+  private run<T = void>(command: string, args?: Record<string, unknown>, timeoutMs = TIMEOUT_MS): Promise<T> {
+    return this.link.execute<T>(command, args, timeoutMs);
+  }
+
   /** Loads TLS credentials from `dir` (QEMU reads the files now, as the user it runs as). */
   addTlsCreds(dir: string, endpoint: 'server' | 'client'): Promise<void> {
-    return this.link.execute('object-add', { 'qom-type': 'tls-creds-x509', id: MIGRATION_TLS, dir, endpoint, 'verify-peer': true });
+    return this.run('object-add', { 'qom-type': 'tls-creds-x509', id: MIGRATION_TLS, dir, endpoint, 'verify-peer': true });
   }
 
   delTlsCreds(): Promise<void> {
-    return this.link.execute('object-del', { id: MIGRATION_TLS });
+    return this.run('object-del', { id: MIGRATION_TLS });
   }
 
   /** Auto-converge throttles a guest whose memory changes faster than the link carries it. */
   setCapabilities(caps: Record<string, boolean>): Promise<void> {
-    return this.link.execute('migrate-set-capabilities', {
+    return this.run('migrate-set-capabilities', {
       capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })),
     });
   }
@@ -56,46 +63,46 @@ export class MigrationCommands {
     if (p.tlsCreds !== undefined) args['tls-creds'] = p.tlsCreds;
     if (p.tlsHostname !== undefined) args['tls-hostname'] = p.tlsHostname;
     if (p.downtimeLimitMs !== undefined) args['downtime-limit'] = p.downtimeLimitMs;
-    return this.link.execute('migrate-set-parameters', args);
+    return this.run('migrate-set-parameters', args);
   }
 
   queryParameters(): Promise<Record<string, unknown>> {
-    return this.link.execute('query-migrate-parameters');
+    return this.run<Record<string, unknown>>('query-migrate-parameters');
   }
 
   /** The target starts listening (it was launched with -incoming defer). */
   incoming(uri: string): Promise<void> {
-    return this.link.execute('migrate-incoming', { uri });
+    return this.run('migrate-incoming', { uri });
   }
 
   migrate(uri: string): Promise<void> {
-    return this.link.execute('migrate', { uri });
+    return this.run('migrate', { uri });
   }
 
   query(timeoutMs?: number): Promise<MigrationInfo> {
-    return this.link.execute<MigrationInfo>('query-migrate', undefined, timeoutMs);
+    return this.run<MigrationInfo>('query-migrate', undefined, timeoutMs);
   }
 
   cancel(): Promise<void> {
-    return this.link.execute('migrate_cancel');
+    return this.run('migrate_cancel');
   }
 
   // ---- local disks: NBD on the target, mirror on the source --------------------------------
 
   nbdServerStart(host: string, port: number): Promise<void> {
-    return this.link.execute('nbd-server-start', {
+    return this.run('nbd-server-start', {
       addr: { type: 'inet', data: { host, port: String(port) } },
       'tls-creds': MIGRATION_TLS,
     });
   }
 
   nbdServerStop(): Promise<void> {
-    return this.link.execute('nbd-server-stop');
+    return this.run('nbd-server-stop');
   }
 
   /** Exposes a format node, writable, under its export name. */
   exportDisk(i: number, node: string): Promise<void> {
-    return this.link.execute('block-export-add', {
+    return this.run('block-export-add', {
       type: 'nbd',
       id: diskExport(i),
       'node-name': node,
@@ -105,39 +112,35 @@ export class MigrationCommands {
   }
 
   unexportDisk(i: number): Promise<void> {
-    return this.link.execute('block-export-del', { id: diskExport(i) });
+    return this.run('block-export-del', { id: diskExport(i) });
   }
 
   /** An NBD client node writing to the target's export of disk i, over TLS. */
   addNbdTarget(i: number, host: string, port: number): Promise<void> {
-    return this.link.execute(
-      'blockdev-add',
-      {
-        driver: 'nbd',
-        'node-name': nbdTargetNode(i),
-        server: { type: 'inet', host, port: String(port) },
-        export: diskExport(i),
-        'tls-creds': MIGRATION_TLS,
-      },
-      30_000,
-    );
+    return this.run('blockdev-add', {
+      driver: 'nbd',
+      'node-name': nbdTargetNode(i),
+      server: { type: 'inet', host, port: String(port) },
+      export: diskExport(i),
+      'tls-creds': MIGRATION_TLS,
+    });
   }
 
   delNode(node: string): Promise<void> {
-    return this.link.execute('blockdev-del', { 'node-name': node });
+    return this.run('blockdev-del', { 'node-name': node });
   }
 
   /** Copies disk i (its format node) to the target, then keeps mirroring its writes. */
   mirror(i: number, node: string): Promise<void> {
-    return this.link.execute('blockdev-mirror', { 'job-id': mirrorJob(i), device: node, target: nbdTargetNode(i), sync: 'full' });
+    return this.run('blockdev-mirror', { 'job-id': mirrorJob(i), device: node, target: nbdTargetNode(i), sync: 'full' });
   }
 
   queryJobs(): Promise<BlockJob[]> {
-    return this.link.execute<BlockJob[]>('query-block-jobs');
+    return this.run<BlockJob[]>('query-block-jobs');
   }
 
   /** Ends a job; a ready mirror ends with the target a consistent copy of the source. */
   cancelJob(id: string, force = false): Promise<void> {
-    return this.link.execute('block-job-cancel', { device: id, force });
+    return this.run('block-job-cancel', { device: id, force });
   }
 }
