@@ -112,7 +112,11 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
       const why = (err as Error).message;
       if (!(err instanceof Switched)) await peer.call('migration.abortIncoming', { vm: rec.id }).catch(() => undefined);
       ctx.journal.error(recordOf(ctx, rec.id), `Migration to ${a.to} failed: ${why}`);
-      throw err instanceof CorralError ? err : new CorralError('failed', `the migration of "${rec.name}" failed: ${why}`);
+      if (err instanceof Switched) throw err;
+      const code = err instanceof CorralError ? err.code : 'failed';
+      const stays = live ? '; it runs here still' : '; it stays here';
+      if (flight.cancelled) throw new CorralError(code, `the migration of "${rec.name}" was cancelled${stays}`);
+      throw new CorralError(code, `the migration of "${rec.name}" to ${a.to} failed: ${why}${stays}`);
     }
     const totalMs = Date.now() - started;
     // it runs (or is kept) on the target now: only the record and this host's copies go
