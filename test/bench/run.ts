@@ -20,6 +20,7 @@ import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
+import { migrationRows } from './migration';
 
 /**
  * Bare QEMU, same argv: spawn until the QMP greeting arrives, the floor for a start. Also when
@@ -422,6 +423,7 @@ async function main(): Promise<void> {
     fuzz: fuzzRow,
     portable: portableRows,
     shares: shareRows,
+    migration: migrationRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

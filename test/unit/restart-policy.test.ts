@@ -196,7 +196,8 @@ describe('backoff', () => {
 describe('policy table', () => {
   it.each(RestartPolicy.options)('%s', (policy) => {
     for (const reason of ExitReason.options) {
-      const requested = reason === 'user-stop' || reason === 'user-kill' || reason === 'host-shutdown';
+      // a migrated guest runs on another host: never restarted here
+      const requested = reason === 'user-stop' || reason === 'user-kill' || reason === 'host-shutdown' || reason === 'migrated';
       const expected = policy === 'always' ? !requested : policy === 'on-failure' ? !isCleanEnd(reason) : false;
       expect(wantsRestart(policy, reason), reason).toBe(expected);
     }

@@ -12,6 +12,7 @@ import { configCommands } from './vm-config.js';
 import { lifecycleCommands } from './vm-lifecycle.js';
 import { snapshotCommands } from './snapshots.js';
 import { shareCommands } from './vm-share.js';
+import { migrateCommands } from './migrate.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   ...snapshotCommands,
   ...portableCommands,
   ...shareCommands,
+  ...migrateCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

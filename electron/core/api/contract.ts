@@ -39,6 +39,11 @@ export * from './schemas.js';
 export * from './account-schemas.js';
 export * from './snapshot-schemas.js';
 export * from './cluster-schemas.js';
+import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
+
+export * from './schemas.js';
+export * from './account-schemas.js';
+export * from './migration-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -288,6 +293,7 @@ export const methods = {
   /** Leaves the cluster: this host's certificate is revoked, its VMs stay here. */
   'cluster.leave': method(z.object({}), Ok),
   'cluster.status': method(z.object({}), ClusterStatus),
+  ...migrationMethods,
 } as const;
 
 export type Methods = typeof methods;
@@ -330,6 +336,8 @@ export interface EventMap {
   notification: { vmId: string; vmName: string; level: 'info' | 'warning' | 'error'; title: string; body: string };
   /** A snapshot job's progress, while it runs. */
   'snapshot.progress': SnapshotProgress;
+  /** A migration's figures, about twice a second while it runs. */
+  'migration.progress': MigrationProgress;
 }
 export type EventName = keyof EventMap;
 

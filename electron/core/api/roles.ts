@@ -87,6 +87,12 @@ export const ACCESS: Record<MethodName, Access> = {
   'cluster.token': change('admin'),
   'cluster.leave': change('admin'),
   'cluster.status': read(),
+  // moving a VM to another host hands it a token of that host; the target side creates and runs VMs for a peer
+  'vm.migrate': change('admin'),
+  'vm.migrateCancel': change('operator'),
+  'migration.prepareIncoming': change('admin'),
+  'migration.finishIncoming': change('admin'),
+  'migration.abortIncoming': change('admin'),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
@@ -102,6 +108,7 @@ export const EVENT_ROLES: Record<EventName, Role> = {
   notification: 'viewer',
   'snapshot.progress': 'viewer',
   'job.progress': 'operator',
+  'migration.progress': 'viewer',
 };
 
 export function atLeast(have: Role, need: Role): boolean {

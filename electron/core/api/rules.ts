@@ -78,6 +78,8 @@ const ACTIONS: Record<VmState, readonly VmAction[]> = {
   running: ['stop', 'kill', 'reset', 'pause', 'edit'],
   paused: ['stop', 'kill', 'reset', 'resume', 'edit'],
   stopping: ['stop', 'kill', 'edit'],
+  // the migration owns it until it runs here or is rolled back
+  incoming: [],
 };
 
 export function can(state: VmState, action: VmAction): boolean {
@@ -239,6 +241,9 @@ export const MONITOR_INFO = [
   'iothreads',
   'memdev',
   'hotpluggable-cpus',
+  // a migration's state and its parameters (whether the stream uses TLS)
+  'migrate',
+  'migrate_parameters',
 ] as const;
 
 /** The allowed commands in full, sorted: what the host's "help" lists and the page suggests. */

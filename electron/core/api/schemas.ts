@@ -30,8 +30,11 @@ export const AbsPath = z
 export const DiskFormat = z.enum(['qcow2', 'raw']);
 export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
 
-/** restarting: a crashed guest waits out its backoff; crash-loop: restarts gave up until the user starts it. */
-export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'restarting', 'crash-loop']);
+/**
+ * restarting: a crashed guest waits out its backoff; crash-loop: restarts gave up until the user starts it;
+ * incoming: another host is migrating it here (its QEMU waits for the stream and does not run yet).
+ */
+export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'restarting', 'crash-loop', 'incoming']);
 
 /** Why a guest ended; one per end, shown as lastExit.reason. */
 export const ExitReason = z.enum([
@@ -47,6 +50,8 @@ export const ExitReason = z.enum([
   'guest-hung',
   'tpm-failed',
   'share-failed',
+  /** The guest moved to another host (live migration): it runs there now. */
+  'migrated',
 ]);
 
 /** An integer field within its LIMITS entry, with messages that name the bounds. */

@@ -14,6 +14,7 @@ import type { Portable } from '../portable/index.js';
 import type { Vms } from '../vms/index.js';
 import type { SnapshotLayer } from '../vms/snapshot-layer.js';
 import type { AccountHandlers } from './account-handlers.js';
+import type { Migration } from './migration-handlers.js';
 
 /** Answered by the cluster link (cluster-link.ts), which wraps these handlers. */
 export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}`>;
@@ -38,6 +39,8 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
   /** user.*, token.*, audit.list and auth.whoami. */
   accountHandlers: AccountHandlers;
+  /** vm.migrate and the target's migration.* calls. */
+  migration: Migration;
 }
 
 export function makeHandlers({
@@ -56,6 +59,7 @@ export function makeHandlers({
   monitor,
   onStats,
   accountHandlers,
+  migration,
 }: HandlerDeps): Omit<Handlers, ClusterMethod> {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -67,6 +71,7 @@ export function makeHandlers({
   journal.on('notify', (n) => subscribed.forEach((s) => s.send('notification', n)));
   onStats((at, vms, host) => subscribed.forEach((s) => s.send('stats', { at, vms, host })));
   snapshots.on('progress', (p) => subscribed.forEach((s) => s.send('snapshot.progress', p)));
+  migration.onProgress((p) => subscribed.forEach((s) => s.send('migration.progress', p)));
   const serialViewers = new SerialViewers((vmId) => registry.serialLinkOf(vmId));
   registry.on('serialData', (vmId, data, offset) => serialViewers.data(vmId, data, offset));
   registry.on('serialClosed', (vmId) => serialViewers.closed(vmId));
@@ -80,6 +85,7 @@ export function makeHandlers({
 
   return {
     ...accountHandlers,
+    ...migration.handlers,
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),

@@ -39,6 +39,7 @@ import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
 import { ClusterLink } from './cluster-link.js';
+import { migrationFor } from './migration-handlers.js';
 import { acquireLock } from './lock.js';
 import { VERSION } from '../version.js';
 
@@ -120,6 +121,8 @@ export class Host {
       await vmLayer.reattachAll();
       const snaps = snapshotLayer(vmLayer, db, (id) => files(id).qgaSocket);
       snaps.scheduler.start();
+      const migration = migrationFor(vmLayer, layout.root);
+      await migration.dropLeftovers();
       const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
@@ -180,6 +183,7 @@ export class Host {
         cluster.wrap(
           makeHandlers({
             accountHandlers: accountHandlers(accounts, audit),
+            migration,
             vms: vmLayer,
             snapshots: snaps,
             portable: new Portable(vmLayer.ctx),

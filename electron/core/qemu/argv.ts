@@ -23,6 +23,8 @@ export interface LaunchSpec {
   firmware?: UefiFirmware | null;
   /** How each of config.shares reaches the guest on this host (default: virtiofs). */
   shareVia?: ReadonlyArray<'virtiofs' | '9p'>;
+  /** The target of a live migration: QEMU waits for migrate-incoming instead of booting. */
+  incoming?: boolean;
 }
 
 export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
@@ -54,6 +56,8 @@ function base(spec: LaunchSpec): string[] {
     spec.files.pidFile,
     '-msg',
     'timestamp=on',
+    // the address comes later over QMP (migrate-incoming), once TLS is set up
+    ...(spec.incoming ? ['-incoming', 'defer'] : []),
   ];
 }
 

@@ -44,6 +44,8 @@ export interface LaunchSpec {
   id: string;
   name: string;
   config: VmConfig;
+  /** The target of a live migration: QEMU starts with `-incoming defer` and waits for the stream. */
+  incoming?: boolean;
   /** Called once the process exists, before launch() resolves (QEMU is still setting up). */
   onSpawn?: (pid: number, pidStart: string | null) => void;
 }

@@ -64,7 +64,9 @@ export interface Step {
 
 /** Ends the user or the host asked for are never undone; a guest's own poweroff only under `always`. */
 export function wantsRestart(policy: RestartPolicy, reason: ExitReason): boolean {
-  if (policy === 'never' || reason === 'user-stop' || reason === 'user-kill' || reason === 'host-shutdown') return false;
+  // a migrated guest runs on its new host: restarting it here would make two copies
+  if (policy === 'never' || reason === 'user-stop' || reason === 'user-kill' || reason === 'host-shutdown' || reason === 'migrated')
+    return false;
   return policy === 'always' || !isCleanEnd(reason);
 }
 

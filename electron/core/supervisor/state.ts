@@ -3,7 +3,8 @@ import type { ExitReason, VmState } from '../api/contract.js';
 
 const TRANSITIONS: Record<VmState, readonly VmState[]> = {
   // stopped -> restarting: policy "always" after a guest poweroff
-  stopped: ['starting', 'restarting'],
+  // stopped -> incoming: a record made for a migration to this host, before its QEMU starts
+  stopped: ['starting', 'restarting', 'incoming'],
   crashed: ['starting', 'stopped', 'restarting', 'crash-loop'],
   restarting: ['starting', 'stopped'],
   'crash-loop': ['starting', 'stopped'],
@@ -11,6 +12,8 @@ const TRANSITIONS: Record<VmState, readonly VmState[]> = {
   running: ['paused', 'stopping', 'stopped', 'crashed'],
   paused: ['running', 'stopping', 'stopped', 'crashed'],
   stopping: ['stopped', 'crashed', 'running', 'paused'],
+  // a migration to this host: it runs here once the source is done, or it is deleted
+  incoming: ['running', 'stopped'],
 };
 
 export function canTransition(from: VmState, to: VmState): boolean {
@@ -18,7 +21,7 @@ export function canTransition(from: VmState, to: VmState): boolean {
 }
 
 /** What the host asked for before the end, if anything. */
-export type Requested = 'stop' | 'kill' | 'host-shutdown' | null;
+export type Requested = 'stop' | 'kill' | 'host-shutdown' | 'migrated' | null;
 
 export interface EndFacts {
   requested: Requested;
@@ -40,6 +43,7 @@ export function classifyEnd(f: EndFacts): ExitReason {
   if (f.requested === 'kill') return 'user-kill';
   if (f.requested === 'stop') return 'user-stop';
   if (f.requested === 'host-shutdown') return 'host-shutdown';
+  if (f.requested === 'migrated') return 'migrated';
   if (f.hung) return f.hung;
   if (f.tpmFailed) return 'tpm-failed';
   if (f.shareFailed) return 'share-failed';
@@ -53,7 +57,7 @@ export function classifyEnd(f: EndFacts): ExitReason {
 
 /** Ends that the user or the guest chose: not crashes. */
 export function isCleanEnd(r: ExitReason): boolean {
-  return r === 'guest-poweroff' || r === 'user-stop' || r === 'user-kill' || r === 'host-shutdown';
+  return r === 'guest-poweroff' || r === 'user-stop' || r === 'user-kill' || r === 'host-shutdown' || r === 'migrated';
 }
 
 export function describeEnd(r: ExitReason, code: number | null, signal: string | null): string {
@@ -71,6 +75,7 @@ export function describeEnd(r: ExitReason, code: number | null, signal: string |
     'guest-hung': 'The guest stopped answering its liveness probe',
     'tpm-failed': "The VM's TPM (swtpm) ended, so QEMU was stopped",
     'share-failed': "A shared folder's virtiofsd ended, so QEMU was stopped",
+    migrated: 'Moved to another host (live migration)',
   };
   return text[r] + how;
 }

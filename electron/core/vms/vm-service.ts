@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Args, UpdateResult, VmConfig, VmInfo } from '../api/contract.js';
+import type { VmRecord } from '../store/vm-repo.js';
 import { CorralError } from '../api/dispatcher.js';
 import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, stoppedOnly, type NotLive } from '../api/rules.js';
 import { EFI_VARS_FILE } from '../paths.js';
@@ -225,29 +226,35 @@ export class VmService {
       const cur = recordOf(ctx, rec.id);
       if (!can(cur.state, 'delete') || ctx.registry.has(cur.id))
         throw new CorralError('conflict', `"${cur.name}" is ${cur.state}: stop it before deleting it`);
-      this.supervisor.clearRestartTimer(cur.id);
-      ctx.vms.delete(cur.id);
-      ctx.driver.forget(cur.id);
-      // a base whose last linked clone this was goes with it
-      releaseBases(ctx, keepDisks ? [] : cur.config.disks);
-      const dir = ctx.vmDir(cur.id);
-      for (const disk of cur.config.disks) {
-        if (disk.owned && !keepDisks && ctx.pools.isCreatedPlace(disk.path, cur.id)) fs.rmSync(disk.path, { force: true });
-      }
-      // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
-      const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));
-      for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-        const p = path.join(dir, entry);
-        if (!keep.has(p)) fs.rmSync(p, { recursive: true, force: true });
-      }
-      try {
-        fs.rmdirSync(dir); // only if empty: kept disks stay where they are
-      } catch {
-        // kept disks remain
-      }
-      const kept = keepDisks ? cur.config.disks.filter((d) => d.owned).map((d) => d.path) : [];
-      ctx.journal.deleted(cur, `Deleted "${cur.name}"${kept.length ? `; kept ${kept.join(', ')}` : ''}`);
+      this.remove(cur, keepDisks, `Deleted "${cur.name}"`);
     });
+  }
+
+  /** Removes a VM with no QEMU: its record, its files and its owned disks unless kept. The caller holds its lock. */
+  remove(cur: VmRecord, keepDisks: boolean, message: string): void {
+    const { ctx } = this;
+    this.supervisor.clearRestartTimer(cur.id);
+    ctx.vms.delete(cur.id);
+    ctx.driver.forget(cur.id);
+    // a base whose last linked clone this was goes with it
+    releaseBases(ctx, keepDisks ? [] : cur.config.disks);
+    const dir = ctx.vmDir(cur.id);
+    for (const disk of cur.config.disks) {
+      if (disk.owned && !keepDisks && ctx.pools.isCreatedPlace(disk.path, cur.id)) fs.rmSync(disk.path, { force: true });
+    }
+    // logs, rotated logs, known_hosts…: everything Corral keeps for the VM, except disks to keep
+    const keep = new Set(cur.config.disks.filter((d) => !d.owned || keepDisks).map((d) => d.path));
+    for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const p = path.join(dir, entry);
+      if (!keep.has(p)) fs.rmSync(p, { recursive: true, force: true });
+    }
+    try {
+      fs.rmdirSync(dir); // only if empty: kept disks stay where they are
+    } catch {
+      // kept disks remain
+    }
+    const kept = keepDisks ? cur.config.disks.filter((d) => d.owned).map((d) => d.path) : [];
+    ctx.journal.deleted(cur, `${message}${kept.length ? `; kept ${kept.join(', ')}` : ''}`);
   }
 
   /** CPU weight and cap need cgroup v2 delegation; refuse them clearly where it is missing. */

@@ -31,6 +31,7 @@ export const STATE_META: Record<VmState, StateMeta> = {
     help: 'It kept crashing, so Corral stopped restarting it. Fix the cause, then start it yourself.',
     transient: false,
   },
+  incoming: { label: 'Arriving', help: 'Another host is moving this VM here (live migration).', transient: true },
 };
 
 export const EXIT_REASON: Record<ExitReason, string> = {
@@ -46,6 +47,7 @@ export const EXIT_REASON: Record<ExitReason, string> = {
   'guest-hung': 'Guest stopped responding',
   'tpm-failed': 'TPM (swtpm) failed',
   'share-failed': 'Shared folder (virtiofsd) failed',
+  migrated: 'Moved to another host',
 };
 
 export const FIRMWARE_LABEL: Record<Firmware, string> = {

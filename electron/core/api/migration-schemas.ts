@@ -1,0 +1,90 @@
+// The schemas of live migration: the source's call (vm.migrate), the target's side of it
+// (migration.*, called by the source host over a peer connection) and the progress event.
+import { z } from 'zod';
+import { VmConfig, VmInfo, VmName, VmRef } from './schemas.js';
+
+/** A VM's id: the same on both hosts, so a VM keeps its identity when it moves. */
+export const VmId = z.string().regex(/^[0-9a-f]{12}$/, 'is not a VM id');
+/** shared: both hosts see the disks at the same paths (RAM only moves); local: the disks are copied. */
+export const MigrationStorage = z.enum(['shared', 'local']);
+const HostAddress = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:-]+$/, 'is not a host name or address');
+
+export const MigrateArgs = z.object({
+  vm: VmRef,
+  /** The target host's URL, as its `corral serve` prints it (the cluster will name hosts instead). */
+  to: z.string().url('must be a URL such as http://host:port').max(2000),
+  /** An admin API token of the target host. */
+  token: z.string().min(1).max(500),
+  /** The longest the guest may be paused at the switch-over. */
+  maxDowntimeMs: z.number().int().min(1, 'must be at least 1 ms').max(60_000, 'must be at most 60000 ms').default(300),
+  /** auto: shared when every disk is inside a pool of the target at the same path, local otherwise. */
+  storage: z.enum(['auto', 'shared', 'local']).default('auto'),
+});
+
+export const MigrateResult = z.object({
+  vm: VmName,
+  to: z.string(),
+  live: z.boolean(),
+  storage: MigrationStorage,
+  totalMs: z.number(),
+  /** How long the guest was paused at the switch-over (QEMU's figure); null for an offline move. */
+  downtimeMs: z.number().nullable(),
+});
+
+export const PrepareIncomingArgs = z.object({
+  id: VmId,
+  name: VmName,
+  config: VmConfig,
+  storage: MigrationStorage,
+  /** Live (a running guest) or offline (a stopped VM: only its record and, for local storage, its disks). */
+  live: z.boolean(),
+  /** The address of this host as the source dials it: the migration stream and NBD listen there. */
+  address: HostAddress,
+  /** Each disk's virtual size in bytes (local storage: the target makes empty disks of that size). */
+  diskSizes: z.array(z.number().int().min(0)).max(16),
+});
+
+export const PrepareIncomingResult = z.object({
+  /** Where the source sends the migration stream (null: offline). */
+  migrationUri: z.string().nullable(),
+  /** The NBD server exporting the new disks (null: shared storage). */
+  nbd: z.object({ host: HostAddress, port: z.number().int() }).nullable(),
+});
+
+export const MigrationProgress = z.object({
+  vmId: z.string(),
+  vmName: z.string(),
+  phase: z.enum(['disks', 'memory', 'switch-over', 'done', 'failed']),
+  ramTransferred: z.number(),
+  ramRemaining: z.number(),
+  ramTotal: z.number(),
+  diskTransferred: z.number(),
+  diskTotal: z.number(),
+  /** Throughput of the migration stream, in megabits per second. */
+  mbps: z.number(),
+  expectedDowntimeMs: z.number().nullable(),
+});
+
+export const migrationMethods = {
+  /** Moves a VM to another host: live when it runs, offline when it is stopped. */
+  'vm.migrate': { args: MigrateArgs, result: MigrateResult },
+  /** Cancels the VM's migration under way: it keeps running here. */
+  'vm.migrateCancel': { args: z.object({ vm: VmRef }), result: z.object({ ok: z.literal(true) }) },
+  /** Target side: checks the VM fits here, creates it as "incoming" and starts QEMU waiting for the stream. */
+  'migration.prepareIncoming': { args: PrepareIncomingArgs, result: PrepareIncomingResult },
+  /** Target side, once the source's migration completed: the VM runs here now (or is stopped here, offline). */
+  'migration.finishIncoming': { args: z.object({ vm: VmId, live: z.boolean() }), result: VmInfo },
+  /** Target side: removes an incoming VM and everything made for it; refused once it runs here. */
+  'migration.abortIncoming': { args: z.object({ vm: VmId }), result: z.object({ aborted: z.boolean() }) },
+} as const;
+
+export type MigrateArgs = z.infer<typeof MigrateArgs>;
+export type MigrateResult = z.infer<typeof MigrateResult>;
+export type PrepareIncomingArgs = z.infer<typeof PrepareIncomingArgs>;
+export type PrepareIncomingResult = z.infer<typeof PrepareIncomingResult>;
+export type MigrationProgress = z.infer<typeof MigrationProgress>;
+export type MigrationStorage = z.infer<typeof MigrationStorage>;

@@ -1,0 +1,345 @@
+// The source's side of a migration (vm.migrate): checks, the target prepared over a peer
+// connection, local disks mirrored into the target's NBD exports, the RAM sent over TLS,
+// progress, cancel, then the switch-over. Failure before the target runs the guest leaves it
+// running here; the source QEMU ends as "migrated" only once the target confirms.
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Args, MigrateResult, MigrationProgress, MigrationStorage, PrepareIncomingResult } from '../../api/contract.js';
+import { CorralError } from '../../api/dispatcher.js';
+import { isRunning } from '../../api/rules.js';
+import { MiB } from '../../api/units.js';
+import { diskNode } from '../../qemu/ids.js';
+import { imageVirtualSize } from '../../qemu/img.js';
+import {
+  MIGRATION_TLS,
+  MigrationCommands,
+  mirrorJob,
+  nbdTargetNode,
+  type BlockJob,
+  type MigrationInfo,
+} from '../../qemu/migration-commands.js';
+import { copyToNbd } from '../../qemu/nbd-copy.js';
+import { writeCreds, type CaFiles } from '../../qemu/tls-creds.js';
+import type { VmRecord } from '../../store/vm-repo.js';
+import { recordOf, formatDelay, type VmContext } from '../context.js';
+import type { RunningVm } from '../registry.js';
+import type { VmService } from '../vm-service.js';
+import type { PeerClient, PeerConnector } from './peer.js';
+import { tpmRefusal } from './refusals.js';
+
+const POLL_MS = 250;
+/** How often progress goes into the VM's journal (the live event is more frequent). */
+const JOURNAL_EVERY_MS = 5000;
+
+export interface OutgoingDeps {
+  ctx: VmContext;
+  service: VmService;
+  connect: PeerConnector;
+  ca: () => CaFiles | null;
+}
+
+/** A migration under way: cancel flips the flag and pokes QEMU. */
+interface Flight {
+  cancelled: boolean;
+  cancel: () => Promise<void>;
+}
+
+export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgress] }> {
+  private readonly flights = new Map<string, Flight>();
+
+  constructor(private readonly d: OutgoingDeps) {
+    super();
+  }
+
+  async migrate(a: Args<'vm.migrate'>): Promise<MigrateResult> {
+    const { ctx } = this.d;
+    const rec = recordOf(ctx, a.vm);
+    if (this.flights.has(rec.id)) throw new CorralError('conflict', `"${rec.name}" is already being migrated`);
+    const tpm = tpmRefusal(rec.name, rec.config);
+    if (tpm) throw new CorralError('conflict', tpm, 'vm');
+    const flight: Flight = { cancelled: false, cancel: async () => undefined };
+    this.flights.set(rec.id, flight);
+    let peer: PeerClient | null = null;
+    try {
+      peer = await this.d.connect(a.to, a.token);
+      return await ctx.locks.run(rec.id, () => this.move(recordOf(ctx, rec.id), a, peer!, flight));
+    } finally {
+      this.flights.delete(rec.id);
+      peer?.close();
+    }
+  }
+
+  async cancel(ref: string): Promise<void> {
+    const rec = recordOf(this.d.ctx, ref);
+    const flight = this.flights.get(rec.id);
+    if (!flight) throw new CorralError('conflict', `"${rec.name}" is not being migrated`);
+    flight.cancelled = true;
+    await flight.cancel();
+  }
+
+  private async move(rec: VmRecord, a: Args<'vm.migrate'>, peer: PeerClient, flight: Flight): Promise<MigrateResult> {
+    const { ctx } = this.d;
+    const live = isRunning(rec.state);
+    if (rec.state === 'paused') throw new CorralError('conflict', `"${rec.name}" is paused: resume it before moving it`);
+    if (!live && !['stopped', 'crashed'].includes(rec.state))
+      throw new CorralError('conflict', `"${rec.name}" is ${rec.state}: it moves when running or stopped`);
+    const storage = await this.storageFor(rec, a.storage, peer);
+    const ca = this.d.ca();
+    if ((live || storage === 'local') && !ca)
+      throw new CorralError('failed', 'this host has no migration CA: the migration stream is never sent unencrypted', 'ca');
+    const diskSizes =
+      storage === 'local' ? await Promise.all(rec.config.disks.map((d) => imageVirtualSize(d.path, d.format, ctx.env))) : [];
+    const started = Date.now();
+    ctx.journal.note(rec, `Moving to ${a.to} (${live ? 'live' : 'offline'}, ${storage} storage)`);
+    const prep = await peer.call('migration.prepareIncoming', {
+      id: rec.id,
+      name: rec.name,
+      config: rec.config,
+      storage,
+      live,
+      address: peer.address,
+      diskSizes,
+    });
+    let downtimeMs: number | null = null;
+    try {
+      if (live) downtimeMs = await this.sendLive(rec, a, prep, ca!, flight, peer);
+      else {
+        if (storage === 'local') await this.copyDisks(rec, prep, ca!);
+        if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
+        await peer.call('migration.finishIncoming', { vm: rec.id, live: false });
+      }
+    } catch (err) {
+      const why = (err as Error).message;
+      if (!(err instanceof Switched)) await peer.call('migration.abortIncoming', { vm: rec.id }).catch(() => undefined);
+      ctx.journal.error(recordOf(ctx, rec.id), `Migration to ${a.to} failed: ${why}`);
+      if (err instanceof Switched) throw err;
+      const code = err instanceof CorralError ? err.code : 'failed';
+      const stays = live ? '; it runs here still' : '; it stays here';
+      if (flight.cancelled) throw new CorralError(code, `the migration of "${rec.name}" was cancelled${stays}`);
+      throw new CorralError(code, `the migration of "${rec.name}" to ${a.to} failed: ${why}${stays}`);
+    }
+    const totalMs = Date.now() - started;
+    // it runs (or is kept) on the target now: only the record and this host's copies go
+    this.d.service.remove(
+      recordOf(ctx, rec.id),
+      storage === 'shared',
+      `Moved to ${a.to} in ${formatDelay(totalMs)}${downtimeMs !== null ? ` (paused ${downtimeMs} ms)` : ''}`,
+    );
+    return { vm: rec.name, to: a.to, live, storage, totalMs, downtimeMs };
+  }
+
+  /** shared when the target has a pool holding every disk at the same path. */
+  private async storageFor(rec: VmRecord, asked: Args<'vm.migrate'>['storage'], peer: PeerClient): Promise<MigrationStorage> {
+    if (asked !== 'auto') return asked;
+    if (!rec.config.disks.length) return 'shared';
+    const pools = await peer.call('pool.list', {});
+    const inPool = (file: string) => pools.some((p) => file.startsWith(p.path.endsWith('/') ? p.path : `${p.path}/`));
+    return rec.config.disks.every((d) => inPool(d.path)) ? 'shared' : 'local';
+  }
+
+  /** The live part: returns QEMU's downtime figure once the guest runs on the target. */
+  private async sendLive(
+    rec: VmRecord,
+    a: Args<'vm.migrate'>,
+    prep: PrepareIncomingResult,
+    ca: CaFiles,
+    flight: Flight,
+    peer: PeerClient,
+  ): Promise<number | null> {
+    const { ctx } = this.d;
+    const run = ctx.registry.get(rec.id);
+    if (!run) throw new CorralError('conflict', `"${rec.name}" is not running`);
+    const m = new MigrationCommands(run.machine.qmp.link);
+    const disks = rec.config.disks.length;
+    const mirrored = prep.nbd ? disks : 0;
+    let migrating = false;
+    flight.cancel = async () => {
+      if (migrating) await m.cancel().catch(() => undefined);
+      for (let i = 0; i < mirrored; i++) await m.cancelJob(mirrorJob(i), true).catch(() => undefined);
+    };
+    const creds = ctx.driver.scratchDir();
+    const progress = new ProgressReporter(
+      rec,
+      (p) => this.emit('progress', p),
+      (msg) => ctx.journal.note(recordOf(ctx, rec.id), msg),
+    );
+    let completed = false;
+    try {
+      await writeCreds(creds.dir, ca, 'client', [], ctx.vms.get(rec.id)?.name ?? rec.name);
+      await m.addTlsCreds(creds.dir, 'client');
+      if (prep.nbd) {
+        for (let i = 0; i < disks; i++) {
+          await m.addNbdTarget(i, prep.nbd.host, prep.nbd.port);
+          await m.mirror(i, diskNode(i));
+        }
+        await this.waitMirrorsReady(m, disks, flight, progress);
+      }
+      if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
+      await m.setCapabilities({ 'auto-converge': true });
+      await m.setParameters({ tlsCreds: MIGRATION_TLS, downtimeLimitMs: a.maxDowntimeMs });
+      migrating = true;
+      await m.migrate(prep.migrationUri!);
+      const info = await this.waitMigrated(m, flight, progress, mirrored > 0);
+      completed = true;
+      // the source is paused for good now; a ready mirror ends with the target a consistent copy
+      for (let i = 0; i < mirrored; i++) await m.cancelJob(mirrorJob(i));
+      await this.waitJobsGone(m);
+      for (let i = 0; i < mirrored; i++) await m.delNode(nbdTargetNode(i)).catch(() => undefined);
+      await this.switchOver(rec, run, peer);
+      progress.report('done', info);
+      return info.downtime ?? null;
+    } catch (err) {
+      progress.report('failed', null);
+      if (!completed) await this.rollBack(m, mirrored);
+      throw err;
+    } finally {
+      creds.remove();
+    }
+  }
+
+  /**
+   * The target runs the guest, then this QEMU ends as migrated. Never two copies: if the target
+   * did not take it and says so (abort), the guest resumes here; if the target cannot say, it
+   * stays paused here and the error says so.
+   */
+  private async switchOver(rec: VmRecord, run: RunningVm, peer: PeerClient): Promise<void> {
+    const { ctx } = this.d;
+    try {
+      await peer.call('migration.finishIncoming', { vm: rec.id, live: true });
+    } catch (err) {
+      const aborted = await peer.call('migration.abortIncoming', { vm: rec.id }).catch(() => null);
+      if (aborted) {
+        await run.machine.qmp.cont();
+        ctx.journal.note(recordOf(ctx, rec.id), 'The target did not take the guest: it runs here again');
+        throw new Switched(`the target did not start the guest (${(err as Error).message}); it runs here again`);
+      }
+      throw new Switched(
+        `the target did not confirm (${(err as Error).message}); the guest stays paused here: check the target before resuming it here`,
+      );
+    }
+    run.requested = 'migrated';
+    run.machine.signal('SIGTERM');
+    await run.ended;
+  }
+
+  private async rollBack(m: MigrationCommands, mirrored: number): Promise<void> {
+    await m.cancel().catch(() => undefined);
+    for (let i = 0; i < mirrored; i++) await m.cancelJob(mirrorJob(i), true).catch(() => undefined);
+    await this.waitJobsGone(m).catch(() => undefined);
+    for (let i = 0; i < mirrored; i++) await m.delNode(nbdTargetNode(i)).catch(() => undefined);
+    // QEMU resumes a guest whose migration failed or was cancelled by itself
+    await m.setParameters({ tlsCreds: '' }).catch(() => undefined);
+    await m.delTlsCreds().catch(() => undefined);
+  }
+
+  private async waitMirrorsReady(m: MigrationCommands, disks: number, flight: Flight, progress: ProgressReporter): Promise<void> {
+    for (;;) {
+      if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
+      const jobs = await m.queryJobs();
+      const ours = Array.from({ length: disks }, (_, i) => jobs.find((j) => j.device === mirrorJob(i)));
+      const gone = ours.findIndex((j) => !j || j.status === 'concluded' || j.status === 'aborting');
+      if (gone >= 0) throw new CorralError('failed', `the copy of disk ${gone} to the target stopped (the target or the link failed)`);
+      progress.disks(ours as BlockJob[]);
+      progress.report('disks', null);
+      if (ours.every((j) => j!.ready)) return;
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async waitMigrated(m: MigrationCommands, flight: Flight, progress: ProgressReporter, mirrors: boolean): Promise<MigrationInfo> {
+    for (;;) {
+      const info = await m.query();
+      if (mirrors) progress.disks((await m.queryJobs()).filter((j) => j.device.startsWith('mig-mirror')));
+      switch (info.status) {
+        case 'completed':
+          return info;
+        case 'failed':
+          throw new CorralError('failed', info['error-desc'] ?? 'QEMU reported the migration failed');
+        case 'cancelled':
+          throw new CorralError('conflict', flight.cancelled ? 'cancelled by the user' : 'the migration was cancelled');
+      }
+      if (flight.cancelled) await m.cancel().catch(() => undefined);
+      progress.report(info.status === 'device' || info.status === 'pre-switchover' ? 'switch-over' : 'memory', info);
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async waitJobsGone(m: MigrationCommands): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while ((await m.queryJobs()).some((j) => j.device.startsWith('mig-mirror'))) {
+      if (Date.now() > deadline) throw new CorralError('failed', 'the disk mirrors did not end');
+      await sleep(50);
+    }
+  }
+
+  /** An offline move with local storage: each disk written into the target's NBD export. */
+  private async copyDisks(rec: VmRecord, prep: PrepareIncomingResult, ca: CaFiles): Promise<void> {
+    const { ctx } = this.d;
+    const creds = ctx.driver.scratchDir();
+    try {
+      await writeCreds(creds.dir, ca, 'client', [], rec.name);
+      for (const [i, d] of rec.config.disks.entries()) {
+        ctx.journal.note(rec, `Copying disk ${i} to the target`);
+        await copyToNbd(d.path, d.format, { host: prep.nbd!.host, port: prep.nbd!.port, index: i }, creds.dir, ctx.env);
+      }
+    } finally {
+      creds.remove();
+    }
+  }
+}
+
+/** An error after the source's migration completed: the target must not be aborted blindly. */
+class Switched extends CorralError {
+  constructor(message: string) {
+    super('failed', message);
+  }
+}
+
+/** Turns QEMU's figures into progress events, and a journal line now and then. */
+class ProgressReporter {
+  private diskDone = 0;
+  private diskTotal = 0;
+  private lastJournal = 0;
+
+  constructor(
+    private readonly rec: VmRecord,
+    private readonly emit: (p: MigrationProgress) => void,
+    private readonly note: (message: string) => void,
+  ) {}
+
+  disks(jobs: BlockJob[]): void {
+    this.diskDone = jobs.reduce((s, j) => s + j.offset, 0);
+    this.diskTotal = jobs.reduce((s, j) => s + j.len, 0);
+  }
+
+  report(phase: MigrationProgress['phase'], info: MigrationInfo | null): void {
+    const ram = info?.ram;
+    const p: MigrationProgress = {
+      vmId: this.rec.id,
+      vmName: this.rec.name,
+      phase,
+      ramTransferred: ram?.transferred ?? 0,
+      ramRemaining: ram?.remaining ?? 0,
+      ramTotal: ram?.total ?? 0,
+      diskTransferred: this.diskDone,
+      diskTotal: this.diskTotal,
+      mbps: ram?.mbps ?? 0,
+      expectedDowntimeMs: info?.['expected-downtime'] ?? null,
+    };
+    this.emit(p);
+    const now = Date.now();
+    if (phase === 'failed' || now - this.lastJournal < JOURNAL_EVERY_MS) return;
+    this.lastJournal = now;
+    this.note(describeProgress(p));
+  }
+}
+
+export function describeProgress(p: MigrationProgress): string {
+  const mib = (n: number) => `${Math.round(n / MiB)} MiB`;
+  const parts = [`Migration: ${p.phase}`];
+  if (p.diskTotal) parts.push(`disks ${mib(p.diskTransferred)} of ${mib(p.diskTotal)}`);
+  if (p.ramTotal) parts.push(`RAM ${mib(p.ramTransferred)} sent, ${mib(p.ramRemaining)} left of ${mib(p.ramTotal)}`);
+  if (p.mbps) parts.push(`${Math.round(p.mbps)} Mbit/s`);
+  if (p.expectedDowntimeMs !== null) parts.push(`expected pause ${p.expectedDowntimeMs} ms`);
+  return parts.join(', ');
+}
