@@ -58,16 +58,48 @@ export default ts.config(
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
   //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'],
-    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'host'],
-    resources: ['auth', 'supervisor', 'vms', 'consoles', 'host'],
-    vms: ['auth', 'consoles', 'host'],
-    consoles: ['auth', 'host', 'store'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host', 'ha'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host', 'ha'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'host', 'ha'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host', 'ha'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'host', 'ha'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'host', 'ha'],
+    vms: ['auth', 'consoles', 'host', 'ha'],
+    consoles: ['auth', 'host', 'store', 'ha'],
+    // HA sits on the VM layer; its fencer (below) is a process of its own
+    ha: ['consoles', 'host'],
     host: [],
   }),
+  // the fencer runs alone, on plain Node: no store, no native module, nothing that waits on the host
+  {
+    files: ['electron/core/ha/fencer/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'better-sqlite3', message: 'the fencer loads no native module' },
+            { name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' },
+          ],
+          patterns: [
+            {
+              group: [
+                '**/store/**',
+                '**/vms/**',
+                '**/resources/**',
+                '**/supervisor/**',
+                '**/host/**',
+                '**/consoles/**',
+                '**/auth/**',
+                'etcd3',
+              ],
+              message: 'the fencer is a small separate process: it needs only qemu/proc and its own files',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // the leaves at core's top (clock, paths, version…) import no folder of core
   ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'host'] }).map((c) => ({
     ...c,
