@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 qemu-utils openssl ovmf swtpm swtpm-tools) # openssl: corral serve's self-signed TLS certificate
 if [[ "${1:-}" == "--dev" ]]; then
-  pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng systemd)
+  pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng systemd etcd-server) # etcd-server: the HA tests run a real etcd
 fi
 
 missing=()
