@@ -10,6 +10,7 @@ import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
+import { checkHaStorage, sharedPoolPendingCluster } from './ha-storage.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyLive } from './live-apply.js';
 import type { Supervisor } from './supervisor.js';
@@ -66,6 +67,7 @@ export class VmService {
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
       };
+      checkHaStorage(config, ctx.pools, sharedPoolPendingCluster);
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
       ctx.journal.changed(rec.id);
@@ -102,6 +104,7 @@ export class VmService {
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
       next = checkBootFiles(next, ctx.pools, this.diskOwner());
       checkNetwork(next);
+      checkHaStorage(next, ctx.pools, sharedPoolPendingCluster);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
       const hardware = changed.find((k) => stoppedOnly(k) && fields[k] !== cur.config[k as keyof VmConfig]);
