@@ -2,6 +2,7 @@
 import type { Command } from '../table.js';
 import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
+import { haCommands } from './ha.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
 import { serveCommands } from './serve.js';
@@ -17,5 +18,6 @@ export const COMMANDS: readonly Command[] = [
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,
+  ...haCommands,
   ...accountCommands,
 ];

@@ -22,9 +22,11 @@ import {
   VmStats,
 } from './schemas.js';
 import { AuditEntry, Identity, Password, Role, TokenId, TokenInfo, UserInfo, UserName } from './account-schemas.js';
+import { BalanceReport, HaStatus } from './ha-schemas.js';
 
 export * from './schemas.js';
 export * from './account-schemas.js';
+export * from './ha-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -195,6 +197,9 @@ export const methods = {
   'token.list': method(z.object({}), z.array(TokenInfo)),
   'token.revoke': method(z.object({ id: TokenId }), Ok),
   /** The newest entries of the audit log: every mutating call, who made it and from where. */
+  'ha.status': method(z.object({}), HaStatus),
+  /** dry-run: what would move, where, why; on/off: the leader's automatic load shedding. */
+  'ha.balance': method(z.object({ mode: z.enum(['dry-run', 'on', 'off']) }), BalanceReport),
   'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
 } as const;
 

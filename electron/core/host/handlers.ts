@@ -12,6 +12,7 @@ import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
 import type { AccountHandlers } from './account-handlers.js';
+import type { HaHandlers } from './ha-handlers.js';
 
 export interface HandlerDeps {
   vms: Vms;
@@ -30,6 +31,8 @@ export interface HandlerDeps {
   onStats: (fn: (at: number, vms: VmStats[], host: HostResources) => void) => void;
   /** user.*, token.*, audit.list and auth.whoami. */
   accountHandlers: AccountHandlers;
+  /** ha.status, ha.balance. */
+  haHandlers: HaHandlers;
 }
 
 export function makeHandlers({
@@ -46,6 +49,7 @@ export function makeHandlers({
   monitor,
   onStats,
   accountHandlers,
+  haHandlers,
 }: HandlerDeps): Handlers {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -69,6 +73,7 @@ export function makeHandlers({
 
   return {
     ...accountHandlers,
+    ...haHandlers,
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),

@@ -13,6 +13,8 @@ import { Accounts } from '../auth/accounts.js';
 import { AccountRepo } from '../store/account-repo.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import { accountHandlers } from './account-handlers.js';
+import { haHandlers } from './ha-handlers.js';
+import { HaService } from '../ha/service.js';
 import { dataLayout, vmFiles, type DataLayout } from '../paths.js';
 import { prepareDataDir, tightenFile, withPrivateUmask } from '../private-files.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
@@ -151,9 +153,18 @@ export class Host {
           ok: !r.error,
           error: r.error?.message ?? null,
         });
+      // HA: without a cluster only a fence the fencer left matters (it blocks HA starts)
+      const ha = new HaService({
+        vms: () => vmLayer.service.list().map((v) => ({ name: v.name, state: v.state, config: v.config })),
+        fencerDir: path.join(layout.root, 'ha'),
+        balanceFlag: { get: () => settings.haBalance(), set: (on) => settings.setHaBalance(on) },
+        now: () => Date.now(),
+      });
+      vmLayer.ctx.haStartBlocker = () => ha.startBlocker();
       const dispatcher = new Dispatcher(
         makeHandlers({
           accountHandlers: accountHandlers(accounts, audit),
+          haHandlers: haHandlers(ha),
           vms: vmLayer,
           consoles,
           vmDir: (id) => files(id).dir,

@@ -6,6 +6,8 @@ const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, 
 
 /** Kept beside the settings; not one of them (get() leaves it out). */
 const AUTOSTART_BOOT = 'autostartBootId';
+/** HA load shedding on this host's leader rounds (`corral ha balance --on|--off`); off by default. */
+const HA_BALANCE = 'haBalance';
 
 export class SettingsRepo {
   private readonly q;
@@ -33,6 +35,15 @@ export class SettingsRepo {
 
   setAutostartBoot(bootId: string): void {
     this.q.put.run(AUTOSTART_BOOT, JSON.stringify(bootId));
+  }
+
+  haBalance(): boolean {
+    const row = this.q.all.all().find((r) => r.key === HA_BALANCE);
+    return row ? JSON.parse(row.value) === true : false;
+  }
+
+  setHaBalance(on: boolean): void {
+    this.q.put.run(HA_BALANCE, JSON.stringify(on));
   }
 
   set(patch: Partial<Settings>): Settings {
