@@ -17,6 +17,7 @@ import { authRows } from './auth';
 import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
+import { haRows } from './ha';
 import { listRows } from './ui-list';
 
 /**
@@ -416,6 +417,7 @@ async function main(): Promise<void> {
     list: listRows,
     auth: authRows,
     fuzz: fuzzRow,
+    ha: haRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())
