@@ -1,13 +1,15 @@
 // HA through the CLI against a real `corral serve`: the HA settings of `vm set` (refused with why
 // for a VM on a local pool), `ha status`, `ha balance`, and a host whose real fencer recorded a
-// fence refusing to start an HA VM until the fence is cleared.
+// fence refusing to start an HA VM until the fence is cleared; a guest the fencer killed gets an
+// event saying so, and its restart policy does not bring it back while the host is fenced.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HaStatus } from '../../electron/core/api/contract';
+import type { EventRecord, HaStatus } from '../../electron/core/api/contract';
 import { monotonicMs } from '../../electron/core/ha/monotonic';
 import { ensureFencer, findFencer, FencerLink, readFenceRecord } from '../../electron/core/ha/fencer/client';
 import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
+import { processStartTime } from '../../electron/core/qemu/proc';
 import { FIXTURE, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from './serve-process';
 
@@ -72,6 +74,35 @@ describe('HA from the CLI', () => {
     const started = await corral(data, ['vm', 'start', 'bare']);
     expect(started.stderr).toBe('');
     expect(started.code).toBe(0);
+  });
+
+  it('tells a fenced guest why it stopped, and does not restart it while fenced', async () => {
+    expect((await corral(data, ['vm', 'set', 'bare', '--restart', 'always'])).code).toBe(0);
+    const { pid } = JSON.parse((await corral(data, ['vm', 'show', 'bare', '--json'])).stdout) as { pid: number };
+    const guard = { vm: 'bare', pid, startTime: processStartTime(pid)! };
+    const link = new FencerLink(haDir);
+    link.arm(monotonicMs() + 300, [guard]);
+    await waitFor('the fencer to kill the guest', () => processStartTime(pid) !== guard.startTime, 30_000);
+    link.close();
+    let lastSeen: string[] = [];
+    const events = await waitFor(
+      'the fence and the refused restart in the events',
+      async () => {
+        const evs = JSON.parse((await corral(data, ['events', '--json'])).stdout) as EventRecord[];
+        const mine = evs.filter((e) => e.vmName === 'bare').map((e) => e.message);
+        lastSeen = mine;
+        const done =
+          mine.some((m) => /^Fenced at .*the fencer killed it/.test(m)) && mine.some((m) => /^Not started: this host fenced/.test(m));
+        return done ? mine : null;
+      },
+      120_000,
+      500,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the events of "bare":\n${lastSeen.join('\n')}`);
+    });
+    expect(events.join('\n')).toMatch(/QEMU was killed/);
+    const vm = JSON.parse((await corral(data, ['vm', 'show', 'bare', '--json'])).stdout) as { state: string; pid: number | null };
+    expect(vm.pid).toBeNull();
   });
 
   it('turns load balancing on and off, and a dry run says why nothing moves', async () => {

@@ -8,6 +8,7 @@ import type { Pending } from './decisions/leader.js';
 import type { ClusterView } from './decisions/model.js';
 import type { Ownership } from './decisions/ownership.js';
 import { readFenceRecord } from './fencer/client.js';
+import type { FenceRecord } from './fencer/protocol.js';
 
 /** What the cluster layer provides once this host is a member. */
 export interface HaCluster {
@@ -27,10 +28,15 @@ export interface HaServiceDeps {
   balanceFlag: { get(): boolean; set(on: boolean): void };
   now(): number;
   cluster?: HaCluster | null;
+  /** When the last fence reported was recorded (kept across host restarts: each fence is told once). */
+  fenceReported?: { get(): number | null; set(at: number): void };
+  /** A guest the fencer killed: an event in its timeline and a notification. */
+  onFenced?(vm: string, rec: FenceRecord): void;
 }
 
 export class HaService {
   private readonly balancer = new Balancer();
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: HaServiceDeps) {}
 
@@ -44,6 +50,29 @@ export class HaService {
     if (fence)
       return `this host fenced its HA guests at ${new Date(fence.at).toISOString()} and has not rejoined the cluster with a fresh lease yet`;
     return this.deps.cluster?.startBlocker() ?? null;
+  }
+
+  /** Looks for a new fence record every `ms` until stop(): the fencer writes it while no guest may run. */
+  watch(ms = 2000): void {
+    this.timer ??= setInterval(() => {
+      try {
+        this.reportFence();
+      } catch {} // a read that races the record's rename is tried again next time
+    }, ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Tells each guest of a new fence record that it was fenced, once. */
+  reportFence(): void {
+    const rec = readFenceRecord(this.deps.fencerDir);
+    if (!rec || !this.deps.fenceReported || this.deps.fenceReported.get() === rec.at) return;
+    this.deps.fenceReported.set(rec.at);
+    for (const g of rec.killed) this.deps.onFenced?.(g.vm, rec);
   }
 
   status(): HaStatus {

@@ -159,8 +159,17 @@ export class Host {
         fencerDir: path.join(layout.root, 'ha'),
         balanceFlag: { get: () => settings.haBalance(), set: (on) => settings.setHaBalance(on) },
         now: () => Date.now(),
+        fenceReported: { get: () => settings.haFenceReported(), set: (at) => settings.setHaFenceReported(at) },
+        onFenced: (ref, rec) => {
+          const vm = vmLayer.ctx.vms.find(ref);
+          if (!vm) return;
+          const why = 'its host could not renew its cluster lease in time, so the fencer killed it before another host may start it';
+          vmLayer.journal.error(vm, `Fenced at ${new Date(rec.at).toISOString()}: ${why}`);
+          vmLayer.journal.notify(vm, 'error', 'HA guest fenced', `"${vm.name}" was stopped: ${why}.`);
+        },
       });
       vmLayer.ctx.haStartBlocker = () => ha.startBlocker();
+      ha.watch();
       const dispatcher = new Dispatcher(
         makeHandlers({
           accountHandlers: accountHandlers(accounts, audit),
@@ -199,6 +208,7 @@ export class Host {
       host.setConsoleBase = (base) => (consoleBase = base);
       host.audit = record;
       host.autostarted = autostarted;
+      host.ha = ha;
       return host;
     } catch (err) {
       db?.close();
@@ -211,6 +221,9 @@ export class Host {
   audit: (rec: AuditRecord) => void = () => undefined;
   /** Settles when the autostart VMs have started (or failed); null when none were due at this start. */
   autostarted: Promise<AutostartResult> | null = null;
+
+  /** High availability on this host (core/ha); the cluster layer plugs itself in here. */
+  ha: HaService | null = null;
 
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;
@@ -228,6 +241,7 @@ export class Host {
     if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec);
     this.terminals.closeAll();
     this.monitor.stop();
+    this.ha?.stop();
     this.vncProxy.close();
     this.vms.detachAll();
     await new Promise<void>((resolve) => this.control.close(() => resolve()));

@@ -8,6 +8,8 @@ const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, 
 const AUTOSTART_BOOT = 'autostartBootId';
 /** HA load shedding on this host's leader rounds (`corral ha balance --on|--off`); off by default. */
 const HA_BALANCE = 'haBalance';
+/** The time of the last fence record whose guests were told (each fence is reported once). */
+const HA_FENCE_REPORTED = 'haFenceReported';
 
 export class SettingsRepo {
   private readonly q;
@@ -44,6 +46,15 @@ export class SettingsRepo {
 
   setHaBalance(on: boolean): void {
     this.q.put.run(HA_BALANCE, JSON.stringify(on));
+  }
+
+  haFenceReported(): number | null {
+    const row = this.q.all.all().find((r) => r.key === HA_FENCE_REPORTED);
+    return row ? (JSON.parse(row.value) as number) : null;
+  }
+
+  setHaFenceReported(at: number): void {
+    this.q.put.run(HA_FENCE_REPORTED, JSON.stringify(at));
   }
 
   set(patch: Partial<Settings>): Settings {
