@@ -56,28 +56,60 @@ export default ts.config(
     languageOptions: { parserOptions: { parser: ts.parser, extraFileExtensions: ['.svelte'] }, globals: { ...globals.browser } },
   },
   // Inside core, each folder may import only the folders below it (docs/ARCHITECTURE.md):
-  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, portable, cluster  <  host
+  //   api, clock, paths  <  store, qemu  <  auth, supervisor, resources  <  vms  <  consoles, portable, ha  <  cluster  <  host
   ...coreLayers({
-    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    resources: ['auth', 'supervisor', 'vms', 'consoles', 'portable', 'cluster', 'host'],
-    vms: ['auth', 'consoles', 'portable', 'cluster', 'host'],
-    consoles: ['auth', 'host', 'store', 'portable', 'cluster'],
-    portable: ['auth', 'consoles', 'supervisor', 'resources', 'cluster', 'host'],
+    api: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    store: ['qemu', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    qemu: ['store', 'auth', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    auth: ['qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    supervisor: ['store', 'auth', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    resources: ['auth', 'supervisor', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    vms: ['auth', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+    consoles: ['auth', 'host', 'store', 'portable', 'ha', 'cluster'],
+    portable: ['auth', 'consoles', 'supervisor', 'resources', 'ha', 'cluster', 'host'],
+    // HA sits on the VM layer; its fencer (below) is a process of its own
+    ha: ['consoles', 'portable', 'cluster', 'host'],
     // above vms/, reached only through its public classes (the Vms object), never the store or QEMU
     cluster: ['store', 'qemu', 'auth', 'supervisor', 'resources', 'consoles', 'portable', 'host'],
     host: [],
   }),
+  // the fencer runs alone, on plain Node: no store, no native module, nothing that waits on the host
+  {
+    files: ['electron/core/ha/fencer/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'better-sqlite3', message: 'the fencer loads no native module' },
+            { name: 'electron', message: 'core/ runs in all three hosts: it never imports electron' },
+          ],
+          patterns: [
+            {
+              group: [
+                '**/store/**',
+                '**/vms/**',
+                '**/resources/**',
+                '**/supervisor/**',
+                '**/host/**',
+                '**/consoles/**',
+                '**/auth/**',
+                'etcd3',
+              ],
+              message: 'the fencer is a small separate process: it needs only qemu/proc and its own files',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // the leaves at core's top (clock, paths, version…) import no folder of core
-  ...coreLayers({ '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'cluster', 'host'] }).map(
-    (c) => ({
-      ...c,
-      files: ['electron/core/*.ts'],
-    }),
-  ),
+  ...coreLayers({
+    '': ['api', 'store', 'auth', 'qemu', 'supervisor', 'resources', 'vms', 'consoles', 'portable', 'ha', 'cluster', 'host'],
+  }).map((c) => ({
+    ...c,
+    files: ['electron/core/*.ts'],
+  })),
   {
     files: ['electron/server/**', 'electron/cli/**'],
     rules: {

@@ -17,6 +17,7 @@ import { authRows } from './auth';
 import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
+import { haRows } from './ha';
 import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
@@ -424,6 +425,7 @@ async function main(): Promise<void> {
     portable: portableRows,
     shares: shareRows,
     migration: migrationRows,
+    ha: haRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

@@ -3,6 +3,7 @@ import type { Command } from '../table.js';
 import { accountCommands } from './accounts.js';
 import { clusterCommands } from './cluster.js';
 import { consoleCommands } from './consoles.js';
+import { haCommands } from './ha.js';
 import { hostCommands } from './host.js';
 import { poolCommands } from './pool.js';
 import { portableCommands } from './portable.js';
@@ -27,5 +28,6 @@ export const COMMANDS: readonly Command[] = [
   ...poolCommands,
   ...hostCommands,
   ...clusterCommands,
+  ...haCommands,
   ...accountCommands,
 ];

@@ -1,6 +1,6 @@
 // `vm create` and `vm set`: most options set one API argument each, declared with fields() so that
 // the compiler checks the argument against the contract, and the run functions pass them on as is.
-import type { ArgsIn } from '../../core/api/contract.js';
+import type { ArgsIn, HaConfig } from '../../core/api/contract.js';
 import { out, shellQuote } from '../format.js';
 import { command, fields, option, UsageError } from '../table.js';
 import { PORTABLE_CPU_MODEL } from '../../core/api/rules.js';
@@ -29,6 +29,24 @@ const restart = oneOf(...POLICIES);
 const FIRMWARE = 'bios|uefi|uefi-secure';
 const firmware = oneOf('bios', 'uefi', 'uefi-secure');
 const CPU_MODEL_HELP = `the CPU model the guest sees: a named model (default ${PORTABLE_CPU_MODEL}, portable) or host (KVM passthrough, not portable)`;
+
+const HA_OPTIONS = {
+  ha: option('on|off', 'high availability: started on another host if this one dies (every disk on a shared pool)', onOff),
+  'ha-priority': option('N', 'HA priority, 0-1000: higher moves first when room is short (default 0)', int),
+  'ha-group': option('GROUP|none', 'HA anti-affinity group: two VMs of one group never share a host', orNull('none', text)),
+  'ha-hosts': option('H1,H2|none', 'hosts to prefer, in order, when the VM must move', (t, f) =>
+    t === 'none' ? [] : t.split(',').map((h) => text(h.trim(), f)),
+  ),
+};
+
+function mergeHa(cur: HaConfig, o: { ha?: boolean; 'ha-priority'?: number; 'ha-group'?: string | null; 'ha-hosts'?: string[] }): HaConfig {
+  return {
+    enabled: o.ha ?? cur.enabled,
+    priority: o['ha-priority'] ?? cur.priority,
+    group: o['ha-group'] !== undefined ? o['ha-group'] : cur.group,
+    hosts: o['ha-hosts'] ?? cur.hosts,
+  };
+}
 
 export const configCommands = [
   command({
@@ -124,12 +142,17 @@ export const configCommands = [
       delay: update.option('autostartDelaySec', 'SEC', 'after it runs, the next autostart group waits this long', duration),
       'stop-timeout': update.option('stopTimeoutSec', 'SEC', 'at host shutdown, force it off after this long (default 60)', duration),
       live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
+      ...HA_OPTIONS,
     },
     async run({ args: [name], o, api, host }) {
+      const haGiven = Object.keys(HA_OPTIONS).some((k) => o[k as keyof typeof HA_OPTIONS] !== undefined);
       const settings = Object.keys(api).filter((k) => k !== 'live');
-      if (!settings.length && o['disk-size'] === undefined) throw new UsageError('nothing to set; see corral help vm set');
+      if (!settings.length && !haGiven && o['disk-size'] === undefined) throw new UsageError('nothing to set; see corral help vm set');
       const c = await host();
-      const updated = settings.length ? await c.call('vm.update', { ...api, vm: name } as ArgsIn<'vm.update'>) : null;
+      // the HA options edit one setting: merged into what the VM has
+      const ha = haGiven ? mergeHa((await c.call('vm.get', { vm: name })).config.ha, o) : undefined;
+      const updated =
+        settings.length || ha ? await c.call('vm.update', { ...api, ...(ha ? { ha } : {}), vm: name } as ArgsIn<'vm.update'>) : null;
       let vm = updated ?? (await c.call('vm.get', { vm: name }));
       if (o['disk-size'] !== undefined) vm = await c.call('vm.resizeDisk', { vm: name, size: o['disk-size'] });
       out(`Updated "${vm.name}"${vm.pending.length ? `; at the next boot: ${vm.pending.join(', ')}` : ''}`);

@@ -34,16 +34,15 @@ import {
   SnapshotTree,
   type SnapshotProgress,
 } from './snapshot-schemas.js';
+import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
+import { BalanceReport, HaStatus } from './ha-schemas.js';
 
 export * from './schemas.js';
 export * from './account-schemas.js';
 export * from './snapshot-schemas.js';
 export * from './cluster-schemas.js';
-import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
-
-export * from './schemas.js';
-export * from './account-schemas.js';
 export * from './migration-schemas.js';
+export * from './ha-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -273,6 +272,9 @@ export const methods = {
   /** Sets (or with null, turns off) the VM's snapshot schedule. */
   'snapshot.schedule': method(Vm.extend({ schedule: SnapshotSchedule.nullable() }), SnapshotTree),
   /** The newest entries of the audit log: every mutating call, who made it and from where. */
+  'ha.status': method(z.object({}), HaStatus),
+  /** dry-run: what would move, where, why; on/off: the leader's automatic load shedding. */
+  'ha.balance': method(z.object({ mode: z.enum(['dry-run', 'on', 'off']) }), BalanceReport),
   'audit.list': method(z.object({ limit: z.number().int().min(1).max(10000).default(100) }), z.array(AuditEntry)),
   /** Makes this host a one-host cluster: a CA, an etcd member; answers the first join token. */
   'cluster.init': method(ClusterInitArgs, JoinTicket),

@@ -72,6 +72,9 @@ export const ACCESS: Record<MethodName, Access> = {
   'token.list': read('admin'),
   'token.revoke': change('admin'),
   'audit.list': read('admin'),
+  'ha.status': read(),
+  // a dry run moves nothing, but turning balancing on lets the cluster move guests: an admin's call
+  'ha.balance': change('admin'),
   // the files an operator may pick for a VM; which directories are pools is an admin's call
   'pool.list': read(),
   'pool.files': read(),

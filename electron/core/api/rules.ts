@@ -115,6 +115,7 @@ export const LIVE_SETTINGS = [
   'autostartOrder',
   'autostartDelaySec',
   'stopTimeoutSec',
+  'ha',
 ] as const;
 
 /** What the running QEMU was started with: the ceiling for live changes. */
@@ -167,6 +168,7 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
     case 'autostartOrder':
     case 'autostartDelaySec':
     case 'stopTimeoutSec':
+    case 'ha': // whom the fencer guards and the cluster may move: no QEMU change
       return null;
     case 'memoryMiB':
       return next.memoryMiB <= booted.memoryMiB ? null : `it booted with ${booted.memoryMiB} MiB, the most the balloon can give`;

@@ -187,6 +187,22 @@ export const IoIops = z
   .min(LIMITS.ioIops.min, 'must be at least 1')
   .max(LIMITS.ioIops.max, 'must be at most 10 million');
 
+/** High availability (core/ha): restarted on another host when this one dies; needs shared storage. */
+export const HaConfig = z.object({
+  enabled: z.boolean(),
+  /** Higher first when several VMs need a new host at once. */
+  priority: z.number().int('must be a whole number').min(0, 'must be at least 0').max(1000, 'must be at most 1000'),
+  /** Anti-affinity: two HA VMs of one group never share a host. */
+  group: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(64, 'must be at most 64 characters')
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit')
+    .nullable(),
+  /** Preferred hosts, in order (any live host with room when none of them has). */
+  hosts: z.array(z.string().min(1, 'must not be empty').max(253, 'must be at most 253 characters')).max(16, 'at most 16 hosts'),
+});
+
 export const VmConfig = z.object({
   /** vCPUs at boot; raised live up to maxCpus by hotplug. */
   cpus: Cpus,
@@ -235,6 +251,7 @@ export const VmConfig = z.object({
   stopTimeoutSec: StopTimeoutSec,
   /** The NIC's MAC address (null: QEMU's default, as VMs made before MACs were assigned). */
   mac: MacAddress.nullable(),
+  ha: HaConfig,
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -268,6 +285,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   autostartDelaySec: 0,
   stopTimeoutSec: 60,
   mac: null,
+  ha: { enabled: false, priority: 0, group: null, hosts: [] },
 };
 
 export const ExitInfo = z.object({
@@ -434,6 +452,7 @@ export type ExitInfo = z.infer<typeof ExitInfo>;
 export type EventRecord = z.infer<typeof EventRecord>;
 export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
+export type HaConfig = z.infer<typeof HaConfig>;
 export type PortForward = z.infer<typeof PortForward>;
 export type SharedFolder = z.infer<typeof SharedFolder>;
 export type ShareVia = z.infer<typeof ShareVia>;

@@ -18,6 +18,7 @@ import type { Migration } from './migration-handlers.js';
 
 /** Answered by the cluster link (cluster-link.ts), which wraps these handlers. */
 export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}`>;
+import type { HaHandlers } from './ha-handlers.js';
 
 export interface HandlerDeps {
   vms: Vms;
@@ -41,6 +42,8 @@ export interface HandlerDeps {
   accountHandlers: AccountHandlers;
   /** vm.migrate and the target's migration.* calls. */
   migration: Migration;
+  /** ha.status, ha.balance. */
+  haHandlers: HaHandlers;
 }
 
 export function makeHandlers({
@@ -60,6 +63,7 @@ export function makeHandlers({
   onStats,
   accountHandlers,
   migration,
+  haHandlers,
 }: HandlerDeps): Omit<Handlers, ClusterMethod> {
   // per session: which event streams it asked for
   const subscribed = new Set<Session>();
@@ -86,6 +90,7 @@ export function makeHandlers({
   return {
     ...accountHandlers,
     ...migration.handlers,
+    ...haHandlers,
     'host.info': () => info(),
     'host.settings': (a) => settings.set(a),
     'host.resources': () => monitor.host(),

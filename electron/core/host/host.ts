@@ -13,6 +13,8 @@ import { Accounts } from '../auth/accounts.js';
 import { AccountRepo } from '../store/account-repo.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import { accountHandlers } from './account-handlers.js';
+import { haHandlers } from './ha-handlers.js';
+import { HaService } from '../ha/service.js';
 import { dataLayout, vmFiles, type DataLayout } from '../paths.js';
 import { prepareDataDir, tightenFile, withPrivateUmask } from '../private-files.js';
 import { probeQemu, type QemuCaps } from '../qemu/probe.js';
@@ -168,6 +170,23 @@ export class Host {
           ok: !r.error,
           error: r.error?.message ?? null,
         });
+      // HA: without a cluster only a fence the fencer left matters (it blocks HA starts)
+      const ha = new HaService({
+        vms: () => vmLayer.service.list().map((v) => ({ name: v.name, state: v.state, config: v.config })),
+        fencerDir: path.join(layout.root, 'ha'),
+        balanceFlag: { get: () => settings.haBalance(), set: (on) => settings.setHaBalance(on) },
+        now: () => Date.now(),
+        fenceReported: { get: () => settings.haFenceReported(), set: (at) => settings.setHaFenceReported(at) },
+        onFenced: (ref, rec) => {
+          const vm = vmLayer.ctx.vms.find(ref);
+          if (!vm) return;
+          const why = 'its host could not renew its cluster lease in time, so the fencer killed it before another host may start it';
+          vmLayer.journal.error(vm, `Fenced at ${new Date(rec.at).toISOString()}: ${why}`);
+          vmLayer.journal.notify(vm, 'error', 'HA guest fenced', `"${vm.name}" was stopped: ${why}.`);
+        },
+      });
+      vmLayer.ctx.haStartBlocker = () => ha.startBlocker();
+      ha.watch();
       // another host of the cluster calls as an admin, audited under its name
       const cluster = new ClusterLink({
         dataDir: layout.root,
@@ -184,6 +203,7 @@ export class Host {
           makeHandlers({
             accountHandlers: accountHandlers(accounts, audit),
             migration,
+            haHandlers: haHandlers(ha),
             vms: vmLayer,
             snapshots: snaps,
             portable: new Portable(vmLayer.ctx),
@@ -224,6 +244,7 @@ export class Host {
       host.audit = record;
       host.autostarted = autostarted;
       host.cluster = cluster;
+      host.ha = ha;
       return host;
     } catch (err) {
       db?.close();
@@ -241,6 +262,8 @@ export class Host {
 
   /** Snapshots and their schedules. */
   snapshots: SnapshotLayer | null = null;
+  /** High availability on this host (core/ha); the cluster layer plugs itself in here. */
+  ha: HaService | null = null;
 
   /** Where the desktop app serves console WebSockets (serve uses the page's own origin). */
   setConsoleBase: (base: string | null) => void = () => undefined;
@@ -259,6 +282,7 @@ export class Host {
     if (opts.stopGuests) await this.vms.lifecycle.stopAll(opts.timeoutSec);
     this.terminals.closeAll();
     this.monitor.stop();
+    this.ha?.stop();
     this.vncProxy.close();
     this.vms.detachAll();
     await this.cluster?.close().catch(() => undefined);

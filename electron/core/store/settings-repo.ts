@@ -7,6 +7,10 @@ const DEFAULTS: Settings = { quitAction: 'ask', hostShell: null, monitor: null, 
 
 /** Kept beside the settings; not one of them (get() leaves it out). */
 const AUTOSTART_BOOT = 'autostartBootId';
+/** HA load shedding on this host's leader rounds (`corral ha balance --on|--off`); off by default. */
+const HA_BALANCE = 'haBalance';
+/** The time of the last fence record whose guests were told (each fence is reported once). */
+const HA_FENCE_REPORTED = 'haFenceReported';
 
 export class SettingsRepo {
   private readonly q;
@@ -38,6 +42,24 @@ export class SettingsRepo {
 
   setAutostartBoot(bootId: string): void {
     this.q.put.run(AUTOSTART_BOOT, JSON.stringify(bootId));
+  }
+
+  haBalance(): boolean {
+    const row = this.q.all.all().find((r) => r.key === HA_BALANCE);
+    return row ? JSON.parse(row.value) === true : false;
+  }
+
+  setHaBalance(on: boolean): void {
+    this.q.put.run(HA_BALANCE, JSON.stringify(on));
+  }
+
+  haFenceReported(): number | null {
+    const row = this.q.all.all().find((r) => r.key === HA_FENCE_REPORTED);
+    return row ? (JSON.parse(row.value) as number) : null;
+  }
+
+  setHaFenceReported(at: number): void {
+    this.q.put.run(HA_FENCE_REPORTED, JSON.stringify(at));
   }
 
   set(patch: Partial<Settings>): Settings {

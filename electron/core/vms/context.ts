@@ -46,6 +46,8 @@ export interface VmContext {
   bases: BaseRepo | null;
   /** The public view of a VM. */
   describe: (rec: VmRecord) => VmInfo;
+  /** Why an HA VM may not start on this host now (core/ha: fenced, no lease), set by the host; unset: it may. */
+  haStartBlocker?: () => string | null;
 }
 
 /** The VM named by id or name, or a not-found error. */

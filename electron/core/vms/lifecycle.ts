@@ -57,6 +57,7 @@ export class Lifecycle {
       recheckShares(ctx, cur.id, cur.config.shares);
       await this.checkDisks(cur);
       this.admit(cur);
+      this.checkHa(cur);
     } catch (err) {
       if (Object.keys(patch).length) ctx.vms.setRuntime(cur.id, patch, ctx.clock.now());
       throw err;
@@ -123,6 +124,14 @@ export class Lifecycle {
   }
 
   /** Refuses a start that would commit more memory than the host allows; warns near the limit. */
+  /** A fenced host must not bring back an HA guest the cluster may be running elsewhere. */
+  private checkHa(cur: VmRecord): void {
+    const why = cur.config.ha.enabled ? (this.ctx.haStartBlocker?.() ?? null) : null;
+    if (!why) return;
+    this.ctx.journal.error(cur, `Not started: ${why}`);
+    throw new CorralError('conflict', `"${cur.name}" is highly available and ${why}`, 'ha', { reason: why });
+  }
+
   private admit(cur: VmRecord): void {
     const { ctx } = this;
     const admission = admit(cur.name, bootMemoryMiB(cur.config) * MiB, this.committedBytes(), ctx.hostMemoryBytes(), ctx.overcommit());

@@ -11,6 +11,7 @@ import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
+import { checkHaStorage, sharedPoolPendingCluster } from './ha-storage.js';
 import { recordOf, type VmContext } from './context.js';
 import { checkShares } from './share-checks.js';
 import { applyLive } from './live-apply.js';
@@ -72,6 +73,7 @@ export class VmService {
         mac: settings.mac ?? newMac(ctx.vms),
         shares: checkShares(ctx, null, settings.shares),
       };
+      checkHaStorage(config, ctx.pools, sharedPoolPendingCluster);
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
       ctx.journal.changed(rec.id);
@@ -108,6 +110,7 @@ export class VmService {
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
       next = checkBootFiles(next, ctx.pools, this.diskOwner());
       checkNetwork(next);
+      checkHaStorage(next, ctx.pools, sharedPoolPendingCluster);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
       const hardware = changed.find((k) => stoppedOnly(k) && fields[k] !== cur.config[k as keyof VmConfig]);

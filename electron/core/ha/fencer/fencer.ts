@@ -1,0 +1,98 @@
+// The fencer's decision, apart from its process: the latest deadline and the QEMUs it guards.
+// When CLOCK_MONOTONIC passes the deadline with no later one, every guarded QEMU that is still
+// the same process (pid and start time) is SIGKILLed and the fence is recorded. Nothing here
+// waits on the host: a host that froze or lost etcd simply stops sending later deadlines.
+import type { FenceRecord, FencerMessage, Guard } from './protocol';
+
+export interface FencerDeps {
+  nowMs(): number;
+  /** Runs fn after ms; returns a cancel function. */
+  after(ms: number, fn: () => void): () => void;
+  /** The process's start time, or null when it is gone. */
+  startTime(pid: number): string | null;
+  kill(pid: number): void;
+  record(rec: FenceRecord): void;
+  clearRecord(): void;
+  log(line: string): void;
+}
+
+export class Fencer {
+  private deadlineMs: number | null = null;
+  private guards: Guard[] = [];
+  private cancel: (() => void) | null = null;
+
+  constructor(private readonly deps: FencerDeps) {}
+
+  get armed(): boolean {
+    return this.deadlineMs !== null;
+  }
+
+  /** The deadline held (CLOCK_MONOTONIC ms), null when disarmed. */
+  get deadline(): number | null {
+    return this.deadlineMs;
+  }
+
+  handle(msg: FencerMessage): void {
+    if (msg.op === 'disarm') {
+      this.disarm();
+      this.deps.log('disarmed: the host left the cluster');
+    } else if (msg.op === 'clear-fence') {
+      this.deps.clearRecord();
+      this.deps.log('fence record cleared: the host is back with a fresh lease');
+    } else {
+      // a deadline never moves back: a delayed message must not shorten nor, worse, extend a stale one
+      if (this.deadlineMs !== null && msg.deadlineMs < this.deadlineMs) {
+        this.guards = msg.guards;
+        return;
+      }
+      this.deadlineMs = msg.deadlineMs;
+      this.guards = msg.guards;
+      this.schedule();
+    }
+  }
+
+  private disarm(): void {
+    this.cancel?.();
+    this.cancel = null;
+    this.deadlineMs = null;
+    this.guards = [];
+  }
+
+  private schedule(): void {
+    this.cancel?.();
+    const wait = Math.max(0, (this.deadlineMs ?? 0) - this.deps.nowMs());
+    this.cancel = this.deps.after(wait, () => this.check());
+  }
+
+  private check(): void {
+    if (this.deadlineMs === null) return;
+    // timers may fire a little early; only the clock decides
+    if (this.deps.nowMs() < this.deadlineMs) return this.schedule();
+    this.fence();
+  }
+
+  private fence(): void {
+    const deadlineMs = this.deadlineMs!;
+    const firedMs = this.deps.nowMs();
+    const killed: Guard[] = [];
+    const gone: Guard[] = [];
+    for (const g of this.guards) {
+      if (this.deps.startTime(g.pid) !== g.startTime) {
+        gone.push(g);
+        continue;
+      }
+      try {
+        this.deps.kill(g.pid);
+        killed.push(g);
+      } catch {
+        gone.push(g); // exited between the check and the kill
+      }
+    }
+    this.disarm();
+    this.deps.record({ at: Date.now(), deadlineMs, firedMs, killed, gone });
+    this.deps.log(
+      `FENCED ${(firedMs - deadlineMs).toFixed(1)} ms after the deadline: killed ${killed.map((g) => `${g.vm} (pid ${g.pid})`).join(', ') || 'nothing'}` +
+        (gone.length ? `; already gone or pid reused: ${gone.map((g) => `${g.vm} (pid ${g.pid})`).join(', ')}` : ''),
+    );
+  }
+}

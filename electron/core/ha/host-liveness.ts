@@ -1,0 +1,116 @@
+// One host's part in HA: hold the lease (lease-keeper.ts), keep a key on it so the cluster sees
+// the host alive, hand each new deadline and the HA QEMUs to guard to the fencer, and decide
+// whether this host may start an HA VM: never after a fence until it holds a fresh lease, and
+// never while it holds none.
+import type { Etcd3 } from 'etcd3';
+import { etcdLease, LeaseKeeper, type LeaseApi } from './lease-keeper';
+import { ensureFencer, FencerLink, readFenceRecord, type FencerOptions } from './fencer/client';
+import type { FenceRecord, Guard } from './fencer/protocol';
+
+export interface HostLivenessOptions {
+  hostId: string;
+  /** The fencer's private dir (0700), e.g. the data dir's `ha/`. */
+  fencerDir: string;
+  /** The key that says this host is alive (the cluster layer's name for it). */
+  aliveKey: string;
+  ttlSec?: number;
+  marginMs?: number;
+  intervalMs?: number;
+  fencer?: FencerOptions;
+  /** The HA QEMUs running here now, to guard. */
+  guards(): Guard[];
+  /** Something worth an event: lease granted, lost, fenced. */
+  onEvent?(what: string): void;
+}
+
+export class HostLiveness {
+  private keeper: LeaseKeeper;
+  private readonly link: FencerLink;
+  private lease: (LeaseApi & { lease: ReturnType<Etcd3['lease']> }) | null = null;
+  private rejoining: Promise<void> | null = null;
+  private closed = false;
+  private holding = false;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly opts: HostLivenessOptions,
+  ) {
+    this.link = new FencerLink(opts.fencerDir);
+    this.keeper = this.makeKeeper();
+  }
+
+  private makeKeeper(): LeaseKeeper {
+    return new LeaseKeeper((ttl) => (this.lease = etcdLease(this.etcd, ttl)), {
+      ttlSec: this.opts.ttlSec,
+      marginMs: this.opts.marginMs,
+      intervalMs: this.opts.intervalMs,
+      onDeadline: (deadlineMs) => this.link.arm(deadlineMs, this.opts.guards()),
+      onLost: (why) => {
+        this.holding = false;
+        this.opts.onEvent?.(`lease lost: ${why}`);
+        this.rejoin();
+      },
+    });
+  }
+
+  /** Starts (or finds) the fencer, then takes a lease. */
+  async start(): Promise<void> {
+    await ensureFencer(this.opts.fencerDir, this.opts.fencer);
+    await this.join();
+  }
+
+  private async join(): Promise<void> {
+    const id = await this.keeper.start();
+    await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.hostId);
+    this.holding = true;
+    // back in the cluster with a fresh lease: a past fence no longer holds HA starts back
+    if (readFenceRecord(this.opts.fencerDir)) {
+      this.link.clearFence();
+      this.opts.onEvent?.('fence record cleared: fresh lease');
+    }
+    this.opts.onEvent?.(`lease ${id} granted`);
+  }
+
+  /** Takes a fresh lease after losing one; retried until it works or the host closes. */
+  private rejoin(): void {
+    if (this.rejoining || this.closed) return;
+    this.rejoining = (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          this.keeper = this.makeKeeper();
+          await this.join();
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)));
+        }
+      }
+    })().finally(() => (this.rejoining = null));
+  }
+
+  /** Tell the fencer at once about a new or ended HA QEMU (the next deadline would too, later). */
+  guardsChanged(): void {
+    const d = this.keeper.deadlineMs;
+    if (d !== null && this.holding) this.link.arm(d, this.opts.guards());
+  }
+
+  get fence(): FenceRecord | null {
+    return readFenceRecord(this.opts.fencerDir);
+  }
+
+  /** Why this host may not start an HA VM now, or null when it may. */
+  haStartBlocker(): string | null {
+    const rec = this.fence;
+    if (rec)
+      return `this host fenced its HA guests at ${new Date(rec.at).toISOString()} and has not rejoined the cluster with a fresh lease yet`;
+    if (!this.holding) return 'this host holds no live lease in the cluster';
+    return null;
+  }
+
+  /** Leaves: with `revoke` (a clean leave) the lease ends and the fencer is disarmed. */
+  async close(revoke = false): Promise<void> {
+    this.closed = true;
+    await this.keeper.stop(revoke);
+    if (revoke) this.link.disarm();
+    this.link.close();
+  }
+}

@@ -1,0 +1,136 @@
+// HA rows: the partition margin (how long before etcd expires a cut-off host's lease its fencer
+// has killed the guarded process; minimum over rounds, never negative) and the CPU an idle host
+// pays for HA (its etcd member and its fencer), on a real 3-member etcd on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findFencer, readFenceRecord } from '../../electron/core/ha/fencer/client';
+import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
+import { monotonicMs } from '../../electron/core/ha/monotonic';
+import { processStartTime } from '../../electron/core/qemu/proc';
+import { tempDir, waitFor } from '../helpers';
+import { EtcdCluster } from '../integration/etcd-cluster';
+import type { Row } from './lib';
+
+const ROOT = path.join(__dirname, '..', '..');
+const FENCER_ENTRY = path.join(ROOT, 'out', 'electron', 'core', 'ha', 'fencer', 'main.js');
+const HOST_SCRIPT = path.join(ROOT, 'test', 'integration', 'ha-host-process.ts');
+
+interface HostProc {
+  child: ChildProcess;
+  dir: string;
+}
+
+async function hostProcess(id: string, etcdHosts: string[], guardPid: number): Promise<HostProc> {
+  const dir = path.join(tempDir('corral-bench-ha-'), 'ha');
+  const guards = [{ vm: 'guest', pid: guardPid, startTime: processStartTime(guardPid)! }];
+  // the product's defaults: TTL 10 s, margin 2 s
+  const cfg = { etcdHosts, hostId: id, fencerDir: dir, fencerEntry: FENCER_ENTRY, ttlSec: 10, marginMs: 2000, guards };
+  const child = spawn(process.execPath, ['--import', 'tsx', HOST_SCRIPT], {
+    cwd: ROOT,
+    env: { ...process.env, CORRAL_HA_HOST: JSON.stringify(cfg) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let ready = false;
+  readline.createInterface({ input: child.stdout! }).on('line', (l) => (ready ||= l.includes('"ready"')));
+  await waitFor('the host to take its lease', () => ready, 120_000, 50);
+  return { child, dir };
+}
+
+function endHost(h: HostProc): void {
+  h.child.kill('SIGKILL');
+  const pid = findFencer(fencerFiles(h.dir));
+  if (pid) process.kill(pid, 'SIGKILL');
+  fs.rmSync(path.dirname(h.dir), { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(x[11]) + Number(x[12])) / 100; // USER_HZ
+}
+
+async function partitionMargin(etcd: EtcdCluster, rounds: number): Promise<Row> {
+  const margins: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const member = etcd.members[i % 3]!;
+    const guest = spawn('sleep', ['600'], { stdio: 'ignore' });
+    await waitFor('the guarded process', () => processStartTime(guest.pid!));
+    const host = await hostProcess(`bench${i}`, [member.clientUrl], guest.pid!);
+    const watcher = etcd.client((i + 1) % 3);
+    try {
+      const w = await watcher.watch().key(`corral/hosts/bench${i}/alive`).create();
+      const deleted = new Promise<number>((resolve) => w.on('delete', () => resolve(monotonicMs())));
+      await sleep(3000);
+      member.child.kill('SIGSTOP'); // the host's only way to the cluster freezes: it is cut off
+      let deletedAt: number;
+      try {
+        deletedAt = await deleted;
+      } finally {
+        member.child.kill('SIGCONT');
+      }
+      const rec = await waitFor('the fence', () => readFenceRecord(host.dir), 30_000);
+      if (!rec.killed.length) throw new Error(`round ${i}: the fencer killed nothing`);
+      margins.push(deletedAt - rec.firedMs);
+      await w.cancel();
+    } finally {
+      watcher.close();
+      endHost(host);
+      guest.kill('SIGKILL');
+    }
+    await sleep(3000); // the thawed member catches up before the next round
+  }
+  const min = Math.min(...margins);
+  return {
+    name: `HA partition: fence before lease expiry at etcd (TTL 10 s, margin 2 s, min of ${rounds})`,
+    value: `${(min / 1000).toFixed(2)} s (all: ${margins.map((m) => (m / 1000).toFixed(2)).join(', ')})`,
+    floor: '-',
+    target: '≥ 2 s',
+    ok: min >= 2000,
+  };
+}
+
+async function idleCost(etcd: EtcdCluster, secs: number): Promise<Row> {
+  const guest = spawn('sleep', ['600'], { stdio: 'ignore' });
+  await waitFor('the guarded process', () => processStartTime(guest.pid!));
+  const host = await hostProcess(
+    'idle',
+    etcd.members.map((m) => m.clientUrl),
+    guest.pid!,
+  );
+  try {
+    const fencer = findFencer(fencerFiles(host.dir))!;
+    const etcdPid = etcd.members[0]!.child.pid!;
+    await sleep(5000);
+    const [e0, f0, t0] = [cpuSeconds(etcdPid), cpuSeconds(fencer), performance.now()];
+    await sleep(secs * 1000);
+    const wall = (performance.now() - t0) / 1000;
+    const etcdPct = ((cpuSeconds(etcdPid) - e0) / wall) * 100;
+    const fencerPct = ((cpuSeconds(fencer) - f0) / wall) * 100;
+    const total = etcdPct + fencerPct;
+    return {
+      name: `HA idle host: its etcd member + fencer CPU (${secs} s)`,
+      value: `${total.toFixed(2)} % of a core (etcd ${etcdPct.toFixed(2)}, fencer ${fencerPct.toFixed(2)})`,
+      floor: '-',
+      target: '< 1 %',
+      ok: total < 1,
+    };
+  } finally {
+    endHost(host);
+    guest.kill('SIGKILL');
+  }
+}
+
+export async function haRows(): Promise<Row[]> {
+  if (!fs.existsSync(FENCER_ENTRY)) throw new Error('run npm run build first (the fencer runs from out/)');
+  const etcd = await EtcdCluster.start(3);
+  try {
+    const rounds = Number(process.env.BENCH_HA_ROUNDS ?? 3);
+    return [await partitionMargin(etcd, rounds), await idleCost(etcd, Number(process.env.BENCH_CPU_SECONDS ?? 30))];
+  } finally {
+    etcd.stop();
+  }
+}
