@@ -116,7 +116,7 @@ describe('the Snapshots tab', () => {
     await dialog.getByTestId('confirm').click();
     await waitFor('"you are here" on first', async () => (await here()) === 'first', 180_000, 250);
     // a snapshot of the stopped VM holds no RAM: the guest was restarted to go back
-    expect((await api.call('vm.get', { vm: vm.id })).state).toBe('running');
+    await waitFor('the guest to run again', async () => (await api.call('vm.get', { vm: vm.id })).state === 'running', 120_000, 250);
   }, 240_000);
 
   it('deleting a middle snapshot moves its child up', async () => {
