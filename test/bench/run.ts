@@ -18,6 +18,7 @@ import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { listRows } from './ui-list';
+import { snapshotRows } from './snapshot';
 
 /**
  * Bare QEMU, same argv: spawn until the QMP greeting arrives, the floor for a start. Also when
@@ -416,6 +417,7 @@ async function main(): Promise<void> {
     list: listRows,
     auth: authRows,
     fuzz: fuzzRow,
+    snapshot: snapshotRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())
