@@ -22,6 +22,7 @@ import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
 import { migrationRows } from './migration';
+import { snapshotRows } from './snapshot';
 
 /**
  * Bare QEMU, same argv: spawn until the QMP greeting arrives, the floor for a start. Also when
@@ -426,6 +427,7 @@ async function main(): Promise<void> {
     shares: shareRows,
     migration: migrationRows,
     ha: haRows,
+    snapshot: snapshotRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

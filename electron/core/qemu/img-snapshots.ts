@@ -10,11 +10,17 @@ const FLAG = { create: '-c', apply: '-a', delete: '-d' } as const;
 
 export async function imgSnapshot(op: keyof typeof FLAG, file: string, tag: string, env = process.env): Promise<void> {
   try {
-    await run(qemuImgBinary(env), ['snapshot', '-f', 'qcow2', FLAG[op], tag, '--', file], { timeout: 600_000 });
+    // snapshot has no -f: --image-opts names the driver, so the format is never probed
+    await run(qemuImgBinary(env), ['snapshot', '--image-opts', FLAG[op], tag, '--', imageOpts(file)], { timeout: 600_000 });
   } catch (err) {
     const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new Error(`qemu-img snapshot ${FLAG[op]} on ${file}: ${msg.split('\n')[0]}`);
   }
+}
+
+/** A qcow2 image as --image-opts (a comma in a value is written twice). */
+function imageOpts(file: string): string {
+  return `driver=qcow2,file.driver=file,file.filename=${file.replaceAll(',', ',,')}`;
 }
 
 /** The snapshot names in a qcow2 image (-U: readable while QEMU has it open). */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { VmConfig } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
 import { EFI_VARS_FILE, SNAPSHOTS_DIR, TPM_STATE_DIR } from '../paths.js';
+import { diskNode, FW_VARS_NODE } from '../qemu/ids.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { imgSnapshot, imgSnapshotTags } from '../qemu/img-snapshots.js';
 
@@ -86,4 +87,13 @@ export async function holding(files: string[], tag: string, env: NodeJS.ProcessE
   const out: string[] = [];
   for (const f of files) if (fs.existsSync(f) && (await imgSnapshotTags(f, env)).includes(tag)) out.push(f);
   return out;
+}
+
+/** The block nodes that hold a snapshot: every disk, and the UEFI variables when kept. */
+export function nodes(config: VmConfig, withVars: boolean): string[] {
+  return [...config.disks.map((_d, i) => diskNode(i)), ...(withVars ? [FW_VARS_NODE] : [])];
+}
+
+export function imageFiles(config: VmConfig, p: VmPlaces, withVars: boolean): string[] {
+  return [...config.disks.map((d) => d.path), ...(withVars ? [p.vars] : [])];
 }

@@ -1,6 +1,7 @@
 // The pure rules of snapshot trees: display order, finding one by name, what retention
 // removes, when a schedule fires next, and which settings a revert puts back.
-import type { SnapshotInfo, VmConfig } from '../api/contract.js';
+import type { SnapshotInfo, VmConfig, VmState } from '../api/contract.js';
+import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
 
 /** Depth-first, oldest sibling first: parents before children, with each one's depth for indentation. */
 export function treeOrder(snaps: readonly SnapshotInfo[]): Array<{ snap: SnapshotInfo; depth: number }> {
@@ -85,5 +86,29 @@ export function restoredChanges(now: VmConfig, snap: VmConfig): string[] {
   return RESTORED_FIELDS.filter((k) => JSON.stringify(now[k]) !== JSON.stringify(snap[k]));
 }
 
-/** A RAM state loads only into a QEMU with the same boot hardware. */
-export const BOOT_HARDWARE = ['cpus', 'maxCpus', 'maxMemoryMiB', 'firmware', 'tpm', 'machineType', 'cpuModel'] as const;
+/** States that have (or are about to have, or just had) a QEMU: nothing offline then. */
+export function isLiveState(state: VmState): boolean {
+  return state === 'starting' || state === 'stopping' || state === 'running' || state === 'paused';
+}
+
+/** A RAM state loads only into a QEMU with the hardware it was saved from. */
+export function sameBootHardware(a: VmConfig, b: VmConfig): boolean {
+  return (
+    bootMemoryMiB(a) === bootMemoryMiB(b) &&
+    bootMaxCpus(a) === bootMaxCpus(b) &&
+    a.cpus === b.cpus &&
+    a.firmware === b.firmware &&
+    a.tpm === b.tpm &&
+    a.machineType === b.machineType &&
+    a.cpuModel === b.cpuModel &&
+    a.disks.length === b.disks.length
+  );
+}
+
+export function describeKind(s: SnapshotInfo): string {
+  if (s.kind === 'live') return 'RAM and disks';
+  if (s.kind === 'offline') return 'disks of the stopped VM';
+  return s.consistency === 'frozen'
+    ? 'disks, file systems frozen by the guest agent'
+    : 'disks only, crash-consistent (no guest agent answered)';
+}

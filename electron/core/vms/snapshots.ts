@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { SnapshotInfo, SnapshotProgress, SnapshotSchedule, SnapshotTree, VmConfig, VmInfo } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
-import { bootMaxCpus, bootMemoryMiB } from '../api/rules.js';
 import { agentCommand } from '../qemu/guest-agent.js';
 import { diskNode, FW_VARS_NODE } from '../qemu/ids.js';
 import { imgSnapshot } from '../qemu/img-snapshots.js';
@@ -23,13 +22,15 @@ import {
   hasTpmState,
   hasVars,
   holding,
+  imageFiles,
+  nodes,
   places,
   restoreTpm,
   saveTpm,
   type VmPlaces,
 } from './snapshot-files.js';
 import { PauseWatch, runJob, type OnProgress } from './snapshot-jobs.js';
-import { findSnapshot, restoredChanges, restoredConfig, treeOrder } from './snapshot-tree.js';
+import { describeKind, findSnapshot, isLiveState, restoredChanges, restoredConfig, sameBootHardware, treeOrder } from './snapshot-tree.js';
 
 export interface SnapshotDeps {
   repo: SnapshotRepo;
@@ -418,40 +419,4 @@ export class Snapshots extends EventEmitter<SnapshotEvents> {
 interface Progress {
   fn: OnProgress;
   end(error: string | null): void;
-}
-
-/** States that have (or are about to have, or just had) a QEMU: nothing offline then. */
-function isLiveState(state: VmRecord['state']): boolean {
-  return state === 'starting' || state === 'stopping' || state === 'running' || state === 'paused';
-}
-
-/** The block nodes that hold a snapshot: every disk, and the UEFI variables when kept. */
-function nodes(config: VmConfig, withVars: boolean): string[] {
-  return [...config.disks.map((_d, i) => diskNode(i)), ...(withVars ? [FW_VARS_NODE] : [])];
-}
-
-function imageFiles(config: VmConfig, p: VmPlaces, withVars: boolean): string[] {
-  return [...config.disks.map((d) => d.path), ...(withVars ? [p.vars] : [])];
-}
-
-/** A RAM state loads only into a QEMU with the hardware it was saved from. */
-function sameBootHardware(a: VmConfig, b: VmConfig): boolean {
-  return (
-    bootMemoryMiB(a) === bootMemoryMiB(b) &&
-    bootMaxCpus(a) === bootMaxCpus(b) &&
-    a.cpus === b.cpus &&
-    a.firmware === b.firmware &&
-    a.tpm === b.tpm &&
-    a.machineType === b.machineType &&
-    a.cpuModel === b.cpuModel &&
-    a.disks.length === b.disks.length
-  );
-}
-
-function describeKind(s: SnapshotInfo): string {
-  if (s.kind === 'live') return 'RAM and disks';
-  if (s.kind === 'offline') return 'disks of the stopped VM';
-  return s.consistency === 'frozen'
-    ? 'disks, file systems frozen by the guest agent'
-    : 'disks only, crash-consistent (no guest agent answered)';
 }
