@@ -34,8 +34,17 @@ async function until(what: string, fn: () => boolean, timeoutMs: number): Promis
 
 function shellOn(read: () => string, write: (s: string) => void): Shell {
   let n = 0;
+  let ready = false;
   return {
     async run(line, timeoutMs = 120_000) {
+      // the banner comes before the shell on the serial port: knock until it prompts
+      for (let i = 0; !ready; i++) {
+        const from = read().length;
+        write('\n');
+        await sleep(2000);
+        ready = read().slice(from).includes('guest# ');
+        if (i > 60) throw new Error('the guest shell never prompted');
+      }
       const marker = `BENCH-${++n}-DONE`;
       const from = read().length;
       write(`${line}; echo ${marker.replace('-DONE', '')}-''DONE\n`);
