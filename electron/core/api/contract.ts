@@ -12,6 +12,7 @@ import {
   HostInfo,
   HostResources,
   HostSettings,
+  NicInput,
   Pool,
   PoolFile,
   PoolName,
@@ -32,8 +33,9 @@ const DiskBytes = z.number().int().min(LIMITS.diskBytes.min, 'must be at least 1
 const NewDisk = z.object({ size: DiskBytes });
 const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
 
-/** The settings a client may set: all of VmConfig but the disks, which have their own calls. */
-const Settings = VmConfig.omit({ disks: true });
+const NicList = z.array(NicInput).max(LIMITS.nics.max);
+/** The settings a client may set: all of VmConfig but the disks, which have their own calls; new NICs without id or MAC. */
+const Settings = VmConfig.omit({ disks: true }).extend({ nics: NicList });
 type SettingsShape = typeof Settings.shape;
 
 /** Each setting with its default from CONFIG_DEFAULTS, for vm.create. */
@@ -50,6 +52,8 @@ export const CreateArgs = z.object({
   ...withDefaults(Settings.shape),
   /** Unset: UEFI for a VM made from an installer ISO, the BIOS otherwise. */
   firmware: Firmware.optional(),
+  /** Unset: one NIC of the host's default kind (passt where installed, else user) carrying `forwards`. */
+  nics: NicList.optional(),
 });
 
 export const UpdateArgs = Settings.partial().extend({

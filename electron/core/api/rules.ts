@@ -27,6 +27,7 @@ export const LIMITS = {
   autostartDelaySec: { min: 0, max: 3600 },
   disks: { min: 0, max: 8 },
   forwards: { min: 0, max: 32 },
+  nics: { min: 0, max: 8 },
   nameLength: { min: 1, max: 100 },
 } as const;
 

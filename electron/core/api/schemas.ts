@@ -69,6 +69,36 @@ export const PortForward = z.object({
   exposed: z.boolean().default(false),
 });
 
+/** passt: user-mode network in its own process (default); user: QEMU's slirp; bridge: a host bridge; private: VMs of this host only. */
+export const NicKind = z.enum(['passt', 'user', 'bridge', 'private']);
+/** net0, net1…: the NIC's QEMU netdev id, kept while the NIC exists. */
+export const NicId = z.string().regex(/^net[0-9]{1,2}$/, 'must be net0, net1…');
+/** A unicast MAC address such as 52:54:00:12:34:56. */
+export const MacAddress = z
+  .string()
+  .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i, 'must be a MAC address such as 52:54:00:12:34:56')
+  .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, 'must be a unicast address (even first byte)')
+  .transform((m) => m.toLowerCase());
+/** A Linux interface name (the host bridge). */
+export const BridgeName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be a network interface name such as br0');
+/** A private network's name: VMs naming the same one reach each other. */
+export const NetworkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be lower-case letters, digits, "-" or "_" (at most 32)');
+
+/** A NIC as stored: id and MAC are assigned by the host when not given, and never change. */
+export const Nic = z.object({
+  id: NicId,
+  kind: NicKind,
+  mac: MacAddress,
+  /** The host bridge (kind bridge). */
+  bridge: BridgeName.nullable().default(null),
+  /** The private network (kind private). */
+  network: NetworkName.nullable().default(null),
+  /** Host ports forwarded into the guest (kinds passt and user). */
+  forwards: z.array(PortForward).max(LIMITS.forwards.max).default([]),
+});
+/** A NIC as a client gives it: a new one has no id, and a MAC only when the user picks one. */
+export const NicInput = Nic.extend({ id: NicId.optional(), mac: MacAddress.optional() });
+
 export const Append = z
   .string()
   .max(4096)
@@ -175,7 +205,13 @@ export const VmConfig = z.object({
   kernel: AbsPath.nullable(),
   initrd: AbsPath.nullable(),
   append: Append.nullable(),
+  /**
+   * The forwards of the first passt or user NIC (kept for clients from before NICs were a
+   * list): given on create or update, they replace that NIC's forwards.
+   */
   forwards: z.array(PortForward).max(LIMITS.forwards.max),
+  /** The network cards, in PCI order; none: no network. */
+  nics: z.array(Nic).max(LIMITS.nics.max),
   restart: RestartPolicy,
   /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
   maxCrashes: MaxCrashes,
@@ -215,6 +251,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   initrd: null,
   append: null,
   forwards: [],
+  nics: [],
   restart: 'never',
   maxCrashes: 5,
   crashWindowSec: 900,
@@ -394,6 +431,9 @@ export type EventRecord = z.infer<typeof EventRecord>;
 export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
 export type PortForward = z.infer<typeof PortForward>;
+export type Nic = z.infer<typeof Nic>;
+export type NicInput = z.input<typeof NicInput>;
+export type NicKind = z.infer<typeof NicKind>;
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
 export type Liveness = z.infer<typeof Liveness>;
 export type GuestWatchdog = z.infer<typeof GuestWatchdog>;

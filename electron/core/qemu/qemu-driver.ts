@@ -17,6 +17,9 @@ import type { MachineCatalog } from './probe.js';
 import type { QmpEvent } from './qmp.js';
 import type { QemuUser } from './run-as.js';
 import { ensureTpmState, findSwtpm, startSwtpm, stopSwtpm, watchSwtpm, type SwtpmProcess } from './tpm.js';
+import { checkBridges } from './bridge.js';
+import { findPasst, passtAlive, passtInstalled, startPasst, stopAllPasst, type PasstProcess, type StartedPasst } from './passt.js';
+import type { NicKind, VmConfig } from '../api/contract.js';
 
 const SERIAL_TAIL = 4096;
 /** How long QEMU may take to answer its first command. */
@@ -39,13 +42,18 @@ class QemuMachine implements Machine {
   private tpmFailure: string | null = null;
   private readonly tpmListeners: Array<(why: string) => void> = [];
   private stopTpmWatch: () => void = () => undefined;
+  private readonly notes: string[] = [];
+  private readonly noteListeners: Array<(message: string) => void> = [];
+  private passtTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly proc: QemuProcess,
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
+    passt: { procs: Array<{ nicId: string; proc: PasstProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
+    if (passt) this.watchPasst(passt.procs, passt.files);
     if (!tpm) return;
     if (!tpm.swtpm) this.failTpm('swtpm was gone when Corral reattached to QEMU');
     else {
@@ -57,6 +65,43 @@ class QemuMachine implements Machine {
         }, TPM_GRACE_MS).unref();
       });
     }
+  }
+
+  /**
+   * A passt that ends leaves its NIC without a network. QEMU 7.2's stream netdev cannot
+   * reconnect and the host cannot hand QEMU a new socket, so the NIC stays cut off until the
+   * next boot; the guest runs on, and the event says so.
+   */
+  private watchPasst(procs: Array<{ nicId: string; proc: PasstProcess | null }>, files: ReturnType<typeof vmFiles>): void {
+    const watched = new Map<string, PasstProcess>();
+    for (const { nicId, proc } of procs) {
+      if (proc) watched.set(nicId, proc);
+      else this.note(`passt for ${nicId} was gone when Corral reattached: that NIC has no network until the VM restarts`);
+    }
+    if (!watched.size) return;
+    this.passtTimer = setInterval(() => {
+      for (const [nicId, p] of watched) {
+        if (passtAlive(p, files)) continue;
+        watched.delete(nicId);
+        // it ends with QEMU too: only one gone while QEMU lives is news
+        setTimeout(() => {
+          if (!this.detached && processStartTime(this.proc.pid) !== null)
+            this.note(`passt for ${nicId} (pid ${p.pid}) ended while the guest ran: that NIC has no network until the VM restarts`);
+        }, TPM_GRACE_MS).unref();
+      }
+      if (!watched.size && this.passtTimer) clearInterval(this.passtTimer);
+    }, 500);
+    this.passtTimer.unref();
+  }
+
+  private note(message: string): void {
+    this.notes.push(message);
+    for (const fn of this.noteListeners) fn(message);
+  }
+
+  onNetworkNote(fn: (message: string) => void): void {
+    this.noteListeners.push(fn);
+    for (const n of this.notes) fn(n);
   }
 
   private failTpm(why: string): void {
@@ -95,6 +140,7 @@ class QemuMachine implements Machine {
   detach(): void {
     this.detached = true;
     this.stopTpmWatch();
+    if (this.passtTimer) clearInterval(this.passtTimer);
     this.proc.detach();
     this.serial?.close();
   }
@@ -102,6 +148,7 @@ class QemuMachine implements Machine {
   /** After the process is gone: closes what is still open. */
   release(): void {
     this.stopTpmWatch();
+    if (this.passtTimer) clearInterval(this.passtTimer);
     this.proc.qmp.close();
     this.serial?.close();
   }
@@ -116,6 +163,26 @@ export class RealQemuDriver implements QemuDriver {
 
   pinnedMachineType(): string {
     return this.o.caps.q35;
+  }
+
+  private passt: boolean | null = null;
+  defaultNicKind(): NicKind {
+    this.passt ??= passtInstalled();
+    return this.passt ? 'passt' : 'user';
+  }
+
+  /** One passt per passt NIC, before QEMU (which gets their ends of the socket pairs). */
+  private async startNetwork(config: VmConfig, files: ReturnType<typeof vmFiles>, user: QemuUser | null): Promise<StartedPasst[]> {
+    checkBridges(config.nics);
+    const started: StartedPasst[] = [];
+    try {
+      for (const nic of config.nics) if (nic.kind === 'passt') started.push(await startPasst(files, nic, user));
+    } catch (err) {
+      for (const p of started) p.close();
+      stopAllPasst(files);
+      throw err;
+    }
+    return started;
   }
 
   async launch(spec: LaunchSpec): Promise<Machine> {
@@ -134,25 +201,39 @@ export class RealQemuDriver implements QemuDriver {
       await ensureTpmState(files, user);
       swtpm = await startSwtpm(files, user);
     }
-    const argv = buildArgv({ ...vm, files, firmware }, { ...this.o.caps, runAs: user?.name });
-    let proc: QemuProcess;
+    let passts: StartedPasst[];
     try {
-      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
+      passts = await this.startNetwork(config, files, user);
     } catch (err) {
       if (swtpm) stopSwtpm(files);
       throw err;
     }
+    const passtFds = new Map(passts.map((p, i) => [p.nicId, 3 + i]));
+    const argv = buildArgv({ ...vm, files, firmware, passtFds }, { ...this.o.caps, runAs: user?.name, hostKey: this.o.layout.root });
+    let proc: QemuProcess;
+    try {
+      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn, fds: passts.map((p) => p.qemuFd) });
+    } catch (err) {
+      if (swtpm) stopSwtpm(files);
+      stopAllPasst(files);
+      throw err;
+    } finally {
+      // QEMU holds its ends now; the host keeps none
+      for (const p of passts) p.close();
+    }
+    const passtWatch = passts.length ? { procs: passts.map((p) => ({ nicId: p.nicId, proc: p as PasstProcess })), files } : null;
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
     // question whether QEMU accepted it waits in line behind qmp_capabilities
     const link = new SerialLink(files.serialSocket);
     try {
       await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
-      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null), files);
+      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null, passtWatch), files);
     } catch (err) {
       link.close();
       proc.child?.kill('SIGKILL');
       proc.qmp.close();
       if (swtpm) stopSwtpm(files);
+      stopAllPasst(files);
       throw await launchFailure(proc, err as Error, files);
     }
   }
@@ -163,7 +244,7 @@ export class RealQemuDriver implements QemuDriver {
     return candidate && isSameProcess(candidate, pidStart, files.pidFile) ? candidate : null;
   }
 
-  async attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine> {
+  async attach(vmId: string, pid: number, pidStart: string | null, config?: VmConfig): Promise<Machine> {
     const files = this.files(vmId);
     const proc = await attachQemu(pid, pidStart, files);
     try {
@@ -174,7 +255,10 @@ export class RealQemuDriver implements QemuDriver {
       await this.linkSerial(proc, link, files.serialLog);
       // a pidfile says this run had a swtpm: it must still be there
       const tpm = fs.existsSync(files.swtpmPidFile) ? { swtpm: findSwtpm(files), files } : null;
-      return this.watch(new QemuMachine(proc, link, tpm), files);
+      // the NICs QEMU runs with: each passt NIC's passt must still be there
+      const passtNics = (config?.nics ?? []).filter((n) => n.kind === 'passt');
+      const passt = passtNics.length ? { procs: passtNics.map((n) => ({ nicId: n.id, proc: findPasst(files, n.id) })), files } : null;
+      return this.watch(new QemuMachine(proc, link, tpm, passt), files);
     } catch (err) {
       proc.detach();
       throw err;
@@ -188,10 +272,12 @@ export class RealQemuDriver implements QemuDriver {
   cleanup(vmId: string): void {
     cleanRunDir(this.files(vmId));
     stopSwtpm(this.files(vmId));
+    stopAllPasst(this.files(vmId));
   }
 
   forget(vmId: string): void {
     stopSwtpm(this.files(vmId));
+    stopAllPasst(this.files(vmId));
     fs.rmSync(this.files(vmId).runDir, { recursive: true, force: true });
   }
 
@@ -231,6 +317,7 @@ export class RealQemuDriver implements QemuDriver {
       m.release();
       cleanRunDir(files);
       stopSwtpm(files);
+      stopAllPasst(files);
     });
     return m;
   }

@@ -9,7 +9,8 @@ import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, stopped
 import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
-import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
+import { checkBootFiles, checkExistingImage, checkNetwork, checkPortsFree, checkResources } from './config-checks.js';
+import { defaultNics, resolveNics } from './nic-config.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyLive } from './live-apply.js';
 import type { Supervisor } from './supervisor.js';
@@ -39,8 +40,11 @@ export class VmService {
     const { ctx } = this;
     if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
     const { name, disk } = a;
-    const settings = checkBootFiles(omitCreateOnly(a), ctx.pools, this.diskOwner());
-    checkNetwork(settings);
+    // no NIC list: one NIC of the host's default kind, carrying the top-level forwards
+    const net = resolveNics(a.nics ?? defaultNics(ctx.driver.defaultNicKind(), []), [], a.forwards);
+    const settings = checkBootFiles({ ...omitCreateOnly(a), ...net }, ctx.pools, this.diskOwner());
+    checkNetwork(settings, this.others(null));
+    await checkPortsFree(settings, []);
     checkResources(settings);
     this.checkCgroups(settings, ['cpuWeight', 'cpuCapPercent']);
     let id: string;
@@ -77,6 +81,14 @@ export class VmService {
     }
   }
 
+  /** Every VM but `id`: their forwards are theirs. */
+  private others(id: string | null): Array<{ name: string; config: VmConfig }> {
+    return this.ctx.vms
+      .list()
+      .filter((r) => r.id !== id)
+      .map((r) => ({ name: r.name, config: r.config }));
+  }
+
   /** Which VM has a file as a disk (its own included: a disk is never also a boot file). */
   private diskOwner(): (real: string) => string | null {
     return (real) => this.ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
@@ -100,8 +112,12 @@ export class VmService {
         throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       let next: VmConfig = { ...cur.config };
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
+      // NICs keep their ids and MACs; forwards alone replace the primary NIC's
+      if (fields.nics || fields.forwards)
+        Object.assign(next, resolveNics(fields.nics ?? cur.config.nics, cur.config.nics, fields.forwards));
       next = checkBootFiles(next, ctx.pools, this.diskOwner());
-      checkNetwork(next);
+      checkNetwork(next, this.others(cur.id));
+      await checkPortsFree(next, cur.applied ? [cur.config, cur.applied] : [cur.config]);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
       const hardware = changed.find((k) => stoppedOnly(k) && fields[k] !== cur.config[k as keyof VmConfig]);
