@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Nic, PortForward } from '../api/contract.js';
 import type { VmFiles } from '../paths.js';
+import { ensurePrivateDir } from '../private-files.js';
 import { isAlive, processArgv, processStartTime, readPidFile } from './proc.js';
 import type { QemuUser } from './run-as.js';
 
@@ -49,6 +50,7 @@ export function passtForwardArgs(forwards: readonly PortForward[]): string[] {
 }
 
 export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null, bin = passtBinary()): Promise<StartedPasst> {
+  ensurePrivateDir(files.runDir, files.runBase);
   stopPasst(files, nic.id);
   const log = passtLog(files, nic.id);
   // -f: passt's own daemon mode forks in ways that failed in containers; the host detaches it
@@ -69,27 +71,34 @@ export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null
     child.once('spawn', () => resolve(child.pid!));
   });
   const pair = child.stdio[3] as unknown as { _handle: { fd: number }; destroy(): void };
-  // passt checks its options and forward ports before it settles: an early exit is a refusal
-  const early = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => resolve(null), 300);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code ?? 1);
+  try {
+    // recorded at once: whatever happens next, the next stop finds it
+    fs.writeFileSync(passtPidFile(files, nic.id), `${pid}\n`, { mode: 0o600 });
+    // passt checks its options and binds the forwarded ports first: an early exit is a refusal
+    const early = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), 300);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code ?? 1);
+      });
     });
-  });
-  if (early !== null) {
+    if (early !== null) {
+      const said = Buffer.concat(stderr)
+        .toString()
+        .split('\n')
+        .filter((l) => l && !/syslog/.test(l))
+        .slice(-2)
+        .join('; ');
+      throw new Error(`passt for ${nic.id} did not start (exit ${early}): ${said || 'see its log'}`);
+    }
+  } catch (err) {
     pair.destroy();
-    const said = Buffer.concat(stderr)
-      .toString()
-      .split('\n')
-      .filter((l) => l && !/syslog/.test(l))
-      .slice(-2)
-      .join('; ');
-    throw new Error(`passt for ${nic.id} did not start (exit ${early}): ${said || 'see its log'}`);
+    child.kill('SIGKILL');
+    fs.rmSync(passtPidFile(files, nic.id), { force: true });
+    throw err;
   }
   child.stderr?.destroy();
   child.unref();
-  fs.writeFileSync(passtPidFile(files, nic.id), `${pid}\n`, { mode: 0o600 });
   return { nicId: nic.id, pid, pidStart: processStartTime(pid), qemuFd: pair._handle.fd, close: () => pair.destroy() };
 }
 
