@@ -1,7 +1,7 @@
 // How an option's text becomes an API value. Each parser names the flag in its error, so that a
 // mistake is a one-line usage error (exit 2) before anything reaches the host.
 import path from 'node:path';
-import type { Liveness, PortForward } from '../core/api/contract.js';
+import type { Liveness, NicInput, PortForward } from '../core/api/contract.js';
 import { MiB, parseSize } from '../core/api/units.js';
 import { UsageError, type Parse } from './table.js';
 
@@ -82,6 +82,15 @@ export const forward: Parse<PortForward> = (spec, flag) => {
     return n;
   };
   return { proto: m[1] as 'tcp' | 'udp', hostAddr: m[2] ?? '127.0.0.1', hostPort: port(m[3]!), guestPort: port(m[4]!), exposed: !!m[5] };
+};
+
+/** passt, user, bridge:BRIDGE, private:NETWORK, or none (no NIC: null). */
+export const nic: Parse<NicInput | null> = (t, flag) => {
+  if (t === 'none') return null;
+  if (t === 'passt' || t === 'user') return { kind: t };
+  const m = /^(bridge|private):(\S+)$/.exec(t);
+  if (m) return m[1] === 'bridge' ? { kind: 'bridge', bridge: m[2]! } : { kind: 'private', network: m[2]! };
+  throw new UsageError(`${flag} must be passt, user, bridge:BRIDGE, private:NETWORK or none, not "${t}"`);
 };
 
 /** agent, tcp:PORT, http:PORT/PATH, or off (none): null. */

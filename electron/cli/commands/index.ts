@@ -3,6 +3,7 @@ import type { Command } from '../table.js';
 import { accountCommands } from './accounts.js';
 import { consoleCommands } from './consoles.js';
 import { hostCommands } from './host.js';
+import { networkCommands } from './network.js';
 import { poolCommands } from './pool.js';
 import { serveCommands } from './serve.js';
 import { serviceCommands } from './service.js';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...configCommands,
   ...lifecycleCommands,
+  ...networkCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

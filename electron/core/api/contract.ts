@@ -12,6 +12,7 @@ import {
   HostInfo,
   HostResources,
   HostSettings,
+  NetworkList,
   NicInput,
   Pool,
   PoolFile,
@@ -94,6 +95,8 @@ export const methods = {
   /** Recent samples: the last hour (every 2 s) or the last day (per minute). */
   'vm.stats': method(Vm.extend({ range: z.enum(['hour', 'day']).default('hour') }), z.array(VmStats)),
   'pool.list': method(z.object({}), z.array(Pool)),
+  /** Private networks in use, the host's bridges and whether passt is there. */
+  'network.list': method(z.object({}), NetworkList),
   /** Registers a directory as a pool (an admin's decision: it opens that directory to VMs). */
   'pool.add': method(z.object({ name: PoolName, path: AbsPath }), Pool),
   /** Unregisters a pool (its files stay); refused while a VM uses a file in it. */

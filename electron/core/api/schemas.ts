@@ -422,6 +422,17 @@ export const HostInfo = z.object({
   features: z.object({ hostShell: z.boolean(), monitor: z.boolean() }),
 });
 
+/** What VMs of this host can be networked with: private networks in use, host bridges, passt. */
+export const NetworkList = z.object({
+  /** Private networks named by some VM's NIC, with the VMs on each. */
+  private: z.array(z.object({ name: z.string(), vms: z.array(z.string()) })),
+  /** The host's bridges; `allowed`: qemu-bridge-helper's ACL lets VMs join it. */
+  bridges: z.array(z.object({ name: z.string(), allowed: z.boolean(), vms: z.array(z.string()) })),
+  /** passt is installed: new VMs get passt NICs (else user). */
+  passt: z.boolean(),
+});
+export type NetworkList = z.infer<typeof NetworkList>;
+
 export type VmInfo = z.infer<typeof VmInfo>;
 export type VmConfig = z.infer<typeof VmConfig>;
 export type VmState = z.infer<typeof VmState>;

@@ -11,6 +11,7 @@ import type { ResourceMonitor } from '../resources/monitor.js';
 import type { EventRepo } from '../store/event-repo.js';
 import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Vms } from '../vms/index.js';
+import { networkList } from '../vms/network-list.js';
 import type { AccountHandlers } from './account-handlers.js';
 
 export interface HandlerDeps {
@@ -74,6 +75,7 @@ export function makeHandlers({
     'host.resources': () => monitor.host(),
     'vm.stats': (a) => monitor.stats(service.get(a.vm).id, a.range),
     'pool.list': () => vms.pools.list(),
+    'network.list': () => networkList(service.list(), vms.ctx.driver.defaultNicKind() === 'passt'),
     'pool.add': (a) => vms.pools.add(a.name, a.path),
     'pool.remove': (a) => {
       vms.pools.remove(a.name);
