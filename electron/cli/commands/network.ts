@@ -104,25 +104,25 @@ export const networkCommands = [
   command({
     words: 'vm forward add',
     args: ['NAME', 'SPEC'],
-    summary: 'Forward a host port to the guest: tcp:HOSTPORT:GUESTPORT (beyond loopback: tcp:ADDR:HOSTPORT:GUESTPORT:exposed)',
-    options: { nic: option('ID', 'the NIC (default: the first passt or user NIC)', text) },
+    summary: 'Forward a host port to the guest: tcp:HOSTPORT:GUESTPORT (beyond loopback: tcp:ADDR:HOST:GUEST:exposed)',
+    options: { 'nic-id': option('ID', 'the NIC (default: the first passt or user NIC)', text) },
     async run({ o, args: [name, spec], host }) {
       const f = forward(spec, 'SPEC');
       const c = await host();
       const vm = await c.call('vm.get', { vm: name });
-      const target = forwardNic(vm, o.nic);
+      const target = forwardNic(vm, o['nic-id']);
       const nics = vm.config.nics.map((n) => (n.id === target.id ? { ...n, forwards: [...n.forwards, f] } : n));
       return saveNics(c, vm, nics, `Forwarding ${fmtForward(f)} on ${target.id} of "${vm.name}"`);
     },
   }),
   command({
     words: 'vm forward remove',
-    args: ['NAME', 'HOSTPORT'],
-    summary: 'Remove the forward of a host port (tcp, or udp:PORT)',
+    args: ['NAME', 'PORT'],
+    summary: 'Remove the forward of host port PORT (tcp; udp:PORT for udp)',
     options: {},
     async run({ args: [name, spec], host }) {
       const m = /^(?:(tcp|udp):)?(\d+)$/.exec(spec);
-      if (!m) throw new UsageError(`HOSTPORT must be a port such as 2222 or udp:5353, not "${spec}"`);
+      if (!m) throw new UsageError(`PORT must be a port such as 2222 or udp:5353, not "${spec}"`);
       const proto = m[1] ?? 'tcp';
       const port = Number(m[2]);
       const c = await host();
