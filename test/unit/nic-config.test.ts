@@ -3,6 +3,7 @@ import { methods, type Nic } from '../../electron/core/api/contract';
 import { toApiError } from '../../electron/core/api/dispatcher';
 import { LEGACY_MAC } from '../../electron/core/api/nics';
 import { passtForwardArgs } from '../../electron/core/qemu/passt';
+import { hostSeenAddresses, neighbours } from '../../electron/core/vms/guest-addresses';
 import { resolveNics, type NicIn } from '../../electron/core/vms/nic-config';
 
 const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false };
@@ -65,6 +66,28 @@ describe('NIC lists', () => {
       '127.0.0.1/2222:22',
       '-u',
       '5353:53',
+    ]);
+  });
+});
+
+describe('guest addresses the host can see', () => {
+  it('reads the neighbour table by MAC, skipping entries that never answered', () => {
+    const arp = [
+      'IP address       HW type     Flags       HW address            Mask     Device',
+      '10.88.0.2        0x1         0x2         52:54:00:AA:BB:CC     *        br0',
+      '10.88.0.3        0x1         0x0         00:00:00:00:00:00     *        br0',
+    ].join('\n');
+    expect(neighbours(arp)).toEqual(new Map([['52:54:00:aa:bb:cc', ['10.88.0.2']]]));
+  });
+
+  it('says plainly where it cannot see', () => {
+    const nics: Nic[] = [
+      { id: 'net0', kind: 'user', mac: LEGACY_MAC, bridge: null, network: null, forwards: [] },
+      { id: 'net1', kind: 'private', mac: '52:54:00:00:00:02', bridge: null, network: 'lab', forwards: [] },
+    ];
+    expect(hostSeenAddresses(nics)).toEqual([
+      expect.objectContaining({ nic: 'net0', addresses: ['10.0.2.15'], source: 'host' }),
+      expect.objectContaining({ nic: 'net1', addresses: [], source: 'unknown' }),
     ]);
   });
 });

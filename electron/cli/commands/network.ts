@@ -1,7 +1,7 @@
 // NICs, forwards and networks: `vm nic …`, `vm forward …`, `network list`. Each change is a
 // vm.update of the whole NIC list, so what a running VM cannot take waits for its next boot.
 import type { ControlClient } from '../client.js';
-import type { Nic, NicInput, PortForward, VmInfo } from '../../core/api/contract.js';
+import type { Nic, NicAddresses, NicInput, PortForward, VmInfo } from '../../core/api/contract.js';
 import { out, printJson, shellQuote, table } from '../format.js';
 import { command, flag, option, UsageError } from '../table.js';
 import { forward, nic, text } from '../values.js';
@@ -9,11 +9,15 @@ import { forward, nic, text } from '../values.js';
 const fmtForward = (f: PortForward) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}${f.exposed ? ' (exposed)' : ''}`;
 const where = (n: Nic) => n.bridge ?? n.network ?? '-';
 
-function nicTable(nics: readonly Nic[]): string {
+function nicTable(nics: readonly Nic[], addrs: readonly NicAddresses[] | null): string {
   if (!nics.length) return 'No NICs: the VM has no network. Add one: corral vm nic add NAME passt';
+  const addr = (id: string) => {
+    const a = addrs?.find((x) => x.nic === id);
+    return a ? a.addresses.join(', ') || (a.source === 'unknown' ? 'unknown' : 'not seen yet') : '-';
+  };
   return table([
-    ['ID', 'KIND', 'MAC', 'ON', 'FORWARDS'],
-    ...nics.map((n) => [n.id, n.kind, n.mac, where(n), n.forwards.map(fmtForward).join(', ') || '-']),
+    ['ID', 'KIND', 'MAC', 'ON', 'ADDRESSES', 'FORWARDS'],
+    ...nics.map((n) => [n.id, n.kind, n.mac, where(n), addr(n.id), n.forwards.map(fmtForward).join(', ') || '-']),
   ]);
 }
 
@@ -44,9 +48,12 @@ export const networkCommands = [
     summary: "List a VM's NICs: kind, MAC, bridge or network, forwards",
     options: { json: flag('print JSON for scripts') },
     async run({ o, args: [name], host }) {
-      const vm = await (await host()).call('vm.get', { vm: name });
-      if (o.json) printJson(vm.config.nics);
-      else out(nicTable(vm.config.nics));
+      const c = await host();
+      const vm = await c.call('vm.get', { vm: name });
+      // addresses of a running guest, as far as the host sees them
+      const addrs = vm.booted ? await c.call('vm.addresses', { vm: vm.id }) : null;
+      if (o.json) printJson(vm.config.nics.map((n) => ({ ...n, addresses: addrs?.find((a) => a.nic === n.id) ?? null })));
+      else out(nicTable(vm.config.nics, addrs));
       return 0;
     },
   }),

@@ -13,6 +13,7 @@ import {
   HostResources,
   HostSettings,
   NetworkList,
+  NicAddresses,
   NicInput,
   Pool,
   PoolFile,
@@ -97,6 +98,8 @@ export const methods = {
   'pool.list': method(z.object({}), z.array(Pool)),
   /** Private networks in use, the host's bridges and whether passt is there. */
   'network.list': method(z.object({}), NetworkList),
+  /** A running VM's addresses per NIC, as far as the host can see them (the NICs QEMU runs with). */
+  'vm.addresses': method(Vm, z.array(NicAddresses)),
   /** Registers a directory as a pool (an admin's decision: it opens that directory to VMs). */
   'pool.add': method(z.object({ name: PoolName, path: AbsPath }), Pool),
   /** Unregisters a pool (its files stay); refused while a VM uses a file in it. */

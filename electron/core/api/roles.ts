@@ -64,6 +64,7 @@ export const ACCESS: Record<MethodName, Access> = {
   // the files an operator may pick for a VM; which directories are pools is an admin's call
   'pool.list': read(),
   'network.list': read(),
+  'vm.addresses': read(),
   'pool.files': read(),
   'pool.add': change('admin'),
   'pool.remove': change('admin'),

@@ -433,6 +433,16 @@ export const NetworkList = z.object({
 });
 export type NetworkList = z.infer<typeof NetworkList>;
 
+/** A running guest's addresses on one NIC, and where they come from. */
+export const NicAddresses = z.object({
+  nic: z.string(),
+  addresses: z.array(z.string()),
+  /** host: what the host sees (slirp's and passt's fixed address, the neighbour table); unknown: it cannot see. */
+  source: z.enum(['host', 'unknown']),
+  note: z.string(),
+});
+export type NicAddresses = z.infer<typeof NicAddresses>;
+
 export type VmInfo = z.infer<typeof VmInfo>;
 export type VmConfig = z.infer<typeof VmConfig>;
 export type VmState = z.infer<typeof VmState>;
