@@ -1,5 +1,6 @@
 // NICs on real QEMU with the real guest: a passt forward reaches a service in the guest and
 // survives a SIGKILLed host; VMs on one private network reach each other and nothing else.
+import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -167,5 +168,63 @@ describe('private networks', () => {
     } finally {
       await new Promise<void>((resolve) => trap.close(() => resolve()));
     }
+  });
+});
+
+describe('bridges', () => {
+  // a bridge on the host with a veth whose peer lives in a namespace made here: the "LAN"
+  const tag = randomBytes(3).toString('hex');
+  const br = `crlbr${tag}`;
+  const ns = `crlns${tag}`;
+  const acl = '/etc/qemu/bridge.conf';
+  const aclBefore = fs.existsSync(acl) ? fs.readFileSync(acl, 'utf8') : null;
+  let t: TestHost;
+  const sh = (cmd: string) => execSync(cmd, { stdio: 'pipe' }).toString();
+
+  afterAll(async () => {
+    for (const vm of (await t?.call('vm.list', {})) ?? []) if (vm.pid) process.kill(vm.pid, 'SIGKILL');
+    await t?.close();
+    for (const cmd of [`ip netns del ${ns}`, `ip link del ${br}`]) {
+      try {
+        sh(cmd);
+      } catch {
+        // never made
+      }
+    }
+    if (aclBefore === null) fs.rmSync(acl, { force: true });
+    else fs.writeFileSync(acl, aclBefore);
+  });
+
+  it('says what to run for a missing bridge or ACL, then puts the guest on the bridge', async () => {
+    t = await TestHost.start();
+    const vm = await t.call('vm.create', guestArgs('lan', { memoryMiB: 192, nics: [{ kind: 'bridge', bridge: br }] }));
+    await expect(t.call('vm.start', { vm: vm.id })).rejects.toThrow(new RegExp(`no bridge "${br}".*ip link add ${br} type bridge`));
+
+    sh(`ip link add ${br} type bridge && ip link set ${br} up`);
+    sh(`ip netns add ${ns} && ip link add v${tag} type veth peer name p${tag}`);
+    sh(`ip link set v${tag} master ${br} up && ip link set p${tag} netns ${ns}`);
+    sh(`ip -n ${ns} addr add 10.88.0.1/24 dev p${tag} && ip -n ${ns} link set p${tag} up && ip -n ${ns} link set lo up`);
+    await expect(t.call('vm.start', { vm: vm.id })).rejects.toThrow(new RegExp(`does not allow bridge "${br}".*allow ${br}`));
+
+    fs.mkdirSync(path.dirname(acl), { recursive: true });
+    fs.appendFileSync(acl, `allow ${br}\n`);
+    expect((await t.call('network.list', {})).bridges).toContainEqual({ name: br, allowed: true, vms: ['lan'] });
+    await t.call('vm.start', { vm: vm.id });
+    await t.attach(vm.id);
+    await t.waitSerial(vm.id, FIXTURE.prompt, BOOT_MS);
+    await t.type(
+      vm.id,
+      `killall udhcpc; ip addr add 10.88.0.2/24 dev eth0; ip link set eth0 up; ping -c 3 -W 5 10.88.0.1 >/dev/null 2>&1; echo "ping-ns=$?"\n`,
+    );
+    await t.waitSerial(vm.id, /ping-ns=\d/, 120_000);
+    expect(/ping-ns=(\d+)/.exec(t.serial.get(vm.id)!.replace('ping-ns=$?', ''))![1]).toBe('0');
+    // and the namespace reaches the guest, by the MAC Corral gave it
+    expect(sh(`ip netns exec ${ns} busybox ping -c 2 -W 5 10.88.0.2`)).toMatch(/2 packets received/);
+    expect(sh(`ip -n ${ns} neigh show 10.88.0.2`)).toContain(vm.config.nics[0]!.mac);
+    // the host finds the guest's address by that MAC in its own neighbour table
+    sh(`ip addr add 10.88.0.254/24 dev ${br} && busybox ping -c 2 -W 5 10.88.0.2`);
+    expect(await t.call('vm.addresses', { vm: vm.id })).toEqual([
+      expect.objectContaining({ nic: 'net0', addresses: ['10.88.0.2'], source: 'host' }),
+    ]);
   });
 });
