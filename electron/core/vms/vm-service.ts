@@ -41,7 +41,10 @@ export class VmService {
     if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
     const { name, disk } = a;
     // no NIC list: one NIC of the host's default kind, carrying the top-level forwards
-    const net = resolveNics(a.nics ?? defaultNics(ctx.driver.defaultNicKind(), []), [], a.forwards);
+    // (forwards default to []: with a NIC list only non-empty ones mean anything)
+    const net = a.nics
+      ? resolveNics(a.nics, [], a.forwards.length ? a.forwards : undefined)
+      : resolveNics(defaultNics(ctx.driver.defaultNicKind(), a.forwards), []);
     const settings = checkBootFiles({ ...omitCreateOnly(a), ...net }, ctx.pools, this.diskOwner());
     checkNetwork(settings, this.others(null));
     await checkPortsFree(settings, []);
