@@ -228,3 +228,36 @@ describe('bridges', () => {
     ]);
   });
 });
+
+describe('NICs on a running guest', () => {
+  let t: TestHost;
+  afterAll(async () => {
+    for (const vm of (await t?.call('vm.list', {})) ?? []) if (vm.pid) process.kill(vm.pid, 'SIGKILL');
+    await t?.close();
+  });
+
+  it('hot-adds a NIC the guest sees, and leaves what needs a restart pending', async () => {
+    t = await TestHost.start();
+    const vm = await t.call('vm.create', guestArgs('plug', { memoryMiB: 192, nics: [] }));
+    await t.call('vm.start', { vm: vm.id });
+    await t.attach(vm.id);
+    await t.waitSerial(vm.id, FIXTURE.prompt, BOOT_MS);
+    const ifaces = async (tag: string) => {
+      await t.type(vm.id, `echo "${tag}:$(ls /sys/class/net | tr '\\n' ' ')."\n`);
+      await t.waitSerial(vm.id, new RegExp(`${tag}:[a-z0-9 ]*\\.`), 60_000);
+      return new RegExp(`${tag}:([a-z0-9 ]*)\\.`).exec(t.serial.get(vm.id)!)![1]!.trim().split(' ');
+    };
+    expect(await ifaces('before')).toEqual(['lo']);
+
+    const r = await t.call('vm.update', { vm: vm.id, nics: [{ kind: 'private', network: `hp-${randomBytes(3).toString('hex')}` }] });
+    expect(r.notLive).toEqual([]);
+    expect(r.pending).toEqual([]);
+    await waitFor('the guest to see the new NIC', async () => (await ifaces(`after${Date.now()}`)).includes('eth0'), 60_000, 1000);
+    expect(r.booted).not.toBeNull();
+
+    // a passt NIC needs its passt handed over at start: pending, saying why
+    const p = await t.call('vm.update', { vm: vm.id, nics: [...r.config.nics, { kind: 'passt' }] });
+    expect(p.notLive).toEqual([{ field: 'nics', why: expect.stringMatching(/passt NIC can only be added while the VM is stopped/) }]);
+    expect(p.pending).toContain('nics');
+  });
+});

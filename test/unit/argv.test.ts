@@ -92,6 +92,10 @@ describe('argv builder (golden)', () => {
       'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
       '-device',
       '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
+      '-device',
+      '{"driver":"pcie-root-port","id":"nichp0","bus":"pcie.0","chassis":1}',
+      '-device',
+      '{"driver":"pcie-root-port","id":"nichp1","bus":"pcie.0","chassis":2}',
       '-sandbox',
       'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     ]);

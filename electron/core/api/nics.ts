@@ -18,3 +18,22 @@ export function allForwards(c: Pick<VmConfig, 'nics'>): PortForward[] {
 
 /** The MAC QEMU gave the one NIC of a VM made before NICs were a list: kept, the guest knows it. */
 export const LEGACY_MAC = '52:54:00:12:34:56';
+
+/** Kinds a running QEMU can add alone: slirp and private networks. */
+export const HOTPLUG_KINDS: readonly NicKind[] = ['user', 'private'];
+
+/**
+ * Why a new NIC list cannot be applied to a running VM (null: it can). Live, NICs are only
+ * added, of kinds QEMU makes alone; every NIC it runs with stays as it is.
+ */
+export function nicsLiveBlocker(applied: readonly Nic[], next: readonly Nic[]): string | null {
+  for (const a of applied) {
+    const n = next.find((x) => x.id === a.id);
+    if (!n) return `removing ${a.id} needs a restart (QEMU's first NICs sit on a bus without hotplug)`;
+    if (JSON.stringify(n) !== JSON.stringify(a)) return `changing ${a.id} needs a restart`;
+  }
+  const added = next.filter((n) => !applied.some((a) => a.id === n.id));
+  const fixed = added.find((n) => !HOTPLUG_KINDS.includes(n.kind));
+  if (fixed) return `a ${fixed.kind} NIC can only be added while the VM is stopped (its helper starts with QEMU)`;
+  return null;
+}

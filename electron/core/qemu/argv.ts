@@ -40,6 +40,7 @@ export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
     ...consoles(spec.files),
     ...devices(spec.config),
     ...guestAgent(spec.files),
+    ...hotplugPorts(),
     ...sandbox(caps, spec.config),
   ];
 }
@@ -207,6 +208,11 @@ function guestAgent(f: VmFiles): string[] {
     '-device',
     json({ driver: 'virtserialport', bus: `${ids.VIRTIO_SERIAL_DEVICE}.0`, chardev: ids.AGENT_CHARDEV, name: ids.AGENT_PORT_NAME }),
   ];
+}
+
+/** Empty PCIe ports for NICs added while running; last, so every device keeps the slot it had before they existed. */
+function hotplugPorts(): string[] {
+  return ids.NIC_HOTPLUG_PORTS.flatMap((id, i) => ['-device', json({ driver: 'pcie-root-port', id, bus: 'pcie.0', chassis: i + 1 })]);
 }
 
 function sandbox(caps: HostCaps, c: VmConfig): string[] {

@@ -11,6 +11,7 @@ import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkPortsFree, checkResources } from './config-checks.js';
 import { defaultNics, resolveNics } from './nic-config.js';
+import { nicsLiveBlocker } from '../api/nics.js';
 import { recordOf, type VmContext } from './context.js';
 import { applyLive } from './live-apply.js';
 import type { Supervisor } from './supervisor.js';
@@ -155,7 +156,7 @@ export class VmService {
       const notLive: NotLive[] = [];
       if (applied) {
         for (const field of changed) {
-          const why = liveBlocker(field, next, bootedFrom(applied), host);
+          const why = field === 'nics' ? nicsLiveBlocker(applied.nics, next.nics) : liveBlocker(field, next, bootedFrom(applied), host);
           if (why) notLive.push({ field, why });
         }
       }
