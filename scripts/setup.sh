@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up a checkout on Debian/Ubuntu: QEMU (with OVMF for UEFI and swtpm for TPMs), Node.js 24 if the machine's is too old, npm dependencies, a build.
+# Sets up a checkout on Debian/Ubuntu: QEMU (with OVMF for UEFI and swtpm for TPMs, passt for user-mode NICs), Node.js 24 if the machine's is too old, npm dependencies, a build.
 # --dev also installs what the tests need: Chromium for the e2e tests, a Linux kernel + busybox from which
 # test/fixtures builds the tiny test guest, stress-ng to run the suite under a CPU hog, and systemd for
 # `systemd-analyze verify` of the service unit (it works where systemd is not PID 1), etcd and iproute2 for the
@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(qemu-system-x86 qemu-utils openssl ovmf swtpm swtpm-tools) # openssl: corral serve's self-signed TLS certificate
+pkgs=(qemu-system-x86 qemu-utils openssl ovmf swtpm swtpm-tools passt) # openssl: corral serve's self-signed TLS certificate
 if [[ "${1:-}" == "--dev" ]]; then
   pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng systemd etcd-server iproute2) # etcd-server, iproute2: the cluster and HA tests run real etcd members in network namespaces
 fi

@@ -100,7 +100,11 @@ export function vmDetails(v: VmInfo, shares: readonly ShareInfo[] = []): string 
           ['Append', c.append ?? '-'],
         ] as Array<[string, string]>)
       : []),
-    ['MAC', c.mac ?? "52:54:00:12:34:56 (QEMU's default)"],
+    ...c.nics.map((n): [string, string] => [
+      `NIC ${n.id}`,
+      `${n.kind}${n.bridge ? ` ${n.bridge}` : ''}${n.network ? ` ${n.network}` : ''}, MAC ${n.mac}`,
+    ]),
+    ...(c.nics.length ? [] : ([['NICs', 'none']] as Array<[string, string]>)),
     ['Forwards', c.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} -> ${f.guestPort}`).join(', ') || '-'],
     ...(shares.length
       ? shares.map((s): [string, string] => [

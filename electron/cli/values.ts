@@ -1,7 +1,7 @@
 // How an option's text becomes an API value. Each parser names the flag in its error, so that a
 // mistake is a one-line usage error (exit 2) before anything reaches the host.
 import path from 'node:path';
-import type { Liveness, PortForward } from '../core/api/contract.js';
+import type { Liveness, NicInput, PortForward } from '../core/api/contract.js';
 import { MiB, parseSize } from '../core/api/units.js';
 import { UsageError, type Parse } from './table.js';
 
@@ -97,6 +97,15 @@ export const share: Parse<{ path: string; tag?: string; readOnly: boolean }> = (
   const dir = parts.join(':');
   if (!dir) throw new UsageError(`${flag} must look like HOSTDIR[:TAG][:ro], not "${spec}"`);
   return { path: path.resolve(dir), ...(tag ? { tag } : {}), readOnly };
+};
+
+/** passt, user, bridge:BRIDGE, private:NETWORK, or none (no NIC: null). */
+export const nic: Parse<NicInput | null> = (t, flag) => {
+  if (t === 'none') return null;
+  if (t === 'passt' || t === 'user') return { kind: t };
+  const m = /^(bridge|private):(\S+)$/.exec(t);
+  if (m) return m[1] === 'bridge' ? { kind: 'bridge', bridge: m[2]! } : { kind: 'private', network: m[2]! };
+  throw new UsageError(`${flag} must be passt, user, bridge:BRIDGE, private:NETWORK or none, not "${t}"`);
 };
 
 /** agent, tcp:PORT, http:PORT/PATH, or off (none): null. */

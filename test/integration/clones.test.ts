@@ -39,7 +39,7 @@ describe('clones', () => {
     const origin = await t.call('vm.get', { vm: 'origin' });
     const full = await t.call('vm.clone', { vm: 'origin', name: 'full' });
     const linked = await t.call('vm.clone', { vm: 'origin', name: 'linked', linked: true });
-    const macs = [origin, full, linked].map((v) => v.config.mac);
+    const macs = [origin, full, linked].map((v) => v.config.nics[0]!.mac);
     expect(new Set(macs).size).toBe(3);
     expect(new Set([origin.id, full.id, linked.id]).size).toBe(3);
     expect(full.config.disks[0]!.base).toBeUndefined();
@@ -63,7 +63,7 @@ describe('clones', () => {
         const vm = await t.call('vm.get', { vm: name });
         await bootToShell(t, vm.id);
         expect(await readMark(t, vm.id)).toEqual(mark);
-        expect(await guestMac(t, vm.id)).toBe(vm.config.mac);
+        expect(await guestMac(t, vm.id)).toBe(vm.config.nics[0]!.mac);
         // the linked clone writes into its overlay: the source and the base stay as they were
         await writeMark(t, vm.id, `changed-in-${name}`);
         await t.call('vm.stop', { vm: vm.id, timeoutSec: 60 });

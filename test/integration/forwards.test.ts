@@ -39,6 +39,33 @@ describe('forwards beyond loopback', () => {
   });
 });
 
+describe('forwards that collide', () => {
+  it('are refused naming the VM or saying a program holds the port', async () => {
+    const port = await freePort();
+    await t.call('vm.create', { name: 'holder', forwards: [{ hostPort: port, guestPort: 22 }] });
+    await expect(t.call('vm.create', { name: 'second', forwards: [{ hostPort: port, guestPort: 80 }] })).rejects.toMatchObject({
+      api: { code: 'conflict', field: 'forwards.0.hostPort', message: expect.stringMatching(`already forwarded by VM "holder"`) },
+    });
+    const busy = net.createServer();
+    const busyPort = await freePort();
+    await new Promise<void>((resolve) => busy.listen(busyPort, '127.0.0.1', resolve));
+    try {
+      await expect(
+        t.call('vm.create', {
+          name: 'second',
+          nics: [{ kind: 'user' }, { kind: 'user', forwards: [{ hostPort: busyPort, guestPort: 80 }] }],
+        }),
+      ).rejects.toMatchObject({
+        api: { code: 'conflict', field: 'nics.1.forwards.0.hostPort', message: expect.stringMatching(/in use by another program/) },
+      });
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+    expect((await t.call('vm.list', {})).map((v) => v.name)).toEqual(['holder']);
+    await t.call('vm.delete', { vm: 'holder' });
+  });
+});
+
 describe('the liveness probe', () => {
   it('never connects where only a pending forward would lead', async () => {
     const sshPort = await freePort();
@@ -55,14 +82,15 @@ describe('the liveness probe', () => {
       c.destroy();
     });
     const trapPort = await freePort();
-    await new Promise<void>((resolve) => trap.listen(trapPort, '127.0.0.1', resolve));
     try {
-      // the forward waits for the next boot; the probe applies at once
+      // the forward waits for the next boot; the probe applies at once. (The listener comes
+      // after: a port another program holds is refused as a forward.)
       const r = await t.call('vm.update', {
         vm: vm.id,
         forwards: [{ hostPort: trapPort, guestPort: 80 }],
         liveness: { kind: 'http', port: 80, path: '/admin' },
       });
+      await new Promise<void>((resolve) => trap.listen(trapPort, '127.0.0.1', resolve));
       expect(r.notLive.map((n) => n.field)).toEqual(['forwards']);
       expect(r.booted?.forwards).toEqual([{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: sshPort, guestPort: 22, exposed: false }]);
       await sleep(3000); // ten probe intervals

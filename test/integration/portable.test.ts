@@ -66,17 +66,17 @@ describe('export and import', () => {
       const copy = path.join(b.dataDir, 'images', 'traveller.tar');
       fs.copyFileSync(exported, copy);
       const vm = await b.call('vm.import', { file: copy });
-      expect(vm).toMatchObject({ name: 'traveller', config: { mac: src.config.mac, tpm: true, machineType: src.config.machineType } });
+      expect(vm).toMatchObject({ name: 'traveller', config: { nics: src.config.nics, tpm: true, machineType: src.config.machineType } });
       expect(vm.id).not.toBe(src.id);
       const tpmState = (dir: string, id: string) => fs.readFileSync(path.join(dir, 'vms', id, 'tpm', 'tpm2-00.permall'));
       expect(tpmState(b.dataDir, vm.id).equals(tpmState(a.dataDir, src.id))).toBe(true);
       await bootToShell(b, vm.id);
       expect(await readMark(b, vm.id)).toEqual(mark);
-      expect(await guestMac(b, vm.id)).toBe(src.config.mac);
+      expect(await guestMac(b, vm.id)).toBe(src.config.nics[0]!.mac);
       await b.call('vm.stop', { vm: vm.id, timeoutSec: 60 });
       // a second import under a new name is a copy: a new MAC
       const second = await b.call('vm.import', { file: copy, name: 'traveller-2' });
-      expect(second.config.mac).not.toBe(src.config.mac);
+      expect(second.config.nics[0]!.mac).not.toBe(src.config.nics[0]!.mac);
       await expect(b.call('vm.import', { file: copy })).rejects.toMatchObject({ api: { code: 'conflict', field: 'name' } });
     },
     2 * BOOT_MS,

@@ -2,6 +2,7 @@
 // host restart reattaches to them), a QMP that answers the commands Corral sends and emits
 // the events real QEMU emits, and a guest the test makes crash, panic, hang or power off.
 // Time is the fake clock's, so hang timeouts and ACPI shutdowns are deterministic.
+import type { NicKind } from '../../electron/core/api/contract';
 import type { Clock } from '../../electron/core/clock';
 import { QemuCommands, type QmpLink } from '../../electron/core/qemu/commands';
 import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from '../../electron/core/qemu/driver';
@@ -242,6 +243,10 @@ export class FakeQemu implements QemuDriver {
     this.clock = o.clock;
     this.log = o.log;
     this.acpiShutdownMs = o.acpiShutdownMs ?? 1000;
+  }
+
+  defaultNicKind(): NicKind {
+    return 'user';
   }
 
   pinnedMachineType(): string {

@@ -3,8 +3,11 @@ import { CONFIG_DEFAULTS, type VmConfig } from '../../electron/core/api/contract
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { buildArgv } from '../../electron/core/qemu/argv';
 import { optValue } from '../../electron/core/qemu/escape';
+import { LEGACY_MAC } from '../../electron/core/api/nics';
+import { privateGroup } from '../../electron/core/qemu/nic-argv';
 
 const files = vmFiles(dataLayout('/data'), 'abc123');
+const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false };
 const base: VmConfig = { ...CONFIG_DEFAULTS, cpus: 2, memoryMiB: 1024, disks: [] };
 
 /** The value following a flag (first occurrence, or nth). */
@@ -19,7 +22,8 @@ describe('argv builder (golden)', () => {
       ...base,
       disks: [{ path: '/data/vms/abc123/disk0.qcow2', format: 'qcow2', owned: true }],
       iso: '/isos/debian.iso',
-      forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false }],
+      forwards: [fwd],
+      nics: [{ id: 'net0', kind: 'user', mac: LEGACY_MAC, bridge: null, network: null, forwards: [fwd] }],
       machineType: 'pc-q35-7.2',
     };
     expect(buildArgv({ id: 'abc123', name: 'web', config, files }, { accel: 'tcg' })).toEqual([
@@ -55,7 +59,7 @@ describe('argv builder (golden)', () => {
       '-netdev',
       'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22',
       '-device',
-      '{"driver":"virtio-net-pci","netdev":"net0","id":"net0-dev"}',
+      '{"driver":"virtio-net-pci","netdev":"net0","id":"net0-dev","mac":"52:54:00:12:34:56"}',
       '-chardev',
       'socket,id=qmp,path=/data/vms/abc123/run/qmp.sock,server=on,wait=off',
       '-mon',
@@ -88,6 +92,10 @@ describe('argv builder (golden)', () => {
       'socket,id=qga0,path=/data/vms/abc123/run/qga.sock,server=on,wait=off',
       '-device',
       '{"driver":"virtserialport","bus":"vser0.0","chardev":"qga0","name":"org.qemu.guest_agent.0"}',
+      '-device',
+      '{"driver":"pcie-root-port","id":"nichp0","bus":"pcie.0","chassis":1}',
+      '-device',
+      '{"driver":"pcie-root-port","id":"nichp1","bus":"pcie.0","chassis":2}',
       '-sandbox',
       'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     ]);
@@ -253,5 +261,45 @@ describe('argv builder (golden)', () => {
   it('optValue doubles commas and refuses NUL', () => {
     expect(optValue('a,b,,c')).toBe('a,,b,,,,c');
     expect(() => optValue('a\0b')).toThrow(/NUL/);
+  });
+});
+
+describe('NICs', () => {
+  const nic = { bridge: null, network: null, forwards: [] };
+  const config: VmConfig = {
+    ...base,
+    nics: [
+      { ...nic, id: 'net0', kind: 'passt', mac: '52:54:00:00:00:01', forwards: [fwd] },
+      { ...nic, id: 'net1', kind: 'private', mac: '52:54:00:00:00:02', network: 'lab' },
+      { ...nic, id: 'net2', kind: 'bridge', mac: '52:54:00:00:00:03', bridge: 'br0' },
+    ],
+  };
+  const argv = buildArgv({ id: 'abc123', name: 'x', config, files, passtFds: new Map([['net0', 3]]) }, { accel: 'tcg', hostKey: '/data' });
+
+  it('gives each kind its netdev and each NIC its MAC', () => {
+    const g = privateGroup('/data', 'lab');
+    expect(argv.filter((_, i) => argv[i - 1] === '-netdev')).toEqual([
+      'stream,id=net0,server=off,addr.type=fd,addr.str=3',
+      `socket,id=net1,mcast=${g.addr}:${g.port},localaddr=127.0.0.1`,
+      'bridge,id=net2,br=br0,helper=/usr/lib/qemu/qemu-bridge-helper',
+    ]);
+    expect(argv.filter((a) => a.includes('virtio-net-pci')).map((a) => (JSON.parse(a) as { mac: string }).mac)).toEqual([
+      '52:54:00:00:00:01',
+      '52:54:00:00:00:02',
+      '52:54:00:00:00:03',
+    ]);
+    // the bridge helper is spawned by QEMU after its filter is in place
+    expect(after(argv, '-sandbox')).toContain('spawn=allow');
+    expect(after(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' }), '-sandbox')).toContain('spawn=deny');
+  });
+
+  it('keys private networks to the host: same name, another data dir, another group', () => {
+    expect(privateGroup('/data', 'lab')).toEqual(privateGroup('/data', 'lab'));
+    expect(privateGroup('/data', 'lab')).not.toEqual(privateGroup('/other', 'lab'));
+    expect(privateGroup('/data', 'lab').addr).toMatch(/^239\.255\.\d+\.\d+$/);
+  });
+
+  it('has no network at all without NICs', () => {
+    expect(buildArgv({ id: 'abc123', name: 'x', config: base, files }, { accel: 'tcg' })).not.toContain('-netdev');
   });
 });

@@ -68,7 +68,7 @@ const manifest = (over: Record<string, unknown> = {}) => ({
     autostartOrder: 0,
     autostartDelaySec: 0,
     stopTimeoutSec: 60,
-    mac: '52:54:00:aa:bb:cc',
+    nics: [{ id: 'net0', kind: 'user', mac: '52:54:00:aa:bb:cc', bridge: null, network: null, forwards: [] }],
   },
   machineType: 'pc-q35-7.2',
   cpuModel: 'qemu64',

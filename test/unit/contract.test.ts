@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Liveness, PortForward } from '../../electron/core/api/contract';
+import { LEGACY_MAC } from '../../electron/core/api/nics';
 import { Dispatcher, Session, toApiError, type Handlers } from '../../electron/core/api/dispatcher';
 import { parseSize } from '../../electron/core/api/units';
 import { openDb } from '../../electron/core/store/db';
@@ -125,30 +127,36 @@ describe('field errors of the config checks', () => {
       field: 'append',
       reason: 'needs a kernel',
     });
+    const oneNic = (forwards: PortForward[], liveness: Liveness | null) => ({
+      nics: [{ id: 'net0', kind: 'user' as const, mac: LEGACY_MAC, bridge: null, network: null, forwards }],
+      liveness,
+    });
     const fwd = { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false };
-    expect(caught(() => checkNetwork({ forwards: [fwd, fwd], liveness: null }))).toMatchObject({
+    expect(caught(() => checkNetwork(oneNic([fwd, fwd], null)))).toMatchObject({
       field: 'forwards.1.hostPort',
       reason: '2222 is forwarded twice',
     });
-    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostAddr: '0.0.0.0' }], liveness: null }))).toMatchObject({
+    expect(caught(() => checkNetwork(oneNic([{ ...fwd, hostAddr: '0.0.0.0' }], null)))).toMatchObject({
       field: 'forwards.0.exposed',
       reason: 'it listens on every network of the host: set "exposed" to open it on purpose',
     });
-    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostPort: 80 }], liveness: null }))).toMatchObject({
+    expect(caught(() => checkNetwork(oneNic([{ ...fwd, hostPort: 80 }], null)))).toMatchObject({
       field: 'forwards.0.exposed',
     });
-    expect(caught(() => checkNetwork({ forwards: [{ ...fwd, hostAddr: '8.8.8.8', exposed: true }], liveness: null }))).toMatchObject({
+    expect(caught(() => checkNetwork(oneNic([{ ...fwd, hostAddr: '8.8.8.8', exposed: true }], null)))).toMatchObject({
       field: 'forwards.0.hostAddr',
       reason: '8.8.8.8 is not an address of this host',
     });
-    checkNetwork({
-      forwards: [
-        { ...fwd, hostAddr: '0.0.0.0', exposed: true },
-        { ...fwd, hostAddr: '127.0.0.2' },
-      ],
-      liveness: null,
-    });
-    const probe = caught(() => checkNetwork({ forwards: [], liveness: { kind: 'tcp', port: 22 } }));
+    checkNetwork(
+      oneNic(
+        [
+          { ...fwd, hostAddr: '0.0.0.0', exposed: true },
+          { ...fwd, hostAddr: '127.0.0.2' },
+        ],
+        null,
+      ),
+    );
+    const probe = caught(() => checkNetwork(oneNic([], { kind: 'tcp', port: 22 })));
     expect(probe.field).toBe('liveness.port');
     expect(probe.reason).toMatch(/^the probe needs a tcp port forward/);
   });

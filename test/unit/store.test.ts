@@ -66,6 +66,20 @@ describe('SQLite store', () => {
     expect(vms.find('new')!.config.cpuModel).toBe(config.cpuModel);
   });
 
+  it('reads a config from before NIC lists as its one slirp NIC, same MAC, same forwards', () => {
+    const db = openDb(path.join(tempDir(), 'c.db'));
+    const vms = new VmRepo(db);
+    vms.insert('id1', 'old', config, 1000);
+    const fwd = { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22, exposed: false };
+    const { nics: _n, ...older } = { ...config, forwards: [fwd] };
+    db.prepare('UPDATE vms SET config = ? WHERE id = ?').run(JSON.stringify(older), 'id1');
+    const nics = vms.find('old')!.config.nics;
+    expect(nics).toEqual([{ id: 'net0', kind: 'user', mac: '52:54:00:12:34:56', bridge: null, network: null, forwards: [fwd] }]);
+    // a VM that chose no NIC stays without
+    vms.insert('id2', 'none', { ...config, nics: [] }, 1000);
+    expect(vms.find('none')!.config.nics).toEqual([]);
+  });
+
   it('logs events newest first, per VM', () => {
     const db = openDb(path.join(tempDir(), 'c.db'));
     const ev = new EventRepo(db);

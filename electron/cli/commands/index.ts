@@ -5,6 +5,7 @@ import { clusterCommands } from './cluster.js';
 import { consoleCommands } from './consoles.js';
 import { haCommands } from './ha.js';
 import { hostCommands } from './host.js';
+import { networkCommands } from './network.js';
 import { poolCommands } from './pool.js';
 import { portableCommands } from './portable.js';
 import { serveCommands } from './serve.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   ...portableCommands,
   ...shareCommands,
   ...migrateCommands,
+  ...networkCommands,
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,

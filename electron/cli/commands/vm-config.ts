@@ -12,6 +12,7 @@ import {
   int,
   liveness,
   memoryMiB,
+  nic,
   oneOf,
   onOff,
   orNull,
@@ -82,6 +83,14 @@ export const configCommands = [
         'share a host folder with the guest (an admin only), mounted by TAG (default: the folder name); see vm share',
         share,
       ),
+      nic: {
+        ...option(
+          'passt|user|bridge:BR|private:NAME|none',
+          'a NIC, repeatable; --forward goes on the first passt or user one (default: passt, user where passt is missing)',
+          nic,
+        ),
+        multiple: true as const,
+      },
       restart: create.option('restart', RESTART, 'what to do when the guest ends (default never)', restart),
       firmware: create.option('firmware', FIRMWARE, 'the firmware (default uefi with --iso, bios otherwise)', firmware),
       tpm: create.option('tpm', 'on|off', 'a TPM 2.0 (swtpm) whose state stays with the VM (default off)', onOff),
@@ -91,7 +100,9 @@ export const configCommands = [
       if (o.disk && o['disk-image']) throw new UsageError('use either --disk SIZE (new disk) or --disk-image PATH (existing), not both');
       if (o['disk-format'] && !o['disk-image']) throw new UsageError('--disk-format applies to --disk-image');
       const disk = o['disk-image'] && o['disk-format'] ? { disk: { ...o['disk-image'], format: o['disk-format'] } } : {};
-      const vm = await (await host()).call('vm.create', { ...api, ...disk, name } as ArgsIn<'vm.create'>);
+      const nics = o.nic?.length ? { nics: o.nic.filter((n): n is NonNullable<typeof n> => n !== null) } : {};
+      if (o.nic && o.nic.length > 1 && o.nic.includes(null)) throw new UsageError('--nic none means no NIC: give it alone');
+      const vm = await (await host()).call('vm.create', { ...api, ...disk, ...nics, name } as ArgsIn<'vm.create'>);
       out(`Created "${vm.name}". Start it: corral vm start ${shellQuote(vm.name)}`);
       return 0;
     },

@@ -12,6 +12,9 @@ import {
   HostInfo,
   HostResources,
   HostSettings,
+  NetworkList,
+  NicAddresses,
+  NicInput,
   Pool,
   PoolFile,
   PoolName,
@@ -50,8 +53,9 @@ const DiskBytes = z.number().int().min(LIMITS.diskBytes.min, 'must be at least 1
 const NewDisk = z.object({ size: DiskBytes });
 const ExistingDisk = z.object({ image: AbsPath, format: DiskFormat.optional() });
 
-/** The settings a client may set: all of VmConfig but the disks and shared folders, which have their own calls. */
-const Settings = VmConfig.omit({ disks: true, shares: true });
+const NicList = z.array(NicInput).max(LIMITS.nics.max);
+/** The settings a client may set: all of VmConfig but the disks and shared folders, which have their own calls; new NICs without id or MAC. */
+const Settings = VmConfig.omit({ disks: true, shares: true }).extend({ nics: NicList });
 type SettingsShape = typeof Settings.shape;
 
 /** Each setting with its default from CONFIG_DEFAULTS, for vm.create. */
@@ -73,6 +77,8 @@ export const CreateArgs = z.object({
     .array(SharedFolder.extend({ tag: ShareTag.optional() }))
     .max(LIMITS.shares.max)
     .default([]),
+  /** Unset: one NIC of the host's default kind (passt where installed, else user) carrying `forwards`. */
+  nics: NicList.optional(),
 });
 
 export const UpdateArgs = Settings.partial().extend({
@@ -129,6 +135,10 @@ export const methods = {
   /** Recent samples: the last hour (every 2 s) or the last day (per minute). */
   'vm.stats': method(Vm.extend({ range: z.enum(['hour', 'day']).default('hour') }), z.array(VmStats)),
   'pool.list': method(z.object({}), z.array(Pool)),
+  /** Private networks in use, the host's bridges and whether passt is there. */
+  'network.list': method(z.object({}), NetworkList),
+  /** A running VM's addresses per NIC, as far as the host can see them (the NICs QEMU runs with). */
+  'vm.addresses': method(Vm, z.array(NicAddresses)),
   /** Registers a directory as a pool (an admin's decision: it opens that directory to VMs). */
   'pool.add': method(z.object({ name: PoolName, path: AbsPath }), Pool),
   /** Unregisters a pool (its files stay); refused while a VM uses a file in it. */

@@ -77,6 +77,8 @@ export const ACCESS: Record<MethodName, Access> = {
   'ha.balance': change('admin'),
   // the files an operator may pick for a VM; which directories are pools is an admin's call
   'pool.list': read(),
+  'network.list': read(),
+  'vm.addresses': read(),
   'pool.files': read(),
   'pool.add': change('admin'),
   'pool.remove': change('admin'),
@@ -122,8 +124,12 @@ export function atLeast(have: Role, need: Role): boolean {
 export function roleFor<M extends MethodName>(method: M, args?: Partial<ArgsIn<M>>): Role {
   if (method === 'terminal.open' && (args as ArgsIn<'terminal.open'> | undefined)?.kind === 'host') return 'admin';
   // a forward beyond loopback or below port 1024 opens the host to the network
-  if ((method === 'vm.create' || method === 'vm.update') && (args as ArgsIn<'vm.update'> | undefined)?.forwards?.some((f) => f.exposed))
-    return 'admin';
+  if (method === 'vm.create' || method === 'vm.update') {
+    const a = args as ArgsIn<'vm.update'> | undefined;
+    if (a?.forwards?.some((f) => f.exposed)) return 'admin';
+    // so does a NIC on a host bridge: the guest stands on the host's LAN
+    if (a?.nics?.some((n) => n.kind === 'bridge' || n.forwards?.some((f) => f.exposed))) return 'admin';
+  }
   if (method === 'vm.create' && ((args as ArgsIn<'vm.create'> | undefined)?.shares?.length ?? 0) > 0) return 'admin';
   return ACCESS[method].role;
 }

@@ -29,6 +29,7 @@ export const LIMITS = {
   forwards: { min: 0, max: 32 },
   shares: { min: 0, max: 8 },
   shareTagLength: { min: 1, max: 31 },
+  nics: { min: 0, max: 8 },
   nameLength: { min: 1, max: 100 },
 } as const;
 

@@ -4,6 +4,9 @@
 import { z } from 'zod';
 import { VmHostRef } from './cluster-schemas.js';
 import { LIMITS, PORTABLE_CPU_MODEL } from './rules.js';
+import { Nic, PortForward } from './network-schemas.js';
+
+export * from './network-schemas.js';
 
 // ---- primitives -------------------------------------------------------------------------
 
@@ -66,15 +69,6 @@ export const MemoryMiB = z
   .int('must be a whole number of MiB')
   .min(LIMITS.memoryMiB.min, `must be at least ${LIMITS.memoryMiB.min} MiB`)
   .max(LIMITS.memoryMiB.max, 'must be at most 4 TiB');
-
-export const PortForward = z.object({
-  proto: z.enum(['tcp', 'udp']).default('tcp'),
-  hostAddr: z.ipv4().default('127.0.0.1'),
-  hostPort: z.number().int().min(1).max(65535),
-  guestPort: z.number().int().min(1).max(65535),
-  /** Required for a host address other than loopback, or a host port below 1024 (see rules' exposure). */
-  exposed: z.boolean().default(false),
-});
 
 /** How a folder reaches the guest: virtiofs (needs virtiofsd), 9p, or auto (virtiofs where the host can run it). */
 export const ShareVia = z.enum(['auto', 'virtiofs', '9p']);
@@ -164,11 +158,6 @@ export const DiskConfig = z.object({
   base: AbsPath.optional(),
 });
 
-/** A NIC's MAC address: unicast, lower case (QEMU's own prefix 52:54:00 for the ones Corral picks). */
-export const MacAddress = z
-  .string()
-  .regex(/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/, 'must be a unicast MAC address such as 52:54:00:12:34:56 (lower case)');
-
 export const CpuWeight = ranged('cpuWeight');
 /** Percent of one host core: 150 = one and a half cores. */
 export const CpuCapPercent = z
@@ -224,9 +213,15 @@ export const VmConfig = z.object({
   kernel: AbsPath.nullable(),
   initrd: AbsPath.nullable(),
   append: Append.nullable(),
+  /**
+   * The forwards of the first passt or user NIC (kept for clients from before NICs were a
+   * list): given on create or update, they replace that NIC's forwards.
+   */
   forwards: z.array(PortForward).max(LIMITS.forwards.max),
   /** Host folders shared into the guest (changed with vm.share.*: adding one is an admin's call). */
   shares: z.array(SharedFolder).max(LIMITS.shares.max),
+  /** The network cards, in PCI order; none: no network. */
+  nics: z.array(Nic).max(LIMITS.nics.max),
   restart: RestartPolicy,
   /** Crash-loop limit: this many crashes within crashWindowSec stop automatic restarts. */
   maxCrashes: MaxCrashes,
@@ -249,8 +244,6 @@ export const VmConfig = z.object({
   autostartDelaySec: AutostartDelaySec,
   /** How long the guest gets to shut down on the ACPI button when the machine shuts down. */
   stopTimeoutSec: StopTimeoutSec,
-  /** The NIC's MAC address (null: QEMU's default, as VMs made before MACs were assigned). */
-  mac: MacAddress.nullable(),
   ha: HaConfig,
 });
 
@@ -270,6 +263,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   append: null,
   forwards: [],
   shares: [],
+  nics: [],
   restart: 'never',
   maxCrashes: 5,
   crashWindowSec: 900,
@@ -284,7 +278,6 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   autostartOrder: 0,
   autostartDelaySec: 0,
   stopTimeoutSec: 60,
-  mac: null,
   ha: { enabled: false, priority: 0, group: null, hosts: [] },
 };
 
@@ -361,7 +354,7 @@ export const VmStats = z.object({
   balloonBytes: z.number().nullable(),
   diskReadBps: z.number(),
   diskWriteBps: z.number(),
-  /** Not measurable with QEMU's user-mode network. */
+  /** null: not measured (passt, slirp and private NICs keep no counters the host can read). */
   netRxBps: z.number().nullable(),
   netTxBps: z.number().nullable(),
 });
@@ -453,7 +446,6 @@ export type EventRecord = z.infer<typeof EventRecord>;
 export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
 export type HaConfig = z.infer<typeof HaConfig>;
-export type PortForward = z.infer<typeof PortForward>;
 export type SharedFolder = z.infer<typeof SharedFolder>;
 export type ShareVia = z.infer<typeof ShareVia>;
 export type RestartPolicy = z.infer<typeof RestartPolicy>;

@@ -13,6 +13,8 @@ import type { SettingsRepo } from '../store/settings-repo.js';
 import type { Portable } from '../portable/index.js';
 import type { Vms } from '../vms/index.js';
 import type { SnapshotLayer } from '../vms/snapshot-layer.js';
+import { networkList } from '../vms/network-list.js';
+import { hostSeenAddresses } from '../vms/guest-addresses.js';
 import type { AccountHandlers } from './account-handlers.js';
 import type { Migration } from './migration-handlers.js';
 
@@ -96,6 +98,12 @@ export function makeHandlers({
     'host.resources': () => monitor.host(),
     'vm.stats': (a) => monitor.stats(service.get(a.vm).id, a.range),
     'pool.list': () => vms.pools.list(),
+    'vm.addresses': (a) => {
+      const vm = service.get(a.vm);
+      if (!vm.booted) throw new CorralError('conflict', `"${vm.name}" is not running: a stopped guest has no addresses`);
+      return hostSeenAddresses(vms.ctx.vms.get(vm.id)?.applied?.nics ?? vm.config.nics);
+    },
+    'network.list': () => networkList(service.list(), vms.ctx.driver.defaultNicKind() === 'passt'),
     'pool.add': (a) => vms.pools.add(a.name, a.path),
     'pool.remove': (a) => {
       vms.pools.remove(a.name);

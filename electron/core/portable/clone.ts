@@ -16,7 +16,7 @@ import { ensurePrivateDir } from '../private-files.js';
 import { convertToQcow2, createOverlay } from '../qemu/img-copy.js';
 import { baseFor, releaseBases } from '../vms/bases.js';
 import { recordOf, type VmContext } from '../vms/context.js';
-import { newMac } from '../vms/mac.js';
+import { withNewMacs } from '../vms/mac.js';
 import type { VmRecord } from '../store/vm-repo.js';
 import type { Job } from './jobs.js';
 
@@ -94,7 +94,7 @@ export async function cloneVm(ctx: VmContext, a: CloneArgs, job: Job): Promise<V
           { snapshot: a.fromSnapshot, signal: job.signal },
           ctx.env,
         );
-      const config: VmConfig = { ...cur.config, disks, mac: newMac(ctx.vms) };
+      const config: VmConfig = { ...cur.config, disks, nics: withNewMacs(cur.config.nics, ctx.vms) };
       const rec = ctx.vms.insert(id, a.name, config, ctx.clock.now());
       job.finish();
       const kind = a.linked ? 'linked clone' : 'full clone';

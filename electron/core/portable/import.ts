@@ -13,7 +13,7 @@ import { ensurePrivateDir } from '../private-files.js';
 import { checkImage } from '../qemu/img.js';
 import { checkBootFiles } from '../vms/config-checks.js';
 import type { VmContext } from '../vms/context.js';
-import { newMac } from '../vms/mac.js';
+import { macsTaken, withNewMacs } from '../vms/mac.js';
 import { newVmId } from './clone.js';
 import type { Job } from './jobs.js';
 import { listedFiles, MANIFEST, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from './manifest.js';
@@ -139,8 +139,7 @@ export function importedConfig(ctx: VmContext, c: Omit<VmConfig, 'disks' | 'shar
     }
   }
   out = checkBootFiles(out, ctx.pools, () => null);
-  const taken = ctx.vms.list().some((v) => v.config.mac && v.config.mac === out.mac);
-  if (copy || taken || !out.mac) out.mac = newMac(ctx.vms);
+  if (copy || macsTaken(out.nics, ctx.vms)) out.nics = withNewMacs(out.nics, ctx.vms);
   return out;
 }
 

@@ -222,7 +222,7 @@ export async function importOva(
       cpus: ovf.cpus,
       memoryMiB: ovf.memoryMiB,
       machineType: ctx.driver.pinnedMachineType(),
-      mac: newMac(ctx.vms),
+      nics: [{ id: 'net0', kind: ctx.driver.defaultNicKind(), mac: newMac(ctx.vms), bridge: null, network: null, forwards: [] }],
     },
     disks,
     efiVars: null,

@@ -7,11 +7,14 @@ import * as ids from './ids.js';
 import { bootMaxCpus, bootMemoryMiB, HOST_CPU_MODEL } from '../api/rules.js';
 import type { UefiFirmware } from './firmware.js';
 import { shareSocket } from './virtiofsd.js';
+import { nicsArgv } from './nic-argv.js';
 
 export interface HostCaps {
   accel: 'kvm' | 'tcg';
   /** The unprivileged user QEMU drops to once it has opened its files (a host running as root). */
   runAs?: string;
+  /** What makes this host's private networks its own (its data dir). */
+  hostKey?: string;
 }
 
 export interface LaunchSpec {
@@ -25,6 +28,8 @@ export interface LaunchSpec {
   shareVia?: ReadonlyArray<'virtiofs' | '9p'>;
   /** The target of a live migration: QEMU waits for migrate-incoming instead of booting. */
   incoming?: boolean;
+  /** The fd QEMU inherits for each passt NIC, by NIC id. */
+  passtFds?: ReadonlyMap<string, number>;
 }
 
 export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
@@ -36,12 +41,13 @@ export function buildArgv(spec: LaunchSpec, caps: HostCaps): string[] {
     ...tpm(spec),
     ...drives(spec.config),
     ...bootKernel(spec.config),
-    ...network(spec.config),
+    ...network(spec, caps),
     ...sharedFolders(spec),
     ...consoles(spec.files),
     ...devices(spec.config),
     ...guestAgent(spec.files),
-    ...sandbox(caps),
+    ...hotplugPorts(),
+    ...sandbox(caps, spec.config),
   ];
 }
 
@@ -173,15 +179,8 @@ function bootKernel(c: VmConfig): string[] {
   return ['-kernel', c.kernel, ...(c.initrd ? ['-initrd', c.initrd] : []), ...(c.append ? ['-append', c.append] : [])];
 }
 
-function network(c: VmConfig): string[] {
-  const fwd = c.forwards.map((f) => `${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
-  const netdev = ['user', `id=${ids.NETDEV}`, ...fwd.map((f) => `hostfwd=${optValue(f)}`)].join(',');
-  return [
-    '-netdev',
-    netdev,
-    '-device',
-    json({ driver: 'virtio-net-pci', netdev: ids.NETDEV, id: ids.NIC_DEVICE, ...(c.mac ? { mac: c.mac } : {}) }),
-  ];
+function network(spec: LaunchSpec, caps: HostCaps): string[] {
+  return nicsArgv(spec.config.nics, { passtFds: spec.passtFds ?? new Map(), hostKey: caps.hostKey ?? '' });
 }
 
 // ---- shared folders --------------------------------------------------------------------------
@@ -271,13 +270,20 @@ function guestAgent(f: VmFiles): string[] {
   ];
 }
 
-function sandbox(caps: HostCaps): string[] {
+/** Empty PCIe ports for NICs added while running; last, so every device keeps the slot it had before they existed. */
+function hotplugPorts(): string[] {
+  return ids.NIC_HOTPLUG_PORTS.flatMap((id, i) => ['-device', json({ driver: 'pcie-root-port', id, bus: 'pcie.0', chassis: i + 1 })]);
+}
+
+function sandbox(caps: HostCaps, c: VmConfig): string[] {
   // -runas needs setuid/setgid after the filter is installed; once QEMU has dropped to a user
   // without capabilities those calls can raise nothing, so allowing them costs nothing
   const elevate = caps.runAs ? 'allow' : 'deny';
+  // the filter is installed before the netdevs are made: a bridge NIC's helper must be spawned
+  const spawn = c.nics.some((n) => n.kind === 'bridge') ? 'allow' : 'deny';
   return [
     ...(caps.runAs ? ['-runas', caps.runAs] : []),
     '-sandbox',
-    `on,obsolete=deny,elevateprivileges=${elevate},spawn=deny,resourcecontrol=deny`,
+    `on,obsolete=deny,elevateprivileges=${elevate},spawn=${spawn},resourcecontrol=deny`,
   ];
 }

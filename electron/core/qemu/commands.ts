@@ -129,6 +129,20 @@ export class QemuCommands {
     return this.execute('device_add', { driver: type, id, ...props });
   }
 
+  /** A network backend on a running VM (netdev_add: type, id and the type's options). */
+  netdevAdd(args: Record<string, unknown>): Promise<void> {
+    return this.link.execute('netdev_add', args);
+  }
+
+  netdevDel(id: string): Promise<void> {
+    return this.link.execute('netdev_del', { id });
+  }
+
+  /** Plugs a NIC device (virtio-net-pci) into a hotplug port. */
+  addNicDevice(props: Record<string, unknown>): Promise<void> {
+    return this.link.execute('device_add', props);
+  }
+
   /** Disk i's throughput and IOPS limits (0: none). */
   throttleDisk(i: number, l: IoLimits): Promise<void> {
     return this.execute('block_set_io_throttle', {

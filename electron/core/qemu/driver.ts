@@ -2,7 +2,7 @@
 // find, attach to and signal a VM's QEMU; it never spawns, reads pidfiles or opens sockets
 // itself. The real driver (qemu-driver.ts) runs QEMU; the fake one in the tests simulates it in
 // memory, so crash → backoff → restart, hangs and reattaches are tested without QEMU.
-import type { VmConfig } from '../api/contract.js';
+import type { NicKind, VmConfig } from '../api/contract.js';
 import type { SerialLink } from './serial-link.js';
 import type { QemuCommands } from './commands.js';
 import type { QmpEvent } from './qmp.js';
@@ -34,6 +34,8 @@ export interface Machine {
   onTpmFailed(fn: (why: string) => void): void;
   /** Called once if a shared folder's virtiofsd ends while QEMU runs (the guest lost the folder): a failure too. */
   onShareFailed(fn: (why: string) => void): void;
+  /** Called with what happened to a NIC's helper (a passt that ended): recorded as an event. */
+  onNetworkNote?(fn: (message: string) => void): void;
   /** Sends a signal to the QEMU process (gone already: nothing happens). */
   signal(sig: NodeJS.Signals): void;
   /** Stops watching (the host is leaving; QEMU goes on). */
@@ -60,12 +62,17 @@ export interface CrashLogs {
 export interface QemuDriver {
   /** The machine type a new VM is pinned to: this QEMU's q35, by its full name (pc-q35-7.2). */
   pinnedMachineType(): string;
+  /** The kind of NIC a VM made without a NIC list gets: passt where it is installed, else user. */
+  defaultNicKind(): NicKind;
   /** Starts QEMU held at -S, with QMP and the serial link connected; `cont` runs the guest. */
   launch(spec: LaunchSpec): Promise<Machine>;
   /** The pid of a QEMU of this VM that is still alive (checked by process identity), or null. */
   findRunning(vmId: string, pid: number | null, pidStart: string | null): number | null;
-  /** Connects to a QEMU an earlier host left running; fails when it does not answer. */
-  attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine>;
+  /**
+   * Connects to a QEMU an earlier host left running; fails when it does not answer. `config`:
+   * what it runs with (the helpers beside it, such as passt, are found again from it).
+   */
+  attach(vmId: string, pid: number, pidStart: string | null, config?: VmConfig): Promise<Machine>;
   /** Signals a QEMU known only by pid (one that could not be attached). */
   kill(pid: number): void;
   /** Removes what a dead QEMU left behind (sockets, pidfile, a swtpm without its QEMU). */

@@ -18,8 +18,12 @@ export const CD_FILE_NODE = 'cd0-file';
 export const CD_NODE = 'cd0';
 export const CD_DEVICE = 'cd0-dev';
 
-export const NETDEV = 'net0';
-export const NIC_DEVICE = 'net0-dev';
+/** A NIC's netdev: its id in the config (net0, net1…); the first is what the one NIC was named before. */
+export const netdev = (nicId: string) => nicId;
+/** The empty PCIe root ports a NIC is hot-added into (q35's root bus takes no hotplug). */
+export const NIC_HOTPLUG_PORTS = ['nichp0', 'nichp1'] as const;
+/** A NIC's virtio-net device. */
+export const nicDevice = (nicId: string) => `${nicId}-dev`;
 
 export const QMP_CHARDEV = 'qmp';
 export const SERIAL_CHARDEV = 'serial0';

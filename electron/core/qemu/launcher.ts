@@ -33,6 +33,8 @@ export interface LaunchOptions {
   timeoutMs?: number;
   /** Called as soon as the process exists, while QEMU is still setting up (its pid may be recorded then). */
   onSpawn?: (pid: number, pidStart: string | null) => void;
+  /** Open fds QEMU inherits as 3, 4… (passt's ends of the NICs' socket pairs). */
+  fds?: number[];
 }
 
 /** Removes sockets and the pidfile a dead QEMU left behind. */
@@ -68,7 +70,7 @@ export async function launchQemu(binary: string, argv: string[], files: VmFiles,
   let child: ChildProcess;
   try {
     // QEMU creates its sockets, pidfile and serial log under the umask it inherits
-    child = withPrivateUmask(() => spawn(binary, argv, { detached: true, stdio: ['ignore', logFd, logFd] }));
+    child = withPrivateUmask(() => spawn(binary, argv, { detached: true, stdio: ['ignore', logFd, logFd, ...(opts.fds ?? [])] }));
   } finally {
     fs.closeSync(logFd);
   }

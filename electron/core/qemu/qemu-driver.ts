@@ -7,7 +7,6 @@ import { logSize, readTail, SerialLink } from './serial-link.js';
 import { vmFiles, type DataLayout } from '../paths.js';
 import { buildArgv, type HostCaps } from './argv.js';
 import { QemuCommands } from './commands.js';
-import type { VmConfig } from '../api/contract.js';
 import type { CrashLogs, ExitFacts, LaunchSpec, Machine, QemuDriver } from './driver.js';
 import { ensureVarsFile, resolveFirmware } from './firmware.js';
 import { hardwareProblem } from './hardware.js';
@@ -28,6 +27,9 @@ import {
   watchVirtiofsd,
   type VirtiofsdProcess,
 } from './virtiofsd.js';
+import { checkBridges } from './bridge.js';
+import { findPasst, passtAlive, passtInstalled, startPasst, stopAllPasst, type PasstProcess, type StartedPasst } from './passt.js';
+import type { NicKind, VmConfig } from '../api/contract.js';
 
 const SERIAL_TAIL = 4096;
 /** How long QEMU may take to answer its first command. */
@@ -53,12 +55,16 @@ class QemuMachine implements Machine {
   private shareFailure: string | null = null;
   private readonly shareListeners: Array<(why: string) => void> = [];
   private readonly shareWatches: Array<() => void> = [];
+  private readonly notes: string[] = [];
+  private readonly noteListeners: Array<(message: string) => void> = [];
+  private passtTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly proc: QemuProcess,
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
     shares: { running: Array<{ tag: string; proc: VirtiofsdProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
+    passt: { procs: Array<{ nicId: string; proc: PasstProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
     for (const fsd of shares?.running ?? []) {
@@ -77,6 +83,7 @@ class QemuMachine implements Machine {
         }),
       );
     }
+    if (passt) this.watchPasst(passt.procs, passt.files);
     if (!tpm) return;
     if (!tpm.swtpm) this.failTpm('swtpm was gone when Corral reattached to QEMU');
     else {
@@ -88,6 +95,43 @@ class QemuMachine implements Machine {
         }, TPM_GRACE_MS).unref();
       });
     }
+  }
+
+  /**
+   * A passt that ends leaves its NIC without a network. QEMU 7.2's stream netdev cannot
+   * reconnect and the host cannot hand QEMU a new socket, so the NIC stays cut off until the
+   * next boot; the guest runs on, and the event says so.
+   */
+  private watchPasst(procs: Array<{ nicId: string; proc: PasstProcess | null }>, files: ReturnType<typeof vmFiles>): void {
+    const watched = new Map<string, PasstProcess>();
+    for (const { nicId, proc } of procs) {
+      if (proc) watched.set(nicId, proc);
+      else this.note(`passt for ${nicId} was gone when Corral reattached: that NIC has no network until the VM restarts`);
+    }
+    if (!watched.size) return;
+    this.passtTimer = setInterval(() => {
+      for (const [nicId, p] of watched) {
+        if (passtAlive(p, files)) continue;
+        watched.delete(nicId);
+        // it ends with QEMU too: only one gone while QEMU lives is news
+        setTimeout(() => {
+          if (!this.detached && processStartTime(this.proc.pid) !== null)
+            this.note(`passt for ${nicId} (pid ${p.pid}) ended while the guest ran: that NIC has no network until the VM restarts`);
+        }, TPM_GRACE_MS).unref();
+      }
+      if (!watched.size && this.passtTimer) clearInterval(this.passtTimer);
+    }, 500);
+    this.passtTimer.unref();
+  }
+
+  private note(message: string): void {
+    this.notes.push(message);
+    for (const fn of this.noteListeners) fn(message);
+  }
+
+  onNetworkNote(fn: (message: string) => void): void {
+    this.noteListeners.push(fn);
+    for (const n of this.notes) fn(n);
   }
 
   private failTpm(why: string): void {
@@ -115,6 +159,7 @@ class QemuMachine implements Machine {
   private stopWatches(): void {
     this.stopTpmWatch();
     for (const stop of this.shareWatches) stop();
+    if (this.passtTimer) clearInterval(this.passtTimer);
   }
 
   get pid(): number {
@@ -165,6 +210,26 @@ export class RealQemuDriver implements QemuDriver {
     return this.o.caps.q35;
   }
 
+  private passt: boolean | null = null;
+  defaultNicKind(): NicKind {
+    this.passt ??= passtInstalled();
+    return this.passt ? 'passt' : 'user';
+  }
+
+  /** One passt per passt NIC, before QEMU (which gets their ends of the socket pairs). */
+  private async startNetwork(config: VmConfig, files: ReturnType<typeof vmFiles>, user: QemuUser | null): Promise<StartedPasst[]> {
+    checkBridges(config.nics);
+    const started: StartedPasst[] = [];
+    try {
+      for (const nic of config.nics) if (nic.kind === 'passt') started.push(await startPasst(files, nic, user));
+    } catch (err) {
+      for (const p of started) p.close();
+      stopAllPasst(files);
+      throw err;
+    }
+    return started;
+  }
+
   async launch(spec: LaunchSpec): Promise<Machine> {
     const files = this.files(spec.id);
     const { onSpawn, ...vm } = spec;
@@ -182,24 +247,43 @@ export class RealQemuDriver implements QemuDriver {
       swtpm = await startSwtpm(files, user);
     }
     const shares = await this.startShares(config, files, () => swtpm && stopSwtpm(files));
-    const argv = buildArgv({ ...vm, files, firmware, shareVia: shares.via }, { ...this.o.caps, runAs: user?.name });
     const stopHelpers = () => {
       if (swtpm) stopSwtpm(files);
       stopAllVirtiofsd(files);
+      stopAllPasst(files);
     };
-    let proc: QemuProcess;
+    let passts: StartedPasst[];
     try {
-      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn });
+      passts = await this.startNetwork(config, files, user);
     } catch (err) {
       stopHelpers();
       throw err;
     }
+    const passtFds = new Map(passts.map((p, i) => [p.nicId, 3 + i]));
+    const argv = buildArgv(
+      { ...vm, files, firmware, shareVia: shares.via, passtFds },
+      { ...this.o.caps, runAs: user?.name, hostKey: this.o.layout.root },
+    );
+    let proc: QemuProcess;
+    try {
+      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn, fds: passts.map((p) => p.qemuFd) });
+    } catch (err) {
+      stopHelpers();
+      throw err;
+    } finally {
+      // QEMU holds its ends now; the host keeps none
+      for (const p of passts) p.close();
+    }
+    const passtWatch = passts.length ? { procs: passts.map((p) => ({ nicId: p.nicId, proc: p as PasstProcess })), files } : null;
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
     // question whether QEMU accepted it waits in line behind qmp_capabilities
     const link = new SerialLink(files.serialSocket);
     try {
       await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
-      return this.watch(new QemuMachine(proc, link, swtpm ? { swtpm, files } : null, { running: shares.running, files }), files);
+      return this.watch(
+        new QemuMachine(proc, link, swtpm ? { swtpm, files } : null, { running: shares.running, files }, passtWatch),
+        files,
+      );
     } catch (err) {
       link.close();
       proc.child?.kill('SIGKILL');
@@ -215,7 +299,7 @@ export class RealQemuDriver implements QemuDriver {
     return candidate && isSameProcess(candidate, pidStart, files.pidFile) ? candidate : null;
   }
 
-  async attach(vmId: string, pid: number, pidStart: string | null): Promise<Machine> {
+  async attach(vmId: string, pid: number, pidStart: string | null, config?: VmConfig): Promise<Machine> {
     const files = this.files(vmId);
     const proc = await attachQemu(pid, pidStart, files);
     try {
@@ -228,7 +312,10 @@ export class RealQemuDriver implements QemuDriver {
       const tpm = fs.existsSync(files.swtpmPidFile) ? { swtpm: findSwtpm(files), files } : null;
       // likewise a share's pidfile says it had a virtiofsd (named by its place in the run's config)
       const running = virtiofsdIndexes(files).map((i) => ({ tag: `#${i}`, proc: findVirtiofsd(files, i, `#${i}`) }));
-      return this.watch(new QemuMachine(proc, link, tpm, { running, files }), files);
+      // the NICs QEMU runs with: each passt NIC's passt must still be there
+      const passtNics = (config?.nics ?? []).filter((n) => n.kind === 'passt');
+      const passt = passtNics.length ? { procs: passtNics.map((n) => ({ nicId: n.id, proc: findPasst(files, n.id) })), files } : null;
+      return this.watch(new QemuMachine(proc, link, tpm, { running, files }, passt), files);
     } catch (err) {
       proc.detach();
       throw err;
@@ -243,11 +330,13 @@ export class RealQemuDriver implements QemuDriver {
     cleanRunDir(this.files(vmId));
     stopSwtpm(this.files(vmId));
     stopAllVirtiofsd(this.files(vmId));
+    stopAllPasst(this.files(vmId));
   }
 
   forget(vmId: string): void {
     stopSwtpm(this.files(vmId));
     stopAllVirtiofsd(this.files(vmId));
+    stopAllPasst(this.files(vmId));
     fs.rmSync(this.files(vmId).runDir, { recursive: true, force: true });
   }
 
@@ -288,6 +377,7 @@ export class RealQemuDriver implements QemuDriver {
       cleanRunDir(files);
       stopSwtpm(files);
       stopAllVirtiofsd(files);
+      stopAllPasst(files);
     });
     return m;
   }

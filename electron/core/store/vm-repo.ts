@@ -11,6 +11,7 @@ import {
 } from '../api/contract.js';
 import type { Statement } from 'better-sqlite3';
 import { bootMaxCpus, bootMemoryMiB, exposure } from '../api/rules.js';
+import { allForwards, LEGACY_MAC } from '../api/nics.js';
 import type { Db } from './db.js';
 
 interface VmRow {
@@ -200,6 +201,8 @@ function parseConfig(json: string): Omit<VmConfig, 'disks'> {
   // forwards saved before the "exposed" flag existed were set up by someone with full rights:
   // they keep working, and are shown as exposed where they are
   c.forwards = c.forwards.map((f) => ('exposed' in f ? f : { ...(f as PortForward), exposed: exposure(f) !== null }));
+  // before NICs were a list every VM had one slirp NIC with QEMU's first MAC: it keeps both
+  if (!('nics' in stored)) c.nics = [{ id: 'net0', kind: 'user', mac: LEGACY_MAC, bridge: null, network: null, forwards: c.forwards }];
   return c;
 }
 
@@ -236,7 +239,7 @@ export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo
     ...info,
     diskSizes,
     booted: applied
-      ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus, forwards: applied.forwards }
+      ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus, forwards: allForwards(applied) }
       : null,
   };
 }

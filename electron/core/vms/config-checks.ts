@@ -1,9 +1,12 @@
 // Checks a VM config against the host before it is saved or started: files lie in a pool and
 // can be read, forwards stay on loopback unless exposed on purpose and do not collide, a
 // liveness probe has a port to probe. Errors name the field.
+import dgram from 'node:dgram';
+import net from 'node:net';
 import os from 'node:os';
 import type { PortForward, VmConfig } from '../api/contract.js';
 import { CorralError } from '../api/dispatcher.js';
+import { allForwards, primaryNic } from '../api/nics.js';
 import { exposure, isLoopback } from '../api/rules.js';
 import { checkImage, detectFormat, type ImageFormat } from '../qemu/img.js';
 import type { Pools } from './pools.js';
@@ -41,9 +44,9 @@ export function checkBootFiles<C extends BootFiles>(c: C, pools: Pools, diskOwne
  * Host addresses: loopback needs nothing; 0.0.0.0, another address of this host or a port
  * below 1024 needs the forward's `exposed` flag; an address this host does not have is refused.
  */
-function checkForwardAddress(f: PortForward, i: number): void {
+function checkForwardAddress(f: PortForward, at: string): void {
   const fail = (field: string, reason: string) =>
-    new CorralError('invalid-argument', `invalid argument "forwards.${i}.${field}": ${reason}`, `forwards.${i}.${field}`, { reason });
+    new CorralError('invalid-argument', `invalid argument "${at}.${field}": ${reason}`, `${at}.${field}`, { reason });
   if (!isLoopback(f.hostAddr) && f.hostAddr !== '0.0.0.0' && !localAddresses().has(f.hostAddr))
     throw fail('hostAddr', `${f.hostAddr} is not an address of this host`);
   const why = exposure(f);
@@ -57,24 +60,75 @@ function localAddresses(): Set<string> {
   return out;
 }
 
-export function checkNetwork(c: Pick<VmConfig, 'forwards' | 'liveness'>): void {
-  const seen = new Set<string>();
-  c.forwards.forEach((f, i) => {
-    checkForwardAddress(f, i);
-    const key = `${f.proto}:${f.hostAddr}:${f.hostPort}`;
-    if (seen.has(key)) {
+/** Two forwards that would listen on the same host socket. */
+const clash = (a: PortForward, b: PortForward) =>
+  a.proto === b.proto && a.hostPort === b.hostPort && (a.hostAddr === b.hostAddr || a.hostAddr === '0.0.0.0' || b.hostAddr === '0.0.0.0');
+
+/** Each forward with the field a client knows it by: the primary NIC's are `forwards.N`. */
+export function forwardFields(c: Pick<VmConfig, 'nics'>): Array<{ f: PortForward; at: string }> {
+  const primary = primaryNic(c.nics);
+  return c.nics.flatMap((n, i) => n.forwards.map((f, j) => ({ f, at: n === primary ? `forwards.${j}` : `nics.${i}.forwards.${j}` })));
+}
+
+/**
+ * Forwards stay on loopback unless exposed, are not given twice and are no other VM's; a
+ * liveness probe has a forward to its port. `others`: the other VMs, whose forwards are theirs
+ * whether they run or not.
+ */
+export function checkNetwork(
+  c: Pick<VmConfig, 'nics' | 'liveness'>,
+  others: ReadonlyArray<{ name: string; config: Pick<VmConfig, 'nics'> }> = [],
+): void {
+  const seen: PortForward[] = [];
+  for (const { f, at } of forwardFields(c)) {
+    checkForwardAddress(f, at);
+    if (seen.some((o) => o.proto === f.proto && o.hostAddr === f.hostAddr && o.hostPort === f.hostPort)) {
       const reason = `${f.hostPort} is forwarded twice`;
-      throw new CorralError('invalid-argument', `invalid argument "forwards.${i}.hostPort": ${reason}`, `forwards.${i}.hostPort`, {
-        reason,
-      });
+      throw new CorralError('invalid-argument', `invalid argument "${at}.hostPort": ${reason}`, `${at}.hostPort`, { reason });
     }
-    seen.add(key);
-  });
+    seen.push(f);
+    const holder = others.find((o) => allForwards(o.config).some((g) => clash(g, f)));
+    if (holder) {
+      const reason = `host port ${f.hostPort}/${f.proto} is already forwarded by VM "${holder.name}"`;
+      throw new CorralError('conflict', `${reason}: pick another port`, `${at}.hostPort`, { reason });
+    }
+  }
   const l = c.liveness;
-  if (l && l.kind !== 'agent' && !c.forwards.some((f) => f.proto === 'tcp' && f.guestPort === l.port)) {
+  if (l && l.kind !== 'agent' && !allForwards(c).some((f) => f.proto === 'tcp' && f.guestPort === l.port)) {
     const reason = `the probe needs a tcp port forward to guest port ${l.port} (e.g. --forward tcp:HOSTPORT:${l.port})`;
     throw new CorralError('invalid-argument', `invalid argument "liveness.port": ${reason}`, 'liveness.port', { reason });
   }
+}
+
+/** Whether another program listens where a forward would (its own QEMU's forwards are not asked about). */
+export async function checkPortsFree(c: Pick<VmConfig, 'nics'>, own: ReadonlyArray<Pick<VmConfig, 'nics'>>): Promise<void> {
+  const mine = own.flatMap((o) => allForwards(o));
+  for (const { f, at } of forwardFields(c)) {
+    if (mine.some((g) => clash(g, f))) continue;
+    const err = await tryBind(f);
+    if (err) {
+      const reason = `host port ${f.hostPort}/${f.proto} on ${f.hostAddr} is in use by another program (${err})`;
+      throw new CorralError('conflict', `${reason}: pick another port`, `${at}.hostPort`, { reason });
+    }
+  }
+}
+
+function tryBind(f: PortForward): Promise<string | null> {
+  return new Promise((resolve) => {
+    const done = (err: NodeJS.ErrnoException | null) => resolve(err && err.code === 'EADDRINUSE' ? err.code : null);
+    if (f.proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', (e) => {
+        s.close();
+        done(e);
+      });
+      s.bind(f.hostPort, f.hostAddr, () => s.close(() => done(null)));
+      return;
+    }
+    const s = net.createServer();
+    s.once('error', (e) => done(e));
+    s.listen(f.hostPort, f.hostAddr, () => s.close(() => done(null)));
+  });
 }
 
 /** An existing image the user brings: in a pool, no other VM's disk, readable and writable, format from its header. */

@@ -1,6 +1,8 @@
 // Settings that reach a running guest without a restart, and the ones QEMU's argv does not
 // carry, applied while a new guest is still held at -S.
+import path from 'node:path';
 import type { VmConfig } from '../api/contract.js';
+import { hotAddNic } from '../qemu/nic-hotplug.js';
 import { bootMemoryMiB } from '../api/rules.js';
 import type { VmRecord } from '../store/vm-repo.js';
 import { hotplugCpus, setBalloon, throttle } from '../resources/live.js';
@@ -19,6 +21,12 @@ export async function applyLive(ctx: VmContext, run: RunningVm, key: string, nex
     case 'ioBps':
     case 'ioIops':
       return throttle(qmp, next);
+    case 'nics': {
+      // a private network is keyed by the data dir: the VMs dir's parent
+      const hostKey = path.dirname(path.dirname(ctx.vmDir(run.vmId)));
+      for (const nic of next.nics) if (!applied.nics.some((a) => a.id === nic.id)) await hotAddNic(qmp, nic, hostKey);
+      return;
+    }
     case 'cpuWeight':
     case 'cpuCapPercent':
       if (applied.cpuWeight === null && applied.cpuCapPercent === null)

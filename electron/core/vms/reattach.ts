@@ -28,7 +28,7 @@ async function reattach(ctx: VmContext, supervisor: Supervisor, rec: VmRecord): 
   if (pid) {
     let machine;
     try {
-      machine = await ctx.driver.attach(rec.id, pid, rec.pidStart);
+      machine = await ctx.driver.attach(rec.id, pid, rec.pidStart, rec.applied ?? rec.config);
     } catch (err) {
       // alive but not answering: it cannot be supervised, so it is ended as hung
       ctx.driver.kill(pid);

@@ -1,5 +1,6 @@
 // Watches each running QEMU and decides what follows its end: QMP events and hang detection
 // during the run; at the end, classification → restart policy → backoff timer → relaunch.
+import { allForwards } from '../api/nics.js';
 import type { CrashReport, ExitInfo, ExitReason, VmConfig, VmState } from '../api/contract.js';
 import type { ExitFacts, Machine } from '../qemu/driver.js';
 import type { QmpEvent } from '../qemu/qmp.js';
@@ -39,6 +40,9 @@ export class Supervisor {
     machine.onEvent((ev) => this.onQmpEvent(run, ev));
     machine.onTpmFailed((why) => this.onTpmFailed(run, why));
     machine.onShareFailed((why) => this.onShareFailed(run, why));
+    machine.onNetworkNote?.((message) => {
+      if (this.ctx.registry.isCurrent(run)) this.ctx.journal.error(recordOf(this.ctx, vmId), message);
+    });
     run.ended = machine.exited.then((facts) => this.onExit(run, facts));
     return run;
   }
@@ -65,7 +69,8 @@ export class Supervisor {
     if (config.liveness) {
       try {
         // the forwards QEMU runs with, never a pending change: the host connects only where the guest is
-        const booted = ctx.vms.get(run.vmId)?.applied?.forwards ?? [];
+        const applied = ctx.vms.get(run.vmId)?.applied;
+        const booted = applied ? allForwards(applied) : [];
         probe = ctx.probes(config.liveness, booted, run.vmId);
       } catch (err) {
         ctx.journal.error(recordOf(ctx, run.vmId), `Liveness probe off: ${(err as Error).message}`);

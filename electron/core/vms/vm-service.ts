@@ -10,13 +10,14 @@ import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, stopped
 import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
-import { checkBootFiles, checkExistingImage, checkNetwork, checkResources } from './config-checks.js';
 import { checkHaStorage, sharedPoolPendingCluster } from './ha-storage.js';
+import { checkBootFiles, checkExistingImage, checkNetwork, checkPortsFree, checkResources } from './config-checks.js';
+import { defaultNics, resolveNics } from './nic-config.js';
+import { nicsLiveBlocker } from '../api/nics.js';
 import { recordOf, type VmContext } from './context.js';
 import { checkShares } from './share-checks.js';
 import { applyLive } from './live-apply.js';
 import { releaseBases } from './bases.js';
-import { newMac } from './mac.js';
 import type { Supervisor } from './supervisor.js';
 
 type Fields = Omit<Args<'vm.update'>, 'vm' | 'live'>;
@@ -44,8 +45,14 @@ export class VmService {
     const { ctx } = this;
     if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
     const { name, disk } = a;
-    const settings = checkBootFiles(omitCreateOnly(a), ctx.pools, this.diskOwner());
-    checkNetwork(settings);
+    // no NIC list: one NIC of the host's default kind, carrying the top-level forwards
+    // (forwards default to []: with a NIC list only non-empty ones mean anything)
+    const net = a.nics
+      ? resolveNics(a.nics, [], a.forwards.length ? a.forwards : undefined)
+      : resolveNics(defaultNics(ctx.driver.defaultNicKind(), a.forwards), []);
+    const settings = checkBootFiles({ ...omitCreateOnly(a), ...net }, ctx.pools, this.diskOwner());
+    checkNetwork(settings, this.others(null));
+    await checkPortsFree(settings, []);
     checkResources(settings);
     this.checkCgroups(settings, ['cpuWeight', 'cpuCapPercent']);
     let id: string;
@@ -70,7 +77,6 @@ export class VmService {
         // installers today expect UEFI; a VM keeps the hardware it was made with
         firmware: settings.firmware ?? (settings.iso ? 'uefi' : 'bios'),
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
-        mac: settings.mac ?? newMac(ctx.vms),
         shares: checkShares(ctx, null, settings.shares),
       };
       checkHaStorage(config, ctx.pools, sharedPoolPendingCluster);
@@ -83,6 +89,14 @@ export class VmService {
       if (created) fs.rmSync(created, { force: true });
       throw err;
     }
+  }
+
+  /** Every VM but `id`: their forwards are theirs. */
+  private others(id: string | null): Array<{ name: string; config: VmConfig }> {
+    return this.ctx.vms
+      .list()
+      .filter((r) => r.id !== id)
+      .map((r) => ({ name: r.name, config: r.config }));
   }
 
   /** Which VM has a file as a disk (its own included: a disk is never also a boot file). */
@@ -108,8 +122,12 @@ export class VmService {
         throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
       let next: VmConfig = { ...cur.config };
       for (const key of changed) if (key !== 'name') (next as Record<string, unknown>)[key] = fields[key];
+      // NICs keep their ids and MACs; forwards alone replace the primary NIC's
+      if (fields.nics || fields.forwards)
+        Object.assign(next, resolveNics(fields.nics ?? cur.config.nics, cur.config.nics, fields.forwards));
       next = checkBootFiles(next, ctx.pools, this.diskOwner());
-      checkNetwork(next);
+      checkNetwork(next, this.others(cur.id));
+      await checkPortsFree(next, cur.applied ? [cur.config, cur.applied] : [cur.config]);
       checkHaStorage(next, ctx.pools, sharedPoolPendingCluster);
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
@@ -145,7 +163,7 @@ export class VmService {
       const notLive: NotLive[] = [];
       if (applied) {
         for (const field of changed) {
-          const why = liveBlocker(field, next, bootedFrom(applied), host);
+          const why = field === 'nics' ? nicsLiveBlocker(applied.nics, next.nics) : liveBlocker(field, next, bootedFrom(applied), host);
           if (why) notLive.push({ field, why });
         }
       }

@@ -1,0 +1,147 @@
+// passt, one per passt NIC: user-mode networking in its own sandboxed process (no privileges,
+// namespaces of its own), started before QEMU and detached like it, so a host restart leaves
+// the guest's network up. Its link to QEMU is one end of a socket pair the host makes: passt
+// gets it as --fd, QEMU as an inherited fd (`-netdev stream,addr.type=fd`). Nothing is bound
+// in the file system, so no other process can connect to either side; this also avoids the
+// socket passt would bind only after dropping to nobody, who may not enter the run dir.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Nic, PortForward } from '../api/contract.js';
+import type { VmFiles } from '../paths.js';
+import { ensurePrivateDir } from '../private-files.js';
+import { isAlive, processArgv, processStartTime, readPidFile } from './proc.js';
+import type { QemuUser } from './run-as.js';
+
+export function passtBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CORRAL_PASST ?? 'passt';
+}
+
+/** Whether passt can be run here (new VMs then get passt NICs). */
+export function passtInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const bin = passtBinary(env);
+  if (bin.includes('/')) return fs.existsSync(bin);
+  return (env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, bin)));
+}
+
+export interface PasstProcess {
+  nicId: string;
+  pid: number;
+  pidStart: string | null;
+}
+
+/** A started passt with the host's end of the pair, to be handed to QEMU and then closed. */
+export interface StartedPasst extends PasstProcess {
+  /** The fd QEMU inherits; close() once QEMU has it. */
+  qemuFd: number;
+  close(): void;
+}
+
+export const passtPidFile = (files: VmFiles, nicId: string) => path.join(files.runDir, `passt-${nicId}.pid`);
+/** Also passt's identity: only this VM's passt for this NIC has this path in its argv. */
+export const passtLog = (files: VmFiles, nicId: string) => path.join(files.dir, `passt-${nicId}.log`);
+
+/** passt's -t/-u: [ADDRESS/]PORT:GUESTPORT; 0.0.0.0 is every address (no address given). */
+export function passtForwardArgs(forwards: readonly PortForward[]): string[] {
+  return forwards.flatMap((f) => [
+    f.proto === 'udp' ? '-u' : '-t',
+    `${f.hostAddr === '0.0.0.0' ? '' : `${f.hostAddr}/`}${f.hostPort}:${f.guestPort}`,
+  ]);
+}
+
+export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null, bin = passtBinary()): Promise<StartedPasst> {
+  ensurePrivateDir(files.runDir, files.runBase);
+  stopPasst(files, nic.id);
+  const log = passtLog(files, nic.id);
+  // -f: passt's own daemon mode forks in ways that failed in containers; the host detaches it
+  const args = ['-f', '-q', '--fd', '3', '-l', log, ...passtForwardArgs(nic.forwards)];
+  // as root passt would drop to nobody; QEMU's own user keeps Corral's processes in one account
+  if (user) args.push('--runas', `${user.uid}:${user.gid}`);
+  const child: ChildProcess = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (b: Buffer) => stderr.push(b));
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.once('error', (err) =>
+      reject(
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new Error('passt is not installed: install it (Debian/Ubuntu: sudo apt install passt) or give the NIC the kind "user"')
+          : err,
+      ),
+    );
+    child.once('spawn', () => resolve(child.pid!));
+  });
+  const pair = child.stdio[3] as unknown as { _handle: { fd: number }; destroy(): void };
+  try {
+    // recorded at once: whatever happens next, the next stop finds it
+    fs.writeFileSync(passtPidFile(files, nic.id), `${pid}\n`, { mode: 0o600 });
+    // passt checks its options and binds the forwarded ports first: an early exit is a refusal
+    const early = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), 300);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code ?? 1);
+      });
+    });
+    if (early !== null) {
+      const said = Buffer.concat(stderr)
+        .toString()
+        .split('\n')
+        .filter((l) => l && !/syslog/.test(l))
+        .slice(-2)
+        .join('; ');
+      throw new Error(`passt for ${nic.id} did not start (exit ${early}): ${said || 'see its log'}`);
+    }
+  } catch (err) {
+    pair.destroy();
+    child.kill('SIGKILL');
+    fs.rmSync(passtPidFile(files, nic.id), { force: true });
+    throw err;
+  }
+  child.stderr?.destroy();
+  child.unref();
+  return { nicId: nic.id, pid, pidStart: processStartTime(pid), qemuFd: pair._handle.fd, close: () => pair.destroy() };
+}
+
+/** The VM's passt for this NIC if it still runs (pidfile and identity), or null. */
+export function findPasst(files: VmFiles, nicId: string): PasstProcess | null {
+  const pid = readPidFile(passtPidFile(files, nicId));
+  if (!pid || !isOurPasst(pid, files, nicId)) return null;
+  return { nicId, pid, pidStart: processStartTime(pid) };
+}
+
+function isOurPasst(pid: number, files: VmFiles, nicId: string, pidStart?: string | null): boolean {
+  const now = processStartTime(pid);
+  if (!now || (pidStart && now !== pidStart)) return false;
+  return !!processArgv(pid)?.includes(passtLog(files, nicId));
+}
+
+export function passtAlive(p: PasstProcess, files: VmFiles): boolean {
+  return isAlive(p.pid) && isOurPasst(p.pid, files, p.nicId, p.pidStart);
+}
+
+/** Ends this NIC's passt if one is left and removes its pidfile. */
+export function stopPasst(files: VmFiles, nicId: string): void {
+  const left = findPasst(files, nicId);
+  if (left) {
+    try {
+      process.kill(left.pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  fs.rmSync(passtPidFile(files, nicId), { force: true });
+}
+
+/** Ends every passt of the VM (by the pidfiles in its run dir). */
+export function stopAllPasst(files: VmFiles): void {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(files.runDir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^passt-(net[0-9]+)\.pid$/.exec(n);
+    if (m) stopPasst(files, m[1]!);
+  }
+}
