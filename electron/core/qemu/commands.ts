@@ -131,16 +131,16 @@ export class QemuCommands {
 
   /** A network backend on a running VM (netdev_add: type, id and the type's options). */
   netdevAdd(args: Record<string, unknown>): Promise<void> {
-    return this.link.execute('netdev_add', args);
+    return this.execute('netdev_add', args);
   }
 
   netdevDel(id: string): Promise<void> {
-    return this.link.execute('netdev_del', { id });
+    return this.execute('netdev_del', { id });
   }
 
   /** Plugs a NIC device (virtio-net-pci) into a hotplug port. */
   addNicDevice(props: Record<string, unknown>): Promise<void> {
-    return this.link.execute('device_add', props);
+    return this.execute('device_add', props);
   }
 
   /** Disk i's throughput and IOPS limits (0: none). */
@@ -172,7 +172,7 @@ export class QemuCommands {
 
   /** Starts a snapshot-save, snapshot-load or snapshot-delete job (QEMU 6.0+); poll queryJobs for its end. */
   startSnapshotJob(kind: 'save' | 'load' | 'delete', a: SnapshotJobArgs): Promise<void> {
-    return this.link.execute(
+    return this.execute(
       `snapshot-${kind}`,
       { 'job-id': a.jobId, tag: a.tag, ...(a.vmstate ? { vmstate: a.vmstate } : {}), devices: a.devices },
       // the job may run before QEMU sends this answer: it can take as long as the job
@@ -182,16 +182,16 @@ export class QemuCommands {
 
   /** A snapshot job keeps QEMU's main loop busy while it runs: the answer may take as long as the job. */
   queryJobs(timeoutMs = 600_000): Promise<QemuJob[]> {
-    return this.link.execute<QemuJob[]>('query-jobs', undefined, timeoutMs);
+    return this.execute<QemuJob[]>('query-jobs', undefined, timeoutMs);
   }
 
   dismissJob(id: string): Promise<void> {
-    return this.link.execute('job-dismiss', { id });
+    return this.execute('job-dismiss', { id });
   }
 
   /** Internal snapshots of several nodes at one instant, without RAM (snapshot-save needs a vmstate). */
   internalSnapshots(nodes: string[], tag: string): Promise<void> {
-    return this.link.execute(
+    return this.execute(
       'transaction',
       { actions: nodes.map((device) => ({ type: 'blockdev-snapshot-internal-sync', data: { device, name: tag } })) },
       600_000,
