@@ -6,6 +6,7 @@ import { formatSize } from '../../core/api/units.js';
 import type { ControlClient } from '../client.js';
 import { out, printJson, table } from '../format.js';
 import { command, flag, option } from '../table.js';
+import { text } from '../values.js';
 
 type Progress = EventMap['job.progress'];
 
@@ -49,11 +50,20 @@ export const portableCommands = [
     options: {
       linked: flag('an overlay on a managed base instead of a full copy (fast, shares the base)'),
       'keep-tpm': flag('keep the TPM identity (its keys) instead of making a new one'),
+      'from-snapshot': option('SNAP', 'copy that snapshot (its disks and settings) instead of the current state', text),
     },
     async run({ args: [src, name], o, host }) {
       const c = await host();
+      const fromSnapshot = o['from-snapshot'] as string | undefined;
       const vm = await withProgress(c, 'clone', (job) =>
-        c.call('vm.clone', { vm: src, name, linked: Boolean(o.linked), keepTpm: Boolean(o['keep-tpm']), job }),
+        c.call('vm.clone', {
+          vm: src,
+          name,
+          linked: Boolean(o.linked),
+          keepTpm: Boolean(o['keep-tpm']),
+          ...(fromSnapshot ? { fromSnapshot } : {}),
+          job,
+        }),
       );
       const base = vm.config.disks.find((d) => d.base)?.base;
       out(`Created "${vm.name}" (${vm.id}), a ${o.linked ? 'linked' : 'full'} clone of "${src}"${base ? ` on the base ${base}` : ''}`);

@@ -186,7 +186,14 @@ export const methods = {
    * managed base). The TPM gets a new identity unless keepTpm.
    */
   'vm.clone': method(
-    Vm.extend({ name: VmName, linked: z.boolean().default(false), keepTpm: z.boolean().default(false), job: JobId.optional() }),
+    Vm.extend({
+      name: VmName,
+      linked: z.boolean().default(false),
+      keepTpm: z.boolean().default(false),
+      /** A snapshot (name or id) to copy instead of the current state: a full clone of that point. */
+      fromSnapshot: SnapshotName.optional(),
+      job: JobId.optional(),
+    }),
     VmInfo,
   ),
   /** Writes a stopped VM as one bundle (a tar) to a new file in a pool; job.progress events follow it. */

@@ -180,7 +180,8 @@ export function makeHandlers({
       return { ok: true as const };
     },
     // progress goes to the caller only: the job is theirs
-    'vm.clone': (a, s) => portable.clone(a, (p) => s.send('job.progress', p)),
+    'vm.clone': (a, s) =>
+      portable.clone(a, (p) => s.send('job.progress', p), a.fromSnapshot ? snapshots.resolve(a.vm, a.fromSnapshot) : undefined),
     'vm.export': (a, s) => portable.export(a, (p) => s.send('job.progress', p)),
     'vm.import': (a, s) => portable.import(a, (p) => s.send('job.progress', p)),
     'job.cancel': (a) => {

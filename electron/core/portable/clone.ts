@@ -17,12 +17,14 @@ import { convertToQcow2, createOverlay } from '../qemu/img-copy.js';
 import { baseFor, releaseBases } from '../vms/bases.js';
 import { recordOf, type VmContext } from '../vms/context.js';
 import { withNewMacs } from '../vms/mac.js';
+import { places } from '../vms/snapshot-files.js';
+import { restoredConfig } from '../vms/snapshot-tree.js';
 import type { VmRecord } from '../store/vm-repo.js';
 import type { Job } from './jobs.js';
 
-export type CloneArgs = Omit<Args<'vm.clone'>, 'job'> & {
-  /** An internal snapshot (by tag) to clone instead of the current disks (wired by snapshots). */
-  fromSnapshot?: string;
+export type CloneArgs = Omit<Args<'vm.clone'>, 'job' | 'fromSnapshot'> & {
+  /** A snapshot to clone instead of the current disks: its qcow2 tag and the config it was taken with. */
+  from?: { tag: string; config: VmConfig };
 };
 
 /** A VM that runs (or is about to) cannot be copied at a consistent point. */
@@ -51,7 +53,7 @@ export async function cloneVm(ctx: VmContext, a: CloneArgs, job: Job): Promise<V
   return ctx.locks.run(src.id, async () => {
     let cur = recordOf(ctx, src.id);
     refuseRunning(ctx, cur, 'clone it');
-    if (a.linked && a.fromSnapshot)
+    if (a.linked && a.from)
       throw new CorralError('invalid-argument', 'a linked clone starts from the current state; clone a snapshot in full', 'linked');
     const id = newVmId(ctx);
     const dir = ctx.vmDir(id);
@@ -78,23 +80,25 @@ export async function cloneVm(ctx: VmContext, a: CloneArgs, job: Job): Promise<V
           disks.push({ path: dst, format: 'qcow2', owned: true, base });
         } else {
           made.push(dst);
-          await convertToQcow2(d, dst, { ...opts, snapshot: a.fromSnapshot }, ctx.env);
+          await convertToQcow2(d, dst, { ...opts, snapshot: a.from?.tag }, ctx.env);
           disks.push({ path: dst, format: 'qcow2', owned: true });
         }
         before += sizes[i]!;
       }
       job.check();
-      copyVmState(ctx, cur.id, id, a.keepTpm);
+      copyVmState(ctx, cur.id, id, a.keepTpm, a.from?.tag);
       const vars = path.join(ctx.vmDir(cur.id), EFI_VARS_FILE);
       // through qemu-img, not a file copy: the clone's variables carry no snapshots of the source
       if (fs.existsSync(vars))
         await convertToQcow2(
           { path: vars, format: 'qcow2' },
           path.join(dir, EFI_VARS_FILE),
-          { snapshot: a.fromSnapshot, signal: job.signal },
+          { snapshot: a.from?.tag, signal: job.signal },
           ctx.env,
         );
-      const config: VmConfig = { ...cur.config, disks, nics: withNewMacs(cur.config.nics, ctx.vms) };
+      // from a snapshot: the settings it was taken with (as a revert restores them), on the new disks
+      const settings = a.from ? restoredConfig(cur.config, a.from.config) : cur.config;
+      const config: VmConfig = { ...settings, disks, nics: withNewMacs(settings.nics, ctx.vms) };
       const rec = ctx.vms.insert(id, a.name, config, ctx.clock.now());
       job.finish();
       const kind = a.linked ? 'linked clone' : 'full clone';
@@ -118,8 +122,9 @@ export async function cloneVm(ctx: VmContext, a: CloneArgs, job: Job): Promise<V
 }
 
 /** The TPM state, when kept: the clone then has the same TPM identity (a move, not a copy, in spirit). */
-function copyVmState(ctx: VmContext, fromId: string, toId: string, keepTpm: boolean): void {
-  const tpm = path.join(ctx.vmDir(fromId), TPM_STATE_DIR);
+function copyVmState(ctx: VmContext, fromId: string, toId: string, keepTpm: boolean, snapshotTag?: string): void {
+  // a snapshot keeps its own copy of the TPM state beside it (snapshot-files.ts)
+  const tpm = snapshotTag ? places(ctx.vmDir(fromId)).tpmCopy(snapshotTag) : path.join(ctx.vmDir(fromId), TPM_STATE_DIR);
   // without it the clone's first start runs swtpm_setup: a new endorsement key, a new identity
   if (keepTpm && fs.existsSync(tpm)) fs.cpSync(tpm, path.join(ctx.vmDir(toId), TPM_STATE_DIR), { recursive: true, verbatimSymlinks: true });
 }

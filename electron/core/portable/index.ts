@@ -1,6 +1,6 @@
 // Machines that move: clones, export and import of bundles and OVAs, as jobs with progress and
 // cancel. Sits on top of the VM layer (vms/) and talks to it through its context.
-import type { Args, BaseInfo, VmInfo } from '../api/contract.js';
+import type { Args, BaseInfo, VmConfig, VmInfo } from '../api/contract.js';
 import { deleteBase, listBases } from '../vms/bases.js';
 import type { VmContext } from '../vms/context.js';
 import { cloneVm } from './clone.js';
@@ -15,9 +15,10 @@ export class Portable {
 
   constructor(private readonly ctx: VmContext) {}
 
-  clone(a: Args<'vm.clone'>, send: Send): Promise<VmInfo> {
-    const { job, ...rest } = a;
-    return this.jobs.run(job, 'clone', a.vm, send, (j) => cloneVm(this.ctx, rest, j));
+  /** `from`: the snapshot named by `a.fromSnapshot`, resolved by the snapshot layer. */
+  clone(a: Args<'vm.clone'>, send: Send, from?: { tag: string; config: VmConfig }): Promise<VmInfo> {
+    const { job, fromSnapshot: _named, ...rest } = a;
+    return this.jobs.run(job, 'clone', a.vm, send, (j) => cloneVm(this.ctx, { ...rest, from }, j));
   }
 
   export(a: Args<'vm.export'>, send: Send): Promise<{ file: string; size: number }> {
