@@ -154,6 +154,8 @@ function guest(
     append: 'console=ttyS0 quiet',
     restart: 'always',
     maxCrashes: 1000,
+    // slirp, which the bare QEMU of a floor row can run too (a passt NIC needs Corral to start passt)
+    nics: [{ kind: 'user', bridge: null, network: null, forwards: [] }],
     ...extra,
   };
 }
