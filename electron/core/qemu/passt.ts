@@ -24,6 +24,34 @@ export function passtInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
   return (env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, bin)));
 }
 
+/**
+ * Whether this host has a default route (IPv4 or IPv6) in its network namespace. passt gives
+ * the guest a copy of the host's external interface and refuses to start without one ("External
+ * interface not usable"): an isolated host, or a namespace with only a LAN, uses slirp instead.
+ */
+export function hasDefaultRoute(procNet = '/proc/net'): boolean {
+  const read = (f: string) => {
+    try {
+      return fs.readFileSync(path.join(procNet, f), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  // route: Iface Destination Gateway … with Destination 00000000 for the default
+  const v4 = read('route')
+    .split('\n')
+    .slice(1)
+    .some((l) => l.split('\t')[1] === '00000000');
+  // ipv6_route: destination, prefix length, … device last; ::/0 on a device other than lo
+  const v6 = read('ipv6_route')
+    .split('\n')
+    .some((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[0] === '0'.repeat(32) && f[1] === '00' && f.at(-1) !== 'lo';
+    });
+  return v4 || v6;
+}
+
 export interface PasstProcess {
   nicId: string;
   pid: number;

@@ -28,7 +28,7 @@ import {
   type VirtiofsdProcess,
 } from './virtiofsd.js';
 import { checkBridges } from './bridge.js';
-import { findPasst, passtAlive, passtInstalled, startPasst, stopAllPasst, type PasstProcess, type StartedPasst } from './passt.js';
+import { findPasst, hasDefaultRoute, passtAlive, passtInstalled, startPasst, stopAllPasst, type PasstProcess, type StartedPasst } from './passt.js';
 import type { NicKind, VmConfig } from '../api/contract.js';
 
 const SERIAL_TAIL = 4096;
@@ -212,7 +212,8 @@ export class RealQemuDriver implements QemuDriver {
 
   private passt: boolean | null = null;
   defaultNicKind(): NicKind {
-    this.passt ??= passtInstalled();
+    // passt needs an external interface to mirror: without a default route, slirp it is
+    this.passt ??= passtInstalled() && hasDefaultRoute();
     return this.passt ? 'passt' : 'user';
   }
 
