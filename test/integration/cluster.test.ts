@@ -153,7 +153,8 @@ describe('a cluster of three hosts', () => {
     expect((await status(C)).clustered).toBe(false);
     expect((await status(A)).hosts).toHaveLength(2);
 
-    expect((await join(C, (await ticket()).token)).code).toBe(0);
+    const joinedC = await join(C, (await ticket()).token);
+    expect(joinedC.code, joinedC.stderr).toBe(0);
     const s = await waitFor('three reporting hosts', async () => {
       const st = await status(A);
       return st.hosts.filter((h) => h.reporting).length === 3 && st.members.every((m) => m.started) ? st : null;

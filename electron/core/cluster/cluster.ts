@@ -319,14 +319,23 @@ export async function promote(etcd: Etcd3, memberId: string): Promise<void> {
 
 /** etcd refuses a removal while a member came back too recently ("unhealthy cluster"): retry a while. */
 async function removeMember(etcd: Etcd3, id: string): Promise<void> {
-  const deadline = Date.now() + ETCD_READY_MS;
+  await whileUnhealthy(() => etcd.cluster.memberRemove({ ID: id }), ETCD_READY_MS);
+}
+
+/**
+ * etcd refuses a member change until its leader has been connected to every voting member for
+ * 5 s ("unhealthy cluster"): a host joining right after another waits for it. Tries are 6 s
+ * apart because the client counts each refusal against the endpoint and, after three in a
+ * row, refuses every call for 5 s (its circuit breaker): closer tries would only meet that.
+ */
+export async function whileUnhealthy<T>(change: () => Promise<T>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
   for (;;) {
     try {
-      await etcd.cluster.memberRemove({ ID: id });
-      return;
+      return await change();
     } catch (err) {
-      if (!/unhealthy cluster/.test((err as Error).message) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 1000));
+      if (!/unhealthy cluster|circuit breaker is open/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 6000));
     }
   }
 }

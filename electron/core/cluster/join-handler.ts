@@ -2,7 +2,7 @@
 // deleted as it is accepted, so it works once), sign, and make the newcomer an etcd member while
 // the cluster has fewer than three, a client after that. Checks that can fail come before the
 // token is taken, so a refused join leaves everything as it was.
-import type { Cluster } from './cluster.js';
+import { whileUnhealthy, type Cluster } from './cluster.js';
 import { csrHostId, signCsr } from './ca.js';
 import { clientUrl } from './etcd-member.js';
 import type { HostRecord } from './hosts.js';
@@ -37,7 +37,7 @@ export async function handleJoin(c: Cluster, req: JoinRequest): Promise<JoinAnsw
     // as a learner, which does not count towards quorum: a host that never starts its etcd
     // (or dies while catching up) cannot take the cluster's writes down with it
     const peerUrl = clientUrl(req.address, req.ports.etcdPeer);
-    const added = await c.etcd.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+    const added = await whileUnhealthy(() => c.etcd.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }));
     const initialCluster = added.members.map((m) => `${m.name || hostId}=${m.peerURLs[0]}`).join(',');
     answer = { ...answer, initialCluster, memberId: added.member.ID };
   }
