@@ -28,7 +28,16 @@ import {
   type VirtiofsdProcess,
 } from './virtiofsd.js';
 import { checkBridges } from './bridge.js';
-import { findPasst, hasDefaultRoute, passtAlive, passtInstalled, startPasst, stopAllPasst, type PasstProcess, type StartedPasst } from './passt.js';
+import {
+  findPasst,
+  hasDefaultRoute,
+  passtAlive,
+  passtInstalled,
+  startPasst,
+  stopAllPasst,
+  type PasstProcess,
+  type StartedPasst,
+} from './passt.js';
 import type { NicKind, VmConfig } from '../api/contract.js';
 
 const SERIAL_TAIL = 4096;
