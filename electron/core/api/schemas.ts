@@ -7,6 +7,7 @@ import { LIMITS, PORTABLE_CPU_MODEL } from './rules.js';
 import { Nic, PortForward } from './network-schemas.js';
 
 export * from './network-schemas.js';
+export * from './stats-schemas.js';
 
 // ---- primitives -------------------------------------------------------------------------
 
@@ -345,33 +346,6 @@ export const EventRecord = z.object({
   report: CrashReport.nullable(),
 });
 
-export const VmStats = z.object({
-  vmId: z.string(),
-  at: z.number(),
-  /** Host CPU used by the VM's QEMU, percent of one core. */
-  cpuPercent: z.number(),
-  rssBytes: z.number(),
-  balloonBytes: z.number().nullable(),
-  diskReadBps: z.number(),
-  diskWriteBps: z.number(),
-  /** null: not measured (passt, slirp and private NICs keep no counters the host can read). */
-  netRxBps: z.number().nullable(),
-  netTxBps: z.number().nullable(),
-});
-
-export const HostResources = z.object({
-  cpus: z.number(),
-  memoryBytes: z.number(),
-  memoryAvailableBytes: z.number(),
-  /** Host CPU busy, percent of all cores. */
-  cpuPercent: z.number(),
-  /** Memory the running VMs may use (their boot memory), and the limit for it. */
-  committedBytes: z.number(),
-  commitLimitBytes: z.number(),
-  overcommit: z.number(),
-  cgroups: z.object({ available: z.boolean(), reason: z.string().nullable() }),
-});
-
 /** A storage pool's name: what the CLI and the page call it. */
 export const PoolName = z
   .string()
@@ -454,8 +428,6 @@ export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
 export type Firmware = z.infer<typeof Firmware>;
 export type CrashReport = z.infer<typeof CrashReport>;
 export type HostSettings = z.infer<typeof HostSettings>;
-export type VmStats = z.infer<typeof VmStats>;
-export type HostResources = z.infer<typeof HostResources>;
 export type Pool = z.infer<typeof Pool>;
 export type PoolFile = z.infer<typeof PoolFile>;
 export type PoolFileKind = z.infer<typeof PoolFileKind>;
