@@ -123,7 +123,6 @@ export class Lifecycle {
     }
   }
 
-  /** Refuses a start that would commit more memory than the host allows; warns near the limit. */
   /** A fenced host must not bring back an HA guest the cluster may be running elsewhere. */
   private checkHa(cur: VmRecord): void {
     const why = cur.config.ha.enabled ? (this.ctx.haStartBlocker?.() ?? null) : null;
@@ -132,6 +131,7 @@ export class Lifecycle {
     throw new CorralError('conflict', `"${cur.name}" is highly available and ${why}`, 'ha', { reason: why });
   }
 
+  /** Refuses a start that would commit more memory than the host allows; warns near the limit. */
   private admit(cur: VmRecord): void {
     const { ctx } = this;
     const admission = admit(cur.name, bootMemoryMiB(cur.config) * MiB, this.committedBytes(), ctx.hostMemoryBytes(), ctx.overcommit());
