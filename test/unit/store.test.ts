@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, type VmConfig } from '../../electron/core/api/contract';
 import { openDb } from '../../electron/core/store/db';
@@ -15,11 +17,43 @@ const config: VmConfig = {
 };
 
 describe('SQLite store', () => {
-  it('runs in WAL with synchronous=FULL and migrates to the latest version', () => {
+  it('runs in WAL with synchronous=NORMAL and migrates to the latest version', () => {
     const db = openDb(path.join(tempDir(), 'c.db'));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+  });
+
+  it('puts a saved config into the database file itself at once; runtime facts may wait in the WAL', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.db');
+    const db = openDb(file);
+    const vms = new VmRepo(db);
+    // what a power loss would leave: the database file without its WAL
+    const withoutWal = () => {
+      const copy = path.join(dir, `copy-${Math.random()}.db`);
+      fs.copyFileSync(file, copy);
+      const c = new Database(copy, { readonly: true });
+      try {
+        return c
+          .prepare<[], { name: string; state: string; cpus: number }>("SELECT name, state, json_extract(config, '$.cpus') AS cpus FROM vms")
+          .all();
+      } finally {
+        c.close();
+      }
+    };
+    vms.insert('id1', 'kept', config, 1000);
+    expect(withoutWal()).toEqual([{ name: 'kept', state: 'stopped', cpus: 2 }]);
+    vms.setRuntime('id1', { state: 'running', pid: 1234 }, 2000);
+    expect(withoutWal()).toEqual([{ name: 'kept', state: 'stopped', cpus: 2 }]);
+    // inside a transaction: right after it commits
+    vms.transaction(() => vms.updateConfig('id1', 'kept', { ...config, cpus: 3 }, 3000));
+    return Promise.resolve().then(() => {
+      expect(withoutWal()).toEqual([{ name: 'kept', state: 'running', cpus: 3 }]);
+      vms.delete('id1');
+      expect(withoutWal()).toEqual([]);
+      db.close();
+    });
   });
 
   it('refuses a database from a newer Corral', () => {

@@ -1,6 +1,6 @@
 // Users and API tokens as rows. Hashing and checks live in core/auth; this file only stores.
 import type { Role, TokenInfo, UserInfo } from '../api/contract.js';
-import type { Db } from './db.js';
+import { makeDurable, type Db } from './db.js';
 
 interface UserRow {
   name: string;
@@ -39,7 +39,7 @@ const token = (r: TokenRow): StoredToken => ({
 export class AccountRepo {
   private readonly q;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.q = {
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM users'),
       users: db.prepare<[], UserRow>('SELECT * FROM users ORDER BY name'),
@@ -67,12 +67,13 @@ export class AccountRepo {
   }
   addUser(name: string, role: Role, password: string, at: number): void {
     this.q.addUser.run(name, role, password, at);
+    makeDurable(this.db);
   }
   removeUser(name: string): boolean {
-    return this.q.removeUser.run(name).changes > 0;
+    return this.durably(this.q.removeUser.run(name).changes > 0);
   }
   setPassword(name: string, password: string): boolean {
-    return this.q.setPassword.run(password, name).changes > 0;
+    return this.durably(this.q.setPassword.run(password, name).changes > 0);
   }
 
   tokens(): StoredToken[] {
@@ -84,10 +85,16 @@ export class AccountRepo {
   }
   addToken(t: Omit<StoredToken, 'lastUsed'>): void {
     this.q.addToken.run(t.id, t.user, t.role, t.secretHash, t.createdAt, t.expiresAt);
+    makeDurable(this.db);
   }
   removeToken(id: string): boolean {
-    return this.q.removeToken.run(id).changes > 0;
+    return this.durably(this.q.removeToken.run(id).changes > 0);
   }
+  private durably<T>(result: T): T {
+    makeDurable(this.db);
+    return result;
+  }
+
   tokenUsed(id: string, at: number): void {
     this.q.usedToken.run(at, id);
   }

@@ -1,5 +1,5 @@
 // Storage pools registered by an admin: a name and a directory (its real path).
-import type { Db } from './db.js';
+import { makeDurable, type Db } from './db.js';
 
 export interface PoolRow {
   name: string;
@@ -10,7 +10,7 @@ export interface PoolRow {
 export class PoolRepo {
   private readonly q;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.q = {
       all: db.prepare<[], { name: string; path: string; created_at: number }>('SELECT * FROM pools ORDER BY name COLLATE NOCASE'),
       insert: db.prepare('INSERT INTO pools (name, path, created_at) VALUES (?, ?, ?)'),
@@ -24,9 +24,12 @@ export class PoolRepo {
 
   insert(name: string, path: string, at: number): void {
     this.q.insert.run(name, path, at);
+    makeDurable(this.db);
   }
 
   remove(name: string): boolean {
-    return this.q.remove.run(name).changes > 0;
+    const removed = this.q.remove.run(name).changes > 0;
+    makeDurable(this.db);
+    return removed;
   }
 }

@@ -12,7 +12,7 @@ import {
 import type { Statement } from 'better-sqlite3';
 import { bootMaxCpus, bootMemoryMiB, exposure } from '../api/rules.js';
 import { allForwards, LEGACY_MAC } from '../api/nics.js';
-import type { Db } from './db.js';
+import { makeDurable, type Db } from './db.js';
 
 interface VmRow {
   id: string;
@@ -129,6 +129,7 @@ export class VmRepo {
       disks.forEach((d, i) => this.q.insertDisk.run(id, i, d.path, d.format, d.owned ? 1 : 0, d.base ?? null));
       this.q.history.run(id, 1, JSON.stringify(config), now);
     })();
+    makeDurable(this.db);
     return this.get(id)!;
   }
 
@@ -142,6 +143,7 @@ export class VmRepo {
       this.q.updateConfig.run(name, JSON.stringify(rest), version, id);
       this.q.history.run(id, version, JSON.stringify(config), now);
     })();
+    makeDurable(this.db);
     return this.get(id)!;
   }
 
@@ -173,11 +175,12 @@ export class VmRepo {
 
   delete(id: string): void {
     this.q.delete.run(id);
+    makeDurable(this.db);
   }
 
   /**
-   * Runs fn's writes as one transaction: one commit, so one fsync under synchronous=FULL, for
-   * all of them. Nested calls join the outer transaction.
+   * Runs fn's writes as one transaction: one commit for all of them, which clients hear of
+   * together. Nested calls join the outer transaction.
    */
   transaction<T>(fn: () => T): T {
     return this.db.inTransaction ? fn() : this.db.transaction(fn)();

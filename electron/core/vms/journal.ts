@@ -2,10 +2,9 @@
 // other events are written to the event log and pushed to clients; notifications go to the
 // desktop or the browser. Every module that changes a VM reports through here.
 //
-// Each write is a commit, and each commit an fsync (synchronous=FULL): several ms apiece on a
-// real disk. What belongs together (a transition and the runtime facts it comes with, the end
-// of a run and the restart it leads to) is written in one transaction with atomically(), and
-// clients hear of it once it has committed.
+// Each write is a commit. What belongs together (a transition and the runtime facts it comes
+// with, the end of a run and the restart it leads to) is written in one transaction with
+// atomically(), and clients hear of it once it has committed.
 import { EventEmitter } from 'node:events';
 import type { CrashReport, EventRecord, VmInfo, VmState } from '../api/contract.js';
 import type { Clock } from '../clock.js';
