@@ -82,8 +82,8 @@ describe('bad bundles are refused and leave nothing behind', () => {
   it('a manifest of an unknown future version', () =>
     refused(
       'future.tar',
-      (f) => writeTar(f, withManifest({ ...manifestOf(), version: 2 })),
-      /format version 2; this Corral reads version 1/,
+      (f) => writeTar(f, withManifest({ ...manifestOf(), version: 3 })),
+      /format version 3; this Corral reads versions up to 2/,
     ));
 
   it('an absurd declared size', async () => {
