@@ -60,6 +60,11 @@ export async function importVm(ctx: VmContext, repo: SnapshotRepo, a: ImportArgs
     }
     const disks = m.disks.map((d) => staged.get(d.file)!);
     const efiVars = m.efiVars ? staged.get(m.efiVars.file)! : null;
+    // the variables file too is a qcow2 Corral will open (and snapshot): standalone only
+    if (efiVars)
+      await checkImage(efiVars, 'qcow2', ctx.env).catch((err: Error) => {
+        throw new BundleError(`the UEFI variables (${m.efiVars!.file}): ${err.message.replace(efiVars, m.efiVars!.file)}`);
+      });
     const tree = m.snapshots;
     if (tree) await checkImportedTree(ctx, repo, tree, disks, efiVars);
     job.check();
