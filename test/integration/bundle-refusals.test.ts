@@ -111,6 +111,20 @@ describe('bad bundles are refused and leave nothing behind', () => {
       /has a backing file/,
     ));
 
+  it('a UEFI variables file with a backing file', () =>
+    refused(
+      'vars-backing.tar',
+      (f) => {
+        const img = path.join(t.dataDir, 'evil-vars.qcow2');
+        execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', '/etc/passwd', '-F', 'raw', img, '4M']);
+        const vars = fs.readFileSync(img);
+        fs.rmSync(img);
+        const m = { ...manifestOf(), efiVars: { file: 'efivars.qcow2', size: vars.length, sha256: sha256(vars) } };
+        writeTar(f, [...withManifest(m), ['efivars.qcow2', vars]]);
+      },
+      /the UEFI variables \(efivars.qcow2\): .*has a backing file/,
+    ));
+
   it('an OVF that points outside the archive, and an OVA whose manifest does not match', async () => {
     await refused(
       'outside.ova',
