@@ -1,12 +1,14 @@
 // Clone…, Export… and Import… in the browser against a real `corral serve`: a linked clone
 // made from the page stands on a managed base; an export lands in the pool the user picked;
-// the import dialog lists it and the imported VM appears. Needs `npm run build`.
+// the import dialog lists it and the imported VM appears; "Include the snapshots" writes a
+// bundle that carries the tree. Needs `npm run build`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
+import { tarEntries } from '../integration/bundle-files';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 
@@ -78,6 +80,27 @@ describe('clone, export and import in the browser', () => {
     await imp.waitFor({ state: 'detached' });
     const vm = await waitFor('the imported VM', async () => (await api.call('vm.list', {})).find((v) => v.name === 'box-moved'));
     expect(vm.config.disks).toHaveLength(1);
+    expect(problems).toEqual([]);
+  });
+
+  it('exports with the snapshots when the box is ticked: the bundle carries the tree', async () => {
+    const vm = await api.call('vm.create', { name: 'snappy', memoryMiB: 256, disk: { size: 16 * 1024 * 1024 } });
+    const snap = await api.call('snapshot.create', { vm: vm.id, name: 'first', memory: false });
+    await page.getByTestId('vm-item').filter({ hasText: 'snappy' }).click();
+    await page.getByTestId('action-export').click();
+    const dlg = page.getByTestId('portable-dialog');
+    await dlg.getByTestId('export-file').fill('snappy.tar');
+    await dlg.getByTestId('export-snapshots').check();
+    await expect.poll(() => dlg.textContent()).toContain('disks with their snapshots');
+    await shot('export-snapshots-dialog');
+    await dlg.getByTestId('portable-submit').click();
+    await dlg.waitFor({ state: 'detached' });
+    const manifest = JSON.parse(tarEntries(path.join(dataDir, 'images', 'snappy.tar'))[0]![1].toString()) as {
+      version: number;
+      snapshots: { list: Array<{ id: string; name: string }> };
+    };
+    expect(manifest.version).toBe(2);
+    expect(manifest.snapshots.list.map((s) => [s.id, s.name])).toEqual([[snap.id, 'first']]);
     expect(problems).toEqual([]);
   });
 });

@@ -82,8 +82,8 @@ describe('bad bundles are refused and leave nothing behind', () => {
   it('a manifest of an unknown future version', () =>
     refused(
       'future.tar',
-      (f) => writeTar(f, withManifest({ ...manifestOf(), version: 2 })),
-      /format version 2; this Corral reads version 1/,
+      (f) => writeTar(f, withManifest({ ...manifestOf(), version: 3 })),
+      /format version 3; this Corral reads versions up to 2/,
     ));
 
   it('an absurd declared size', async () => {
@@ -109,6 +109,20 @@ describe('bad bundles are refused and leave nothing behind', () => {
         ]);
       },
       /has a backing file/,
+    ));
+
+  it('a UEFI variables file with a backing file', () =>
+    refused(
+      'vars-backing.tar',
+      (f) => {
+        const img = path.join(t.dataDir, 'evil-vars.qcow2');
+        execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', '/etc/passwd', '-F', 'raw', img, '4M']);
+        const vars = fs.readFileSync(img);
+        fs.rmSync(img);
+        const m = { ...manifestOf(), efiVars: { file: 'efivars.qcow2', size: vars.length, sha256: sha256(vars) } };
+        writeTar(f, [...withManifest(m), ['efivars.qcow2', vars]]);
+      },
+      /the UEFI variables \(efivars.qcow2\): .*has a backing file/,
     ));
 
   it('an OVF that points outside the archive, and an OVA whose manifest does not match', async () => {

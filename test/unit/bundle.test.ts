@@ -133,12 +133,12 @@ describe('tar', () => {
 
 describe('the bundle manifest', () => {
   it('accepts a version 1 manifest', () => {
-    expect(parseManifest(json(manifest())).disks[0]!.file).toBe('disk0.qcow2');
+    expect(parseManifest(json(manifest({ version: 1 }))).disks[0]!.file).toBe('disk0.qcow2');
   });
 
   it('refuses a future version with what to do', () => {
-    expect(() => parseManifest(json(manifest({ version: 2 })))).toThrow(
-      /format version 2; this Corral reads version 1: import it with a newer Corral/,
+    expect(() => parseManifest(json(manifest({ version: 3 })))).toThrow(
+      /format version 3; this Corral reads versions up to 2: import it with a newer Corral/,
     );
   });
 
@@ -216,5 +216,68 @@ describe('OVF', () => {
       ]),
     );
     expect(() => parseMf('MD5(a)= 00')).toThrow(BundleError);
+  });
+});
+
+describe('the snapshot section of a manifest', () => {
+  const snap = (id: string, parentId: string | null, over: Record<string, unknown> = {}) => ({
+    id,
+    parentId,
+    name: `n-${id}`,
+    description: '',
+    createdAt: 1,
+    hasRam: false,
+    kind: 'offline',
+    consistency: 'offline',
+    pauseMs: null,
+    scheduled: false,
+    withVars: false,
+    withTpm: false,
+    config: manifest().config,
+    disks: [0],
+    tpmState: [],
+    ...over,
+  });
+  const A = 's00000000000a';
+  const B = 's00000000000b';
+  const C = 's00000000000c';
+  const withTree = (list: unknown[], currentId: string | null = null, over: Record<string, unknown> = {}) =>
+    json(manifest({ snapshots: { currentId, list }, ...over }));
+
+  it('accepts a tree, and lists its TPM files among the bundle files', () => {
+    const tpm = { file: `snapshots/${B}/tpm/tpm2-00.permall`, size: 10, sha256: 'c'.repeat(64) };
+    const m = parseManifest(withTree([snap(A, null), snap(B, A, { withTpm: true, tpmState: [tpm] })], B));
+    expect(m.snapshots!.list.map((s) => s.parentId)).toEqual([null, A]);
+  });
+
+  it('refuses an unknown parent, a cycle, an unknown current snapshot', () => {
+    expect(() => parseManifest(withTree([snap(A, C)]))).toThrow(
+      /snapshots\.list\.0 \("n-s00000000000a"\): its parent s00000000000c is not in the bundle/,
+    );
+    expect(() => parseManifest(withTree([snap(A, C), snap(B, A), snap(C, B)]))).toThrow(/its parents form a cycle/);
+    expect(() => parseManifest(withTree([snap(A, A)]))).toThrow(/its parents form a cycle/);
+    expect(() => parseManifest(withTree([snap(A, null)], B))).toThrow(/snapshots\.currentId: s00000000000b is not in the bundle/);
+  });
+
+  it('refuses absurd counts, ids twice, names twice, disks the bundle lacks, ids Corral never makes', () => {
+    const many = Array.from({ length: 1025 }, (_, i) => snap(`s${i.toString(16).padStart(12, '0')}`, null));
+    expect(() => parseManifest(withTree(many))).toThrow(/snapshots\.list: must hold at most 1024 snapshots/);
+    expect(() => parseManifest(withTree([snap(A, null), snap(A, null, { name: 'other' })]))).toThrow(/the id s00000000000a appears twice/);
+    expect(() => parseManifest(withTree([snap(A, null, { name: 'x' }), snap(B, null, { name: 'X' })]))).toThrow(/the name appears twice/);
+    expect(() => parseManifest(withTree([snap(A, null, { disks: [3] })]))).toThrow(/names disk 3, which the bundle does not have/);
+    expect(() => parseManifest(withTree([snap('../../etc', null)]))).toThrow(/snapshots\.list\.0\.id: must be a snapshot id Corral made/);
+    expect(() => parseManifest(withTree([snap(A, null, { hasRam: true, disks: [] })]))).toThrow(/holds RAM, which lives in disk 0/);
+  });
+
+  it('refuses files where the snapshot kept none, outside its folder, and a tree in a version 1 bundle', () => {
+    const tpm = (file: string) => ({ file, size: 1, sha256: 'c'.repeat(64) });
+    expect(() => parseManifest(withTree([snap(A, null, { tpmState: [tpm(`snapshots/${A}/tpm/x`)] })]))).toThrow(
+      /lists TPM state but says it kept none/,
+    );
+    expect(() => parseManifest(withTree([snap(A, null, { withTpm: true, tpmState: [tpm('tpm/x')] })]))).toThrow(
+      /its TPM state file "tpm\/x" must be snapshots\/s00000000000a\/tpm\/NAME/,
+    );
+    expect(() => parseManifest(withTree([snap(A, null, { withVars: true })]))).toThrow(/the bundle has no variables file/);
+    expect(() => parseManifest(withTree([snap(A, null)], null, { version: 1 }))).toThrow(/a version 1 bundle carries no snapshots/);
   });
 });

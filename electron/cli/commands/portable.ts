@@ -74,11 +74,14 @@ export const portableCommands = [
     words: 'vm export',
     args: ['NAME', 'FILE'],
     summary: 'Write a stopped VM as one bundle (a tar: manifest, flattened disks, UEFI vars, TPM) into a pool',
-    options: {},
-    async run({ args: [name, file], host }) {
+    options: { snapshots: flag('carry the snapshot tree: disks keep their internal snapshots instead of being flattened') },
+    async run({ args: [name, file], o, host }) {
       const c = await host();
-      const r = await withProgress(c, 'export', (job) => c.call('vm.export', { vm: name, file: path.resolve(file), job }));
-      out(`Exported "${name}" to ${r.file} (${formatSize(r.size)})`);
+      const snapshots = Boolean(o.snapshots);
+      const r = await withProgress(c, 'export', (job) =>
+        c.call('vm.export', { vm: name, file: path.resolve(file), ...(snapshots ? { snapshots } : {}), job }),
+      );
+      out(`Exported "${name}" to ${r.file} (${formatSize(r.size)}${snapshots ? ', with its snapshots' : ''})`);
       return 0;
     },
   }),

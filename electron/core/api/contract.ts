@@ -197,7 +197,11 @@ export const methods = {
     VmInfo,
   ),
   /** Writes a stopped VM as one bundle (a tar) to a new file in a pool; job.progress events follow it. */
-  'vm.export': method(Vm.extend({ file: AbsPath, job: JobId.optional() }), z.object({ file: z.string(), size: z.number() })),
+  'vm.export': method(
+    /** snapshots: carry the snapshot tree (the disks keep their internal snapshots) instead of flattening. */
+    Vm.extend({ file: AbsPath, snapshots: z.boolean().optional(), job: JobId.optional() }),
+    z.object({ file: z.string(), size: z.number() }),
+  ),
   /** A bundle or an OVA in a pool, checked whole before the VM appears. */
   'vm.import': method(z.object({ file: AbsPath, name: VmName.optional(), job: JobId.optional() }), VmInfo),
   /** Cancels a running clone, export or import; it leaves nothing behind. */

@@ -206,7 +206,7 @@ export class Host {
             haHandlers: haHandlers(ha),
             vms: vmLayer,
             snapshots: snaps,
-            portable: new Portable(vmLayer.ctx),
+            portable: new Portable(vmLayer.ctx, snaps.repo),
             consoles,
             vmDir: (id) => files(id).dir,
             serialLog: (id) => files(id).serialLog,

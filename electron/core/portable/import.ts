@@ -2,7 +2,8 @@
 // is checked. Every entry is streamed into a scratch folder in the default pool, hashed on the
 // way and compared with the manifest; the disks are then checked as any image a user brings
 // (standalone, no backing file); only then are the files moved into place and the VM
-// registered, in one step. Any failure or a cancel removes everything it wrote.
+// registered, in one step. Any failure or a cancel removes everything it wrote. A bundle with
+// a snapshot tree has its tags checked in the disks first and its rows recreated with the VM.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,14 +13,16 @@ import { EFI_VARS_FILE, TPM_STATE_DIR } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { checkImage } from '../qemu/img.js';
 import { checkBootFiles } from '../vms/config-checks.js';
+import type { SnapshotRepo } from '../store/snapshot-repo.js';
 import type { VmContext } from '../vms/context.js';
 import { macsTaken, withNewMacs } from '../vms/mac.js';
+import { checkImportedTree, registerTree } from './bundle-snapshots.js';
 import { newVmId } from './clone.js';
 import type { Job } from './jobs.js';
 import { listedFiles, MANIFEST, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from './manifest.js';
 import { importOva } from './ova.js';
 import { stagingDir } from './pool-target.js';
-import { BundleError, TarReader } from './tar.js';
+import { BundleError, CHUNK, TarReader } from './tar.js';
 
 export type ImportArgs = Omit<Args<'vm.import'>, 'job'>;
 
@@ -29,12 +32,12 @@ export function bundleFailure(file: string, err: unknown): unknown {
   return err;
 }
 
-export async function importVm(ctx: VmContext, a: ImportArgs, job: Job): Promise<VmInfo> {
+export async function importVm(ctx: VmContext, repo: SnapshotRepo, a: ImportArgs, job: Job): Promise<VmInfo> {
   const src = ctx.pools.resolve('file', a.file).path;
   if (a.name !== undefined && ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
   const scratch = stagingDir(ctx.pools, 'import');
   const archiveSize = fs.statSync(src).size;
-  const reader = new TarReader(fs.createReadStream(src, { highWaterMark: 1 << 20, signal: job.signal }) as AsyncIterable<Buffer>);
+  const reader = new TarReader(fs.createReadStream(src, { highWaterMark: CHUNK, signal: job.signal }) as AsyncIterable<Buffer>);
   try {
     job.begin('reading the archive', archiveSize);
     const first = await reader.next();
@@ -55,20 +58,43 @@ export async function importVm(ctx: VmContext, a: ImportArgs, job: Job): Promise
       if (virtualSize !== d.virtualSize)
         throw new BundleError(`disk ${i} (${d.file}) is ${virtualSize} bytes, the manifest says ${d.virtualSize}`);
     }
+    const disks = m.disks.map((d) => staged.get(d.file)!);
+    const efiVars = m.efiVars ? staged.get(m.efiVars.file)! : null;
+    // the variables file too is a qcow2 Corral will open (and snapshot): standalone only
+    if (efiVars)
+      await checkImage(efiVars, 'qcow2', ctx.env).catch((err: Error) => {
+        throw new BundleError(`the UEFI variables (${m.efiVars!.file}): ${err.message.replace(efiVars, m.efiVars!.file)}`);
+      });
+    const tree = m.snapshots;
+    if (tree) await checkImportedTree(ctx, repo, tree, disks, efiVars);
     job.check();
+    const config = importedConfig(ctx, m.config, a.name !== undefined);
     return register(ctx, {
       name,
-      config: importedConfig(ctx, m.config, a.name !== undefined),
-      disks: m.disks.map((d) => staged.get(d.file)!),
-      efiVars: m.efiVars ? staged.get(m.efiVars.file)! : null,
+      config,
+      disks,
+      efiVars,
       tpm: m.tpmState.map((f) => ({ from: staged.get(f.file)!, name: path.basename(f.file) })),
-      note: `Imported "${name}" from ${src}`,
+      note: `Imported "${name}" from ${src}${tree?.list.length ? ` with ${tree.list.length} snapshot(s)` : ''}`,
+      // each snapshot's settings as checked here, with the machine's (possibly new) MACs and its disks
+      after: tree
+        ? (id, placed) =>
+            registerTree(
+              repo,
+              id,
+              ctx.vmDir(id),
+              tree,
+              (settings, held) => ({ ...importedConfig(ctx, settings, false), nics: config.nics, disks: held.map((i) => placed[i]!) }),
+              (entry) => staged.get(entry)!,
+            )
+        : undefined,
     });
   } catch (err) {
     throw bundleFailure(a.file, err);
   } finally {
     reader.close();
-    fs.rmSync(scratch, { recursive: true, force: true });
+    // off the event loop: unlinking large files takes a while
+    await fs.promises.rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -108,8 +134,10 @@ async function extractListed(reader: TarReader, m: Manifest, scratch: string, jo
     const fh = await fs.promises.open(out, 'wx', 0o600);
     try {
       await reader.data(e, async (chunk) => {
+        // the write runs in the thread pool while this thread hashes the same bytes
+        const written = fh.write(chunk);
         hash.update(chunk);
-        await fh.write(chunk);
+        await written;
         job.set(reader.offset);
       });
     } finally {
@@ -152,6 +180,8 @@ export interface Staged {
   /** TPM state files and their names in the VM's tpm folder. */
   tpm: Array<{ from: string; name: string }>;
   note: string;
+  /** More to put in place once the VM's row exists (a snapshot tree); a failure undoes it all. */
+  after?: (vmId: string, disks: VmConfig['disks']) => void;
 }
 
 /** Moves checked files into place and registers the VM; undoes the moves if that fails. */
@@ -174,6 +204,12 @@ export function register(ctx: VmContext, s: Staged): VmInfo {
     if (s.tpm.length) ensurePrivateDir(path.join(dir, TPM_STATE_DIR));
     for (const f of s.tpm) move(f.from, path.join(dir, TPM_STATE_DIR, f.name));
     const rec = ctx.vms.insert(id, s.name, { ...s.config, disks }, ctx.clock.now());
+    try {
+      s.after?.(id, disks);
+    } catch (err) {
+      ctx.vms.delete(id);
+      throw err;
+    }
     ctx.journal.created(rec, s.note);
     ctx.journal.changed(rec.id);
     return ctx.describe(rec);

@@ -1,56 +1,25 @@
 // The bundle's manifest.json: what `corral vm export` writes first and `vm import` checks
-// before it reads anything else. Version 1; an unknown version is refused, never guessed at.
+// before it reads anything else. Version 1: flattened disks; version 2: the same plus the
+// snapshot tree (written only when a bundle carries one, so that older Corrals still read
+// every flattened bundle and refuse, rather than silently drop, a tree). An unknown version
+// is refused, never guessed at.
 import { z } from 'zod';
 import { LIMITS } from '../api/rules.js';
-import { CONFIG_DEFAULTS, VmConfig, VmName } from '../api/schemas.js';
-import { BundleError, checkEntryName } from './tar.js';
+import { VmName } from '../api/schemas.js';
+import { BundleConfig, BundleDisk, BundleFile } from './manifest-parts.js';
+import { BundleSnapshots, checkSnapshotSection } from './manifest-snapshots.js';
+import { BundleError } from './tar.js';
 
 export const MANIFEST = 'manifest.json';
 export const BUNDLE_FORMAT = 'corral-vm';
-export const BUNDLE_VERSION = 1;
-/** A manifest is small; anything larger is not one. */
-export const MANIFEST_MAX_BYTES = 1 << 20;
-/** Vars files and TPM state are small; a disk's file is at most the largest disk. */
-const SMALL_FILE_MAX = 64 << 20;
-
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex');
-const EntryName = z.string().transform((s, ctx) => {
-  try {
-    return checkEntryName(s);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
-const Bytes = (max: number) => z.number().int().min(0).max(max, `is larger than Corral accepts (${max} bytes)`);
-
-export const BundleFile = z.object({ file: EntryName, size: Bytes(SMALL_FILE_MAX), sha256: Sha256 });
-export const BundleDisk = z.object({
-  file: EntryName,
-  /** The guest's view: the disk's virtual size. */
-  virtualSize: Bytes(LIMITS.diskBytes.max),
-  /** The qcow2 file's own length in the archive. */
-  size: Bytes(LIMITS.diskBytes.max),
-  sha256: Sha256,
-});
-
-/**
- * The settings, each with its default: a bundle from an older Corral lacks the settings added
- * since, and takes their defaults. Shared folders are host paths and never travel in a bundle.
- */
-const BundleSettings = VmConfig.omit({ disks: true, shares: true });
-const BundleConfig = z.object(
-  Object.fromEntries(
-    Object.entries(BundleSettings.shape).map(([k, schema]) => [
-      k,
-      (schema as z.ZodType).default(CONFIG_DEFAULTS[k as keyof typeof CONFIG_DEFAULTS] as never),
-    ]),
-  ) as { [K in keyof typeof BundleSettings.shape]: z.ZodDefault<(typeof BundleSettings.shape)[K]> },
-);
-
+/** The newest version this Corral reads and writes (with snapshots); flattened bundles stay version 1. */
+export const BUNDLE_VERSION = 2;
+export const FLAT_BUNDLE_VERSION = 1;
+/** A manifest is small (a tree of a thousand snapshots with their configs fits); anything larger is not one. */
+export const MANIFEST_MAX_BYTES = 8 << 20;
 export const Manifest = z.object({
   format: z.literal(BUNDLE_FORMAT),
-  version: z.literal(BUNDLE_VERSION),
+  version: z.union([z.literal(FLAT_BUNDLE_VERSION), z.literal(BUNDLE_VERSION)]),
   name: VmName,
   exportedAt: z.number(),
   /** The settings, without host paths of disks (those are the bundle's own files). */
@@ -66,6 +35,8 @@ export const Manifest = z.object({
   tpmState: z
     .array(BundleFile.refine((f) => /^tpm\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(f.file), 'TPM state files must be tpm/NAME'))
     .max(16),
+  /** The snapshot tree (version 2, `vm export --snapshots`): the disks then keep their internal snapshots. */
+  snapshots: BundleSnapshots.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 
@@ -81,18 +52,17 @@ export function parseManifest(raw: Buffer): Manifest {
   if (head?.format !== BUNDLE_FORMAT) throw new BundleError('manifest.json is not a Corral VM bundle manifest');
   if (typeof head.version === 'number' && head.version > BUNDLE_VERSION)
     throw new BundleError(
-      `the bundle is format version ${head.version}; this Corral reads version ${BUNDLE_VERSION}: import it with a newer Corral`,
+      `the bundle is format version ${head.version}; this Corral reads versions up to ${BUNDLE_VERSION}: import it with a newer Corral`,
     );
   const r = Manifest.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new BundleError(`manifest.json: ${issue.path.join('.') || 'manifest'}: ${issue.message}`);
   }
-  const names = [
-    ...r.data.disks.map((d) => d.file),
-    ...(r.data.efiVars ? [r.data.efiVars.file] : []),
-    ...r.data.tpmState.map((f) => f.file),
-  ];
+  if (r.data.snapshots && r.data.version < BUNDLE_VERSION)
+    throw new BundleError(`manifest.json: snapshots: a version ${r.data.version} bundle carries no snapshots`);
+  if (r.data.snapshots) checkSnapshotSection(r.data.snapshots, r.data.disks.length, r.data.efiVars !== null);
+  const names = listedFiles(r.data).map((f) => f.file);
   const dup = names.find((n, i) => names.indexOf(n) !== i || n === MANIFEST);
   if (dup) throw new BundleError(`manifest.json names "${dup}" twice`);
   return r.data;
@@ -100,5 +70,5 @@ export function parseManifest(raw: Buffer): Manifest {
 
 /** Every file the manifest lists, with its declared size and hash. */
 export function listedFiles(m: Manifest): Array<{ file: string; size: number; sha256: string }> {
-  return [...m.disks, ...(m.efiVars ? [m.efiVars] : []), ...m.tpmState];
+  return [...m.disks, ...(m.efiVars ? [m.efiVars] : []), ...m.tpmState, ...(m.snapshots?.list.flatMap((s) => s.tpmState) ?? [])];
 }

@@ -48,6 +48,7 @@ export class SnapshotRepo {
          VALUES (@id, @vm_id, @parent_id, @name, @description, @created_at, @has_ram, @kind, @config, @pause_ms, @consistency, @scheduled, @files)`,
       ),
       remove: db.prepare('DELETE FROM snapshots WHERE id = ?'),
+      exists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM snapshots WHERE id = ?'),
       reparent: db.prepare('UPDATE snapshots SET parent_id = ? WHERE parent_id = ? AND vm_id = ?'),
       head: db.prepare<[string], HeadRow>('SELECT * FROM snapshot_heads WHERE vm_id = ?'),
       ensureHead: db.prepare('INSERT OR IGNORE INTO snapshot_heads (vm_id) VALUES (?)'),
@@ -71,27 +72,43 @@ export class SnapshotRepo {
     return this.q.scheduled.all().map((r) => ({ vmId: r.vm_id, ...toHead(r) }));
   }
 
+  /** Whether a snapshot id (a qcow2 tag) is in use on this host. */
+  exists(id: string): boolean {
+    return this.q.exists.get(id) !== undefined;
+  }
+
   /** Adds a snapshot and makes it the VM's current position, in one transaction. */
   add(s: SnapshotInfo): void {
+    this.db.transaction(() => this.insertRow(s))();
+  }
+
+  /** A whole tree at once (an imported bundle's), with its current position, in one transaction. */
+  addTree(vmId: string, rows: SnapshotInfo[], currentId: string | null): void {
     this.db.transaction(() => {
-      this.q.insert.run({
-        id: s.id,
-        vm_id: s.vmId,
-        parent_id: s.parentId,
-        name: s.name,
-        description: s.description,
-        created_at: s.createdAt,
-        has_ram: s.hasRam ? 1 : 0,
-        kind: s.kind,
-        config: JSON.stringify(s.config),
-        pause_ms: s.pauseMs,
-        consistency: s.consistency,
-        scheduled: s.scheduled ? 1 : 0,
-        files: JSON.stringify({ vars: s.withVars, tpm: s.withTpm } satisfies Files),
-      });
-      this.q.ensureHead.run(s.vmId);
-      this.q.setCurrent.run(s.id, s.vmId);
+      for (const s of rows) this.insertRow(s);
+      this.q.ensureHead.run(vmId);
+      this.q.setCurrent.run(currentId, vmId);
     })();
+  }
+
+  private insertRow(s: SnapshotInfo): void {
+    this.q.insert.run({
+      id: s.id,
+      vm_id: s.vmId,
+      parent_id: s.parentId,
+      name: s.name,
+      description: s.description,
+      created_at: s.createdAt,
+      has_ram: s.hasRam ? 1 : 0,
+      kind: s.kind,
+      config: JSON.stringify(s.config),
+      pause_ms: s.pauseMs,
+      consistency: s.consistency,
+      scheduled: s.scheduled ? 1 : 0,
+      files: JSON.stringify({ vars: s.withVars, tpm: s.withTpm } satisfies Files),
+    });
+    this.q.ensureHead.run(s.vmId);
+    this.q.setCurrent.run(s.id, s.vmId);
   }
 
   /** Removes a snapshot: its children move to its parent, and "you are here" too if it was here. */

@@ -8,6 +8,8 @@ import { Snapshots } from './snapshots.js';
 
 export interface SnapshotLayer {
   snapshots: Snapshots;
+  /** The rows themselves, for bundles that carry a tree (portable/). */
+  repo: SnapshotRepo;
   scheduler: SnapshotScheduler;
 }
 
@@ -25,5 +27,5 @@ export function snapshotLayer(vms: Vms, db: Db, agentSocket: (vmId: string) => s
       ctx.journal.notify(rec, 'error', `${rec.name}: scheduled snapshot failed`, message);
     },
   });
-  return { snapshots, scheduler };
+  return { snapshots, scheduler, repo };
 }
