@@ -148,7 +148,7 @@ export default ts.config(
           paths: [{ name: 'electron', message: 'the renderer reaches the host only through lib/api' }],
           patterns: [
             {
-              regex: '(^|/)electron/(?!core/api/(contract|units|rules|roles)(\\.js)?$)',
+              regex: '(^|/)electron/(?!core/api/(contract|units|rules|roles|nics)(\\.js)?$)',
               message: 'the renderer may only use the contract (core/api) from electron/',
             },
             { group: ['**/electron/core/api/contract*'], allowTypeImports: true, message: 'import only types from the contract' },

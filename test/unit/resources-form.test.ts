@@ -54,7 +54,7 @@ function vm(state: VmInfo['state'], config: Partial<VmInfo['config']> = {}, pend
     startedAt: null,
     pending,
     diskSizes: [],
-    booted: running ? { ...(booted ?? bootedFrom(c)), forwards: c.forwards } : null,
+    booted: running ? { ...(booted ?? bootedFrom(c)), forwards: c.forwards, nics: c.nics } : null,
     configVersion: 1,
     createdAt: 0,
     config: c,

@@ -20,7 +20,7 @@ function vm(state: VmInfo['state'], config: Partial<VmInfo['config']> = {}): VmI
     startedAt: null,
     pending: [],
     diskSizes: [],
-    booted: state === 'running' || state === 'paused' ? { ...bootedFrom(c), forwards: c.forwards } : null,
+    booted: state === 'running' || state === 'paused' ? { ...bootedFrom(c), forwards: c.forwards, nics: c.nics } : null,
     configVersion: 1,
     createdAt: 0,
     config: c,

@@ -314,6 +314,8 @@ export const VmInfo = z.object({
       cpus: z.number(),
       /** The forwards QEMU runs with: what probes and ssh connect to (never a pending change). */
       forwards: z.array(PortForward),
+      /** The NICs QEMU runs with: a NIC saved but not here (or here but no longer saved) waits for the next boot. */
+      nics: z.array(Nic),
     })
     .nullable(),
   config: VmConfig,

@@ -242,7 +242,13 @@ export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo
     ...info,
     diskSizes,
     booted: applied
-      ? { memoryMiB: bootMemoryMiB(applied), maxCpus: bootMaxCpus(applied), cpus: applied.cpus, forwards: allForwards(applied) }
+      ? {
+          memoryMiB: bootMemoryMiB(applied),
+          maxCpus: bootMaxCpus(applied),
+          cpus: applied.cpus,
+          forwards: allForwards(applied),
+          nics: applied.nics,
+        }
       : null,
   };
 }

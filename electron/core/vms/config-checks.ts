@@ -9,6 +9,7 @@ import { CorralError } from '../api/dispatcher.js';
 import { allForwards, primaryNic } from '../api/nics.js';
 import { exposure, isLoopback } from '../api/rules.js';
 import { checkImage, detectFormat, type ImageFormat } from '../qemu/img.js';
+import { portHolder } from './port-holder.js';
 import type { Pools } from './pools.js';
 
 type BootFiles = Pick<VmConfig, 'iso' | 'kernel' | 'initrd' | 'append'>;
@@ -107,7 +108,7 @@ export async function checkPortsFree(c: Pick<VmConfig, 'nics'>, own: ReadonlyArr
     if (mine.some((g) => clash(g, f))) continue;
     const err = await tryBind(f);
     if (err) {
-      const reason = `host port ${f.hostPort}/${f.proto} on ${f.hostAddr} is in use by another program (${err})`;
+      const reason = `host port ${f.hostPort}/${f.proto} on ${f.hostAddr} is in use by another program (${portHolder(f.proto, f.hostPort) ?? err})`;
       throw new CorralError('conflict', `${reason}: pick another port`, `${at}.hostPort`, { reason });
     }
   }

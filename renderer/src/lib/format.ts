@@ -194,6 +194,8 @@ export const SETTING_LABEL: Record<string, string> = {
   initrd: 'initrd',
   append: 'kernel command line',
   forwards: 'port forwards',
+  nics: 'network interfaces',
+  shares: 'shared folders',
   restart: 'restart policy',
   maxCrashes: 'crash limit',
   crashWindowSec: 'crash window',
