@@ -1,22 +1,36 @@
 // Snapshot rows: a live snapshot with RAM (the guest's pause, and the whole call) and a revert
-// with RAM (until the guest runs again), each beside the same snapshot-save / snapshot-load
-// sent by hand over QMP to a bare QEMU with the same memory, disk and guest in the same run.
-// BENCH_SNAPSHOT_MIB sets the guest's memory (default 1024).
+// with RAM (until the guest runs again), each beside the floor: the same snapshot-save /
+// snapshot-load job (same tag kind, vmstate node and device list) sent by hand over QMP to a
+// bare QEMU started with the argv Corral builds for an identical VM (its own fresh disk of the
+// same size). Both guests run side by side and the rounds alternate who goes first, so both
+// see the same machine load; each row is a median. Pauses on both sides come from QEMU's own
+// STOP and RESUME timestamps. BENCH_SNAPSHOT_MIB sets the guests' memory (default 1024),
+// BENCH_SNAPSHOT_RUNS the rounds (default 3).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONFIG_DEFAULTS } from '../../electron/core/api/contract';
 import { Host } from '../../electron/core/host/host';
-import { createQcow2 } from '../../electron/core/qemu/img';
+import { diskNode } from '../../electron/core/qemu/ids';
+import { vmFiles } from '../../electron/core/paths';
 import { FIXTURE, FIXTURE_DIR, tempDir, waitFor } from '../helpers';
-import { ms, type Row } from './lib';
+import { median, ms, type Row } from './lib';
 
 const MIB = Number(process.env.BENCH_SNAPSHOT_MIB ?? 1024);
+const RUNS = Number(process.env.BENCH_SNAPSHOT_RUNS ?? 3);
 const SETTLE_MS = 20_000;
 
-/** A minimal QMP client for the floor: commands in order, events timed as they arrive. */
+interface Event {
+  event: string;
+  data?: Record<string, unknown>;
+  /** QEMU's own time of the event, ms */
+  qemuAt: number;
+  /** when it arrived here (performance.now) */
+  at: number;
+}
+
+/** A minimal QMP client for the floor: commands answered in order, events timed as they arrive. */
 async function qmp(sock: string) {
   const s = await waitFor(
     'bare QEMU QMP',
@@ -31,15 +45,24 @@ async function qmp(sock: string) {
   );
   let buf = '';
   const waiting: Array<(m: Record<string, unknown>) => void> = [];
-  const events: Array<{ event: string; at: number }> = [];
+  const events: Event[] = [];
+  let onEvent: (() => void) | null = null;
   s.on('data', (d) => {
     buf += d.toString();
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
       const m = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
       buf = buf.slice(nl + 1);
-      if ('event' in m) events.push({ event: m.event as string, at: performance.now() });
-      else if ('return' in m || 'error' in m) waiting.shift()?.(m);
+      if ('event' in m) {
+        const t = m.timestamp as { seconds: number; microseconds: number };
+        events.push({
+          event: m.event as string,
+          data: m.data as Record<string, unknown>,
+          qemuAt: t.seconds * 1000 + t.microseconds / 1000,
+          at: performance.now(),
+        });
+        onEvent?.();
+      } else if ('return' in m || 'error' in m) waiting.shift()?.(m);
     }
   });
   const ex = (execute: string, args?: Record<string, unknown>) =>
@@ -47,103 +70,129 @@ async function qmp(sock: string) {
       waiting.push(resolve);
       s.write(JSON.stringify({ execute, ...(args ? { arguments: args } : {}) }) + '\n');
     });
+  /** The first event from index `from` on that matches. */
+  const next = (from: number, match: (e: Event) => boolean) =>
+    new Promise<Event>((resolve) => {
+      const look = () => {
+        const e = events.slice(from).find(match);
+        if (e) {
+          onEvent = null;
+          resolve(e);
+        }
+      };
+      onEvent = look;
+      look();
+    });
   await ex('qmp_capabilities');
-  return { ex, events, close: () => s.destroy() };
+  return { ex, events, next, close: () => s.destroy() };
 }
 
-/** Runs a job to its end on the bare QEMU; returns the time from the command until RESUME. */
-async function bareJob(c: Awaited<ReturnType<typeof qmp>>, kind: 'save' | 'load', tag: string) {
-  const t0 = performance.now();
+type Qmp = Awaited<ReturnType<typeof qmp>>;
+
+/**
+ * The job by hand, as a client that knows QEMU would run it: started, its end heard as the
+ * JOB_STATUS_CHANGE event, its result asked for and the job dismissed in one round trip.
+ */
+async function bareJob(c: Qmp, kind: 'save' | 'load', tag: string) {
+  const id = `${kind}-${tag}`;
   const from = c.events.length;
-  await c.ex(`snapshot-${kind}`, { 'job-id': `${kind}-${tag}`, tag, vmstate: 'd0', devices: ['d0'] });
-  for (;;) {
-    const jobs = (await c.ex('query-jobs')).return as Array<{ id: string; status: string }>;
-    if (jobs.find((j) => j.id === `${kind}-${tag}`)?.status === 'concluded') break;
-    await sleep(20);
-  }
+  const t0 = performance.now();
+  const reply = await c.ex(`snapshot-${kind}`, { 'job-id': id, tag, vmstate: diskNode(0), devices: [diskNode(0)] });
+  if ('error' in reply) throw new Error(`bare snapshot-${kind}: ${JSON.stringify(reply.error)}`);
+  await c.next(from, (e) => e.event === 'JOB_STATUS_CHANGE' && e.data?.id === id && e.data?.status === 'concluded');
+  const [jobs] = await Promise.all([c.ex('query-jobs'), c.ex('job-dismiss', { id })]);
   const total = performance.now() - t0;
-  await c.ex('job-dismiss', { id: `${kind}-${tag}` });
+  const job = (jobs.return as Array<{ id: string; error?: string }>).find((j) => j.id === id);
+  if (job?.error) throw new Error(`bare snapshot-${kind}: ${job.error}`);
   const ev = c.events.slice(from);
-  const stop = ev.find((e) => e.event === 'STOP')?.at ?? t0;
-  const resume = ev.find((e) => e.event === 'RESUME')?.at ?? t0 + total;
-  return { total, pause: resume - stop, untilRunning: resume - t0 };
-}
-
-async function bareFloor(dir: string) {
-  const disk = path.join(dir, 'bare.qcow2');
-  await createQcow2(disk, 64 * 1024 * 1024);
-  const sock = path.join(dir, 'bare-qmp.sock');
-  const child = spawn(
-    'qemu-system-x86_64',
-    [
-      ...['-machine', 'q35', '-accel', 'tcg', '-cpu', 'Westmere-v1', '-m', String(MIB), '-display', 'none', '-nodefaults'],
-      ...['-blockdev', JSON.stringify({ driver: 'file', filename: disk, 'node-name': 'f0' })],
-      ...['-blockdev', JSON.stringify({ driver: 'qcow2', file: 'f0', 'node-name': 'd0' }), '-device', 'virtio-blk-pci,drive=d0'],
-      ...[
-        '-kernel',
-        FIXTURE.kernel,
-        '-initrd',
-        FIXTURE.initrd,
-        '-append',
-        'console=ttyS0 quiet',
-        '-qmp',
-        `unix:${sock},server=on,wait=off`,
-      ],
-    ],
-    { stdio: 'ignore' },
-  );
-  await sleep(SETTLE_MS);
-  const c = await qmp(sock);
-  try {
-    const save = await bareJob(c, 'save', 'b1');
-    const load = await bareJob(c, 'load', 'b1');
-    return { save, load };
-  } finally {
-    c.close();
-    child.kill('SIGKILL');
-  }
+  const stop = ev.find((e) => e.event === 'STOP');
+  const resume = ev.find((e) => e.event === 'RESUME');
+  if (!stop || !resume) throw new Error(`bare snapshot-${kind}: no STOP/RESUME`);
+  return { total, pause: resume.qemuAt - stop.qemuAt, untilRunning: resume.at - t0 };
 }
 
 export async function snapshotRows(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-snap-');
   const host = await Host.start({ dataDir, kind: 'bench', env: { ...process.env, CORRAL_ACCEL: 'tcg' } });
+  let bare: ReturnType<typeof spawn> | null = null;
+  let c: Qmp | null = null;
   try {
     host.vms.pools.add('fixtures', FIXTURE_DIR);
-    const vm = await host.vms.service.create({
-      ...CONFIG_DEFAULTS,
-      firmware: 'bios',
-      name: 'snap-bench',
-      memoryMiB: MIB,
-      kernel: FIXTURE.kernel,
-      initrd: FIXTURE.initrd,
-      append: 'console=ttyS0 quiet',
-      disk: { size: 64 * 1024 * 1024 },
-    } as Parameters<Host['vms']['service']['create']>[0]);
-    await host.vms.lifecycle.start(vm.id);
+    const make = (name: string) =>
+      host.vms.service.create({
+        ...CONFIG_DEFAULTS,
+        firmware: 'bios',
+        name,
+        memoryMiB: MIB,
+        kernel: FIXTURE.kernel,
+        initrd: FIXTURE.initrd,
+        append: 'console=ttyS0 quiet',
+        disk: { size: 64 * 1024 * 1024 },
+        // slirp, which the bare QEMU can run too (a passt NIC needs Corral to start passt)
+        nics: [{ kind: 'user', bridge: null, network: null, forwards: [] }],
+      } as Parameters<Host['vms']['service']['create']>[0]);
+    const vm = await make('snap-bench');
+    const twin = await make('snap-floor');
+
+    // the floor's QEMU: the very argv Corral launched (read back from the process), with the
+    // twin's id, name and MAC; spawned in its own session like Corral's, held at -S, then cont
+    const { pid } = await host.vms.lifecycle.start(vm.id);
+    const mac = (v: typeof vm) => host.vms.service.get(v.id).config.nics[0]!.mac!;
+    const argv = fs
+      .readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .slice(1, -1)
+      .map((a) => a.replaceAll(vm.id, twin.id).replaceAll(`guest=${vm.name}`, `guest=${twin.name}`).replaceAll(mac(vm), mac(twin)));
+    const files = vmFiles(host.layout, twin.id);
+    fs.mkdirSync(files.runDir, { recursive: true, mode: 0o700 });
+    bare = spawn(fs.readlinkSync(`/proc/${pid}/exe`), argv, { stdio: 'ignore', detached: true });
+    c = await qmp(files.qmpSocket);
+    await c.ex('cont');
     await sleep(SETTLE_MS);
+
     const snaps = host.snapshots!.snapshots;
-    const t0 = performance.now();
-    const s = await snaps.create(vm.id, { name: 'bench', description: '', memory: true });
-    const total = performance.now() - t0;
-    const t1 = performance.now();
-    await snaps.revert(vm.id, 'bench');
-    const revert = performance.now() - t1;
-    await host.vms.lifecycle.kill(vm.id);
-    const floor = await bareFloor(dataDir);
-    const pause = s.pauseMs ?? 0;
-    const row = (name: string, value: number, f: number): Row => ({
-      name,
-      value: ms(value),
-      floor: ms(f),
-      target: `≤ 1.2 × floor = ${ms(1.2 * f)}`,
-      ok: value <= 1.2 * f,
+    const ours = { pause: [] as number[], total: [] as number[], revert: [] as number[] };
+    const floor = { pause: [] as number[], total: [] as number[], revert: [] as number[] };
+    const corral = async (i: number) => {
+      const t0 = performance.now();
+      const s = await snaps.create(vm.id, { name: `bench-${i}`, description: '', memory: true });
+      ours.total.push(performance.now() - t0);
+      ours.pause.push(s.pauseMs ?? 0);
+      const t1 = performance.now();
+      await snaps.revert(vm.id, s.name);
+      ours.revert.push(performance.now() - t1);
+    };
+    const byHand = async (i: number) => {
+      const save = await bareJob(c!, 'save', `b${i}`);
+      floor.total.push(save.total);
+      floor.pause.push(save.pause);
+      floor.revert.push((await bareJob(c!, 'load', `b${i}`)).untilRunning);
+    };
+    for (let i = 0; i < RUNS; i++) {
+      if (i % 2 === 0) {
+        await corral(i);
+        await byHand(i);
+      } else {
+        await byHand(i);
+        await corral(i);
+      }
+    }
+    console.error('snapshot rounds (ms):', JSON.stringify({ ours, floor }));
+    const row = (name: string, value: number[], f: number[]): Row => ({
+      name: `${name} (median of ${RUNS})`,
+      value: ms(median(value)),
+      floor: `${ms(median(f))} (same job by hand, bare QEMU, same argv)`,
+      target: `≤ 1.2 × floor = ${ms(1.2 * median(f))}`,
+      ok: median(value) <= 1.2 * median(f),
     });
     return [
-      row(`live snapshot, ${MIB} MiB RAM: guest paused`, pause, floor.save.pause),
-      row(`live snapshot, ${MIB} MiB RAM: total`, total, floor.save.total),
-      row(`revert with RAM, ${MIB} MiB: until the guest runs again`, revert, floor.load.untilRunning),
+      row(`live snapshot, ${MIB} MiB RAM: guest paused`, ours.pause, floor.pause),
+      row(`live snapshot, ${MIB} MiB RAM: total`, ours.total, floor.total),
+      row(`revert with RAM, ${MIB} MiB: until the guest runs again`, ours.revert, floor.revert),
     ];
   } finally {
+    c?.close();
+    bare?.kill('SIGKILL');
     await host.close({ stopGuests: true, timeoutSec: 0 });
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

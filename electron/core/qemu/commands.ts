@@ -170,7 +170,10 @@ export class QemuCommands {
     return this.execute('screendump', { filename: file, format: 'png' }, 10_000);
   }
 
-  /** Starts a snapshot-save, snapshot-load or snapshot-delete job (QEMU 6.0+); poll queryJobs for its end. */
+  /**
+   * Starts a snapshot-save, snapshot-load or snapshot-delete job (QEMU 6.0+). Its end comes as a
+   * JOB_STATUS_CHANGE event ("concluded"); queryJobs then tells whether it failed.
+   */
   startSnapshotJob(kind: 'save' | 'load' | 'delete', a: SnapshotJobArgs): Promise<void> {
     return this.execute(
       `snapshot-${kind}`,
@@ -187,6 +190,16 @@ export class QemuCommands {
 
   dismissJob(id: string): Promise<void> {
     return this.execute('job-dismiss', { id });
+  }
+
+  /**
+   * The internal snapshot tags each block node holds, by node name: what QEMU itself has open,
+   * in one round trip (no qemu-img beside a running QEMU).
+   */
+  async snapshotTags(): Promise<Map<string, string[]>> {
+    type Node = { 'node-name': string; image?: { snapshots?: Array<{ name: string }> } };
+    const nodes = await this.execute<Node[]>('query-named-block-nodes', { flat: true });
+    return new Map(nodes.map((n) => [n['node-name'], (n.image?.snapshots ?? []).map((s) => s.name)]));
   }
 
   /** Internal snapshots of several nodes at one instant, without RAM (snapshot-save needs a vmstate). */

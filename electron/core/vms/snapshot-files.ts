@@ -84,9 +84,9 @@ export async function createOffline(files: string[], tag: string, env: NodeJS.Pr
 
 /** The images among `files` that hold `tag`. */
 export async function holding(files: string[], tag: string, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const out: string[] = [];
-  for (const f of files) if (fs.existsSync(f) && (await imgSnapshotTags(f, env)).includes(tag)) out.push(f);
-  return out;
+  // read-only looks, one qemu-img each: asked together
+  const held = await Promise.all(files.map(async (f) => fs.existsSync(f) && (await imgSnapshotTags(f, env)).includes(tag)));
+  return files.filter((_f, i) => held[i]);
 }
 
 /** The block nodes that hold a snapshot: every disk, and the UEFI variables when kept. */
