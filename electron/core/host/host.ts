@@ -210,6 +210,7 @@ export class Host {
             consoles,
             vmDir: (id) => files(id).dir,
             serialLog: (id) => files(id).serialLog,
+            agentSocket: (id) => files(id).qgaSocket,
             events,
             settings,
             info,
