@@ -177,8 +177,16 @@ export function statsText(v: VmInfo, s: VmStats | null): string {
     ['Disk read:', rate(s.diskReadBps)],
     ['Disk write:', rate(s.diskWriteBps)],
     ...(s.nics?.length
-      ? s.nics.map((n) => [`Network ${n.nic}:`, n.rxBps !== null && n.txBps !== null ? `in ${rate(n.rxBps)}, out ${rate(n.txBps)}` : n.note ?? '-'])
-      : [['Network:', s.netRxBps !== null && s.netTxBps !== null ? `in ${rate(s.netRxBps)}, out ${rate(s.netTxBps)}` : 'no NIC the host can measure']]),
+      ? s.nics.map((n) => [
+          `Network ${n.nic}:`,
+          n.rxBps !== null && n.txBps !== null ? `in ${rate(n.rxBps)}, out ${rate(n.txBps)}` : (n.note ?? '-'),
+        ])
+      : [
+          [
+            'Network:',
+            s.netRxBps !== null && s.netTxBps !== null ? `in ${rate(s.netRxBps)}, out ${rate(s.netTxBps)}` : 'no NIC the host can measure',
+          ],
+        ]),
   ]);
 }
 

@@ -36,7 +36,12 @@ describe('addresses from the guest agent', () => {
     const nics = [nic('net0', 'user', '52:54:00:00:00:01')];
     const first = await book.of(nics, socket);
     expect(first).toEqual([
-      expect.objectContaining({ nic: 'net0', addresses: ['10.0.2.15'], source: 'host', note: expect.stringMatching(/no guest agent answered/) }),
+      expect.objectContaining({
+        nic: 'net0',
+        addresses: ['10.0.2.15'],
+        source: 'host',
+        note: expect.stringMatching(/no guest agent answered/),
+      }),
     ]);
     // a silent agent is remembered: the next answer comes without asking (the socket may exist now)
     fs.writeFileSync(socket, '');
