@@ -176,7 +176,17 @@ export function statsText(v: VmInfo, s: VmStats | null): string {
     ['Balloon:', s.balloonBytes === null ? '-' : formatSize(s.balloonBytes)],
     ['Disk read:', rate(s.diskReadBps)],
     ['Disk write:', rate(s.diskWriteBps)],
-    ['Network:', 'not measurable with user-mode networking'],
+    ...(s.nics?.length
+      ? s.nics.map((n) => [
+          `Network ${n.nic}:`,
+          n.rxBps !== null && n.txBps !== null ? `in ${rate(n.rxBps)}, out ${rate(n.txBps)}` : (n.note ?? '-'),
+        ])
+      : [
+          [
+            'Network:',
+            s.netRxBps !== null && s.netTxBps !== null ? `in ${rate(s.netRxBps)}, out ${rate(s.netTxBps)}` : 'no NIC the host can measure',
+          ],
+        ]),
   ]);
 }
 

@@ -279,7 +279,7 @@ describe('NICs', () => {
   it('gives each kind its netdev and each NIC its MAC', () => {
     const g = privateGroup('/data', 'lab');
     expect(argv.filter((_, i) => argv[i - 1] === '-netdev')).toEqual([
-      'stream,id=net0,server=off,addr.type=fd,addr.str=3',
+      'stream,id=net0,server=on,addr.type=fd,addr.str=3',
       `socket,id=net1,mcast=${g.addr}:${g.port},localaddr=127.0.0.1`,
       'bridge,id=net2,br=br0,helper=/usr/lib/qemu/qemu-bridge-helper',
     ]);

@@ -57,8 +57,11 @@ export type NetworkList = z.infer<typeof NetworkList>;
 export const NicAddresses = z.object({
   nic: z.string(),
   addresses: z.array(z.string()),
-  /** host: what the host sees (slirp's and passt's fixed address, the neighbour table); unknown: it cannot see. */
-  source: z.enum(['host', 'unknown']),
+  /**
+   * agent: the guest agent's answer; host: what the host sees (slirp's and passt's fixed
+   * address, the neighbour table); unknown: it cannot see.
+   */
+  source: z.enum(['agent', 'host', 'unknown']),
   note: z.string(),
 });
 export type NicAddresses = z.infer<typeof NicAddresses>;

@@ -2,6 +2,15 @@
 // schemas.ts re-exports them.
 import { z } from 'zod';
 
+/** One NIC's traffic as the guest sees it (rx: received by the guest). */
+export const NicRate = z.object({
+  nic: z.string(),
+  /** null: the host cannot measure this NIC; note says why. */
+  rxBps: z.number().nullable(),
+  txBps: z.number().nullable(),
+  note: z.string().nullable(),
+});
+
 export const VmStats = z.object({
   vmId: z.string(),
   at: z.number(),
@@ -11,9 +20,14 @@ export const VmStats = z.object({
   balloonBytes: z.number().nullable(),
   diskReadBps: z.number(),
   diskWriteBps: z.number(),
-  /** null: not measured (passt, slirp and private NICs keep no counters the host can read). */
+  /**
+   * The sum over the NICs the host can measure (bridge NICs' taps); null when it measures none
+   * (passt, slirp and private NICs keep no counters the host can read).
+   */
   netRxBps: z.number().nullable(),
   netTxBps: z.number().nullable(),
+  /** Each NIC's figures (live samples only; the day history keeps the totals). */
+  nics: z.array(NicRate).optional(),
 });
 
 export const HostResources = z.object({
@@ -30,4 +44,5 @@ export const HostResources = z.object({
 });
 
 export type VmStats = z.infer<typeof VmStats>;
+export type NicRate = z.infer<typeof NicRate>;
 export type HostResources = z.infer<typeof HostResources>;

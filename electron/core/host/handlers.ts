@@ -14,7 +14,7 @@ import type { Portable } from '../portable/index.js';
 import type { Vms } from '../vms/index.js';
 import type { SnapshotLayer } from '../vms/snapshot-layer.js';
 import { networkList } from '../vms/network-list.js';
-import { hostSeenAddresses } from '../vms/guest-addresses.js';
+import { GuestAddresses } from '../vms/agent-addresses.js';
 import type { AccountHandlers } from './account-handlers.js';
 import type { Migration } from './migration-handlers.js';
 
@@ -31,6 +31,8 @@ export interface HandlerDeps {
   /** Where a VM's own files are (known_hosts for ssh). */
   vmDir: (vmId: string) => string;
   serialLog: (vmId: string) => string;
+  /** The VM's guest agent socket (addresses from the agent). */
+  agentSocket: (vmId: string) => string;
   events: EventRepo;
   settings: SettingsRepo;
   info: () => HostInfo;
@@ -55,6 +57,7 @@ export function makeHandlers({
   consoles,
   vmDir,
   serialLog,
+  agentSocket,
   events,
   settings,
   info,
@@ -71,6 +74,7 @@ export function makeHandlers({
   const subscribed = new Set<Session>();
 
   const { service, lifecycle, registry, journal } = vms;
+  const addresses = new GuestAddresses();
   journal.on('changed', (vm: VmInfo) => subscribed.forEach((s) => s.send('vm.changed', vm)));
   journal.on('removed', (vm) => subscribed.forEach((s) => s.send('vm.removed', vm)));
   journal.on('logged', (ev: EventRecord) => subscribed.forEach((s) => s.send('event.logged', ev)));
@@ -101,7 +105,7 @@ export function makeHandlers({
     'vm.addresses': (a) => {
       const vm = service.get(a.vm);
       if (!vm.booted) throw new CorralError('conflict', `"${vm.name}" is not running: a stopped guest has no addresses`);
-      return hostSeenAddresses(vms.ctx.vms.get(vm.id)?.applied?.nics ?? vm.config.nics);
+      return addresses.of(vms.ctx.vms.get(vm.id)?.applied?.nics ?? vm.config.nics, agentSocket(vm.id));
     },
     'network.list': () => networkList(service.list(), vms.ctx.driver.defaultNicKind() === 'passt'),
     'pool.add': (a) => vms.pools.add(a.name, a.path),

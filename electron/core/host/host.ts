@@ -151,6 +151,7 @@ export class Host {
             pid: r.machine.pid,
             qmp: r.machine.qmp,
             onEvent: (fn: (ev: QmpEvent) => void) => r.machine.onEvent(fn),
+            nics: vmLayer.ctx.vms.get(r.vmId)?.applied?.nics,
           })),
         committedBytes: () => vmLayer.lifecycle.committedBytes(),
       };
@@ -210,6 +211,7 @@ export class Host {
             consoles,
             vmDir: (id) => files(id).dir,
             serialLog: (id) => files(id).serialLog,
+            agentSocket: (id) => files(id).qgaSocket,
             events,
             settings,
             info,

@@ -28,7 +28,7 @@ export interface LaunchSpec {
   shareVia?: ReadonlyArray<'virtiofs' | '9p'>;
   /** The target of a live migration: QEMU waits for migrate-incoming instead of booting. */
   incoming?: boolean;
-  /** The fd QEMU inherits for each passt NIC, by NIC id. */
+  /** The fd QEMU inherits for each passt NIC (the socket it listens on), by NIC id. */
   passtFds?: ReadonlyMap<string, number>;
 }
 

@@ -34,8 +34,8 @@ export interface Machine {
   onTpmFailed(fn: (why: string) => void): void;
   /** Called once if a shared folder's virtiofsd ends while QEMU runs (the guest lost the folder): a failure too. */
   onShareFailed(fn: (why: string) => void): void;
-  /** Called with what happened to a NIC's helper (a passt that ended): recorded as an event. */
-  onNetworkNote?(fn: (message: string) => void): void;
+  /** Called with what happened to a NIC's helper (a passt that ended, put back or not): an event. */
+  onNetworkNote?(fn: (message: string, recovered: boolean) => void): void;
   /** Sends a signal to the QEMU process (gone already: nothing happens). */
   signal(sig: NodeJS.Signals): void;
   /** Stops watching (the host is leaving; QEMU goes on). */

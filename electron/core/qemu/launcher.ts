@@ -33,7 +33,7 @@ export interface LaunchOptions {
   timeoutMs?: number;
   /** Called as soon as the process exists, while QEMU is still setting up (its pid may be recorded then). */
   onSpawn?: (pid: number, pidStart: string | null) => void;
-  /** Open fds QEMU inherits as 3, 4… (passt's ends of the NICs' socket pairs). */
+  /** Open fds QEMU inherits as 3, 4… (the sockets it listens on for the NICs' passts). */
   fds?: number[];
 }
 

@@ -9,7 +9,7 @@ import * as ids from './ids.js';
 export const BRIDGE_HELPER = process.env.CORRAL_BRIDGE_HELPER ?? '/usr/lib/qemu/qemu-bridge-helper';
 
 export interface NicPlan {
-  /** The fd number QEMU inherits for each passt NIC (its end of the socket pair). */
+  /** The fd of the socket QEMU listens on for each passt NIC's passt (see passt.ts). */
   passtFds: ReadonlyMap<string, number>;
   /** Keys private networks to this host: another data dir's network of the same name is another network. */
   hostKey: string;
@@ -33,9 +33,10 @@ export function netdevArg(nic: Nic, plan: NicPlan): string {
       return ['user', `id=${id}`, ...fwd].join(',');
     }
     case 'passt': {
+      // QEMU listens, passt connects: a new passt can take over the NIC while the guest runs
       const fd = plan.passtFds.get(nic.id);
-      if (fd === undefined) throw new Error(`no passt for ${nic.id}`);
-      return opts('stream', { id, server: false, 'addr.type': 'fd', 'addr.str': String(fd) });
+      if (fd === undefined) throw new Error(`no passt socket for ${nic.id}`);
+      return opts('stream', { id, server: true, 'addr.type': 'fd', 'addr.str': String(fd) });
     }
     case 'bridge':
       return opts('bridge', { id, br: nic.bridge ?? '', helper: BRIDGE_HELPER });

@@ -1,11 +1,15 @@
 // passt, one per passt NIC: user-mode networking in its own sandboxed process (no privileges,
-// namespaces of its own), started before QEMU and detached like it, so a host restart leaves
-// the guest's network up. Its link to QEMU is one end of a socket pair the host makes: passt
-// gets it as --fd, QEMU as an inherited fd (`-netdev stream,addr.type=fd`). Nothing is bound
-// in the file system, so no other process can connect to either side; this also avoids the
-// socket passt would bind only after dropping to nobody, who may not enter the run dir.
+// namespaces of its own), detached like QEMU, so a host restart leaves the guest's network up.
+// QEMU listens on a unix socket the host binds in the private run dir and hands over as an fd
+// (`-netdev stream,server=on,addr.type=fd`); the host connects to it and hands that connection
+// to passt (--fd): passt never binds anything, so it needs no way into the run dir after
+// dropping to its own user. QEMU 7.2's stream server goes back to listening on the same fd when
+// its peer closes, so a passt that dies is replaced by a new one on a new connection to the
+// same socket, and the guest sees no more than a short outage. (Had QEMU bound the path itself,
+// it would listen anew after dropping to its own user, and that failed here.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Nic, PortForward } from '../api/contract.js';
 import type { VmFiles } from '../paths.js';
@@ -58,13 +62,11 @@ export interface PasstProcess {
   pidStart: string | null;
 }
 
-/** A started passt with the host's end of the pair, to be handed to QEMU and then closed. */
-export interface StartedPasst extends PasstProcess {
-  /** The fd QEMU inherits; close() once QEMU has it. */
-  qemuFd: number;
-  close(): void;
-}
-
+/**
+ * QEMU's socket for the NIC. Named for the NIC alone: the run dir is sized so that serial.sock
+ * fits a socket path, and "net99.sock" is no longer than that.
+ */
+export const passtSocket = (files: VmFiles, nicId: string) => path.join(files.runDir, `${nicId}.sock`);
 export const passtPidFile = (files: VmFiles, nicId: string) => path.join(files.runDir, `passt-${nicId}.pid`);
 /** Also passt's identity: only this VM's passt for this NIC has this path in its argv. */
 export const passtLog = (files: VmFiles, nicId: string) => path.join(files.dir, `passt-${nicId}.log`);
@@ -77,15 +79,58 @@ export function passtForwardArgs(forwards: readonly PortForward[]): string[] {
   ]);
 }
 
-export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null, bin = passtBinary()): Promise<StartedPasst> {
+/**
+ * The listening socket QEMU gets for a NIC (its fd, to be inherited; close() once QEMU has it).
+ * Bound under a temporary name and renamed: Node removes the path it bound when the host
+ * closes its copy, and the path must stay for the next passt.
+ */
+export async function listenForPasst(files: VmFiles, nicId: string): Promise<{ fd: number; close(): void }> {
+  ensurePrivateDir(files.runDir, files.runBase);
+  const final = passtSocket(files, nicId);
+  const temp = `${final}.new`;
+  for (const f of [final, temp]) fs.rmSync(f, { force: true });
+  const server = net.createServer((c) => c.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(temp, resolve);
+  });
+  fs.renameSync(temp, final);
+  return { fd: (server as unknown as { _handle: { fd: number } })._handle.fd, close: () => server.close() };
+}
+
+/** A connection to QEMU's socket for the NIC, not read by the host: it is passt's to use. */
+function connectQemu(file: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = new net.Socket();
+    // paused before it connects, so Node never reads a frame meant for passt
+    s.pause();
+    s.once('error', (err) => reject(new Error(`cannot reach QEMU's network socket ${path.basename(file)}: ${err.message}`)));
+    s.connect(file, () => resolve(s));
+  });
+}
+
+/**
+ * Starts passt for a NIC of a running QEMU (held at -S or running), on a new connection to the
+ * NIC's socket. Ends a passt left for that NIC first. Rejects if passt refuses to start (a
+ * forwarded port in use, say), with what it said.
+ */
+export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null, bin = passtBinary()): Promise<PasstProcess> {
   ensurePrivateDir(files.runDir, files.runBase);
   stopPasst(files, nic.id);
   const log = passtLog(files, nic.id);
+  const conn = await connectQemu(passtSocket(files, nic.id));
   // -f: passt's own daemon mode forks in ways that failed in containers; the host detaches it
   const args = ['-f', '-q', '--fd', '3', '-l', log, ...passtForwardArgs(nic.forwards)];
   // as root passt would drop to nobody; QEMU's own user keeps Corral's processes in one account
   if (user) args.push('--runas', `${user.uid}:${user.gid}`);
-  const child: ChildProcess = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  let child: ChildProcess;
+  try {
+    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+    child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe', fd] });
+  } finally {
+    // passt has its own copy now (or none, if it never started)
+    conn.destroy();
+  }
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (b: Buffer) => stderr.push(b));
   const pid = await new Promise<number>((resolve, reject) => {
@@ -98,7 +143,6 @@ export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null
     );
     child.once('spawn', () => resolve(child.pid!));
   });
-  const pair = child.stdio[3] as unknown as { _handle: { fd: number }; destroy(): void };
   try {
     // recorded at once: whatever happens next, the next stop finds it
     fs.writeFileSync(passtPidFile(files, nic.id), `${pid}\n`, { mode: 0o600 });
@@ -120,14 +164,13 @@ export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null
       throw new Error(`passt for ${nic.id} did not start (exit ${early}): ${said || 'see its log'}`);
     }
   } catch (err) {
-    pair.destroy();
     child.kill('SIGKILL');
     fs.rmSync(passtPidFile(files, nic.id), { force: true });
     throw err;
   }
   child.stderr?.destroy();
   child.unref();
-  return { nicId: nic.id, pid, pidStart: processStartTime(pid), qemuFd: pair._handle.fd, close: () => pair.destroy() };
+  return { nicId: nic.id, pid, pidStart: processStartTime(pid) };
 }
 
 /** The VM's passt for this NIC if it still runs (pidfile and identity), or null. */

@@ -28,16 +28,8 @@ import {
   type VirtiofsdProcess,
 } from './virtiofsd.js';
 import { checkBridges } from './bridge.js';
-import {
-  findPasst,
-  hasDefaultRoute,
-  passtAlive,
-  passtInstalled,
-  startPasst,
-  stopAllPasst,
-  type PasstProcess,
-  type StartedPasst,
-} from './passt.js';
+import { findPasst, hasDefaultRoute, passtInstalled, listenForPasst, startPasst, stopAllPasst, type PasstProcess } from './passt.js';
+import { PasstKeeper, type PasstKeeperOptions } from './passt-keeper.js';
 import type { NicKind, VmConfig } from '../api/contract.js';
 
 const SERIAL_TAIL = 4096;
@@ -64,16 +56,16 @@ class QemuMachine implements Machine {
   private shareFailure: string | null = null;
   private readonly shareListeners: Array<(why: string) => void> = [];
   private readonly shareWatches: Array<() => void> = [];
-  private readonly notes: string[] = [];
-  private readonly noteListeners: Array<(message: string) => void> = [];
-  private passtTimer: NodeJS.Timeout | null = null;
+  private readonly notes: Array<{ message: string; recovered: boolean }> = [];
+  private readonly noteListeners: Array<(message: string, recovered: boolean) => void> = [];
+  private passtKeeper: PasstKeeper | null = null;
 
   constructor(
     private readonly proc: QemuProcess,
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
     shares: { running: Array<{ tag: string; proc: VirtiofsdProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
-    passt: { procs: Array<{ nicId: string; proc: PasstProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
+    passt: (Omit<PasstKeeperOptions, 'live' | 'note'> & { procs: Array<{ nicId: string; proc: PasstProcess | null }> }) | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
     for (const fsd of shares?.running ?? []) {
@@ -92,7 +84,14 @@ class QemuMachine implements Machine {
         }),
       );
     }
-    if (passt) this.watchPasst(passt.procs, passt.files);
+    if (passt) {
+      this.passtKeeper = new PasstKeeper({
+        ...passt,
+        live: () => !this.detached && processStartTime(this.proc.pid) !== null,
+        note: (message, recovered) => this.note(message, recovered),
+      });
+      this.passtKeeper.watch(passt.procs);
+    }
     if (!tpm) return;
     if (!tpm.swtpm) this.failTpm('swtpm was gone when Corral reattached to QEMU');
     else {
@@ -106,41 +105,14 @@ class QemuMachine implements Machine {
     }
   }
 
-  /**
-   * A passt that ends leaves its NIC without a network. QEMU 7.2's stream netdev cannot
-   * reconnect and the host cannot hand QEMU a new socket, so the NIC stays cut off until the
-   * next boot; the guest runs on, and the event says so.
-   */
-  private watchPasst(procs: Array<{ nicId: string; proc: PasstProcess | null }>, files: ReturnType<typeof vmFiles>): void {
-    const watched = new Map<string, PasstProcess>();
-    for (const { nicId, proc } of procs) {
-      if (proc) watched.set(nicId, proc);
-      else this.note(`passt for ${nicId} was gone when Corral reattached: that NIC has no network until the VM restarts`);
-    }
-    if (!watched.size) return;
-    this.passtTimer = setInterval(() => {
-      for (const [nicId, p] of watched) {
-        if (passtAlive(p, files)) continue;
-        watched.delete(nicId);
-        // it ends with QEMU too: only one gone while QEMU lives is news
-        setTimeout(() => {
-          if (!this.detached && processStartTime(this.proc.pid) !== null)
-            this.note(`passt for ${nicId} (pid ${p.pid}) ended while the guest ran: that NIC has no network until the VM restarts`);
-        }, TPM_GRACE_MS).unref();
-      }
-      if (!watched.size && this.passtTimer) clearInterval(this.passtTimer);
-    }, 500);
-    this.passtTimer.unref();
+  private note(message: string, recovered: boolean): void {
+    this.notes.push({ message, recovered });
+    for (const fn of this.noteListeners) fn(message, recovered);
   }
 
-  private note(message: string): void {
-    this.notes.push(message);
-    for (const fn of this.noteListeners) fn(message);
-  }
-
-  onNetworkNote(fn: (message: string) => void): void {
+  onNetworkNote(fn: (message: string, recovered: boolean) => void): void {
     this.noteListeners.push(fn);
-    for (const n of this.notes) fn(n);
+    for (const n of this.notes) fn(n.message, n.recovered);
   }
 
   private failTpm(why: string): void {
@@ -168,7 +140,7 @@ class QemuMachine implements Machine {
   private stopWatches(): void {
     this.stopTpmWatch();
     for (const stop of this.shareWatches) stop();
-    if (this.passtTimer) clearInterval(this.passtTimer);
+    this.passtKeeper?.stop();
   }
 
   get pid(): number {
@@ -226,17 +198,10 @@ export class RealQemuDriver implements QemuDriver {
     return this.passt ? 'passt' : 'user';
   }
 
-  /** One passt per passt NIC, before QEMU (which gets their ends of the socket pairs). */
-  private async startNetwork(config: VmConfig, files: ReturnType<typeof vmFiles>, user: QemuUser | null): Promise<StartedPasst[]> {
-    checkBridges(config.nics);
-    const started: StartedPasst[] = [];
-    try {
-      for (const nic of config.nics) if (nic.kind === 'passt') started.push(await startPasst(files, nic, user));
-    } catch (err) {
-      for (const p of started) p.close();
-      stopAllPasst(files);
-      throw err;
-    }
+  /** One passt per passt NIC, on QEMU's sockets (QEMU listens on them while held at -S). */
+  private async startNetwork(config: VmConfig, files: ReturnType<typeof vmFiles>, user: QemuUser | null): Promise<PasstProcess[]> {
+    const started: PasstProcess[] = [];
+    for (const nic of config.nics) if (nic.kind === 'passt') started.push(await startPasst(files, nic, user));
     return started;
   }
 
@@ -262,34 +227,45 @@ export class RealQemuDriver implements QemuDriver {
       stopAllVirtiofsd(files);
       stopAllPasst(files);
     };
-    let passts: StartedPasst[];
     try {
-      passts = await this.startNetwork(config, files, user);
+      checkBridges(config.nics);
     } catch (err) {
       stopHelpers();
       throw err;
     }
-    const passtFds = new Map(passts.map((p, i) => [p.nicId, 3 + i]));
+    // QEMU's listening sockets for the passts, bound by the host in its run dir
+    const listeners: Array<{ fd: number; close(): void }> = [];
+    try {
+      for (const nic of config.nics) if (nic.kind === 'passt') listeners.push(await listenForPasst(files, nic.id));
+    } catch (err) {
+      for (const l of listeners) l.close();
+      stopHelpers();
+      throw err;
+    }
+    const passtIds = config.nics.filter((n) => n.kind === 'passt').map((n) => n.id);
+    const passtFds = new Map(passtIds.map((id, i) => [id, 3 + i]));
     const argv = buildArgv(
       { ...vm, files, firmware, shareVia: shares.via, passtFds },
       { ...this.o.caps, runAs: user?.name, hostKey: this.o.layout.root },
     );
     let proc: QemuProcess;
     try {
-      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn, fds: passts.map((p) => p.qemuFd) });
+      proc = await launchQemu(this.o.caps.binary, argv, files, { onSpawn, fds: listeners.map((l) => l.fd) });
     } catch (err) {
       stopHelpers();
       throw err;
     } finally {
-      // QEMU holds its ends now; the host keeps none
-      for (const p of passts) p.close();
+      // QEMU holds them now; the host keeps none
+      for (const l of listeners) l.close();
     }
-    const passtWatch = passts.length ? { procs: passts.map((p) => ({ nicId: p.nicId, proc: p as PasstProcess })), files } : null;
     // QEMU is still building the machine: the serial link is connected meanwhile, and the
     // question whether QEMU accepted it waits in line behind qmp_capabilities
     const link = new SerialLink(files.serialSocket);
     try {
       await Promise.all([this.linkSerial(proc, link, files.serialLog, LAUNCH_TIMEOUT_MS), proc.qmp.ready]);
+      // QEMU answers QMP once its netdevs exist: the passts connect to their sockets now
+      const passts = await this.startNetwork(config, files, user);
+      const passtWatch = passts.length ? { procs: passts.map((p) => ({ nicId: p.nicId, proc: p })), files, nics: config.nics, user } : null;
       return this.watch(
         new QemuMachine(proc, link, swtpm ? { swtpm, files } : null, { running: shares.running, files }, passtWatch),
         files,
@@ -324,7 +300,14 @@ export class RealQemuDriver implements QemuDriver {
       const running = virtiofsdIndexes(files).map((i) => ({ tag: `#${i}`, proc: findVirtiofsd(files, i, `#${i}`) }));
       // the NICs QEMU runs with: each passt NIC's passt must still be there
       const passtNics = (config?.nics ?? []).filter((n) => n.kind === 'passt');
-      const passt = passtNics.length ? { procs: passtNics.map((n) => ({ nicId: n.id, proc: findPasst(files, n.id) })), files } : null;
+      const passt = passtNics.length
+        ? {
+            procs: passtNics.map((n) => ({ nicId: n.id, proc: findPasst(files, n.id) })),
+            files,
+            nics: passtNics,
+            user: this.o.qemuUser ?? null,
+          }
+        : null;
       return this.watch(new QemuMachine(proc, link, tpm, { running, files }, passt), files);
     } catch (err) {
       proc.detach();

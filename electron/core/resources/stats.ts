@@ -1,10 +1,12 @@
 // Live statistics of running VMs: host CPU and resident memory of each QEMU from /proc, disk
-// counters from QMP, the balloon from QMP's BALLOON_CHANGE events. One sample every 2 s, the
+// counters from QMP, the balloon from QMP's BALLOON_CHANGE events, NIC traffic where the host
+// can count it (nic-rates.ts). One sample every 2 s, the
 // last hour kept in memory, per-minute averages for a day in SQLite.
 import fs from 'node:fs';
-import type { VmStats } from '../api/contract.js';
+import type { Nic, VmStats } from '../api/contract.js';
 import type { QemuCommands } from '../qemu/commands.js';
 import { QmpError, type QmpEvent } from '../qemu/qmp.js';
+import { NicCounters, totals } from './nic-rates.js';
 
 const TICKS = 100; // USER_HZ on Linux
 const PAGE = 4096;
@@ -17,6 +19,8 @@ export interface Sampled {
   qmp: QemuCommands;
   /** The run's QMP events (one subscription per run: the balloon size arrives as events). */
   onEvent(fn: (ev: QmpEvent) => void): void;
+  /** The NICs QEMU runs with (per-NIC traffic). */
+  nics?: readonly Nic[];
 }
 
 /**
@@ -103,6 +107,7 @@ export class StatsBook {
   /** Per run (a restart brings a new QMP link, and a new watch with it). */
   private readonly balloons = new WeakMap<QemuCommands, BalloonWatch>();
   private readonly procs = new ProcStats();
+  private readonly nics = new Map<string, NicCounters>();
 
   /** One sample of a VM; rates need a previous sample, so the first one reads 0. */
   async sample(vm: Sampled, now: number): Promise<VmStats | null> {
@@ -126,6 +131,10 @@ export class StatsBook {
     const p = before?.pid === vm.pid ? before : undefined; // a new run starts its own counters
     this.prev.set(vm.vmId, { pid: vm.pid, at: now, cpuTicks: ticks, rd, wr });
     const secs = p ? (now - p.at) / 1000 : 0;
+    let counters = this.nics.get(vm.vmId);
+    if (counters?.pid !== vm.pid) this.nics.set(vm.vmId, (counters = new NicCounters(vm.pid)));
+    const nics = counters.rates(vm.nics ?? [], now);
+    const net = totals(nics);
     const rate = (a: number, b: number) => (secs > 0 ? Math.max(0, (a - b) / secs) : 0);
     const s: VmStats = {
       vmId: vm.vmId,
@@ -135,8 +144,9 @@ export class StatsBook {
       balloonBytes: await balloon,
       diskReadBps: p ? rate(rd, p.rd) : 0,
       diskWriteBps: p ? rate(wr, p.wr) : 0,
-      netRxBps: null,
-      netTxBps: null,
+      netRxBps: net.rx,
+      netTxBps: net.tx,
+      nics,
     };
     const ring = this.hour.get(vm.vmId) ?? [];
     ring.push(s);
@@ -154,6 +164,7 @@ export class StatsBook {
     const ids = new Set(running.map((r) => r.vmId));
     this.procs.keepOnly(ids);
     for (const id of this.prev.keys()) if (!ids.has(id)) this.prev.delete(id);
+    for (const id of this.nics.keys()) if (!ids.has(id)) this.nics.delete(id);
   }
 
   /** Closes every file it holds (the host is closing). */
@@ -177,8 +188,8 @@ export class StatsBook {
         balloonBytes: last.balloonBytes,
         diskReadBps: avg((s) => s.diskReadBps),
         diskWriteBps: avg((s) => s.diskWriteBps),
-        netRxBps: null,
-        netTxBps: null,
+        netRxBps: xs.some((s) => s.netRxBps !== null) ? avg((s) => s.netRxBps ?? 0) : null,
+        netTxBps: xs.some((s) => s.netTxBps !== null) ? avg((s) => s.netTxBps ?? 0) : null,
       });
     }
     return out;

@@ -40,8 +40,10 @@ export class Supervisor {
     machine.onEvent((ev) => this.onQmpEvent(run, ev));
     machine.onTpmFailed((why) => this.onTpmFailed(run, why));
     machine.onShareFailed((why) => this.onShareFailed(run, why));
-    machine.onNetworkNote?.((message) => {
-      if (this.ctx.registry.isCurrent(run)) this.ctx.journal.error(recordOf(this.ctx, vmId), message);
+    machine.onNetworkNote?.((message, recovered) => {
+      if (!this.ctx.registry.isCurrent(run)) return;
+      if (recovered) this.ctx.journal.host(recordOf(this.ctx, vmId), message);
+      else this.ctx.journal.error(recordOf(this.ctx, vmId), message);
     });
     run.ended = machine.exited.then((facts) => this.onExit(run, facts));
     return run;

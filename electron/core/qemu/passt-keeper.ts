@@ -1,0 +1,92 @@
+// Keeps each passt NIC's passt running while its QEMU runs. A passt that ends (killed, crashed,
+// gone when the host reattached) is started again on a new connection to QEMU's socket for the
+// NIC (see passt.ts), which QEMU accepts while the guest keeps running. Either way the host says
+// so; one that cannot be put back leaves the NIC without network until the next boot.
+import type { Nic } from '../api/contract.js';
+import type { VmFiles } from '../paths.js';
+import { passtAlive, startPasst, type PasstProcess } from './passt.js';
+import type { QemuUser } from './run-as.js';
+
+const WATCH_MS = 500;
+/** passt also ends when QEMU does: only one gone while QEMU still lives after this is news. */
+const GRACE_MS = 300;
+/** A passt that keeps dying is not put back forever: at most this many times per window. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface PasstKeeperOptions {
+  files: VmFiles;
+  nics: readonly Nic[];
+  user: QemuUser | null;
+  /** Whether QEMU still runs and this host still watches it. */
+  live: () => boolean;
+  /** An event for the VM's timeline; `recovered` when a new passt took the NIC over. */
+  note: (message: string, recovered: boolean) => void;
+  start?: typeof startPasst;
+}
+
+export class PasstKeeper {
+  private readonly watched = new Map<string, PasstProcess>();
+  private readonly restarts = new Map<string, number[]>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: PasstKeeperOptions) {}
+
+  /** Watches the NICs' passts; a NIC whose passt is already gone (null) gets a new one at once. */
+  watch(procs: ReadonlyArray<{ nicId: string; proc: PasstProcess | null }>): void {
+    for (const { nicId, proc } of procs) {
+      if (proc) this.watched.set(nicId, proc);
+      else void this.replace(nicId, 'was gone when Corral reattached');
+    }
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private arm(): void {
+    if (this.timer || this.stopped || !this.watched.size) return;
+    this.timer = setInterval(() => this.check(), WATCH_MS);
+    this.timer.unref();
+  }
+
+  private check(): void {
+    for (const [nicId, p] of this.watched) {
+      if (passtAlive(p, this.o.files)) continue;
+      this.watched.delete(nicId);
+      setTimeout(() => {
+        if (!this.stopped && this.o.live()) void this.replace(nicId, `(pid ${p.pid}) ended while the guest ran`);
+      }, GRACE_MS).unref();
+    }
+  }
+
+  private async replace(nicId: string, what: string): Promise<void> {
+    const lost = `passt for ${nicId} ${what}`;
+    const nic = this.o.nics.find((n) => n.id === nicId && n.kind === 'passt');
+    const now = Date.now();
+    const recent = (this.restarts.get(nicId) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+    if (!nic || recent.length >= MAX_RESTARTS) {
+      const why = nic ? `it ended ${recent.length} times within a minute, so it is not started again` : 'its NIC is unknown';
+      this.o.note(`${lost}; ${why}: that NIC has no network until the VM restarts`, false);
+      return;
+    }
+    this.restarts.set(nicId, [...recent, now]);
+    try {
+      const p = await (this.o.start ?? startPasst)(this.o.files, nic, this.o.user);
+      if (this.stopped || !this.o.live()) return;
+      this.watched.set(nicId, p);
+      this.arm();
+      this.o.note(`${lost}; started it again (pid ${p.pid}) on the NIC's socket, where QEMU takes it back`, true);
+    } catch (err) {
+      if (this.stopped || !this.o.live()) return;
+      this.o.note(
+        `${lost} and could not be started again (${(err as Error).message}): that NIC has no network until the VM restarts`,
+        false,
+      );
+    }
+  }
+}
