@@ -11,6 +11,8 @@ import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
 import type { Vms } from '../vms/index.js';
 import type { ClusterMethod } from './handlers.js';
+import { FORWARDED } from './forwarded-methods.js';
+import type { ClusterRoutes } from './migration-handlers.js';
 
 export interface ClusterLinkDeps {
   dataDir: string;
@@ -20,25 +22,6 @@ export interface ClusterLinkDeps {
 }
 
 const SINGLE: ClusterStatus = { clustered: false, clusterId: null, self: null, hosts: [], members: [], leader: null, problem: null };
-
-/** Methods naming one VM: carried out by the host that has it. */
-const VM_METHODS = [
-  'vm.get',
-  'vm.stats',
-  'vm.resizeDisk',
-  'vm.update',
-  'vm.start',
-  'vm.stop',
-  'vm.kill',
-  'vm.reset',
-  'vm.pause',
-  'vm.resume',
-  'vm.delete',
-  'vm.screenshot',
-  'events.list',
-  'monitor.exec',
-  'serial.log',
-] as const satisfies readonly MethodName[];
 
 export class ClusterLink {
   cluster: Cluster | null = null;
@@ -114,8 +97,8 @@ export class ClusterLink {
   /** The handlers with the cluster's: forwarding, the inventory in vm.list, and cluster.*. */
   wrap(base: Omit<Handlers, ClusterMethod>): Handlers {
     const h = { ...base } as Handlers;
-    for (const m of VM_METHODS) {
-      const own = base[m] as (a: { vm: string }, s: Session) => unknown;
+    for (const m of FORWARDED) {
+      const own = (base as Record<string, unknown>)[m] as (a: { vm: string }, s: Session) => unknown;
       (h as Record<string, unknown>)[m] = async (a: { vm: string }, s: Session) => {
         const c = this.cluster;
         // a call another host forwarded is never forwarded again (no loops on a stale inventory)
@@ -132,7 +115,10 @@ export class ClusterLink {
     }
     h['vm.list'] = async (a, s) => {
       const mine = (await base['vm.list'](a, s)).map((vm) => this.decorate(vm));
-      return this.cluster ? [...mine, ...this.cluster.inventory.others()] : mine;
+      if (!this.cluster) return mine;
+      // a VM that just moved here may still be listed under its old host for a moment
+      const here = new Set(mine.map((vm) => vm.id));
+      return [...mine, ...this.cluster.inventory.others().filter((vm) => !here.has(vm.id))];
     };
     h['vm.create'] = async (a, s) => {
       const c = this.cluster;
@@ -193,6 +179,25 @@ export class ClusterLink {
       return { ok: true as const };
     };
     return h;
+  }
+
+  /** What a migration to another host of the cluster needs: its peer by name, and this host's certificate. */
+  routes(): ClusterRoutes | null {
+    const c = this.cluster;
+    if (!c) return null;
+    return {
+      creds: { ca: c.certs.ca, cert: c.certs.cert, key: c.certs.key },
+      peerFor: (name) => {
+        const h = c.directory.byName(name);
+        if (!h) {
+          const names = [...c.directory.hosts.values()].map((x) => x.name).join(', ');
+          throw new CorralError('not-found', `there is no host "${name}" in the cluster (hosts: ${names})`, 'to');
+        }
+        if (h.id === c.config.hostId) throw new CorralError('conflict', `the VM is on host "${h.name}" already`, 'to');
+        if (!c.directory.alive.has(h.id)) throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
+        return { address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined };
+      },
+    };
   }
 
   async close(): Promise<void> {
