@@ -89,7 +89,16 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {
     await this.etcd.delete().key(keys.inventoryVm(this.self.id, vm.id));
-    await this.etcd.delete().key(keys.config(vm.id));
+    // a VM that moved to another host is that host's now: its config and name stay
+    const k = keys.config(vm.id);
+    const cur = await this.etcd.get(k).exec();
+    const kv = cur.kvs[0];
+    if (kv && (JSON.parse(kv.value.toString()) as StoredConfig).hostId !== this.self.id) return;
+    // deleted only if unchanged since read: an arrival's put in between wins
+    if (kv) {
+      const r = await this.etcd.if(k, 'Mod', '==', kv.mod_revision).then(this.etcd.delete().key(k)).commit();
+      if (!r.succeeded) return;
+    }
     // the name is free again, if it is still this VM's
     await this.etcd
       .if(keys.vmName(vm.name), 'Value', '==', vm.id)
@@ -109,15 +118,22 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     const at = hostOfInventoryKey(key);
     if (!at || at.hostId === this.self.id) return;
     const vm = this.remote.get(at.vmId);
-    if (!vm) return;
+    // gone from a host it had left already (it moved): the entry is its new host's
+    if (!vm || vm.host.id !== at.hostId) return;
     // deleted on purpose (the VM is gone: its config went with it) or its host's lease expired
     void this.etcd
       .get(keys.config(at.vmId))
       .string()
       .then((cfg) => {
+        const owner = cfg === null ? null : (JSON.parse(cfg) as StoredConfig).hostId;
         if (cfg === null) {
           this.remote.delete(at.vmId);
           this.emit('removed', { id: vm.id, name: vm.name });
+        } else if (owner !== at.hostId) {
+          // it moved: to this host (listed as ours now) or to another, whose entry is read again
+          // (the old host may have published after the new one)
+          if (owner === this.self.id) this.remote.delete(at.vmId);
+          else void this.reread(owner!, at.vmId).catch((err: Error) => this.log(`inventory: ${err.message}`));
         } else {
           const stale = { ...vm, host: { ...vm.host, reporting: false } };
           this.remote.set(vm.id, stale);
@@ -125,6 +141,12 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
         }
       })
       .catch((err: Error) => this.log(`inventory: ${err.message}`));
+  }
+
+  private async reread(hostId: string, vmId: string): Promise<void> {
+    const text = await this.etcd.get(keys.inventoryVm(hostId, vmId)).string();
+    if (text) this.onPut(keys.inventoryVm(hostId, vmId), text);
+    else if (this.remote.get(vmId)?.host.id !== hostId) this.remote.delete(vmId);
   }
 
   /** Every VM of the other hosts. */
