@@ -170,6 +170,7 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
     case 'autostartDelaySec':
     case 'stopTimeoutSec':
     case 'ha': // whom the fencer guards and the cluster may move: no QEMU change
+    case 'evacuate':
       return null;
     case 'memoryMiB':
       return next.memoryMiB <= booted.memoryMiB ? null : `it booted with ${booted.memoryMiB} MiB, the most the balloon can give`;

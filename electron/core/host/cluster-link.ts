@@ -6,13 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
-import type { Args, MethodName, ResponseMessage, VmInfo } from '../api/contract.js';
+import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
 import type { Vms } from '../vms/index.js';
 import type { ClusterMethod } from './handlers.js';
 import { FORWARDED } from './forwarded-methods.js';
 import type { ClusterRoutes } from './migration-handlers.js';
+import { methods } from '../api/contract.js';
+import { Evacuation } from './evacuation.js';
 
 export interface ClusterLinkDeps {
   dataDir: string;
@@ -123,6 +125,7 @@ export class ClusterLink {
     h['vm.create'] = async (a, s) => {
       const c = this.cluster;
       if (!c) return await base['vm.create'](a, s);
+      this.refuseInMaintenance(c, `"${a.name}" cannot be created here`);
       const claim = `pending-${c.config.hostId}-${Date.now()}`;
       if (!(await c.inventory.claimName(a.name, claim)))
         throw new CorralError('conflict', `a VM named "${a.name}" already exists in the cluster`, 'name');
@@ -157,6 +160,21 @@ export class ClusterLink {
       s.onClose(() => this.watchers.delete(s));
       return r;
     };
+    h['migration.prepareIncoming'] = async (a, s) => {
+      if (this.cluster) this.refuseInMaintenance(this.cluster, `"${a.name}" cannot move here`);
+      return await base['migration.prepareIncoming'](a, s);
+    };
+    const onHost = async <M extends 'host.evacuate' | 'host.restore'>(m: M, a: Args<M>, s: Session, run: (e: Evacuation) => Promise<Result<M>>) => {
+      const c = this.need();
+      const target = c.directory.byName(a.host);
+      if (!target) throw new CorralError('not-found', `there is no host "${a.host}" in the cluster`, 'host');
+      if (target.id !== c.config.hostId) return await c.peers.call(target.id, m, a);
+      const local = <N extends MethodName>(n: N, args: ArgsIn<N>) =>
+        (h[n] as (x: unknown, s: Session) => Promise<Result<N>>)(methods[n].args.parse(args), s);
+      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress: (p) => this.broadcast('host.evacuation', p) }));
+    };
+    h['host.evacuate'] = (a, s) => onHost('host.evacuate', a, s, (e) => e.evacuate());
+    h['host.restore'] = (a, s) => onHost('host.restore', a, s, (e) => e.restore(a.bringBack));
     h['cluster.status'] = async () => (this.cluster ? await this.cluster.status() : { ...SINGLE, problem: this.problem });
     h['cluster.init'] = async (a) => {
       await this.busy();
@@ -179,6 +197,19 @@ export class ClusterLink {
       return { ok: true as const };
     };
     return h;
+  }
+
+  /** A host in maintenance takes no VMs: refused with what to do. */
+  private refuseInMaintenance(c: Cluster, what: string): void {
+    if (c.maintenance.of(c.config.hostId))
+      throw new CorralError(
+        'conflict',
+        `${what}: host "${c.config.name}" is in maintenance (evacuated) and takes no VMs until corral host restore ${c.config.name}`,
+      );
+  }
+
+  private broadcast<E extends EventName>(event: E, data: EventMap[E]): void {
+    this.watchers.forEach((s) => s.send(event, data));
   }
 
   /** What a migration to another host of the cluster needs: its peer by name, and this host's certificate. */
