@@ -5,10 +5,7 @@ import { out, printJson, table } from '../format.js';
 import { command, flag } from '../table.js';
 
 function vmsTable(vms: EvacuatedVm[]): string {
-  return table([
-    ['VM', 'DONE', 'WHERE', 'WHY'],
-    ...vms.map((v) => [v.name, v.action, v.to ?? '-', v.why ?? '']),
-  ]);
+  return table([['VM', 'DONE', 'WHERE', 'WHY'], ...vms.map((v) => [v.name, v.action, v.to ?? '-', v.why ?? ''])]);
 }
 
 /** Prints the host's progress events for `host` on stderr while `call` runs. */
@@ -24,7 +21,7 @@ export const evacuateCommands = [
   command({
     words: 'host evacuate',
     args: ['HOST'],
-    summary: 'Maintenance: move every VM off a cluster host (as each VM\'s evacuate setting says); it takes no new VMs',
+    summary: "Maintenance: move every VM off a cluster host (as each VM's evacuate setting says); it takes no new VMs",
     options: { json: flag('print JSON for scripts') },
     async run({ args: [name], o, host }) {
       const c = await host();

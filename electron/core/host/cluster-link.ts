@@ -164,7 +164,12 @@ export class ClusterLink {
       if (this.cluster) this.refuseInMaintenance(this.cluster, `"${a.name}" cannot move here`);
       return await base['migration.prepareIncoming'](a, s);
     };
-    const onHost = async <M extends 'host.evacuate' | 'host.restore'>(m: M, a: Args<M>, s: Session, run: (e: Evacuation) => Promise<Result<M>>) => {
+    const onHost = async <M extends 'host.evacuate' | 'host.restore'>(
+      m: M,
+      a: Args<M>,
+      s: Session,
+      run: (e: Evacuation) => Promise<Result<M>>,
+    ) => {
       const c = this.need();
       const target = c.directory.byName(a.host);
       if (!target) throw new CorralError('not-found', `there is no host "${a.host}" in the cluster`, 'host');
@@ -225,7 +230,8 @@ export class ClusterLink {
           throw new CorralError('not-found', `there is no host "${name}" in the cluster (hosts: ${names})`, 'to');
         }
         if (h.id === c.config.hostId) throw new CorralError('conflict', `the VM is on host "${h.name}" already`, 'to');
-        if (!c.directory.alive.has(h.id)) throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
+        if (!c.directory.alive.has(h.id))
+          throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
         return { address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined };
       },
     };

@@ -106,7 +106,12 @@ export class IncomingMigrations {
   }
 
   /** Starts QEMU with -incoming defer and TLS; for local storage, exports its new disks over NBD. */
-  private async launch(rec: VmRecord, a: Args<'migration.prepareIncoming'>, ca: CredsSource, arrival: Arrival): Promise<PrepareIncomingResult> {
+  private async launch(
+    rec: VmRecord,
+    a: Args<'migration.prepareIncoming'>,
+    ca: CredsSource,
+    arrival: Arrival,
+  ): Promise<PrepareIncomingResult> {
     const { ctx } = this.d;
     const onSpawn = (pid: number, pidStart: string | null) => ctx.vms.setRuntime(rec.id, { pid, pidStart }, ctx.clock.now());
     const machine = await ctx.driver.launch({ id: rec.id, name: rec.name, config: rec.config, incoming: true, onSpawn });
