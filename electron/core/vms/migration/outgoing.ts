@@ -171,6 +171,9 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     let completed = false;
     try {
       await writeCreds(creds.dir, ca, 'client', [], ctx.vms.get(rec.id)?.name ?? rec.name);
+      // a guest that arrived here by migration still has the server end of that one under the same id
+      await m.setParameters({ tlsCreds: '' }).catch(() => undefined);
+      await m.delTlsCreds().catch(() => undefined);
       await m.addTlsCreds(creds.dir, 'client');
       // QEMU has loaded them: a host's own key need not lie in a dir QEMU's user can read any longer
       creds.remove();
