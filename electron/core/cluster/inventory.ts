@@ -27,6 +27,8 @@ interface StoredConfig {
 export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ id: string; name: string }] }> {
   /** Other hosts' VMs by id. */
   private readonly remote = new Map<string, ClusterVm>();
+  /** VMs that ended here as migrated: their config and name are their new host's. */
+  private readonly movedAway = new Set<string>();
   private watcher: Watcher | null = null;
   private readonly unsubscribe: Array<() => void> = [];
 
@@ -71,6 +73,14 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     await this.publishAll();
   }
 
+  /**
+   * Publishes a VM that just arrived before the call that made it run here returns: the host
+   * it left then finds the config is this host's, and keeps its hands off it and the name.
+   */
+  async publishArrival(vmId: string): Promise<void> {
+    await this.publish(this.vms.service.get(vmId));
+  }
+
   /** Puts every local VM again (at start, and with a new lease after the old one was lost). */
   async publishAll(): Promise<void> {
     for (const vm of this.vms.service.list()) {
@@ -82,13 +92,19 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
 
   private async publish(vm: VmInfo): Promise<void> {
     const entry: ClusterVm = { ...vm, host: { id: this.self.id, name: this.self.name, reporting: true } };
-    const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
+    const left = vm.lastExit?.reason === 'migrated';
+    if (left) this.movedAway.add(vm.id);
     await this.lease().put(keys.inventoryVm(this.self.id, vm.id)).value(JSON.stringify(entry));
+    // the config (and with it the name) is the owner's: an arrival takes it over only once it
+    // runs here, and the host it left never writes it again
+    if (vm.state === 'incoming' || left) return;
+    const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
     await this.etcd.put(keys.config(vm.id)).value(JSON.stringify(stored));
   }
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {
     await this.etcd.delete().key(keys.inventoryVm(this.self.id, vm.id));
+    if (this.movedAway.delete(vm.id)) return;
     // a VM that moved to another host is that host's now: its config and name stay
     const k = keys.config(vm.id);
     const cur = await this.etcd.get(k).exec();

@@ -164,6 +164,11 @@ export class ClusterLink {
       if (this.cluster) this.refuseInMaintenance(this.cluster, `"${a.name}" cannot move here`);
       return await base['migration.prepareIncoming'](a, s);
     };
+    h['migration.finishIncoming'] = async (a, s) => {
+      const r = await base['migration.finishIncoming'](a, s);
+      await this.cluster?.inventory.publishArrival(r.id);
+      return r;
+    };
     const onHost = async <M extends 'host.evacuate' | 'host.restore'>(
       m: M,
       a: Args<M>,
