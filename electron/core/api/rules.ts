@@ -117,6 +117,7 @@ export const LIVE_SETTINGS = [
   'autostartDelaySec',
   'stopTimeoutSec',
   'ha',
+  'evacuate',
 ] as const;
 
 /** What the running QEMU was started with: the ceiling for live changes. */
