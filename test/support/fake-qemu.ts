@@ -253,6 +253,12 @@ export class FakeQemu implements QemuDriver {
     return 'pc-q35-7.2';
   }
 
+  /** Set to refuse every VM (as a host whose QEMU lacks its hardware). */
+  problem: string | null = null;
+  problemFor(): string | null {
+    return this.problem;
+  }
+
   /** The live QEMU of a VM, if any. */
   current(vmId: string): FakeProcess | undefined {
     return this.processes.find((p) => p.vmId === vmId && p.alive);

@@ -113,7 +113,7 @@ function statusText(s: ClusterStatus): string {
         `${h.name}${h.self ? ' (this host)' : ''}`,
         h.address,
         h.etcdRole,
-        h.reporting ? 'reporting' : 'not reporting',
+        `${h.reporting ? 'reporting' : 'not reporting'}${h.maintenance ? ', maintenance' : ''}`,
         h.vms === null ? '-' : `${h.running}/${h.vms} running`,
         h.memoryBytes === null ? '-' : `${formatSize(h.committedBytes ?? 0)} of ${formatSize(h.memoryBytes)}`,
       ]),

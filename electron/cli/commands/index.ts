@@ -15,6 +15,7 @@ import { lifecycleCommands } from './vm-lifecycle.js';
 import { snapshotCommands } from './snapshots.js';
 import { shareCommands } from './vm-share.js';
 import { migrateCommands } from './migrate.js';
+import { evacuateCommands } from './evacuate.js';
 
 export const COMMANDS: readonly Command[] = [
   ...serveCommands,
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   ...consoleCommands,
   ...poolCommands,
   ...hostCommands,
+  ...evacuateCommands,
   ...clusterCommands,
   ...haCommands,
   ...accountCommands,

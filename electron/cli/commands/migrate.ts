@@ -19,10 +19,10 @@ function progressLine(p: MigrationProgress): string {
 export const migrateCommands = [
   command({
     words: 'vm migrate',
-    args: ['NAME', 'HOST-URL'],
-    summary: 'Move a VM to another Corral host (live if it runs); Ctrl-C cancels',
+    args: ['NAME', 'HOST'],
+    summary: 'Move a VM to another host of the cluster, or to a URL (live if it runs); Ctrl-C cancels',
     options: {
-      token: option('TOKEN', 'an admin API token of the target host (required)', text),
+      token: option('TOKEN', 'with a URL as HOST: an admin API token of that host', text),
       'max-downtime': option('MS', 'the longest pause of the guest at the switch-over (default 300)', int),
       storage: option(
         'auto|shared|local',
@@ -30,8 +30,9 @@ export const migrateCommands = [
         oneOf('auto', 'shared', 'local'),
       ),
     },
-    async run({ args: [name, url], o, host }) {
-      if (!o.token) throw new UsageError('--token is needed: an admin API token of the target host (corral token create there)');
+    async run({ args: [name, to], o, host }) {
+      if (to.includes('://') && !o.token)
+        throw new UsageError('--token is needed with a URL: an admin API token of the target host (corral token create there)');
       const c = await host();
       const tty = process.stderr.isTTY;
       let last = 0;
@@ -54,7 +55,7 @@ export const migrateCommands = [
       try {
         const r = await c.call('vm.migrate', {
           vm: name,
-          to: url,
+          to,
           token: o.token,
           maxDowntimeMs: o['max-downtime'],
           storage: o.storage,

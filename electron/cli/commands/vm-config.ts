@@ -152,6 +152,12 @@ export const configCommands = [
       order: update.option('autostartOrder', 'N', 'autostart group: lower starts first, stops last (default 0)', int),
       delay: update.option('autostartDelaySec', 'SEC', 'after it runs, the next autostart group waits this long', duration),
       'stop-timeout': update.option('stopTimeoutSec', 'SEC', 'at host shutdown, force it off after this long (default 60)', duration),
+      evacuate: update.option(
+        'evacuate',
+        'migrate|restart|stop',
+        'at corral host evacuate: migrate (default), restart on another host, or stop here',
+        oneOf('migrate', 'restart', 'stop'),
+      ),
       live: update.flag('live', 'apply to the running VM now, and fail instead of leaving a change pending'),
       ...HA_OPTIONS,
     },

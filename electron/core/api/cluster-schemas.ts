@@ -51,6 +51,8 @@ export const ClusterHost = z.object({
   committedBytes: z.number().nullable(),
   vms: z.number().nullable(),
   running: z.number().nullable(),
+  /** In maintenance (host evacuate): it takes no VMs until host restore. */
+  maintenance: z.boolean(),
 });
 
 export const EtcdMemberInfo = z.object({

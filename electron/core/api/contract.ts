@@ -38,6 +38,7 @@ import {
   type SnapshotProgress,
 } from './snapshot-schemas.js';
 import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
+import { evacuationMethods, type EvacuationProgress } from './evacuation-schemas.js';
 import { BalanceReport, HaStatus } from './ha-schemas.js';
 
 export * from './schemas.js';
@@ -45,6 +46,7 @@ export * from './account-schemas.js';
 export * from './snapshot-schemas.js';
 export * from './cluster-schemas.js';
 export * from './migration-schemas.js';
+export * from './evacuation-schemas.js';
 export * from './ha-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
@@ -317,6 +319,7 @@ export const methods = {
   'cluster.leave': method(z.object({}), Ok),
   'cluster.status': method(z.object({}), ClusterStatus),
   ...migrationMethods,
+  ...evacuationMethods,
 } as const;
 
 export type Methods = typeof methods;
@@ -361,6 +364,8 @@ export interface EventMap {
   'snapshot.progress': SnapshotProgress;
   /** A migration's figures, about twice a second while it runs. */
   'migration.progress': MigrationProgress;
+  /** An evacuation or restore of a host under way: one per VM, and at the start and the end. */
+  'host.evacuation': EvacuationProgress;
 }
 export type EventName = keyof EventMap;
 

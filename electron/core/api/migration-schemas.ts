@@ -13,17 +13,26 @@ const HostAddress = z
   .max(253)
   .regex(/^[A-Za-z0-9.:-]+$/, 'is not a host name or address');
 
-export const MigrateArgs = z.object({
-  vm: VmRef,
-  /** The target host's URL, as its `corral serve` prints it (the cluster will name hosts instead). */
-  to: z.string().url('must be a URL such as http://host:port').max(2000),
-  /** An admin API token of the target host. */
-  token: z.string().min(1).max(500),
-  /** The longest the guest may be paused at the switch-over. */
-  maxDowntimeMs: z.number().int().min(1, 'must be at least 1 ms').max(60_000, 'must be at most 60000 ms').default(300),
-  /** auto: shared when every disk is inside a pool of the target at the same path, local otherwise. */
-  storage: z.enum(['auto', 'shared', 'local']).default('auto'),
-});
+export const MigrateArgs = z
+  .object({
+    vm: VmRef,
+    /** A host of this host's cluster, by name; or the URL of another `corral serve` (two standalone hosts). */
+    to: z.string().min(1).max(2000),
+    /** With a URL only: an admin API token of the target host (cluster hosts trust each other's certificates). */
+    token: z.string().min(1).max(500).optional(),
+    /** The longest the guest may be paused at the switch-over. */
+    maxDowntimeMs: z.number().int().min(1, 'must be at least 1 ms').max(60_000, 'must be at most 60000 ms').default(300),
+    /** auto: shared when every disk is inside a pool of the target at the same path, local otherwise. */
+    storage: z.enum(['auto', 'shared', 'local']).default('auto'),
+  })
+  .superRefine((a, ctx) => {
+    if (!isTargetUrl(a.to)) return;
+    if (!URL.canParse(a.to)) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be a URL such as http://host:port' });
+    else if (!a.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'is needed with a URL: an admin API token of that host' });
+  });
+
+/** Whether a migration's target is a URL (a standalone host) rather than a cluster host's name. */
+export const isTargetUrl = (to: string) => to.includes('://');
 
 export const MigrateResult = z.object({
   vm: VmName,

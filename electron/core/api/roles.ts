@@ -98,6 +98,8 @@ export const ACCESS: Record<MethodName, Access> = {
   'migration.prepareIncoming': change('admin'),
   'migration.finishIncoming': change('admin'),
   'migration.abortIncoming': change('admin'),
+  'host.evacuate': change('admin'),
+  'host.restore': change('admin'),
 };
 
 /** Events go only to roles that could have asked for what they carry. */
@@ -114,6 +116,7 @@ export const EVENT_ROLES: Record<EventName, Role> = {
   'snapshot.progress': 'viewer',
   'job.progress': 'operator',
   'migration.progress': 'viewer',
+  'host.evacuation': 'viewer',
 };
 
 export function atLeast(have: Role, need: Role): boolean {

@@ -117,6 +117,7 @@ export const LIVE_SETTINGS = [
   'autostartDelaySec',
   'stopTimeoutSec',
   'ha',
+  'evacuate',
 ] as const;
 
 /** What the running QEMU was started with: the ceiling for live changes. */
@@ -170,6 +171,7 @@ export function liveBlocker(field: string, next: Pick<VmConfig, 'memoryMiB' | 'c
     case 'autostartDelaySec':
     case 'stopTimeoutSec':
     case 'ha': // whom the fencer guards and the cluster may move: no QEMU change
+    case 'evacuate':
       return null;
     case 'memoryMiB':
       return next.memoryMiB <= booted.memoryMiB ? null : `it booted with ${booted.memoryMiB} MiB, the most the balloon can give`;

@@ -193,6 +193,13 @@ export const HaConfig = z.object({
   hosts: z.array(z.string().min(1, 'must not be empty').max(253, 'must be at most 253 characters')).max(16, 'at most 16 hosts'),
 });
 
+/**
+ * What `corral host evacuate` does with this VM: migrate (live when it runs; offline when it is
+ * stopped), restart (shut down, moved, started on another host), or stop (left stopped here).
+ * A VM that cannot migrate live (a TPM, a refusal of every other host) is restarted elsewhere.
+ */
+export const EvacuateMode = z.enum(['migrate', 'restart', 'stop']);
+
 export const VmConfig = z.object({
   /** vCPUs at boot; raised live up to maxCpus by hotplug. */
   cpus: Cpus,
@@ -246,6 +253,7 @@ export const VmConfig = z.object({
   /** How long the guest gets to shut down on the ACPI button when the machine shuts down. */
   stopTimeoutSec: StopTimeoutSec,
   ha: HaConfig,
+  evacuate: EvacuateMode,
 });
 
 /** The settings a VM is created with, and what a config stored by an older Corral lacks. */
@@ -280,6 +288,7 @@ export const CONFIG_DEFAULTS: Omit<VmConfig, 'disks'> = {
   autostartDelaySec: 0,
   stopTimeoutSec: 60,
   ha: { enabled: false, priority: 0, group: null, hosts: [] },
+  evacuate: 'migrate',
 };
 
 export const ExitInfo = z.object({

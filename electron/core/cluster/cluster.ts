@@ -15,6 +15,7 @@ import { EtcdMember, clientUrl } from './etcd-member.js';
 import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
+import { MaintenanceBook } from './maintenance.js';
 import { handleJoin } from './join-handler.js';
 import { keys } from './keys.js';
 import { PeerClient } from './peer-client.js';
@@ -44,6 +45,7 @@ export class Cluster {
   readonly directory: HostDirectory;
   readonly inventory: Inventory;
   readonly peers: PeerClient;
+  readonly maintenance: MaintenanceBook;
   private member: EtcdMember | null = null;
   private lease!: Lease;
   private servers: https.Server[] = [];
@@ -65,6 +67,7 @@ export class Cluster {
       (id) => this.directory.nameOf(id),
       (s) => deps.log(s),
     );
+    this.maintenance = new MaintenanceBook(this.etcd, deps.log);
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
   }
 
@@ -99,6 +102,7 @@ export class Cluster {
     this.lease = this.newLease();
     await this.putAlive();
     await this.directory.start();
+    await this.maintenance.start();
     await this.inventory.start();
     this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
     const bind = cfg.address.includes(':') ? '::' : '0.0.0.0';
@@ -203,6 +207,7 @@ export class Cluster {
         committedBytes: a?.committedBytes ?? null,
         vms: a?.vms ?? null,
         running: a?.running ?? null,
+        maintenance: this.maintenance.of(h.id) !== null,
       };
     });
     let members: ClusterStatus['members'] = [];
@@ -259,6 +264,7 @@ export class Cluster {
     // a cluster without quorum does not answer a watch's cancel: never wait for it long
     await within(3000, this.inventory.close());
     await within(3000, this.directory.close());
+    await within(3000, this.maintenance.close());
     this.peers.close();
     this.lease?.release();
     this.etcd.close();

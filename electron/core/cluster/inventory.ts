@@ -27,6 +27,8 @@ interface StoredConfig {
 export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ id: string; name: string }] }> {
   /** Other hosts' VMs by id. */
   private readonly remote = new Map<string, ClusterVm>();
+  /** VMs that ended here as migrated: their config and name are their new host's. */
+  private readonly movedAway = new Set<string>();
   private watcher: Watcher | null = null;
   private readonly unsubscribe: Array<() => void> = [];
 
@@ -71,6 +73,14 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     await this.publishAll();
   }
 
+  /**
+   * Publishes a VM that just arrived before the call that made it run here returns: the host
+   * it left then finds the config is this host's, and keeps its hands off it and the name.
+   */
+  async publishArrival(vmId: string): Promise<void> {
+    await this.publish(this.vms.service.get(vmId));
+  }
+
   /** Puts every local VM again (at start, and with a new lease after the old one was lost). */
   async publishAll(): Promise<void> {
     for (const vm of this.vms.service.list()) {
@@ -82,14 +92,29 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
 
   private async publish(vm: VmInfo): Promise<void> {
     const entry: ClusterVm = { ...vm, host: { id: this.self.id, name: this.self.name, reporting: true } };
-    const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
+    const left = vm.lastExit?.reason === 'migrated';
+    if (left) this.movedAway.add(vm.id);
     await this.lease().put(keys.inventoryVm(this.self.id, vm.id)).value(JSON.stringify(entry));
+    // the config (and with it the name) is the owner's: an arrival takes it over only once it
+    // runs here, and the host it left never writes it again
+    if (vm.state === 'incoming' || left) return;
+    const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
     await this.etcd.put(keys.config(vm.id)).value(JSON.stringify(stored));
   }
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {
     await this.etcd.delete().key(keys.inventoryVm(this.self.id, vm.id));
-    await this.etcd.delete().key(keys.config(vm.id));
+    if (this.movedAway.delete(vm.id)) return;
+    // a VM that moved to another host is that host's now: its config and name stay
+    const k = keys.config(vm.id);
+    const cur = await this.etcd.get(k).exec();
+    const kv = cur.kvs[0];
+    if (kv && (JSON.parse(kv.value.toString()) as StoredConfig).hostId !== this.self.id) return;
+    // deleted only if unchanged since read: an arrival's put in between wins
+    if (kv) {
+      const r = await this.etcd.if(k, 'Mod', '==', kv.mod_revision).then(this.etcd.delete().key(k)).commit();
+      if (!r.succeeded) return;
+    }
     // the name is free again, if it is still this VM's
     await this.etcd
       .if(keys.vmName(vm.name), 'Value', '==', vm.id)
@@ -109,15 +134,22 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     const at = hostOfInventoryKey(key);
     if (!at || at.hostId === this.self.id) return;
     const vm = this.remote.get(at.vmId);
-    if (!vm) return;
+    // gone from a host it had left already (it moved): the entry is its new host's
+    if (!vm || vm.host.id !== at.hostId) return;
     // deleted on purpose (the VM is gone: its config went with it) or its host's lease expired
     void this.etcd
       .get(keys.config(at.vmId))
       .string()
       .then((cfg) => {
+        const owner = cfg === null ? null : (JSON.parse(cfg) as StoredConfig).hostId;
         if (cfg === null) {
           this.remote.delete(at.vmId);
           this.emit('removed', { id: vm.id, name: vm.name });
+        } else if (owner !== at.hostId) {
+          // it moved: to this host (listed as ours now) or to another, whose entry is read again
+          // (the old host may have published after the new one)
+          if (owner === this.self.id) this.remote.delete(at.vmId);
+          else void this.reread(owner!, at.vmId).catch((err: Error) => this.log(`inventory: ${err.message}`));
         } else {
           const stale = { ...vm, host: { ...vm.host, reporting: false } };
           this.remote.set(vm.id, stale);
@@ -125,6 +157,12 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
         }
       })
       .catch((err: Error) => this.log(`inventory: ${err.message}`));
+  }
+
+  private async reread(hostId: string, vmId: string): Promise<void> {
+    const text = await this.etcd.get(keys.inventoryVm(hostId, vmId)).string();
+    if (text) this.onPut(keys.inventoryVm(hostId, vmId), text);
+    else if (this.remote.get(vmId)?.host.id !== hostId) this.remote.delete(vmId);
   }
 
   /** Every VM of the other hosts. */

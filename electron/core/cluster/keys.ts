@@ -23,6 +23,9 @@ export const keys = {
   configs: `${ROOT}configs/`,
   /** VM names are unique across the cluster: name → VM id, claimed in a transaction. */
   vmName: (name: string) => `${ROOT}names/${Buffer.from(name).toString('base64url')}`,
+  /** Hosts in maintenance (host evacuate → restore): what left and where to, unleased. */
+  maintenance: `${ROOT}maintenance/`,
+  maintenanceOf: (hostId: string) => `${ROOT}maintenance/${hostId}`,
   /** The cluster's id (the CA fingerprint), written once at init. */
   clusterId: `${ROOT}cluster-id`,
 } as const;

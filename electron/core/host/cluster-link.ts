@@ -6,11 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
-import type { Args, MethodName, ResponseMessage, VmInfo } from '../api/contract.js';
+import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
 import type { Vms } from '../vms/index.js';
 import type { ClusterMethod } from './handlers.js';
+import { FORWARDED } from './forwarded-methods.js';
+import type { ClusterRoutes } from './migration-handlers.js';
+import { methods } from '../api/contract.js';
+import { Evacuation } from './evacuation.js';
 
 export interface ClusterLinkDeps {
   dataDir: string;
@@ -20,25 +24,6 @@ export interface ClusterLinkDeps {
 }
 
 const SINGLE: ClusterStatus = { clustered: false, clusterId: null, self: null, hosts: [], members: [], leader: null, problem: null };
-
-/** Methods naming one VM: carried out by the host that has it. */
-const VM_METHODS = [
-  'vm.get',
-  'vm.stats',
-  'vm.resizeDisk',
-  'vm.update',
-  'vm.start',
-  'vm.stop',
-  'vm.kill',
-  'vm.reset',
-  'vm.pause',
-  'vm.resume',
-  'vm.delete',
-  'vm.screenshot',
-  'events.list',
-  'monitor.exec',
-  'serial.log',
-] as const satisfies readonly MethodName[];
 
 export class ClusterLink {
   cluster: Cluster | null = null;
@@ -114,8 +99,8 @@ export class ClusterLink {
   /** The handlers with the cluster's: forwarding, the inventory in vm.list, and cluster.*. */
   wrap(base: Omit<Handlers, ClusterMethod>): Handlers {
     const h = { ...base } as Handlers;
-    for (const m of VM_METHODS) {
-      const own = base[m] as (a: { vm: string }, s: Session) => unknown;
+    for (const m of FORWARDED) {
+      const own = (base as Record<string, unknown>)[m] as (a: { vm: string }, s: Session) => unknown;
       (h as Record<string, unknown>)[m] = async (a: { vm: string }, s: Session) => {
         const c = this.cluster;
         // a call another host forwarded is never forwarded again (no loops on a stale inventory)
@@ -132,11 +117,15 @@ export class ClusterLink {
     }
     h['vm.list'] = async (a, s) => {
       const mine = (await base['vm.list'](a, s)).map((vm) => this.decorate(vm));
-      return this.cluster ? [...mine, ...this.cluster.inventory.others()] : mine;
+      if (!this.cluster) return mine;
+      // a VM that just moved here may still be listed under its old host for a moment
+      const here = new Set(mine.map((vm) => vm.id));
+      return [...mine, ...this.cluster.inventory.others().filter((vm) => !here.has(vm.id))];
     };
     h['vm.create'] = async (a, s) => {
       const c = this.cluster;
       if (!c) return await base['vm.create'](a, s);
+      this.refuseInMaintenance(c, `"${a.name}" cannot be created here`);
       const claim = `pending-${c.config.hostId}-${Date.now()}`;
       if (!(await c.inventory.claimName(a.name, claim)))
         throw new CorralError('conflict', `a VM named "${a.name}" already exists in the cluster`, 'name');
@@ -171,6 +160,31 @@ export class ClusterLink {
       s.onClose(() => this.watchers.delete(s));
       return r;
     };
+    h['migration.prepareIncoming'] = async (a, s) => {
+      if (this.cluster) this.refuseInMaintenance(this.cluster, `"${a.name}" cannot move here`);
+      return await base['migration.prepareIncoming'](a, s);
+    };
+    h['migration.finishIncoming'] = async (a, s) => {
+      const r = await base['migration.finishIncoming'](a, s);
+      await this.cluster?.inventory.publishArrival(r.id);
+      return r;
+    };
+    const onHost = async <M extends 'host.evacuate' | 'host.restore'>(
+      m: M,
+      a: Args<M>,
+      s: Session,
+      run: (e: Evacuation) => Promise<Result<M>>,
+    ) => {
+      const c = this.need();
+      const target = c.directory.byName(a.host);
+      if (!target) throw new CorralError('not-found', `there is no host "${a.host}" in the cluster`, 'host');
+      if (target.id !== c.config.hostId) return await c.peers.call(target.id, m, a);
+      const local = <N extends MethodName>(n: N, args: ArgsIn<N>) =>
+        (h[n] as (x: unknown, s: Session) => Promise<Result<N>>)(methods[n].args.parse(args), s);
+      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress: (p) => this.broadcast('host.evacuation', p) }));
+    };
+    h['host.evacuate'] = (a, s) => onHost('host.evacuate', a, s, (e) => e.evacuate());
+    h['host.restore'] = (a, s) => onHost('host.restore', a, s, (e) => e.restore(a.bringBack));
     h['cluster.status'] = async () => (this.cluster ? await this.cluster.status() : { ...SINGLE, problem: this.problem });
     h['cluster.init'] = async (a) => {
       await this.busy();
@@ -193,6 +207,39 @@ export class ClusterLink {
       return { ok: true as const };
     };
     return h;
+  }
+
+  /** A host in maintenance takes no VMs: refused with what to do. */
+  private refuseInMaintenance(c: Cluster, what: string): void {
+    if (c.maintenance.of(c.config.hostId))
+      throw new CorralError(
+        'conflict',
+        `${what}: host "${c.config.name}" is in maintenance (evacuated) and takes no VMs until corral host restore ${c.config.name}`,
+      );
+  }
+
+  private broadcast<E extends EventName>(event: E, data: EventMap[E]): void {
+    this.watchers.forEach((s) => s.send(event, data));
+  }
+
+  /** What a migration to another host of the cluster needs: its peer by name, and this host's certificate. */
+  routes(): ClusterRoutes | null {
+    const c = this.cluster;
+    if (!c) return null;
+    return {
+      creds: { ca: c.certs.ca, cert: c.certs.cert, key: c.certs.key },
+      peerFor: (name) => {
+        const h = c.directory.byName(name);
+        if (!h) {
+          const names = [...c.directory.hosts.values()].map((x) => x.name).join(', ');
+          throw new CorralError('not-found', `there is no host "${name}" in the cluster (hosts: ${names})`, 'to');
+        }
+        if (h.id === c.config.hostId) throw new CorralError('conflict', `the VM is on host "${h.name}" already`, 'to');
+        if (!c.directory.alive.has(h.id))
+          throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
+        return { address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined };
+      },
+    };
   }
 
   async close(): Promise<void> {

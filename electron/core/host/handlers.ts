@@ -19,7 +19,7 @@ import type { AccountHandlers } from './account-handlers.js';
 import type { Migration } from './migration-handlers.js';
 
 /** Answered by the cluster link (cluster-link.ts), which wraps these handlers. */
-export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}`>;
+export type ClusterMethod = Extract<keyof Handlers, `cluster.${string}` | 'host.evacuate' | 'host.restore'>;
 import type { HaHandlers } from './ha-handlers.js';
 
 export interface HandlerDeps {

@@ -41,7 +41,7 @@ import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
 import { ClusterLink } from './cluster-link.js';
-import { migrationFor } from './migration-handlers.js';
+import { migrationFor, type ClusterRoutes } from './migration-handlers.js';
 import { acquireLock } from './lock.js';
 import { VERSION } from '../version.js';
 
@@ -123,7 +123,9 @@ export class Host {
       await vmLayer.reattachAll();
       const snaps = snapshotLayer(vmLayer, db, (id) => files(id).qgaSocket);
       snaps.scheduler.start();
-      const migration = migrationFor(vmLayer, layout.root);
+      // the cluster link (made below) lends migrations its peers and certificates
+      let clusterRoutes: () => ClusterRoutes | null = () => null;
+      const migration = migrationFor(vmLayer, layout.root, () => clusterRoutes());
       await migration.dropLeftovers();
       const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
@@ -224,6 +226,7 @@ export class Host {
         ),
         record,
       );
+      clusterRoutes = () => cluster.routes();
       cluster.resume();
       const control = await listenControlSocket(layout.controlSocket, dispatcher);
       const host = new Host(

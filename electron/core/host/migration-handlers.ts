@@ -1,13 +1,17 @@
 // Live migration, wired for one host: the source side (vm.migrate, vm.migrateCancel) and the
-// target side (migration.*), with the CA both sides' QEMU TLS credentials come from.
+// target side (migration.*). Between hosts of a cluster the target is named, reached over the
+// cluster's mutual-TLS peer API and QEMU's TLS uses each host's certificate from the cluster
+// CA; between two standalone hosts it is a URL with an admin token, and the data dir's
+// `migration-ca/` (the same CA on both) signs QEMU's certificates.
 import path from 'node:path';
 import type { Handlers } from '../api/dispatcher.js';
-import type { MigrationProgress } from '../api/contract.js';
-import { caIn } from '../qemu/tls-creds.js';
+import { CorralError } from '../api/dispatcher.js';
+import { isTargetUrl, type MigrationProgress } from '../api/contract.js';
+import { caIn, type HostCreds } from '../qemu/tls-creds.js';
 import type { Vms } from '../vms/index.js';
 import { IncomingMigrations } from '../vms/migration/incoming.js';
 import { OutgoingMigrations } from '../vms/migration/outgoing.js';
-import type { PeerConnector } from '../vms/migration/peer.js';
+import type { PeerClient, PeerConnector } from '../vms/migration/peer.js';
 import { connectWsPeer } from './ws-peer.js';
 
 type MigrationMethods =
@@ -20,20 +24,38 @@ export interface Migration {
   dropLeftovers(): Promise<void>;
 }
 
-/**
- * `caDir` holds ca-cert.pem and ca-key.pem: the CA both hosts' QEMU certificates come from
- * (for now the admin puts it there on each host; the cluster will hand over its own).
- */
-export function migrationFor(vms: Vms, dataDir: string, connect: PeerConnector = connectWsPeer): Migration {
-  const ca = () => caIn(path.join(dataDir, 'migration-ca'));
+/** What the cluster lends a migration while this host is in one. */
+export interface ClusterRoutes {
+  /** A peer for the cluster host named `host`; throws naming the hosts there are when none is. */
+  peerFor(host: string): PeerClient;
+  /** This host's certificate from the cluster CA: QEMU's credentials on both sides. */
+  creds: HostCreds;
+}
+
+export function migrationFor(
+  vms: Vms,
+  dataDir: string,
+  cluster: () => ClusterRoutes | null = () => null,
+  wsConnect: (url: string, token: string) => Promise<PeerClient> = connectWsPeer,
+): Migration {
+  const creds = () => cluster()?.creds ?? caIn(path.join(dataDir, 'migration-ca'));
+  const connect: PeerConnector = async (to, token) => {
+    if (isTargetUrl(to)) return await wsConnect(to, token ?? '');
+    const c = cluster();
+    if (!c)
+      throw new CorralError('invalid-argument', `invalid argument "to": this host is in no cluster: name the target by its URL`, 'to', {
+        reason: 'names no host of a cluster',
+      });
+    return c.peerFor(to);
+  };
   const incoming = new IncomingMigrations({
     ctx: vms.ctx,
     supervisor: vms.supervisor,
     service: vms.service,
     committedBytes: () => vms.lifecycle.committedBytes(),
-    ca,
+    creds,
   });
-  const outgoing = new OutgoingMigrations({ ctx: vms.ctx, service: vms.service, connect, ca });
+  const outgoing = new OutgoingMigrations({ ctx: vms.ctx, service: vms.service, connect, creds });
   return {
     handlers: {
       'vm.migrate': (a) => outgoing.migrate(a),

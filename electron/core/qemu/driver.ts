@@ -64,6 +64,11 @@ export interface QemuDriver {
   pinnedMachineType(): string;
   /** The kind of NIC a VM made without a NIC list gets: passt where it is installed, else user. */
   defaultNicKind(): NicKind;
+  /**
+   * Why this host cannot run a VM with this config (machine type, CPU model, firmware, NICs'
+   * bridges and passt), or null: asked before a VM moves here, so a move is refused up front.
+   */
+  problemFor(config: VmConfig): string | null;
   /** Starts QEMU held at -S, with QMP and the serial link connected; `cont` runs the guest. */
   launch(spec: LaunchSpec): Promise<Machine>;
   /** The pid of a QEMU of this VM that is still alive (checked by process identity), or null. */

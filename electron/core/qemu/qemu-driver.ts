@@ -205,6 +205,19 @@ export class RealQemuDriver implements QemuDriver {
     return started;
   }
 
+  problemFor(config: VmConfig): string | null {
+    const hw = hardwareProblem(config, this.o.caps);
+    if (hw) return hw;
+    try {
+      resolveFirmware(config.firmware);
+      checkBridges(config.nics);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    const passt = config.nics.find((n) => n.kind === 'passt');
+    return passt && !passtInstalled() ? `${passt.id}: passt is not installed on this host (Debian: sudo apt install passt)` : null;
+  }
+
   async launch(spec: LaunchSpec): Promise<Machine> {
     const files = this.files(spec.id);
     const { onSpawn, ...vm } = spec;

@@ -13,7 +13,7 @@ import type { Machine } from '../../qemu/driver.js';
 import { diskNode } from '../../qemu/ids.js';
 import { createQcow2 } from '../../qemu/img.js';
 import { MIGRATION_TLS, MigrationCommands } from '../../qemu/migration-commands.js';
-import { writeCreds, type CaFiles } from '../../qemu/tls-creds.js';
+import { writeCreds, type CredsSource } from '../../qemu/tls-creds.js';
 import { admit } from '../../resources/host-capacity.js';
 import type { VmRecord } from '../../store/vm-repo.js';
 import { ensurePrivateDir } from '../../private-files.js';
@@ -43,8 +43,8 @@ export interface IncomingDeps {
   service: VmService;
   /** Memory committed to running VMs (for admission). */
   committedBytes: () => number;
-  /** The CA migrations are secured with; null: this host cannot take live migrations. */
-  ca: () => CaFiles | null;
+  /** QEMU's TLS credentials (the cluster host's certificate, or a CA); null: no encrypted migration here. */
+  creds: () => CredsSource | null;
 }
 
 export class IncomingMigrations {
@@ -58,9 +58,12 @@ export class IncomingMigrations {
     if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists on this host`, 'name');
     const tpm = tpmRefusal(a.name, a.config);
     if (tpm) throw new CorralError('conflict', tpm, 'config.tpm');
-    const ca = this.d.ca();
+    const cannot = ctx.driver.problemFor(a.config);
+    if (cannot) throw new CorralError('conflict', `this host cannot run "${a.name}": ${cannot}`, 'config');
+    const ca = this.d.creds();
     const needsQemu = a.live || a.storage === 'local';
-    if (needsQemu && !ca) throw new CorralError('failed', 'this host has no migration CA: it cannot take an encrypted migration', 'ca');
+    if (needsQemu && !ca)
+      throw new CorralError('failed', 'this host has no TLS credentials for migrations: it cannot take an encrypted migration', 'ca');
     if (a.storage === 'local' && a.diskSizes.length !== a.config.disks.length)
       throw new CorralError('invalid-argument', 'invalid argument "diskSizes": one size per disk', 'diskSizes', {
         reason: 'one size per disk',
@@ -103,7 +106,12 @@ export class IncomingMigrations {
   }
 
   /** Starts QEMU with -incoming defer and TLS; for local storage, exports its new disks over NBD. */
-  private async launch(rec: VmRecord, a: Args<'migration.prepareIncoming'>, ca: CaFiles, arrival: Arrival): Promise<PrepareIncomingResult> {
+  private async launch(
+    rec: VmRecord,
+    a: Args<'migration.prepareIncoming'>,
+    ca: CredsSource,
+    arrival: Arrival,
+  ): Promise<PrepareIncomingResult> {
     const { ctx } = this.d;
     const onSpawn = (pid: number, pidStart: string | null) => ctx.vms.setRuntime(rec.id, { pid, pidStart }, ctx.clock.now());
     const machine = await ctx.driver.launch({ id: rec.id, name: rec.name, config: rec.config, incoming: true, onSpawn });
@@ -118,6 +126,8 @@ export class IncomingMigrations {
     arrival.creds = creds;
     await writeCreds(creds.dir, ca, 'server', [a.address], rec.name);
     await m.addTlsCreds(creds.dir, 'server');
+    // loaded: a host's own key need not stay where QEMU's user can read it
+    creds.remove();
     let nbd: PrepareIncomingResult['nbd'] = null;
     if (a.storage === 'local') {
       const port = await freePortOn(a.address);

@@ -19,7 +19,7 @@ import {
   type MigrationInfo,
 } from '../../qemu/migration-commands.js';
 import { copyToNbd } from '../../qemu/nbd-copy.js';
-import { writeCreds, type CaFiles } from '../../qemu/tls-creds.js';
+import { writeCreds, type CredsSource } from '../../qemu/tls-creds.js';
 import type { VmRecord } from '../../store/vm-repo.js';
 import { recordOf, formatDelay, type VmContext } from '../context.js';
 import type { RunningVm } from '../registry.js';
@@ -35,7 +35,8 @@ export interface OutgoingDeps {
   ctx: VmContext;
   service: VmService;
   connect: PeerConnector;
-  ca: () => CaFiles | null;
+  /** QEMU's TLS credentials: the cluster host's certificate, or a CA this host was given. */
+  creds: () => CredsSource | null;
 }
 
 /** A migration under way: cancel flips the flag and pokes QEMU. */
@@ -84,9 +85,13 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     if (!live && !['stopped', 'crashed'].includes(rec.state))
       throw new CorralError('conflict', `"${rec.name}" is ${rec.state}: it moves when running or stopped`);
     const storage = await this.storageFor(rec, a.storage, peer);
-    const ca = this.d.ca();
+    const ca = this.d.creds();
     if ((live || storage === 'local') && !ca)
-      throw new CorralError('failed', 'this host has no migration CA: the migration stream is never sent unencrypted', 'ca');
+      throw new CorralError(
+        'failed',
+        'this host has no TLS credentials for migrations (a cluster certificate or a migration CA): the stream is never sent unencrypted',
+        'ca',
+      );
     const diskSizes =
       storage === 'local' ? await Promise.all(rec.config.disks.map((d) => imageVirtualSize(d.path, d.format, ctx.env))) : [];
     const started = Date.now();
@@ -142,7 +147,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     rec: VmRecord,
     a: Args<'vm.migrate'>,
     prep: PrepareIncomingResult,
-    ca: CaFiles,
+    ca: CredsSource,
     flight: Flight,
     peer: PeerClient,
   ): Promise<number | null> {
@@ -166,7 +171,12 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     let completed = false;
     try {
       await writeCreds(creds.dir, ca, 'client', [], ctx.vms.get(rec.id)?.name ?? rec.name);
+      // a guest that arrived here by migration still has the server end of that one under the same id
+      await m.setParameters({ tlsCreds: '' }).catch(() => undefined);
+      await m.delTlsCreds().catch(() => undefined);
       await m.addTlsCreds(creds.dir, 'client');
+      // QEMU has loaded them: a host's own key need not lie in a dir QEMU's user can read any longer
+      creds.remove();
       if (prep.nbd) {
         for (let i = 0; i < disks; i++) {
           await m.addNbdTarget(i, prep.nbd.host, prep.nbd.port);
@@ -273,7 +283,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
   }
 
   /** An offline move with local storage: each disk written into the target's NBD export. */
-  private async copyDisks(rec: VmRecord, prep: PrepareIncomingResult, ca: CaFiles): Promise<void> {
+  private async copyDisks(rec: VmRecord, prep: PrepareIncomingResult, ca: CredsSource): Promise<void> {
     const { ctx } = this.d;
     const creds = ctx.driver.scratchDir();
     try {

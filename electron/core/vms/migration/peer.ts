@@ -1,5 +1,5 @@
 // How the source host talks to the target host during a migration: contract calls, whatever
-// carries them (the WebSocket API of `corral serve` today; the cluster's mutual-TLS link later).
+// carries them (the cluster's mutual-TLS peer API, or another `corral serve`'s WebSocket API).
 import type { ArgsIn, MethodName, Result } from '../../api/contract.js';
 
 export interface PeerClient {
@@ -9,5 +9,5 @@ export interface PeerClient {
   close(): void;
 }
 
-/** Opens a connection to the host at `url` with `token` (an admin of that host). */
-export type PeerConnector = (url: string, token: string) => Promise<PeerClient>;
+/** Opens a connection to the target: a cluster host's name, or a URL with `token` (an admin of that host). */
+export type PeerConnector = (to: string, token: string | undefined) => Promise<PeerClient>;
