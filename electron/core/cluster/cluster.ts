@@ -36,6 +36,8 @@ export interface ClusterDeps {
 /** Seconds a host's lease lives without renewal: its VMs are then marked not reporting. */
 const LEASE_TTL = 10;
 const ALIVE_EVERY_MS = 5000;
+/** Changes of VMs within this long go out in one publication of the host's room. */
+const ALIVE_SOON_MS = 100;
 const ETCD_READY_MS = 90_000;
 
 export class Cluster {
@@ -48,6 +50,7 @@ export class Cluster {
   private lease!: Lease;
   private servers: https.Server[] = [];
   private aliveTimer: NodeJS.Timeout | null = null;
+  private aliveDue: NodeJS.Timeout | null = null;
   private closed = false;
 
   private constructor(
@@ -101,6 +104,8 @@ export class Cluster {
     await this.directory.start();
     await this.inventory.start();
     this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
+    // a start or a stop changes this host's room: placement elsewhere sees it now, not at the next tick
+    deps.vms.journal.on('changed', this.aliveSoon);
     const bind = cfg.address.includes(':') ? '::' : '0.0.0.0';
     this.servers.push(
       await listenPeerApi(
@@ -165,6 +170,14 @@ export class Cluster {
     await this.lease.put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
   }
 
+  private readonly aliveSoon = (): void => {
+    if (this.aliveDue || this.closed) return;
+    this.aliveDue = setTimeout(() => {
+      this.aliveDue = null;
+      if (!this.closed) void this.putAlive().catch(() => undefined);
+    }, ALIVE_SOON_MS);
+  };
+
   hostRecord(): HostRecord {
     const c = this.config;
     return { id: c.hostId, name: c.name, address: c.address, ports: c.ports, etcdRole: c.etcdRole, joinedAt: Date.now() };
@@ -203,6 +216,9 @@ export class Cluster {
         committedBytes: a?.committedBytes ?? null,
         vms: a?.vms ?? null,
         running: a?.running ?? null,
+        overcommit: a?.overcommit ?? null,
+        availableBytes: a?.availableBytes ?? null,
+        cpuPercent: a?.cpuPercent ?? null,
       };
     });
     let members: ClusterStatus['members'] = [];
@@ -252,6 +268,8 @@ export class Cluster {
     if (this.closed) return;
     this.closed = true;
     if (this.aliveTimer) clearInterval(this.aliveTimer);
+    if (this.aliveDue) clearTimeout(this.aliveDue);
+    this.deps.vms.journal.off('changed', this.aliveSoon);
     for (const s of this.servers.splice(0)) {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
