@@ -12,6 +12,7 @@ import { certPaths, type CertPaths } from './ca.js';
 import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
 import { HostDirectory } from './directory.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
+import { externalClient, type ExternalEtcd } from './external-etcd.js';
 import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
@@ -29,6 +30,8 @@ export interface ClusterDeps {
   /** This host's room for VMs, published with its lease. */
   capacity: () => Omit<HostAlive, 'at'>;
   log: (line: string) => void;
+  /** `corral serve --etcd`: the user's etcd, which this host uses as a client instead of running a member. */
+  externalEtcd?: ExternalEtcd;
   /** Where /usr/bin/etcd is (tests may point elsewhere). */
   etcdBinary?: string;
 }
@@ -58,7 +61,7 @@ export class Cluster {
     readonly config: ClusterConfig,
   ) {
     this.certs = certPaths(clusterDir(deps.dataDir));
-    this.etcd = etcdClient(this.certs, config.endpoints);
+    this.etcd = config.externalEtcd ? externalClient(config.externalEtcd) : etcdClient(this.certs, config.endpoints);
     this.directory = new HostDirectory(this.etcd, deps.log);
     this.inventory = new Inventory(
       this.etcd,

@@ -8,6 +8,7 @@ import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { Args, MethodName, ResponseMessage, VmInfo } from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
+import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import type { Vms } from '../vms/index.js';
 import { HostCpu, admit, hostCpuCount, readHostMemory } from '../resources/host-capacity.js';
 import type { ClusterMethod } from './handlers.js';
@@ -17,6 +18,8 @@ export interface ClusterLinkDeps {
   vms: Vms;
   dispatch: (hostName: string, address: string | null, method: string, args: unknown) => Promise<ResponseMessage>;
   log: (line: string) => void;
+  /** `corral serve --etcd`: the user's etcd, used as a client by init, join and resume. */
+  externalEtcd?: ExternalEtcd;
 }
 
 const SINGLE: ClusterStatus = { clustered: false, clusterId: null, self: null, hosts: [], members: [], leader: null, problem: null };
@@ -70,6 +73,7 @@ export class ClusterLink {
       vms,
       dispatch: this.d.dispatch,
       log: this.d.log,
+      externalEtcd: this.d.externalEtcd,
       capacity: () => ({
         cpus: hostCpuCount(),
         memoryBytes: vms.ctx.hostMemoryBytes(),
