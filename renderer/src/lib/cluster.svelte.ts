@@ -37,6 +37,8 @@ export class ClusterStore {
   /** The VMs of `list` under their hosts; a VM whose host is not in the status (it left) gets a group of its own. */
   groups(list: VmInfo[]): HostGroup[] {
     const self = this.status?.hosts.find((h) => h.self);
+    // built afresh for each render, never kept: a plain Map
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity
     const out = new Map<string, HostGroup>(this.hosts.map((h) => [h.id, { host: h, vms: [] }]));
     for (const vm of list) {
       const id = vm.host?.id ?? self?.id ?? '';
