@@ -33,6 +33,8 @@ export interface ServeOptions {
   noTls?: boolean;
   /** Host names clients may use beyond loopback (default: this machine's hostnames and the listen address). */
   allowHosts?: string[];
+  /** An etcd the user runs: its client URLs, and the PEM files of its CA and this host's client certificate. */
+  etcd?: { endpoints: string[]; ca?: string; cert?: string; key?: string };
 }
 
 const DEFAULT_PORT = 7420;
@@ -75,7 +77,9 @@ export async function startServer(opts: ServeOptions, log: (s: string) => void =
   const names = allowedNames(bindHost, opts.allowHosts);
   const tls = chooseTls(opts, bindHost, names);
 
-  const host = await Host.start({ dataDir: opts.dataDir, kind: 'corral serve', env, log });
+  // checked before the host starts: a typo in a path is said at once, not when the cluster starts
+  const etcd = opts.etcd && (await import('../core/cluster/external-etcd.js')).checkExternalEtcd(opts.etcd);
+  const host = await Host.start({ dataDir: opts.dataDir, kind: 'corral serve', env, log, etcd });
   const auth = new Auth({ accounts: host.accounts, token, secure: tls !== null });
   let port = wantPort;
   const security: Record<string, string> = tls ? { 'strict-transport-security': 'max-age=31536000' } : {};

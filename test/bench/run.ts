@@ -19,6 +19,7 @@ import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
 import { haRows } from './ha';
+import { clusterRows } from './cluster';
 import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
@@ -480,6 +481,7 @@ async function main(): Promise<void> {
     migration: migrationRows,
     ha: haRows,
     snapshot: snapshotRows,
+    cluster: clusterRows,
   };
   const only = process.env.BENCH_ONLY?.split(',')
     .map((s) => s.trim())

@@ -110,9 +110,9 @@ describe('the Network tab', () => {
     } as VmStats;
     expect(nicRates(base, 'net0')).toBeNull();
     expect(nicRates(null, 'net0')).toBeNull();
-    const measured = { ...base, nics: [{ id: 'net0', rxBps: 10, txBps: 20 }] } as VmStats;
+    const measured = { ...base, nics: [{ nic: 'net0', rxBps: 10, txBps: 20, note: null }] } as VmStats;
     expect(nicRates(measured, 'net0')).toEqual({ rxBps: 10, txBps: 20 });
     expect(nicRates(measured, 'net1')).toBeNull();
-    expect(nicRates({ ...base, nics: [{ id: 'net0', rxBps: null, txBps: null }] } as VmStats, 'net0')).toBeNull();
+    expect(nicRates({ ...base, nics: [{ nic: 'net0', rxBps: null, txBps: null, note: 'not measured' }] } as VmStats, 'net0')).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 // `corral serve`: the host without the desktop app. It owns the data dir, so it needs no host itself.
-import { command, flag, option } from '../table.js';
+import { command, flag, option, UsageError } from '../table.js';
 import { text } from '../values.js';
 
 export const serveCommands = [
@@ -16,6 +16,13 @@ export const serveCommands = [
         ...option('NAME', "a host name clients use to reach this server (default: this machine's names and the listen address)", text),
         multiple: true,
       },
+      etcd: {
+        ...option('URL', 'an etcd you run: the cluster keeps its state there and this host runs no etcd member', text),
+        multiple: true,
+      },
+      'etcd-ca': option('FILE', "the PEM CA of that etcd's server certificate (https:// URLs)", text),
+      'etcd-cert': option('FILE', "this host's PEM client certificate for that etcd", text),
+      'etcd-key': option('FILE', 'its PEM private key', text),
     },
     async run({ o, dataDir }) {
       const { runServe } = await import('../../server/serve.js');
@@ -26,7 +33,17 @@ export const serveCommands = [
         tlsKey: o['tls-key'],
         noTls: Boolean(o['no-tls']),
         allowHosts: o['allow-host'] as string[] | undefined,
+        etcd: etcdOption(o),
       });
     },
   }),
 ];
+
+function etcdOption(o: { etcd?: unknown; 'etcd-ca'?: string; 'etcd-cert'?: string; 'etcd-key'?: string }) {
+  const urls = ((o.etcd as string[] | undefined) ?? []).flatMap((u) => u.split(',')).filter(Boolean);
+  if (!urls.length) {
+    if (o['etcd-ca'] || o['etcd-cert'] || o['etcd-key']) throw new UsageError('--etcd-ca, --etcd-cert and --etcd-key go with --etcd URL');
+    return undefined;
+  }
+  return { endpoints: urls, ca: o['etcd-ca'], cert: o['etcd-cert'], key: o['etcd-key'] };
+}

@@ -95,6 +95,7 @@ export const configCommands = [
       firmware: create.option('firmware', FIRMWARE, 'the firmware (default uefi with --iso, bios otherwise)', firmware),
       tpm: create.option('tpm', 'on|off', 'a TPM 2.0 (swtpm) whose state stays with the VM (default off)', onOff),
       'cpu-model': create.option('cpuModel', 'MODEL', CPU_MODEL_HELP, text),
+      host: create.option('host', 'HOST', 'in a cluster: the host to create it on (default: the host with the most room)', text),
     },
     async run({ args: [name], o, api, host }) {
       if (o.disk && o['disk-image']) throw new UsageError('use either --disk SIZE (new disk) or --disk-image PATH (existing), not both');
@@ -103,7 +104,8 @@ export const configCommands = [
       const nics = o.nic?.length ? { nics: o.nic.filter((n): n is NonNullable<typeof n> => n !== null) } : {};
       if (o.nic && o.nic.length > 1 && o.nic.includes(null)) throw new UsageError('--nic none means no NIC: give it alone');
       const vm = await (await host()).call('vm.create', { ...api, ...disk, ...nics, name } as ArgsIn<'vm.create'>);
-      out(`Created "${vm.name}". Start it: corral vm start ${shellQuote(vm.name)}`);
+      const where = vm.host ? ` on host ${vm.host.name}` : '';
+      out(`Created "${vm.name}"${where}. Start it: corral vm start ${shellQuote(vm.name)}`);
       return 0;
     },
   }),

@@ -51,6 +51,10 @@ export const ClusterHost = z.object({
   committedBytes: z.number().nullable(),
   vms: z.number().nullable(),
   running: z.number().nullable(),
+  /** Its admission's overcommit ratio, free memory now, and CPU busy percent (null: not published). */
+  overcommit: z.number().nullable(),
+  availableBytes: z.number().nullable(),
+  cpuPercent: z.number().nullable(),
   /** In maintenance (host evacuate): it takes no VMs until host restore. */
   maintenance: z.boolean(),
 });

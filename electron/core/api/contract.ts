@@ -81,6 +81,11 @@ export const CreateArgs = z.object({
     .default([]),
   /** Unset: one NIC of the host's default kind (passt where installed, else user) carrying `forwards`. */
   nics: NicList.optional(),
+  /** In a cluster: the host to create it on (its name); unset: the host with the most room that admits it. */
+  host: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, 'must be the name of a host of the cluster')
+    .optional(),
 });
 
 export const UpdateArgs = Settings.partial().extend({

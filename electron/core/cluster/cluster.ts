@@ -12,6 +12,7 @@ import { certPaths, type CertPaths } from './ca.js';
 import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
 import { HostDirectory } from './directory.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
+import { externalClient, type ExternalEtcd } from './external-etcd.js';
 import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
@@ -30,6 +31,8 @@ export interface ClusterDeps {
   /** This host's room for VMs, published with its lease. */
   capacity: () => Omit<HostAlive, 'at'>;
   log: (line: string) => void;
+  /** `corral serve --etcd`: the user's etcd, which this host uses as a client instead of running a member. */
+  externalEtcd?: ExternalEtcd;
   /** Where /usr/bin/etcd is (tests may point elsewhere). */
   etcdBinary?: string;
 }
@@ -37,6 +40,8 @@ export interface ClusterDeps {
 /** Seconds a host's lease lives without renewal: its VMs are then marked not reporting. */
 const LEASE_TTL = 10;
 const ALIVE_EVERY_MS = 5000;
+/** Changes of VMs within this long go out in one publication of the host's room. */
+const ALIVE_SOON_MS = 100;
 const ETCD_READY_MS = 90_000;
 
 export class Cluster {
@@ -50,6 +55,7 @@ export class Cluster {
   private lease!: Lease;
   private servers: https.Server[] = [];
   private aliveTimer: NodeJS.Timeout | null = null;
+  private aliveDue: NodeJS.Timeout | null = null;
   private closed = false;
 
   private constructor(
@@ -57,7 +63,7 @@ export class Cluster {
     readonly config: ClusterConfig,
   ) {
     this.certs = certPaths(clusterDir(deps.dataDir));
-    this.etcd = etcdClient(this.certs, config.endpoints);
+    this.etcd = config.externalEtcd ? externalClient(config.externalEtcd) : etcdClient(this.certs, config.endpoints);
     this.directory = new HostDirectory(this.etcd, deps.log);
     this.inventory = new Inventory(
       this.etcd,
@@ -105,6 +111,8 @@ export class Cluster {
     await this.maintenance.start();
     await this.inventory.start();
     this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
+    // a start or a stop changes this host's room: placement elsewhere sees it now, not at the next tick
+    deps.vms.journal.on('changed', this.aliveSoon);
     const bind = cfg.address.includes(':') ? '::' : '0.0.0.0';
     this.servers.push(
       await listenPeerApi(
@@ -169,6 +177,14 @@ export class Cluster {
     await this.lease.put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
   }
 
+  private readonly aliveSoon = (): void => {
+    if (this.aliveDue || this.closed) return;
+    this.aliveDue = setTimeout(() => {
+      this.aliveDue = null;
+      if (!this.closed) void this.putAlive().catch(() => undefined);
+    }, ALIVE_SOON_MS);
+  };
+
   hostRecord(): HostRecord {
     const c = this.config;
     return { id: c.hostId, name: c.name, address: c.address, ports: c.ports, etcdRole: c.etcdRole, joinedAt: Date.now() };
@@ -207,6 +223,9 @@ export class Cluster {
         committedBytes: a?.committedBytes ?? null,
         vms: a?.vms ?? null,
         running: a?.running ?? null,
+        overcommit: a?.overcommit ?? null,
+        availableBytes: a?.availableBytes ?? null,
+        cpuPercent: a?.cpuPercent ?? null,
         maintenance: this.maintenance.of(h.id) !== null,
       };
     });
@@ -257,6 +276,8 @@ export class Cluster {
     if (this.closed) return;
     this.closed = true;
     if (this.aliveTimer) clearInterval(this.aliveTimer);
+    if (this.aliveDue) clearTimeout(this.aliveDue);
+    this.deps.vms.journal.off('changed', this.aliveSoon);
     for (const s of this.servers.splice(0)) {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));

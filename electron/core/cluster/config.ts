@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ExternalEtcd } from './external-etcd.js';
 
 export const ClusterPorts = z.object({
   /** The host-to-host API (mutual TLS). */
@@ -31,6 +32,8 @@ export const ClusterConfig = z.object({
   /** For a member whose data dir is still empty: the flags it was given at join. */
   initialCluster: z.string().optional(),
   initialState: z.enum(['new', 'existing']).optional(),
+  /** etcdRole external: the user's etcd and the credentials `corral serve --etcd` was given. */
+  externalEtcd: ExternalEtcd.optional(),
 });
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 

@@ -21,5 +21,12 @@ export const HostAlive = z.object({
   committedBytes: z.number(),
   vms: z.number(),
   running: z.number(),
+  // optional: a host of an older version publishes none of these
+  /** Memory overcommit ratio of its admission (RAM × this may be committed). */
+  overcommit: z.number().optional(),
+  /** MemAvailable: what the host's kernel has free now. */
+  availableBytes: z.number().optional(),
+  /** Busy share of all its cores since the last publication, in percent. */
+  cpuPercent: z.number().optional(),
 });
 export type HostAlive = z.infer<typeof HostAlive>;

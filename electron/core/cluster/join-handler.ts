@@ -25,6 +25,7 @@ export async function handleJoin(c: Cluster, req: JoinRequest): Promise<JoinAnsw
     throw new JoinRefused('the token is not valid: it is wrong, already used or expired (make one with corral cluster token)');
 
   const cert = signCsr(c.certs, req.csr, req.address);
+  if (c.config.etcdRole === 'external') return await joinExternal(c, req, hostId, cert);
   const list = await c.etcd.cluster.memberList({});
   const voters = list.members.filter((m) => !m.isLearner);
   const endpoints = voters.flatMap((m) => m.clientURLs);
@@ -43,4 +44,19 @@ export async function handleJoin(c: Cluster, req: JoinRequest): Promise<JoinAnsw
   }
   c.deps.log(`cluster: host "${req.name}" (${req.address}) joined as an etcd ${etcdRole}`);
   return answer;
+}
+
+/** A cluster on the user's etcd: the newcomer becomes one more client of it (its own --etcd). */
+async function joinExternal(c: Cluster, req: JoinRequest, hostId: string, cert: string): Promise<JoinAnswer> {
+  const record: HostRecord = {
+    id: hostId,
+    name: req.name,
+    address: req.address,
+    ports: req.ports,
+    etcdRole: 'external',
+    joinedAt: Date.now(),
+  };
+  await c.etcd.put(keys.host(hostId)).value(JSON.stringify(record));
+  c.deps.log(`cluster: host "${req.name}" (${req.address}) joined as a client of the cluster's own etcd`);
+  return { clusterId: c.config.clusterId, cert, etcdRole: 'external', endpoints: c.config.endpoints };
 }

@@ -42,7 +42,8 @@ function ensureFree(dataDir: string): void {
 
 export async function initCluster(deps: ClusterDeps, a: InitArgs): Promise<Cluster> {
   ensureFree(deps.dataDir);
-  needEtcd(deps);
+  const ext = deps.externalEtcd;
+  if (!ext) needEtcd(deps);
   const certs = certPaths(clusterDir(deps.dataDir));
   const hostId = newHostId();
   const address = a.address ?? defaultAddress();
@@ -57,13 +58,20 @@ export async function initCluster(deps: ClusterDeps, a: InitArgs): Promise<Clust
       name,
       address,
       ports,
-      etcdRole: 'member',
-      endpoints: [clientUrl(address, ports.etcdClient)],
-      initialCluster: `${hostId}=${clientUrl(address, ports.etcdPeer)}`,
-      initialState: 'new',
+      ...(ext
+        ? { etcdRole: 'external' as const, endpoints: ext.endpoints, externalEtcd: ext }
+        : {
+            etcdRole: 'member' as const,
+            endpoints: [clientUrl(address, ports.etcdClient)],
+            initialCluster: `${hostId}=${clientUrl(address, ports.etcdPeer)}`,
+            initialState: 'new' as const,
+          }),
     };
     const c = await Cluster.start(deps, config, async (cl) => {
-      await cl.etcd.put(keys.clusterId).value(config.clusterId);
+      // an etcd of the user's may hold another cluster already: one etcd, one cluster
+      const other = await cl.etcd.if(keys.clusterId, 'Version', '==', 0).then(cl.etcd.put(keys.clusterId).value(config.clusterId)).commit();
+      if (!other.succeeded)
+        throw new Error('this etcd already holds a Corral cluster: join it (corral cluster join) instead of making another');
       await cl.etcd.put(keys.host(hostId)).value(JSON.stringify(cl.hostRecord()));
     });
     c.persist();
@@ -79,7 +87,7 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
   const base = new URL(a.url);
   if (base.protocol !== 'https:') throw new Error('the join URL must be https://HOST:PORT (the join port cluster init printed)');
   ensureFree(deps.dataDir);
-  needEtcd(deps);
+  if (!deps.externalEtcd) needEtcd(deps);
   // nothing is sent before the CA the join port shows is the one the token names
   const ca = await fetchCa(base);
   const seen = fingerprintOf(ca);
@@ -107,6 +115,13 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
       initialCluster: answer.initialCluster,
       initialState: 'existing',
     };
+    if (answer.etcdRole === 'external') {
+      // this host's own --etcd (its credentials); else the cluster's endpoints as they are (plain http)
+      const ext = deps.externalEtcd ?? { endpoints: answer.endpoints };
+      Object.assign(config, { endpoints: ext.endpoints, externalEtcd: ext, initialCluster: undefined, initialState: undefined });
+    } else if (deps.externalEtcd) {
+      throw new Error('this cluster runs its own etcd members: start corral serve without --etcd to join it');
+    }
     let member: EtcdMember | undefined;
     if (answer.memberId) {
       // the learner catches up and is promoted before this host's client counts on it
@@ -136,6 +151,10 @@ export async function joinCluster(deps: ClusterDeps, a: JoinArgs): Promise<Clust
 export async function resumeCluster(deps: ClusterDeps): Promise<Cluster | null> {
   const config = readClusterConfig(deps.dataDir);
   if (!config) return null;
+  // the endpoints and credentials of this start's --etcd win over the ones kept
+  if (deps.externalEtcd && config.etcdRole === 'external')
+    Object.assign(config, { endpoints: deps.externalEtcd.endpoints, externalEtcd: deps.externalEtcd });
+  else if (deps.externalEtcd) deps.log('cluster: --etcd is ignored: this host runs an etcd member of its cluster');
   const c = await Cluster.start(deps, config);
   c.persist(); // with the endpoints it learnt
   return c;

@@ -3,13 +3,14 @@
 // handlers are wrapped so that vm.list shows every host's VMs and an action on another host's
 // VM is carried out by that host, over the mutual-TLS peer API.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
+import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import type { Vms } from '../vms/index.js';
+import { HostCpu, admit, hostCpuCount, readHostMemory } from '../resources/host-capacity.js';
 import type { ClusterMethod } from './handlers.js';
 import { FORWARDED } from './forwarded-methods.js';
 import type { ClusterRoutes } from './migration-handlers.js';
@@ -21,6 +22,8 @@ export interface ClusterLinkDeps {
   vms: Vms;
   dispatch: (hostName: string, address: string | null, method: string, args: unknown) => Promise<ResponseMessage>;
   log: (line: string) => void;
+  /** `corral serve --etcd`: the user's etcd, used as a client by init, join and resume. */
+  externalEtcd?: ExternalEtcd;
 }
 
 const SINGLE: ClusterStatus = { clustered: false, clusterId: null, self: null, hosts: [], members: [], leader: null, problem: null };
@@ -30,6 +33,7 @@ export class ClusterLink {
   private starting: Promise<void> | null = null;
   private problem: string | null = null;
   private readonly watchers = new Set<Session>();
+  private readonly cpu = new HostCpu();
 
   constructor(private readonly d: ClusterLinkDeps) {}
 
@@ -54,12 +58,16 @@ export class ClusterLink {
       vms,
       dispatch: this.d.dispatch,
       log: this.d.log,
+      externalEtcd: this.d.externalEtcd,
       capacity: () => ({
-        cpus: os.cpus().length,
-        memoryBytes: os.totalmem(),
+        cpus: hostCpuCount(),
+        memoryBytes: vms.ctx.hostMemoryBytes(),
         committedBytes: vms.lifecycle.committedBytes(),
         vms: vms.service.list().length,
         running: vms.registry.all().length,
+        overcommit: vms.ctx.overcommit(),
+        availableBytes: readHostMemory().availableBytes,
+        cpuPercent: Math.round(this.cpu.sample()),
       }),
     };
   }
@@ -122,21 +130,20 @@ export class ClusterLink {
       const here = new Set(mine.map((vm) => vm.id));
       return [...mine, ...this.cluster.inventory.others().filter((vm) => !here.has(vm.id))];
     };
-    h['vm.create'] = async (a, s) => {
+    h['vm.create'] = async ({ host, ...a }, s) => {
       const c = this.cluster;
-      if (!c) return await base['vm.create'](a, s);
-      this.refuseInMaintenance(c, `"${a.name}" cannot be created here`);
-      const claim = `pending-${c.config.hostId}-${Date.now()}`;
-      if (!(await c.inventory.claimName(a.name, claim)))
-        throw new CorralError('conflict', `a VM named "${a.name}" already exists in the cluster`, 'name');
-      try {
-        const vm = await base['vm.create'](a, s);
-        await c.inventory.claimAs(a.name, claim, vm.id);
-        return vm;
-      } catch (err) {
-        await c.inventory.releaseName(a.name, claim).catch(() => undefined);
-        throw err;
+      // a host in maintenance makes no VM, whether asked here or placed here by another host
+      const make = async (args: typeof a) => {
+        if (c) this.refuseInMaintenance(c, `"${args.name}" cannot be created here`);
+        return await base['vm.create'](args, s);
+      };
+      if (!c) {
+        if (host !== undefined) throw new CorralError('invalid-argument', 'this host is not in a cluster: leave out the host', 'host');
+        return await make(a);
       }
+      const { createHere, createPlaced } = await import('../cluster/create.js');
+      // a creation another host placed here is made here: never placed again
+      return s.identity.kind === 'host' ? await createHere(c, a, make) : await createPlaced(c, a, { host, make, admit });
     };
     const update = h['vm.update'];
     h['vm.update'] = async (a: Args<'vm.update'>, s) => {

@@ -41,6 +41,7 @@ import { VncProxy } from '../consoles/vnc-proxy.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
 import { ClusterLink } from './cluster-link.js';
+import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import { migrationFor, type ClusterRoutes } from './migration-handlers.js';
 import { acquireLock } from './lock.js';
 import { VERSION } from '../version.js';
@@ -59,6 +60,8 @@ export interface HostOptions {
    * restart of the service leaves the user's choices alone), at every host start, or never.
    */
   autostart?: 'first-since-boot' | 'always' | 'never';
+  /** `corral serve --etcd`: a cluster on the user's etcd (checked by the caller). */
+  etcd?: ExternalEtcd;
   /** Features on unless a setting says otherwise: the desktop app is its user's own; serve is reachable by others. */
   defaults?: { hostShell: boolean; monitor: boolean };
 }
@@ -195,6 +198,7 @@ export class Host {
         dataDir: layout.root,
         vms: vmLayer,
         log: (l) => opts.log?.(l),
+        externalEtcd: opts.etcd,
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>
           dispatcher.handle(
             new Session('peer', () => undefined, undefined, { identity: { kind: 'host', user: `host:${name}`, role: 'admin' }, address }),

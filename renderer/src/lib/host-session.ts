@@ -8,6 +8,7 @@
 // (ui), the ticking clock.
 import { createContext } from 'svelte';
 import type { ApiClient } from './api';
+import { ClusterStore } from './cluster.svelte';
 import { Connection } from './connection.svelte';
 import { ConsoleLayouts } from './consoles.svelte';
 import { Host } from './host.svelte';
@@ -33,6 +34,8 @@ export class HostSession {
   readonly monitors: Monitors;
   /** Who this window acts as, and what that role may do. */
   readonly me: Me;
+  /** The cluster this host is in (its hosts, their room and health), if any. */
+  readonly cluster: ClusterStore;
   #started = false;
 
   constructor(api: ApiClient) {
@@ -46,6 +49,7 @@ export class HostSession {
     this.consoles = new ConsoleLayouts();
     this.monitors = new Monitors(api);
     this.me = new Me(api);
+    this.cluster = new ClusterStore(api);
   }
 
   /** Connects, and shows this host's notifications from then on. */
