@@ -92,6 +92,7 @@ function ghost(id: string, name: string): ClusterHost {
     overcommit: null,
     availableBytes: null,
     cpuPercent: null,
+    maintenance: false,
   };
 }
 

@@ -133,17 +133,10 @@ export interface NicRates {
 }
 
 /**
- * One NIC's traffic in a stats sample. Per-NIC figures (`nics: [{id, rxBps, txBps}]`) come
- * from hosts that measure them; others have none, and the page says "not measured".
+ * One NIC's traffic in a stats sample: the host measures some kinds (a bridge's tap) and says
+ * why not for the others, and older hosts send no per-NIC figures; both read "not measured".
  */
 export function nicRates(sample: VmStats | null, id: string): NicRates | null {
-  const list = (sample as { nics?: unknown } | null)?.nics;
-  if (!Array.isArray(list)) return null;
-  for (const item of list as Array<Record<string, unknown>>) {
-    if (!item || (item.id ?? item.nic) !== id) continue;
-    const rx = item.rxBps;
-    const tx = item.txBps;
-    return typeof rx === 'number' && typeof tx === 'number' ? { rxBps: rx, txBps: tx } : null;
-  }
-  return null;
+  const n = sample?.nics?.find((x) => x.nic === id);
+  return n && n.rxBps !== null && n.txBps !== null ? { rxBps: n.rxBps, txBps: n.txBps } : null;
 }
