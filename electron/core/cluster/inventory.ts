@@ -17,7 +17,7 @@ export interface VmHost {
 export type ClusterVm = VmInfo & { host: VmHost };
 
 /** What a config key holds: the VM's settings and where it last ran. */
-interface StoredConfig {
+export interface StoredConfig {
   vmId: string;
   name: string;
   hostId: string;
@@ -89,12 +89,21 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {
     await this.etcd.delete().key(keys.inventoryVm(this.self.id, vm.id));
+    // a VM that now lives on another host (an HA failover) keeps its config and its name there
+    const cfg = await this.etcd.get(keys.config(vm.id)).string();
+    if (cfg !== null && (JSON.parse(cfg) as StoredConfig).hostId !== this.self.id) return;
     await this.etcd.delete().key(keys.config(vm.id));
     // the name is free again, if it is still this VM's
     await this.etcd
       .if(keys.vmName(vm.name), 'Value', '==', vm.id)
       .then(this.etcd.delete().key(keys.vmName(vm.name)))
       .commit();
+  }
+
+  /** The stored config of every VM of the cluster (HA failover reads a dead host's from here). */
+  async configs(): Promise<StoredConfig[]> {
+    const all = await this.etcd.getAll().prefix(keys.configs).strings();
+    return Object.values(all).map((t) => JSON.parse(t) as StoredConfig);
   }
 
   private onPut(key: string, value: string): void {

@@ -4,8 +4,8 @@
 // never while it holds none.
 import type { Etcd3 } from 'etcd3';
 import { etcdLease, LeaseKeeper, type LeaseApi } from './lease-keeper';
-import { ensureFencer, FencerLink, readFenceRecord, type FencerOptions } from './fencer/client';
-import type { FenceRecord, Guard } from './fencer/protocol';
+import { ensureFencer, FencerLink, findFencer, readFenceRecord, type FencerOptions } from './fencer/client';
+import { fencerFiles, type FenceRecord, type Guard } from './fencer/protocol';
 
 export interface HostLivenessOptions {
   hostId: string;
@@ -17,8 +17,12 @@ export interface HostLivenessOptions {
   marginMs?: number;
   intervalMs?: number;
   fencer?: FencerOptions;
+  /** What the alive key holds (default: the host id). */
+  aliveValue?(): string;
   /** The HA QEMUs running here now, to guard. */
   guards(): Guard[];
+  /** Runs with each fresh lease, before HA starts are allowed again (e.g. re-read who owns what). */
+  onJoined?(): Promise<void>;
   /** Something worth an event: lease granted, lost, fenced. */
   onEvent?(what: string): void;
 }
@@ -61,7 +65,8 @@ export class HostLiveness {
 
   private async join(): Promise<void> {
     const id = await this.keeper.start();
-    await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.hostId);
+    await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.aliveValue?.() ?? this.opts.hostId);
+    await this.opts.onJoined?.();
     this.holding = true;
     // back in the cluster with a fresh lease: a past fence no longer holds HA starts back
     if (readFenceRecord(this.opts.fencerDir)) {
@@ -85,6 +90,14 @@ export class HostLiveness {
         }
       }
     })().finally(() => (this.rejoining = null));
+  }
+
+  /** Starts the fencer again if it died, and hands it the current deadline and guards at once. */
+  async superviseFencer(): Promise<void> {
+    if (this.closed || findFencer(fencerFiles(this.opts.fencerDir))) return;
+    await ensureFencer(this.opts.fencerDir, this.opts.fencer);
+    this.opts.onEvent?.('the fencer was gone: started again');
+    this.guardsChanged();
   }
 
   /** Tell the fencer at once about a new or ended HA QEMU (the next deadline would too, later). */

@@ -17,8 +17,8 @@ export interface HaCluster {
   owner(vm: string): Ownership | null;
   /** The leader's moves not yet settled (empty when this host does not lead). */
   pending(): Pending[];
-  /** Why this host may not start an HA VM now (fenced and not rejoined, no live lease), or null. */
-  startBlocker(): string | null;
+  /** Why this host may not start HA VM `vmId` now (fenced and not rejoined, no live lease, owned elsewhere), or null. */
+  startBlocker(vmId?: string): string | null;
 }
 
 export interface HaServiceDeps {
@@ -45,11 +45,11 @@ export class HaService {
     this.deps.cluster = cluster;
   }
 
-  startBlocker(): string | null {
+  startBlocker(vmId?: string): string | null {
     const fence = readFenceRecord(this.deps.fencerDir);
     if (fence)
       return `this host fenced its HA guests at ${new Date(fence.at).toISOString()} and has not rejoined the cluster with a fresh lease yet`;
-    return this.deps.cluster?.startBlocker() ?? null;
+    return this.deps.cluster?.startBlocker(vmId) ?? null;
   }
 
   /** Looks for a new fence record every `ms` until stop(): the fencer writes it while no guest may run. */
