@@ -48,7 +48,15 @@ export class HostLiveness {
       ttlSec: this.opts.ttlSec,
       marginMs: this.opts.marginMs,
       intervalMs: this.opts.intervalMs,
-      onDeadline: (deadlineMs) => this.link.arm(deadlineMs, this.opts.guards()),
+      onDeadline: (deadlineMs) => {
+        this.link.arm(deadlineMs, this.opts.guards());
+        // a keepalive acknowledged after a fence: etcd never expired this lease, so no host
+        // was told to take our guests; HA starts may go on (a stall, not a loss)
+        if (this.holding && readFenceRecord(this.opts.fencerDir)) {
+          this.link.clearFence();
+          this.opts.onEvent?.('fence record cleared: the lease outlived the stall');
+        }
+      },
       onLost: (why) => {
         this.holding = false;
         this.opts.onEvent?.(`lease lost: ${why}`);

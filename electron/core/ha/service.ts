@@ -78,19 +78,28 @@ export class HaService {
   status(): HaStatus {
     const c = this.deps.cluster ?? null;
     const fence = readFenceRecord(this.deps.fencerDir);
+    const local = this.deps.vms().filter((v) => v.config.ha.enabled);
+    // in a cluster, the other hosts' HA VMs too: their state is their owner's to tell
+    const remote = (c?.view.vms() ?? [])
+      .filter((v) => !local.some((l) => l.name === v.name))
+      .map((v) => {
+        const o = c!.owner(v.name);
+        const { priority, group, hosts } = v.ha;
+        return { name: v.name, priority, group, hosts, owner: o?.owner ?? null, epoch: o?.epoch ?? null, state: 'on another host' };
+      });
     return {
       clustered: !!c,
       startBlocker: this.startBlocker(),
       fence: fence && { at: fence.at, killed: fence.killed.map((g) => g.vm) },
       balance: this.deps.balanceFlag.get(),
-      vms: this.deps
-        .vms()
-        .filter((v) => v.config.ha.enabled)
-        .map((v) => {
+      vms: [
+        ...local.map((v) => {
           const o = c?.owner(v.name) ?? null;
           const { priority, group, hosts } = v.config.ha;
           return { name: v.name, priority, group, hosts, owner: o?.owner ?? null, epoch: o?.epoch ?? null, state: v.state };
         }),
+        ...remote,
+      ],
       pending: (c?.pending() ?? []).map((p) => ({ vm: p.vm, to: p.to, epoch: p.epoch, since: p.sinceMs })),
     };
   }
