@@ -185,6 +185,17 @@ export async function formCluster(): Promise<void> {
 /** Kills everything and removes the namespaces, the bridge and every dir. */
 export function teardown(): void {
   for (const h of HOSTS) killHost(h);
+  // what each fencer did: the first thing to read when a round went wrong
+  for (const h of HOSTS) {
+    const log = path.join(h.data, 'ha', 'fencer.log');
+    const fenced = fs.existsSync(log)
+      ? fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('FENCED'))
+      : [];
+    if (fenced.length) console.log(`host ${h.name}'s fencer:\n${fenced.join('\n')}`);
+  }
   for (const h of HOSTS) {
     tryIp('netns', 'del', h.ns);
     tryIp('link', 'del', h.veth);

@@ -107,6 +107,21 @@ describe('the fencer', () => {
     expect(f.armed).toBe(false);
   });
 
+  it('never fences again for a late arm with the deadline it already fenced at; a later one arms it', async () => {
+    const { clock, f, killed, records } = fencer({ 10: '500', 12: '700' });
+    f.handle({ op: 'arm', deadlineMs: 1_002_000, guards: [{ vm: 'a', pid: 10, startTime: '500' }] });
+    await clock.advanceTo(1_002_000);
+    expect(records).toHaveLength(1);
+    // the host, not yet aware, re-sends its last deadline with the guests left: ignored
+    f.handle({ op: 'arm', deadlineMs: 1_002_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
+    await clock.advanceTo(1_004_000);
+    expect(killed).toEqual([10]);
+    expect(records).toHaveLength(1);
+    expect(f.armed).toBe(false);
+    f.handle({ op: 'arm', deadlineMs: 1_009_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
+    expect(f.armed).toBe(true);
+  });
+
   it('does nothing once disarmed', async () => {
     const { clock, f, killed, records } = fencer({ 10: '500' });
     f.handle({ op: 'arm', deadlineMs: 1_001_000, guards: [{ vm: 'a', pid: 10, startTime: '500' }] });

@@ -64,6 +64,7 @@ export class HaHost implements HaCluster {
       aliveValue: () => JSON.stringify({ pools: d.vms.ctx.pools.shared() } satisfies HaAlive),
       guards: () => this.guards(),
       onJoined: () => this.resync(),
+      onStallCleared: (rec) => void this.restartFenced(rec.killed.map((g) => g.vm)),
       onEvent: (what) => d.log(`ha: ${what}`),
     });
     this.leader = new HaLeaderLoop({
@@ -317,6 +318,19 @@ export class HaHost implements HaCluster {
     } else {
       j.error(rec, `HA failover from host ${from} did not start it: ${story}`);
       j.notify(rec, 'error', 'HA failover failed', `"${f.vm}" could not start after host ${from} lost its lease: ${step.detail}`);
+    }
+  }
+
+  /** Guests fenced in a stall that etcd never saw as a loss: still owned here, so started again. */
+  private async restartFenced(names: string[]): Promise<void> {
+    // the fencer removes its record when told: wait for that, briefly
+    for (let i = 0; i < 30 && this.liveness.fence; i++) await new Promise((r) => setTimeout(r, 100));
+    for (const name of names) {
+      const vm = this.d.vms.service.list().find((v) => v.name === name);
+      if (!vm || this.d.vms.registry.has(vm.id) || this.startBlocker(vm.id)) continue;
+      await this.d.vms.lifecycle
+        .start(vm.id, 'Starting again: fenced in a stall, but the lease outlived it and no other host took it')
+        .catch((err: Error) => this.d.log(`ha: restarting ${name} after a stall: ${err.message}`));
     }
   }
 

@@ -23,6 +23,8 @@ export interface HostLivenessOptions {
   guards(): Guard[];
   /** Runs with each fresh lease, before HA starts are allowed again (e.g. re-read who owns what). */
   onJoined?(): Promise<void>;
+  /** A fence whose lease survived (nobody took its guests): they are still ours to run. */
+  onStallCleared?(rec: FenceRecord): void;
   /** Something worth an event: lease granted, lost, fenced. */
   onEvent?(what: string): void;
 }
@@ -52,9 +54,11 @@ export class HostLiveness {
         this.link.arm(deadlineMs, this.opts.guards());
         // a keepalive acknowledged after a fence: etcd never expired this lease, so no host
         // was told to take our guests; HA starts may go on (a stall, not a loss)
-        if (this.holding && readFenceRecord(this.opts.fencerDir)) {
+        const rec = this.holding ? readFenceRecord(this.opts.fencerDir) : null;
+        if (rec) {
           this.link.clearFence();
           this.opts.onEvent?.('fence record cleared: the lease outlived the stall');
+          this.opts.onStallCleared?.(rec);
         }
       },
       onLost: (why) => {
