@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(qemu-system-x86 qemu-utils openssl ovmf swtpm swtpm-tools passt) # openssl: corral serve's self-signed TLS certificate
 if [[ "${1:-}" == "--dev" ]]; then
-  pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng systemd etcd-server iproute2 qemu-guest-agent) # etcd-server, iproute2: the cluster and HA tests run real etcd members in network namespaces; qemu-guest-agent: a real agent's answers for guest addresses
+  pkgs+=(chromium linux-image-amd64 busybox-static cpio stress-ng systemd etcd-server iproute2 qemu-guest-agent e2fsprogs) # etcd-server, iproute2: the cluster and HA tests run real etcd members in network namespaces; qemu-guest-agent: a real agent's answers for guest addresses; e2fsprogs: the HA chaos test checks the guest disk
 fi
 
 missing=()

@@ -8,6 +8,8 @@ import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus, JoinTicket, VmInfo } from '../../electron/core/api/contract';
+import { findFencer } from '../../electron/core/ha/fencer/client';
+import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
 import { CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral } from './serve-process';
 
@@ -121,6 +123,9 @@ afterAll(async () => {
     if (fs.existsSync(vmsDir))
       for (const id of fs.readdirSync(vmsDir))
         for (const pid of qemuPidsFor(path.join(vmsDir, id, 'run', 'qemu.pid'))) process.kill(pid, 'SIGKILL');
+    // a clustered host's fencer outlives its serve on purpose: end it with the test
+    const fencer = findFencer(fencerFiles(path.join(h.data, 'ha')));
+    if (fencer) process.kill(fencer, 'SIGKILL');
     tryIp('netns', 'del', h.ns);
     tryIp('link', 'del', h.veth);
     fs.rmSync(h.data, { recursive: true, force: true });

@@ -1,9 +1,15 @@
 // HA settings: only a VM whose every disk and boot file lies on a shared pool may be HA, the
 // error names the field and the file; the fencer's decision never moves a deadline back and
 // never kills a process whose start time changed; the balancer's imbalance figure.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS, VmConfig } from '../../electron/core/api/contract';
-import { checkHaStorage, sharedPoolPendingCluster } from '../../electron/core/vms/ha-storage';
+import { checkHaStorage, sharedPoolsNeeded } from '../../electron/core/vms/ha-storage';
+import { Pools } from '../../electron/core/vms/pools';
+import { openDb } from '../../electron/core/store/db';
+import { PoolRepo } from '../../electron/core/store/pool-repo';
+import { tempDir } from '../helpers';
 import { Fencer } from '../../electron/core/ha/fencer/fencer';
 import { parseMessage, type FenceRecord } from '../../electron/core/ha/fencer/protocol';
 import { imbalance } from '../../electron/core/ha/decisions/balance';
@@ -31,8 +37,32 @@ describe('HA storage', () => {
     expect(() => checkHaStorage(config(true, [], '/images/vmlinuz'), pools, shared)).toThrow(/\/images\/vmlinuz is in pool "images"/);
   });
 
-  it('has no shared pool until the cluster brings them', () => {
-    expect(() => checkHaStorage(config(true, ['/shared/a.qcow2']), pools, sharedPoolPendingCluster)).toThrow(/pool "nfs"/);
+  it('takes a pool added --shared as shared, kept in the database across a reopen; a plain pool is not', () => {
+    const root = tempDir();
+    const file = path.join(root, 'corral.db');
+    const nfs = fs.mkdtempSync(path.join(tempDir(), 'nfs-'));
+    const local = fs.mkdtempSync(path.join(tempDir(), 'local-'));
+    const layout = { root: path.join(root, 'data'), images: path.join(root, 'data', 'images'), vmsDir: path.join(root, 'data', 'vms') };
+    fs.mkdirSync(layout.root);
+    let db = openDb(file);
+    const made = new Pools(new PoolRepo(db), layout);
+    expect(made.add('nfs', nfs, true).shared).toBe(true);
+    expect(made.add('local', local).shared).toBe(false);
+    db.close();
+    db = openDb(file);
+    const p = new Pools(new PoolRepo(db), layout);
+    expect(p.isShared('nfs')).toBe(true);
+    expect(p.isShared('local')).toBe(false);
+    expect(p.isShared('default')).toBe(false);
+    expect(p.shared()).toEqual({ nfs: fs.realpathSync(nfs) });
+    const disk = path.join(fs.realpathSync(nfs), 'a.qcow2');
+    expect(() => checkHaStorage(config(true, [disk]), p, (n) => p.isShared(n))).not.toThrow();
+    expect(() => checkHaStorage(config(true, [disk], path.join(fs.realpathSync(local), 'vmlinuz')), p, (n) => p.isShared(n))).toThrow(
+      /pool "local", which other hosts cannot reach/,
+    );
+    // what a host must offer to run it: the shared pool by name and path
+    expect(sharedPoolsNeeded(config(true, [disk]), p)).toEqual({ nfs: fs.realpathSync(nfs) });
+    db.close();
   });
 
   it('keeps HA settings in the VM config with defaults, and checks them', () => {
@@ -75,6 +105,21 @@ describe('the fencer', () => {
     expect(killed).toEqual([10]);
     expect(records[0]!.gone.map((g) => g.vm)).toEqual(['b']);
     expect(f.armed).toBe(false);
+  });
+
+  it('never fences again for a late arm with the deadline it already fenced at; a later one arms it', async () => {
+    const { clock, f, killed, records } = fencer({ 10: '500', 12: '700' });
+    f.handle({ op: 'arm', deadlineMs: 1_002_000, guards: [{ vm: 'a', pid: 10, startTime: '500' }] });
+    await clock.advanceTo(1_002_000);
+    expect(records).toHaveLength(1);
+    // the host, not yet aware, re-sends its last deadline with the guests left: ignored
+    f.handle({ op: 'arm', deadlineMs: 1_002_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
+    await clock.advanceTo(1_004_000);
+    expect(killed).toEqual([10]);
+    expect(records).toHaveLength(1);
+    expect(f.armed).toBe(false);
+    f.handle({ op: 'arm', deadlineMs: 1_009_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
+    expect(f.armed).toBe(true);
   });
 
   it('does nothing once disarmed', async () => {

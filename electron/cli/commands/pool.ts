@@ -10,10 +10,12 @@ export const poolCommands = [
     words: 'pool add',
     args: ['NAME', 'PATH'],
     summary: 'Register a directory as a storage pool: VMs may then use the ISOs, images and boot files in it',
-    options: {},
-    async run({ args: [name, dir], host }) {
-      const p = await (await host()).call('pool.add', { name, path: path.resolve(dir) });
-      out(`Pool "${p.name}" is ${p.path}`);
+    options: {
+      shared: flag('every host of the cluster sees it at the same path (an NFS mount): HA VMs need one'),
+    },
+    async run({ o, args: [name, dir], host }) {
+      const p = await (await host()).call('pool.add', { name, path: path.resolve(dir), ...(o.shared ? { shared: true } : {}) });
+      out(`Pool "${p.name}" is ${p.path}${p.shared ? ' (shared: add it under the same name and path on every host)' : ''}`);
       return 0;
     },
   }),
@@ -56,8 +58,14 @@ export const poolCommands = [
 
 function poolTable(pools: Pool[]): string {
   return table([
-    ['NAME', 'PATH', 'FREE', 'USED BY'],
-    ...pools.map((p) => [p.name, p.path, p.freeBytes === null ? '-' : formatSize(p.freeBytes), p.usedBy.join(', ') || '-']),
+    ['NAME', 'PATH', 'SHARED', 'FREE', 'USED BY'],
+    ...pools.map((p) => [
+      p.name,
+      p.path,
+      p.shared ? 'yes' : 'no',
+      p.freeBytes === null ? '-' : formatSize(p.freeBytes),
+      p.usedBy.join(', ') || '-',
+    ]),
   ]);
 }
 

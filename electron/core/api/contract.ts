@@ -147,7 +147,7 @@ export const methods = {
   /** A running VM's addresses per NIC, as far as the host can see them (the NICs QEMU runs with). */
   'vm.addresses': method(Vm, z.array(NicAddresses)),
   /** Registers a directory as a pool (an admin's decision: it opens that directory to VMs). */
-  'pool.add': method(z.object({ name: PoolName, path: AbsPath }), Pool),
+  'pool.add': method(z.object({ name: PoolName, path: AbsPath, shared: z.boolean().optional() }), Pool),
   /** Unregisters a pool (its files stay); refused while a VM uses a file in it. */
   'pool.remove': method(z.object({ name: PoolName }), Ok),
   /** ISOs, disk images and boot files in a pool (its top level), newest first. */

@@ -371,6 +371,8 @@ export const Pool = z.object({
   path: z.string(),
   /** The data dir's images folder: always there, where new disks and uploads go by default. */
   isDefault: z.boolean(),
+  /** Every host of the cluster reaches it at the same path (an NFS mount, say): HA VMs live here. */
+  shared: z.boolean(),
   /** Free space on its file system (null: unknown). */
   freeBytes: z.number().nullable(),
   /** VMs with a file in it. */

@@ -11,6 +11,7 @@ import type { Vms } from '../vms/index.js';
 import { certPaths, type CertPaths } from './ca.js';
 import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
 import { HostDirectory } from './directory.js';
+import { HaHost } from './ha-host.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
 import { externalClient, type ExternalEtcd } from './external-etcd.js';
 import type { HostAlive, HostRecord } from './hosts.js';
@@ -51,6 +52,8 @@ export class Cluster {
   readonly inventory: Inventory;
   readonly peers: PeerClient;
   readonly maintenance: MaintenanceBook;
+  /** High availability: the host's HA lease and fencer, the leader loop, failover targets. */
+  readonly ha: HaHost;
   private member: EtcdMember | null = null;
   private lease!: Lease;
   private servers: https.Server[] = [];
@@ -75,6 +78,8 @@ export class Cluster {
     );
     this.maintenance = new MaintenanceBook(this.etcd, deps.log);
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
+    const { etcd, directory, inventory } = this;
+    this.ha = new HaHost({ etcd, hostId: config.hostId, dataDir: deps.dataDir, vms: deps.vms, directory, inventory, log: deps.log });
   }
 
   /** Starts everything for a config whose certificates are in place (init, join, a restart). */
@@ -109,7 +114,10 @@ export class Cluster {
     await this.putAlive();
     await this.directory.start();
     await this.maintenance.start();
+    // HA VMs that failed over while this host was away are dropped before it publishes them
+    await this.ha.reconcile();
     await this.inventory.start();
+    await this.ha.start();
     this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
     // a start or a stop changes this host's room: placement elsewhere sees it now, not at the next tick
     deps.vms.journal.on('changed', this.aliveSoon);
@@ -258,11 +266,13 @@ export class Cluster {
     await this.etcd.put(keys.revokedHost(me)).value(String(Date.now()));
     for (const vm of this.deps.vms.service.list()) {
       await this.etcd.delete().key(keys.config(vm.id));
+      await this.etcd.delete().key(keys.haOwner(vm.id));
       await this.inventory.releaseName(vm.name, vm.id);
     }
     await this.etcd.delete().prefix(keys.inventoryOf(me));
     await this.etcd.delete().key(keys.host(me));
     await this.lease.revoke().catch(() => undefined);
+    await this.ha.close(true);
     if (this.member) {
       const list = await this.etcd.cluster.memberList({});
       const mine = list.members.find((m) => m.name === me);
@@ -283,6 +293,7 @@ export class Cluster {
       await new Promise<void>((r) => s.close(() => r()));
     }
     // a cluster without quorum does not answer a watch's cancel: never wait for it long
+    await within(3000, this.ha.close());
     await within(3000, this.inventory.close());
     await within(3000, this.directory.close());
     await within(3000, this.maintenance.close());

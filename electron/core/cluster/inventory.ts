@@ -17,7 +17,7 @@ export interface VmHost {
 export type ClusterVm = VmInfo & { host: VmHost };
 
 /** What a config key holds: the VM's settings and where it last ran. */
-interface StoredConfig {
+export interface StoredConfig {
   vmId: string;
   name: string;
   hostId: string;
@@ -120,6 +120,12 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
       .if(keys.vmName(vm.name), 'Value', '==', vm.id)
       .then(this.etcd.delete().key(keys.vmName(vm.name)))
       .commit();
+  }
+
+  /** The stored config of every VM of the cluster (HA failover reads a dead host's from here). */
+  async configs(): Promise<StoredConfig[]> {
+    const all = await this.etcd.getAll().prefix(keys.configs).strings();
+    return Object.values(all).map((t) => JSON.parse(t) as StoredConfig);
   }
 
   private onPut(key: string, value: string): void {

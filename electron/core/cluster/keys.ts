@@ -1,5 +1,7 @@
 // Every etcd key Corral uses, in one place: the cluster's layout in etcd is read here, so two
 // features never pick the same name and a reader of etcd finds what each key means.
+import { HA_PREFIX, ownerKey } from '../ha/owners-etcd.js';
+
 const ROOT = '/corral/';
 
 export const keys = {
@@ -26,6 +28,17 @@ export const keys = {
   /** Hosts in maintenance (host evacuate → restore): what left and where to, unleased. */
   maintenance: `${ROOT}maintenance/`,
   maintenanceOf: (hostId: string) => `${ROOT}maintenance/${hostId}`,
+  /** HA: who runs each HA VM at which epoch (ha/owners-etcd.ts), by VM id; unleased. */
+  haOwners: `${HA_PREFIX}owners/`,
+  haOwner: ownerKey,
+  /** HA: a host's liveness for failover, on the lease its fencer guards (shared pools in its value). */
+  haAlive: `${HA_PREFIX}alive/`,
+  haAliveOf: (hostId: string) => `${HA_PREFIX}alive/${hostId}`,
+  /** HA: each VM's last failover and its timeline (lease expired, fenced, reassigned, started). */
+  haFailovers: `${HA_PREFIX}failovers/`,
+  haFailover: (vmId: string) => `${HA_PREFIX}failovers/${vmId}`,
+  /** HA: the election of the leader that reassigns a dead host's HA VMs. */
+  haElection: 'corral-ha-leader',
   /** The cluster's id (the CA fingerprint), written once at init. */
   clusterId: `${ROOT}cluster-id`,
 } as const;

@@ -4,8 +4,8 @@
 // never while it holds none.
 import type { Etcd3 } from 'etcd3';
 import { etcdLease, LeaseKeeper, type LeaseApi } from './lease-keeper';
-import { ensureFencer, FencerLink, readFenceRecord, type FencerOptions } from './fencer/client';
-import type { FenceRecord, Guard } from './fencer/protocol';
+import { ensureFencer, FencerLink, findFencer, readFenceRecord, type FencerOptions } from './fencer/client';
+import { fencerFiles, type FenceRecord, type Guard } from './fencer/protocol';
 
 export interface HostLivenessOptions {
   hostId: string;
@@ -17,8 +17,14 @@ export interface HostLivenessOptions {
   marginMs?: number;
   intervalMs?: number;
   fencer?: FencerOptions;
+  /** What the alive key holds (default: the host id). */
+  aliveValue?(): string;
   /** The HA QEMUs running here now, to guard. */
   guards(): Guard[];
+  /** Runs with each fresh lease, before HA starts are allowed again (e.g. re-read who owns what). */
+  onJoined?(): Promise<void>;
+  /** A fence whose lease survived (nobody took its guests): they are still ours to run. */
+  onStallCleared?(rec: FenceRecord): void;
   /** Something worth an event: lease granted, lost, fenced. */
   onEvent?(what: string): void;
 }
@@ -44,7 +50,17 @@ export class HostLiveness {
       ttlSec: this.opts.ttlSec,
       marginMs: this.opts.marginMs,
       intervalMs: this.opts.intervalMs,
-      onDeadline: (deadlineMs) => this.link.arm(deadlineMs, this.opts.guards()),
+      onDeadline: (deadlineMs) => {
+        this.link.arm(deadlineMs, this.opts.guards());
+        // a keepalive acknowledged after a fence: etcd never expired this lease, so no host
+        // was told to take our guests; HA starts may go on (a stall, not a loss)
+        const rec = this.holding ? readFenceRecord(this.opts.fencerDir) : null;
+        if (rec) {
+          this.link.clearFence();
+          this.opts.onEvent?.('fence record cleared: the lease outlived the stall');
+          this.opts.onStallCleared?.(rec);
+        }
+      },
       onLost: (why) => {
         this.holding = false;
         this.opts.onEvent?.(`lease lost: ${why}`);
@@ -61,7 +77,8 @@ export class HostLiveness {
 
   private async join(): Promise<void> {
     const id = await this.keeper.start();
-    await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.hostId);
+    await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.aliveValue?.() ?? this.opts.hostId);
+    await this.opts.onJoined?.();
     this.holding = true;
     // back in the cluster with a fresh lease: a past fence no longer holds HA starts back
     if (readFenceRecord(this.opts.fencerDir)) {
@@ -85,6 +102,14 @@ export class HostLiveness {
         }
       }
     })().finally(() => (this.rejoining = null));
+  }
+
+  /** Starts the fencer again if it died, and hands it the current deadline and guards at once. */
+  async superviseFencer(): Promise<void> {
+    if (this.closed || findFencer(fencerFiles(this.opts.fencerDir))) return;
+    await ensureFencer(this.opts.fencerDir, this.opts.fencer);
+    this.opts.onEvent?.('the fencer was gone: started again');
+    this.guardsChanged();
   }
 
   /** Tell the fencer at once about a new or ended HA QEMU (the next deadline would too, later). */

@@ -1,11 +1,10 @@
-// HA ownership records in etcd (decisions/ownership.ts says what they mean). The key names are
-// ours until the merge with the cluster layer, whose cluster/keys.ts then holds them.
+// HA ownership records in etcd (decisions/ownership.ts says what they mean), one per HA VM id.
+// The cluster layer's cluster/keys.ts names every key; these are the HA part of its layout.
 import type { Etcd3 } from 'etcd3';
 import { decodeOwnership, encodeOwnership, startRefusal, type Ownership } from './decisions/ownership';
 
-export const HA_PREFIX = 'corral/ha/';
+export const HA_PREFIX = '/corral/ha/';
 export const ownerKey = (vm: string) => `${HA_PREFIX}owners/${vm}`;
-export const hostAliveKey = (host: string) => `corral/hosts/${host}/alive`;
 
 export async function readOwner(etcd: Etcd3, vm: string): Promise<Ownership | null> {
   return decodeOwnership(await etcd.get(ownerKey(vm)).string());

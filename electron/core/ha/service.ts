@@ -17,8 +17,8 @@ export interface HaCluster {
   owner(vm: string): Ownership | null;
   /** The leader's moves not yet settled (empty when this host does not lead). */
   pending(): Pending[];
-  /** Why this host may not start an HA VM now (fenced and not rejoined, no live lease), or null. */
-  startBlocker(): string | null;
+  /** Why this host may not start HA VM `vmId` now (fenced and not rejoined, no live lease, owned elsewhere), or null. */
+  startBlocker(vmId?: string): string | null;
 }
 
 export interface HaServiceDeps {
@@ -45,11 +45,11 @@ export class HaService {
     this.deps.cluster = cluster;
   }
 
-  startBlocker(): string | null {
+  startBlocker(vmId?: string): string | null {
     const fence = readFenceRecord(this.deps.fencerDir);
     if (fence)
       return `this host fenced its HA guests at ${new Date(fence.at).toISOString()} and has not rejoined the cluster with a fresh lease yet`;
-    return this.deps.cluster?.startBlocker() ?? null;
+    return this.deps.cluster?.startBlocker(vmId) ?? null;
   }
 
   /** Looks for a new fence record every `ms` until stop(): the fencer writes it while no guest may run. */
@@ -78,19 +78,28 @@ export class HaService {
   status(): HaStatus {
     const c = this.deps.cluster ?? null;
     const fence = readFenceRecord(this.deps.fencerDir);
+    const local = this.deps.vms().filter((v) => v.config.ha.enabled);
+    // in a cluster, the other hosts' HA VMs too: their state is their owner's to tell
+    const remote = (c?.view.vms() ?? [])
+      .filter((v) => !local.some((l) => l.name === v.name))
+      .map((v) => {
+        const o = c!.owner(v.name);
+        const { priority, group, hosts } = v.ha;
+        return { name: v.name, priority, group, hosts, owner: o?.owner ?? null, epoch: o?.epoch ?? null, state: 'on another host' };
+      });
     return {
       clustered: !!c,
       startBlocker: this.startBlocker(),
       fence: fence && { at: fence.at, killed: fence.killed.map((g) => g.vm) },
       balance: this.deps.balanceFlag.get(),
-      vms: this.deps
-        .vms()
-        .filter((v) => v.config.ha.enabled)
-        .map((v) => {
+      vms: [
+        ...local.map((v) => {
           const o = c?.owner(v.name) ?? null;
           const { priority, group, hosts } = v.config.ha;
           return { name: v.name, priority, group, hosts, owner: o?.owner ?? null, epoch: o?.epoch ?? null, state: v.state };
         }),
+        ...remote,
+      ],
       pending: (c?.pending() ?? []).map((p) => ({ vm: p.vm, to: p.to, epoch: p.epoch, since: p.sinceMs })),
     };
   }

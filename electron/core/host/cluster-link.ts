@@ -9,6 +9,7 @@ import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Re
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm } from '../cluster/index.js';
 import type { ExternalEtcd } from '../cluster/external-etcd.js';
+import type { HaService } from '../ha/service.js';
 import type { Vms } from '../vms/index.js';
 import { HostCpu, admit, hostCpuCount, readHostMemory } from '../resources/host-capacity.js';
 import type { ClusterMethod } from './handlers.js';
@@ -24,7 +25,17 @@ export interface ClusterLinkDeps {
   log: (line: string) => void;
   /** `corral serve --etcd`: the user's etcd, used as a client by init, join and resume. */
   externalEtcd?: ExternalEtcd;
+  /** HA on this host: the cluster plugs its HA side in (and holds HA starts while it starts). */
+  ha?: HaService | null;
 }
+
+/** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
+const haWaiting = (why: () => string) => ({
+  view: { hosts: () => [], vms: () => [] },
+  owner: () => null,
+  pending: () => [],
+  startBlocker: why,
+});
 
 const SINGLE: ClusterStatus = { clustered: false, clusterId: null, self: null, hosts: [], members: [], leader: null, problem: null };
 
@@ -40,6 +51,7 @@ export class ClusterLink {
   /** At host start: take up the cluster this data dir is in, in the background (etcd may wait for its peers). */
   resume(): void {
     if (!fs.existsSync(path.join(this.d.dataDir, 'cluster', 'cluster.json'))) return;
+    this.d.ha?.setCluster(haWaiting(() => this.problem ?? 'the cluster is still starting: HA guests start once this host holds its lease'));
     this.starting = (async () => {
       const { resumeCluster } = await import('../cluster/index.js');
       this.attach(await resumeCluster(this.clusterDeps()));
@@ -76,6 +88,7 @@ export class ClusterLink {
     this.cluster = c;
     if (!c) return;
     this.problem = null;
+    this.d.ha?.setCluster(c.ha);
     c.inventory.on('changed', (vm) => this.watchers.forEach((s) => s.send('vm.changed', vm)));
     c.inventory.on('removed', (vm) => this.watchers.forEach((s) => s.send('vm.removed', vm)));
   }
@@ -211,6 +224,7 @@ export class ClusterLink {
       const c = this.need();
       await c.leave();
       this.cluster = null;
+      this.d.ha?.setCluster(null);
       return { ok: true as const };
     };
     return h;

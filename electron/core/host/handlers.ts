@@ -108,7 +108,7 @@ export function makeHandlers({
       return addresses.of(vms.ctx.vms.get(vm.id)?.applied?.nics ?? vm.config.nics, agentSocket(vm.id));
     },
     'network.list': () => networkList(service.list(), vms.ctx.driver.defaultNicKind() === 'passt'),
-    'pool.add': (a) => vms.pools.add(a.name, a.path),
+    'pool.add': (a) => vms.pools.add(a.name, a.path, a.shared),
     'pool.remove': (a) => {
       vms.pools.remove(a.name);
       return { ok: true as const };

@@ -191,12 +191,13 @@ export class Host {
           vmLayer.journal.notify(vm, 'error', 'HA guest fenced', `"${vm.name}" was stopped: ${why}.`);
         },
       });
-      vmLayer.ctx.haStartBlocker = () => ha.startBlocker();
+      vmLayer.ctx.haStartBlocker = (id) => ha.startBlocker(id);
       ha.watch();
       // another host of the cluster calls as an admin, audited under its name
       const cluster = new ClusterLink({
         dataDir: layout.root,
         vms: vmLayer,
+        ha,
         log: (l) => opts.log?.(l),
         externalEtcd: opts.etcd,
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>

@@ -149,4 +149,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE disks ADD COLUMN base TEXT REFERENCES bases(path);
   `,
+  `
+  -- shared pools: a pool every host of the cluster sees at the same path (an NFS mount, say);
+  -- only a VM whose every file is in one may be HA, and only hosts with it may run the VM
+  ALTER TABLE pools ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -47,7 +47,7 @@ export interface VmContext {
   /** The public view of a VM. */
   describe: (rec: VmRecord) => VmInfo;
   /** Why an HA VM may not start on this host now (core/ha: fenced, no lease), set by the host; unset: it may. */
-  haStartBlocker?: () => string | null;
+  haStartBlocker?: (vmId: string) => string | null;
 }
 
 /** The VM named by id or name, or a not-found error. */

@@ -125,7 +125,7 @@ export class Lifecycle {
 
   /** A fenced host must not bring back an HA guest the cluster may be running elsewhere. */
   private checkHa(cur: VmRecord): void {
-    const why = cur.config.ha.enabled ? (this.ctx.haStartBlocker?.() ?? null) : null;
+    const why = cur.config.ha.enabled ? (this.ctx.haStartBlocker?.(cur.id) ?? null) : null;
     if (!why) return;
     this.ctx.journal.error(cur, `Not started: ${why}`);
     throw new CorralError('conflict', `"${cur.name}" is highly available and ${why}`, 'ha', { reason: why });

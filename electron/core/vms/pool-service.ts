@@ -19,8 +19,8 @@ export class PoolService {
     return this.ctx.pools.all().map((p) => this.ctx.pools.describe(p, this.usersOf(p.name)));
   }
 
-  add(name: string, dir: string): Pool {
-    const p = this.ctx.pools.add(name, dir);
+  add(name: string, dir: string, shared = false): Pool {
+    const p = this.ctx.pools.add(name, dir, shared);
     return this.ctx.pools.describe(p, []);
   }
 

@@ -31,6 +31,13 @@ export function within(p: string, dir: string): boolean {
   return p === dir || p.startsWith(dir.endsWith('/') ? dir : dir + '/');
 }
 
+export interface PoolEntry {
+  name: string;
+  path: string;
+  isDefault: boolean;
+  shared: boolean;
+}
+
 export interface ResolvedFile {
   /** The real path: what is stored and given to QEMU. */
   path: string;
@@ -60,20 +67,34 @@ export class Pools {
   }
 
   /** Every pool, the default first, without usage (see `describe`). */
-  all(): Array<{ name: string; path: string; isDefault: boolean }> {
+  all(): PoolEntry[] {
     return [
-      { name: DEFAULT_POOL, path: this.images, isDefault: true },
-      ...this.repo.list().map((p) => ({ name: p.name, path: p.path, isDefault: false })),
+      { name: DEFAULT_POOL, path: this.images, isDefault: true, shared: false },
+      ...this.repo.list().map((p) => ({ name: p.name, path: p.path, isDefault: false, shared: p.shared })),
     ];
   }
 
-  get(name: string): { name: string; path: string; isDefault: boolean } {
+  /** Whether pool `name` is shared: every host of the cluster reaches it at the same path. */
+  isShared(name: string): boolean {
+    return this.all().some((p) => p.name === name && p.shared);
+  }
+
+  /** The shared pools, name → real path: what a host offers an HA VM. */
+  shared(): Record<string, string> {
+    return Object.fromEntries(
+      this.all()
+        .filter((p) => p.shared)
+        .map((p) => [p.name, p.path]),
+    );
+  }
+
+  get(name: string): PoolEntry {
     const pool = this.all().find((p) => p.name.toLowerCase() === name.toLowerCase());
     if (!pool) throw new CorralError('not-found', `no pool named "${name}" (see corral pool list)`, 'pool');
     return pool;
   }
 
-  describe(p: { name: string; path: string; isDefault: boolean }, usedBy: string[]): Pool {
+  describe(p: PoolEntry, usedBy: string[]): Pool {
     let freeBytes: number | null = null;
     try {
       const st = fs.statfsSync(p.path);
@@ -85,7 +106,7 @@ export class Pools {
   }
 
   /** Registers `dir` as pool `name`; refuses system trees and anything holding Corral's own files. */
-  add(name: string, dir: string): { name: string; path: string; isDefault: boolean } {
+  add(name: string, dir: string, shared = false): PoolEntry {
     const fail = (field: 'name' | 'path', reason: string) =>
       new CorralError('invalid-argument', `invalid argument "${field}": ${reason}`, field, { reason });
     if (this.all().some((p) => p.name.toLowerCase() === name.toLowerCase()))
@@ -109,7 +130,7 @@ export class Pools {
       throw new CorralError('conflict', `${shown} is already the pool "${same.name}"`, 'path', {
         reason: `is already the pool "${same.name}"`,
       });
-    this.repo.insert(name, real, this.now());
+    this.repo.insert(name, real, this.now(), shared);
     return this.get(name);
   }
 

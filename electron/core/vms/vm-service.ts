@@ -10,7 +10,7 @@ import { bootedFrom, bootMemoryMiB, can, isLive, isRunning, liveBlocker, stopped
 import { EFI_VARS_FILE } from '../paths.js';
 import { ensurePrivateDir } from '../private-files.js';
 import { createQcow2, imageVirtualSize, resizeImage } from '../qemu/img.js';
-import { checkHaStorage, sharedPoolPendingCluster } from './ha-storage.js';
+import { checkHaStorage } from './ha-storage.js';
 import { checkBootFiles, checkExistingImage, checkNetwork, checkPortsFree, checkResources } from './config-checks.js';
 import { defaultNics, resolveNics } from './nic-config.js';
 import { nicsLiveBlocker } from '../api/nics.js';
@@ -79,7 +79,7 @@ export class VmService {
         machineType: settings.machineType ?? ctx.driver.pinnedMachineType(),
         shares: checkShares(ctx, null, settings.shares),
       };
-      checkHaStorage(config, ctx.pools, sharedPoolPendingCluster);
+      checkHaStorage(config, ctx.pools, (p) => ctx.pools.isShared(p));
       const rec = ctx.vms.insert(id, name, config, ctx.clock.now());
       ctx.journal.created(rec, `Created "${name}"`);
       ctx.journal.changed(rec.id);
@@ -128,7 +128,7 @@ export class VmService {
       next = checkBootFiles(next, ctx.pools, this.diskOwner());
       checkNetwork(next, this.others(cur.id));
       await checkPortsFree(next, cur.applied ? [cur.config, cur.applied] : [cur.config]);
-      checkHaStorage(next, ctx.pools, sharedPoolPendingCluster);
+      checkHaStorage(next, ctx.pools, (p) => ctx.pools.isShared(p));
       this.checkCgroups(next, changed);
       const run = ctx.registry.get(cur.id);
       const hardware = changed.find((k) => stoppedOnly(k) && fields[k] !== cur.config[k as keyof VmConfig]);

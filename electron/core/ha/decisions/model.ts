@@ -21,6 +21,8 @@ export interface HostView {
   alive: boolean;
   memMiB: number;
   cpus: number;
+  /** Its shared pools, name → path: an HA VM runs only where its own are, under the same path. */
+  pools?: Record<string, string>;
   /** Measured now (for load shedding): memory in use and cores busy, whole host. */
   memUsedMiB?: number;
   cpuUsed?: number;
@@ -35,6 +37,8 @@ export interface HaVm {
   memMiB: number;
   cpus: number;
   ha: HaSettings;
+  /** The shared pools its files are in, name → path (see vms/ha-storage.ts). */
+  pools?: Record<string, string>;
   /** Measured now: memory and cores in use (for load shedding). */
   memUsedMiB?: number;
   cpuUsed?: number;

@@ -17,6 +17,7 @@ export function committed(vms: HaVm[]): Map<string, number> {
 /** Why `host` cannot take `vm`, or null when it can. */
 export function refusal(vm: HaVm, host: HostView, vms: HaVm[], used: Map<string, number>): string | null {
   if (!host.alive) return 'no live lease';
+  for (const [name, at] of Object.entries(vm.pools ?? {})) if (host.pools?.[name] !== at) return `no shared pool "${name}" at ${at}`;
   const free = host.memMiB - (used.get(host.id) ?? 0);
   if (free < vm.memMiB) return `${free} MiB free, needs ${vm.memMiB}`;
   const group = vm.ha.group;

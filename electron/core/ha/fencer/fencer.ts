@@ -20,6 +20,8 @@ export class Fencer {
   private deadlineMs: number | null = null;
   private guards: Guard[] = [];
   private cancel: (() => void) | null = null;
+  /** The deadline last fenced at: an arm at or before it is a late message, never a new fence. */
+  private fencedAt: number | null = null;
 
   constructor(private readonly deps: FencerDeps) {}
 
@@ -40,6 +42,7 @@ export class Fencer {
       this.deps.clearRecord();
       this.deps.log('fence record cleared: the host is back with a fresh lease');
     } else {
+      if (this.fencedAt !== null && msg.deadlineMs <= this.fencedAt) return;
       // a deadline never moves back: a delayed message must not shorten nor, worse, extend a stale one
       if (this.deadlineMs !== null && msg.deadlineMs < this.deadlineMs) {
         this.guards = msg.guards;
@@ -73,6 +76,7 @@ export class Fencer {
 
   private fence(): void {
     const deadlineMs = this.deadlineMs!;
+    this.fencedAt = deadlineMs;
     const firedMs = this.deps.nowMs();
     const killed: Guard[] = [];
     const gone: Guard[] = [];

@@ -1,0 +1,355 @@
+// One host's HA in a cluster. It holds the host's HA lease (ha/host-liveness.ts: renewed by us,
+// guarded by the fencer process), keeps the ownership records, the failover records and the
+// other hosts' HA leases fresh from etcd watches, runs the leader loop (ha-leader.ts), and acts
+// as a target: it starts a VM the leader moved to it only after reading itself as owner at that
+// epoch. A host that comes back finds its HA VMs owned elsewhere: it never starts them and drops
+// their stale records (their files stay: they are the new owner's now).
+import path from 'node:path';
+import type { Etcd3, Watcher } from 'etcd3';
+import type { VmInfo } from '../api/contract.js';
+import { bootMemoryMiB } from '../api/rules.js';
+import type { HaVm, HostView } from '../ha/decisions/model.js';
+import { decodeOwnership, startRefusal, type Ownership } from '../ha/decisions/ownership.js';
+import { HostLiveness } from '../ha/host-liveness.js';
+import { claimOwner, readOwner } from '../ha/owners-etcd.js';
+import type { HaCluster } from '../ha/service.js';
+import { adoptHaVm, dropMovedHaVm } from '../vms/ha-adopt.js';
+import { sharedPoolsNeeded } from '../vms/ha-storage.js';
+import type { Vms } from '../vms/index.js';
+import type { HostDirectory } from './directory.js';
+import { HaLeaderLoop } from './ha-leader.js';
+import { parseAlive, parseFailover, settled, type Failover, type HaAlive, type TimelineStep } from './ha-records.js';
+import type { Inventory, StoredConfig } from './inventory.js';
+import { keys } from './keys.js';
+
+export const HA_TTL_SEC = 10;
+/** The fencer acts this long before the earliest expiry: 2 s promised, the rest for a late timer. */
+export const HA_MARGIN_MS = 3000;
+const TICK_MS = 1000;
+const MAX_START_TRIES = 3;
+
+export interface HaHostDeps {
+  etcd: Etcd3;
+  hostId: string;
+  dataDir: string;
+  vms: Vms;
+  directory: HostDirectory;
+  inventory: Inventory;
+  log(line: string): void;
+}
+
+export class HaHost implements HaCluster {
+  private readonly owners = new Map<string, Ownership>();
+  private readonly failovers = new Map<string, Failover>();
+  private readonly alive = new Map<string, HaAlive>();
+  private readonly expired = new Map<string, number>();
+  private configs: StoredConfig[] = [];
+  private ownersFresh = false;
+  private readonly tries = new Map<string, number>();
+  private readonly starting = new Set<string>();
+  private watchers: Watcher[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly off: Array<() => void> = [];
+  readonly liveness: HostLiveness;
+  readonly leader: HaLeaderLoop;
+
+  constructor(private readonly d: HaHostDeps) {
+    const self = d.hostId;
+    this.liveness = new HostLiveness(d.etcd, {
+      hostId: self,
+      fencerDir: path.join(d.dataDir, 'ha'),
+      aliveKey: keys.haAliveOf(self),
+      ttlSec: HA_TTL_SEC,
+      marginMs: HA_MARGIN_MS,
+      aliveValue: () => JSON.stringify({ pools: d.vms.ctx.pools.shared() } satisfies HaAlive),
+      guards: () => this.guards(),
+      onJoined: () => this.resync(),
+      onStallCleared: (rec) => void this.restartFenced(rec.killed.map((g) => g.vm)),
+      onEvent: (what) => d.log(`ha: ${what}`),
+    });
+    this.leader = new HaLeaderLoop({
+      etcd: d.etcd,
+      hostId: self,
+      snapshot: () => ({ hosts: this.hostViews(), vms: this.haVms() }),
+      expiredAt: (h) => this.expired.get(h) ?? null,
+      failover: (id) => this.failovers.get(id) ?? null,
+      hostName: (id) => d.directory.nameOf(id),
+      marginMs: HA_MARGIN_MS,
+      log: d.log,
+    });
+  }
+
+  /** Before the inventory publishes: drop the records of HA VMs that failed over while we were away. */
+  async reconcile(): Promise<void> {
+    await this.readOwners();
+    await this.dropStale();
+  }
+
+  async start(): Promise<void> {
+    const follow = async (prefix: string, put: (id: string, v: string) => void, del: (id: string) => void) => {
+      const w = await this.d.etcd.watch().prefix(prefix).create();
+      w.on('put', (kv) => put(kv.key.toString().slice(prefix.length), kv.value.toString()));
+      w.on('delete', (kv) => del(kv.key.toString().slice(prefix.length)));
+      w.on('error', (err) => this.d.log(`ha: watch ${prefix}: ${String(err)}`));
+      this.watchers.push(w);
+      for (const [k, v] of Object.entries(await this.d.etcd.getAll().prefix(prefix).strings())) put(k.slice(prefix.length), v);
+    };
+    await follow(
+      keys.haOwners,
+      (id, v) => this.onOwner(id, decodeOwnership(v)),
+      (id) => this.owners.delete(id),
+    );
+    await follow(
+      keys.haFailovers,
+      (id, v) => {
+        const f = parseFailover(v);
+        if (f) this.failovers.set(id, f);
+        this.poke();
+      },
+      (id) => this.failovers.delete(id),
+    );
+    await follow(
+      keys.haAlive,
+      (id, v) => {
+        this.alive.set(id, parseAlive(v));
+        this.expired.delete(id);
+      },
+      (id) => {
+        this.alive.delete(id);
+        this.expired.set(id, Date.now());
+        void this.leader.tick();
+      },
+    );
+    const changed = (vm: VmInfo) => {
+      if (!vm.config.ha.enabled) return;
+      this.liveness.guardsChanged();
+      void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => undefined);
+    };
+    this.d.vms.journal.on('changed', changed);
+    this.off.push(() => this.d.vms.journal.off('changed', changed));
+    // the lease first: a leader must never see our HA VMs owned by a host without one
+    await this.liveness.start();
+    for (const vm of this.d.vms.service.list()) if (vm.config.ha.enabled) await claimOwner(this.d.etcd, vm.id, this.d.hostId);
+    this.leader.start();
+    this.timer = setInterval(() => this.poke(), TICK_MS);
+    this.timer.unref();
+  }
+
+  // ---- HaCluster: what ha.status and the start check read
+
+  readonly view = { hosts: () => this.hostViews(), vms: () => this.haVms() };
+
+  owner(vm: string): Ownership | null {
+    const id = this.d.vms.service.list().find((v) => v.name === vm || v.id === vm)?.id ?? this.configs.find((c) => c.name === vm)?.vmId;
+    const o = id ? this.owners.get(id) : undefined;
+    return o ? { owner: this.d.directory.nameOf(o.owner), epoch: o.epoch } : null;
+  }
+
+  pending() {
+    // every host shows the moves not yet started, from the failover records
+    return [...this.failovers.values()]
+      .filter((f) => !settled(f) && this.owners.get(f.vmId)?.epoch === f.epoch)
+      .map((f) => ({ vm: f.vm, to: this.d.directory.nameOf(f.to), epoch: f.epoch, sinceMs: stepAt(f, 'reassigned') }));
+  }
+
+  startBlocker(vmId?: string): string | null {
+    const l = this.liveness.haStartBlocker();
+    if (l) return l;
+    if (!this.ownersFresh) return 'this host has not read the HA ownership records since it took its lease';
+    const o = vmId ? this.owners.get(vmId) : undefined;
+    if (o && o.owner !== this.d.hostId)
+      return `it is owned by host ${this.d.directory.nameOf(o.owner)} at epoch ${o.epoch} (it failed over there)`;
+    return null;
+  }
+
+  /** The failover record of one VM (for its timeline). */
+  failoverOf(vmId: string): Failover | null {
+    return this.failovers.get(vmId) ?? null;
+  }
+
+  // ---- the view the decisions read
+
+  private hostViews(): HostView[] {
+    return [...this.d.directory.hosts.values()].map((h) => {
+      const cap = this.d.directory.alive.get(h.id);
+      return {
+        id: h.id,
+        alive: this.alive.has(h.id),
+        memMiB: cap ? Math.floor(cap.memoryBytes / 2 ** 20) : 0,
+        cpus: cap?.cpus ?? 0,
+        pools: this.alive.get(h.id)?.pools ?? {},
+      };
+    });
+  }
+
+  private haVms(): Array<HaVm & { id: string }> {
+    const out: Array<HaVm & { id: string }> = [];
+    for (const c of this.configs) {
+      const o = this.owners.get(c.vmId);
+      if (!c.config.ha.enabled || !o) continue;
+      out.push({
+        id: c.vmId,
+        name: c.name,
+        owner: o.owner,
+        epoch: o.epoch,
+        memMiB: bootMemoryMiB(c.config),
+        cpus: c.config.cpus,
+        ha: c.config.ha,
+        pools: sharedPoolsNeeded(c.config, this.d.vms.ctx.pools),
+      });
+    }
+    return out;
+  }
+
+  // ---- the target's side and the returning host's
+
+  private onOwner(id: string, o: Ownership | null): void {
+    if (o) this.owners.set(id, o);
+    else this.owners.delete(id);
+    this.poke();
+  }
+
+  private poke(): void {
+    if (++this.ticks % 5 === 0) void this.liveness.superviseFencer().catch((err: Error) => this.d.log(`ha: fencer: ${err.message}`));
+    void this.refresh()
+      .then(() => this.leader.tick())
+      .then(() => this.act())
+      .catch((err: Error) => this.d.log(`ha: ${err.message}`));
+  }
+
+  private ticks = 0;
+  private refreshing: Promise<void> | null = null;
+  private refresh(): Promise<void> {
+    this.refreshing ??= this.d.inventory
+      .configs()
+      .then((c) => void (this.configs = c))
+      .finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  private async readOwners(): Promise<void> {
+    const all = await this.d.etcd.getAll().prefix(keys.haOwners).strings();
+    this.owners.clear();
+    for (const [k, v] of Object.entries(all)) {
+      const o = decodeOwnership(v);
+      if (o) this.owners.set(k.slice(keys.haOwners.length), o);
+    }
+  }
+
+  /** With a fresh lease: read who owns what before any HA start is allowed again. */
+  private async resync(): Promise<void> {
+    this.ownersFresh = false;
+    await this.readOwners();
+    this.ownersFresh = true;
+  }
+
+  /** Local records of HA VMs another host owns now: dropped once they do not run here. */
+  private async dropStale(): Promise<void> {
+    for (const vm of this.d.vms.service.list()) {
+      const o = this.owners.get(vm.id);
+      if (!vm.config.ha.enabled || !o || o.owner === this.d.hostId) continue;
+      const where = this.d.directory.nameOf(o.owner);
+      if (await dropMovedHaVm(this.d.vms, vm.id, `Runs on host ${where} now (HA failover, epoch ${o.epoch}): record dropped here`))
+        this.d.log(`ha: ${vm.name} failed over to ${where}: dropped its record here`);
+      else this.d.log(`ha: ${vm.name} is owned by ${where} at epoch ${o.epoch} but runs here: left alone`);
+    }
+  }
+
+  private async act(): Promise<void> {
+    if (this.liveness.haStartBlocker() || !this.ownersFresh) return;
+    await this.dropStale();
+    for (const f of this.failovers.values()) {
+      const o = this.owners.get(f.vmId);
+      if (f.to !== this.d.hostId || settled(f) || !o || o.owner !== this.d.hostId || o.epoch !== f.epoch) continue;
+      if (this.starting.has(f.vmId) || (this.tries.get(`${f.vmId}@${f.epoch}`) ?? 0) >= MAX_START_TRIES) continue;
+      this.starting.add(f.vmId);
+      void this.takeOver(f)
+        .catch((err: Error) => this.d.log(`ha: taking over ${f.vm}: ${err.message}`))
+        .finally(() => this.starting.delete(f.vmId));
+    }
+  }
+
+  /** Starts a VM moved here, after reading this host as its owner at the move's epoch. */
+  private async takeOver(f: Failover): Promise<void> {
+    const key = `${f.vmId}@${f.epoch}`;
+    this.tries.set(key, (this.tries.get(key) ?? 0) + 1);
+    const refusal = startRefusal(this.d.hostId, await readOwner(this.d.etcd, f.vmId), f.epoch);
+    if (refusal) return this.d.log(`ha: not starting ${f.vm}: ${refusal}`);
+    const { vms } = this.d;
+    const from = this.d.directory.nameOf(f.from);
+    try {
+      if (!vms.ctx.vms.get(f.vmId)) {
+        const stored = this.configs.find((c) => c.vmId === f.vmId);
+        if (!stored) throw new Error('its config is not in the cluster');
+        adoptHaVm(
+          vms,
+          { id: f.vmId, name: stored.name, config: stored.config },
+          `Taken over from host ${from} (HA failover, epoch ${f.epoch})`,
+        );
+      }
+      const state = vms.service.get(f.vmId).state;
+      if (state !== 'running') await vms.lifecycle.start(f.vmId, `Starting after HA failover from host ${from} (epoch ${f.epoch})`);
+      await this.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
+    } catch (err) {
+      const why = (err as Error).message;
+      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES) await this.record(f, { at: Date.now(), what: 'start failed', detail: why });
+      throw err;
+    }
+  }
+
+  /** Appends a step to the failover's timeline in etcd and tells the VM's own journal the whole story. */
+  private async record(f: Failover, step: TimelineStep): Promise<void> {
+    const next: Failover = { ...f, timeline: [...f.timeline, step] };
+    await this.d.etcd.put(keys.haFailover(f.vmId)).value(JSON.stringify(next));
+    const rec = this.d.vms.ctx.vms.get(f.vmId);
+    if (!rec) return;
+    const story = next.timeline.map((s) => `${new Date(s.at).toISOString()} ${s.what}: ${s.detail}`).join('; ');
+    const j = this.d.vms.journal;
+    const from = this.d.directory.nameOf(f.from);
+    if (step.what === 'started') {
+      const took = ((step.at - stepAt(f, 'lease expired')) / 1000).toFixed(1);
+      j.note(rec, `HA failover from host ${from} at epoch ${f.epoch}: ${story}`, 'ha-failover');
+      j.notify(
+        rec,
+        'warning',
+        'HA failover',
+        `"${f.vm}" runs on this host now: host ${from} lost its lease (${took} s from expiry to start).`,
+      );
+    } else {
+      j.error(rec, `HA failover from host ${from} did not start it: ${story}`);
+      j.notify(rec, 'error', 'HA failover failed', `"${f.vm}" could not start after host ${from} lost its lease: ${step.detail}`);
+    }
+  }
+
+  /** Guests fenced in a stall that etcd never saw as a loss: still owned here, so started again. */
+  private async restartFenced(names: string[]): Promise<void> {
+    // the fencer removes its record when told: wait for that, briefly
+    for (let i = 0; i < 30 && this.liveness.fence; i++) await new Promise((r) => setTimeout(r, 100));
+    for (const name of names) {
+      const vm = this.d.vms.service.list().find((v) => v.name === name);
+      if (!vm || this.d.vms.registry.has(vm.id) || this.startBlocker(vm.id)) continue;
+      await this.d.vms.lifecycle
+        .start(vm.id, 'Starting again: fenced in a stall, but the lease outlived it and no other host took it')
+        .catch((err: Error) => this.d.log(`ha: restarting ${name} after a stall: ${err.message}`));
+    }
+  }
+
+  private guards() {
+    const { vms } = this.d;
+    return vms.registry
+      .all()
+      .map((r) => ({ r, rec: vms.ctx.vms.get(r.vmId) }))
+      .filter(({ r, rec }) => rec?.config.ha.enabled && r.machine.pidStart)
+      .map(({ r, rec }) => ({ vm: rec!.name, pid: r.machine.pid, startTime: r.machine.pidStart! }));
+  }
+
+  async close(revoke = false): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const off of this.off.splice(0)) off();
+    await this.leader.close();
+    await Promise.all(this.watchers.splice(0).map((w) => w.cancel().catch(() => undefined)));
+    await this.liveness.close(revoke);
+  }
+}
+
+const stepAt = (f: Failover, what: TimelineStep['what']) => f.timeline.find((s) => s.what === what)?.at ?? 0;

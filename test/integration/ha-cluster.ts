@@ -1,0 +1,216 @@
+// Three Corral hosts on one machine for HA tests and the HA bench: each a real `corral serve`
+// in a network namespace of its own (veth pairs on a bridge made here), with its own etcd member
+// and fencer, and a shared directory every host adds as the shared pool "shared".
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import type { ClusterStatus, HaStatus, JoinTicket, VmInfo } from '../../electron/core/api/contract';
+import { CLI, FIXTURE, tempDir, waitFor } from '../helpers';
+import { corral } from './serve-process';
+
+export const NET = 20 + ((process.pid + 101) % 200);
+const BRIDGE = `crhbr${NET}`;
+export const HOSTS = ['a', 'b', 'c'].map((name, i) => ({
+  name,
+  ns: `crh${NET}${name}`,
+  veth: `crh${NET}${name}0`,
+  address: `10.78.${NET}.${i + 1}`,
+  data: tempDir(`corral-chaos-${name}-`),
+  serve: null as ChildProcess | null,
+  log: '',
+}));
+export type HostT = (typeof HOSTS)[0];
+export const [A, B, C] = HOSTS as [HostT, HostT, HostT];
+export const SHARED = tempDir('corral-chaos-shared-');
+export const DEADLINE_MS = 180_000;
+
+export const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+const tryIp = (...args: string[]) => {
+  try {
+    ip(...args);
+  } catch {
+    // already gone
+  }
+};
+
+export async function ok(h: HostT, args: string[]): Promise<string> {
+  const r = await corral(h.data, args);
+  if (r.code !== 0) throw new Error(`corral ${args.join(' ')} on ${h.name}: ${r.stderr}`);
+  return r.stdout;
+}
+export const status = async (h: HostT) => JSON.parse(await ok(h, ['cluster', 'status', '--json'])) as ClusterStatus;
+export const list = async (h: HostT) => JSON.parse(await ok(h, ['vm', 'list', '--json'])) as VmInfo[];
+export const haStatus = async (h: HostT) => JSON.parse(await ok(h, ['ha', 'status', '--json'])) as HaStatus;
+
+export function startServe(h: HostT): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', h.ns, process.execPath, CLI, 'serve', '--data', h.data, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, CORRAL_ACCEL: 'tcg' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  h.serve = child;
+  h.log = '';
+  child.stdout!.on('data', (d: Buffer) => (h.log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (h.log += d.toString()));
+  return waitFor(
+    `corral serve on ${h.name}`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`serve on ${h.name} exited: ${h.log}`);
+      return /\n(No users|Users log in)/.test(h.log);
+    },
+    90_000,
+  ).then(() => undefined);
+}
+
+/** Every live process of the machine: pid and argv (zombies left out). */
+function processes(): Array<{ pid: number; argv: string[] }> {
+  const out: Array<{ pid: number; argv: string[] }> = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      out.push({ pid: Number(d), argv: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0') });
+    } catch {
+      // raced with an exiting process
+    }
+  }
+  return out;
+}
+
+/** Live QEMUs of the guest (by its id in their argv), with the host whose data dir they run from. */
+export function guestQemus(vmId: string): Array<{ pid: number; host: string }> {
+  return processes()
+    .filter((p) => p.argv[0]?.includes('qemu-system') && p.argv.some((a) => a.includes(vmId)))
+    .map((p) => ({ pid: p.pid, host: HOSTS.find((h) => p.argv.some((a) => a.includes(h.data)))?.name ?? '?' }));
+}
+
+/** The independent observer: polls the processes and keeps every moment two QEMUs of the guest lived. */
+export class Observer {
+  doubles: string[] = [];
+  polls = 0;
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly vmId: string) {}
+  start(): void {
+    this.timer = setInterval(() => {
+      const q = guestQemus(this.vmId);
+      this.polls++;
+      if (q.length > 1) this.doubles.push(`${new Date().toISOString()}: ${q.map((x) => `${x.pid}@${x.host}`).join(', ')}`);
+    }, 100);
+  }
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+/** Kills every process of a host at once: its serve, fencer, etcd member and QEMUs. */
+export function killHost(h: HostT): number {
+  const pids = processes()
+    .filter((p) => p.pid !== process.pid && p.argv.some((a) => a.includes(h.data)))
+    .map((p) => p.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  return pids.length;
+}
+
+/** An etcd client with a host's certificate, from the root namespace (over the bridge). */
+export function etcdOf(h: HostT, via: HostT[]): Etcd3 {
+  const dir = path.join(h.data, 'cluster');
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { ports: { etcdClient: number } };
+  return new Etcd3({
+    hosts: via.map((x) => `https://${x.address}:${cfg.ports.etcdClient}`),
+    credentials: {
+      rootCertificate: fs.readFileSync(path.join(dir, 'ca.pem')),
+      certChain: fs.readFileSync(path.join(dir, 'host.pem')),
+      privateKey: fs.readFileSync(path.join(dir, 'host-key.pem')),
+    },
+  });
+}
+
+export async function whereRunning(from: HostT, not: string, guest: string): Promise<string> {
+  return waitFor(
+    `${guest} running on a host other than ${not}`,
+    async () => {
+      const vm = (await list(from).catch(() => [])).find((v) => v.name === guest);
+      const host = (vm as (VmInfo & { host?: { name: string } }) | undefined)?.host?.name;
+      return vm?.state === 'running' && host && host !== not ? host : null;
+    },
+    DEADLINE_MS,
+    500,
+  );
+}
+
+export const byName = (n: string) => HOSTS.find((h) => h.name === n)!;
+
+/** Bridge, namespaces, three serves with the shared pool, one cluster of three reporting hosts. */
+export async function formCluster(): Promise<void> {
+  ip('link', 'add', BRIDGE, 'type', 'bridge');
+  ip('addr', 'add', `10.78.${NET}.254/24`, 'dev', BRIDGE);
+  ip('link', 'set', BRIDGE, 'up');
+  for (const h of HOSTS) {
+    ip('netns', 'add', h.ns);
+    ip('link', 'add', h.veth, 'type', 'veth', 'peer', 'name', `${h.veth}p`);
+    ip('link', 'set', `${h.veth}p`, 'netns', h.ns);
+    ip('-n', h.ns, 'link', 'set', `${h.veth}p`, 'name', 'eth0');
+    ip('-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0');
+    ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+    ip('link', 'set', h.veth, 'master', BRIDGE, 'up');
+  }
+  fs.copyFileSync(FIXTURE.kernel, path.join(SHARED, 'vmlinuz'));
+  fs.copyFileSync(FIXTURE.initrd, path.join(SHARED, 'initrd'));
+  await Promise.all(HOSTS.map(startServe));
+  for (const h of HOSTS) await ok(h, ['pool', 'add', 'shared', SHARED, '--shared']);
+  const t = JSON.parse(await ok(A, ['cluster', 'init', '--name', 'a', '--address', A.address, '--json'])) as JoinTicket;
+  for (const h of [B, C]) {
+    const tk = h === B ? t : (JSON.parse(await ok(A, ['cluster', 'token', '--json'])) as JoinTicket);
+    await ok(h, ['cluster', 'join', tk.url, '--token', tk.token, '--name', h.name, '--address', h.address]);
+  }
+  await waitFor(
+    'three reporting hosts',
+    async () => {
+      const st = await status(A);
+      return st.hosts.filter((h) => h.reporting).length === 3 && st.members.every((m) => m.started);
+    },
+    120_000,
+    500,
+  );
+}
+
+/** Kills everything and removes the namespaces, the bridge and every dir. */
+export function teardown(): void {
+  for (const h of HOSTS) killHost(h);
+  // what each fencer did: the first thing to read when a round went wrong
+  for (const h of HOSTS) {
+    const log = path.join(h.data, 'ha', 'fencer.log');
+    const fenced = fs.existsSync(log)
+      ? fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('FENCED'))
+      : [];
+    if (fenced.length) console.log(`host ${h.name}'s fencer:\n${fenced.join('\n')}`);
+  }
+  for (const h of HOSTS) {
+    tryIp('netns', 'del', h.ns);
+    tryIp('link', 'del', h.veth);
+  }
+  tryIp('link', 'del', BRIDGE);
+  for (const h of HOSTS) fs.rmSync(h.data, { recursive: true, force: true });
+  fs.rmSync(SHARED, { recursive: true, force: true });
+}
+
+/** Makes an HA guest of the tiny guest on the shared pool on host `on` and starts it. */
+export async function haGuest(on: HostT, name: string, disk?: string): Promise<string> {
+  const sh = (f: string) => path.join(fs.realpathSync(SHARED), f);
+  const extra = disk ? ['--disk-image', sh(disk), '--disk-format', 'raw'] : [];
+  await ok(on, ['vm', 'create', name, '--kernel', sh('vmlinuz'), '--initrd', sh('initrd'), '--memory', '128M', ...extra]);
+  await ok(on, ['vm', 'set', name, '--ha', 'on']);
+  await ok(on, ['vm', 'start', name]);
+  return (await list(on)).find((v) => v.name === name)!.id;
+}
