@@ -11,7 +11,7 @@ import { bootMemoryMiB } from '../api/rules.js';
 import type { HaVm, HostView } from '../ha/decisions/model.js';
 import { decodeOwnership, startRefusal, type Ownership } from '../ha/decisions/ownership.js';
 import { HostLiveness } from '../ha/host-liveness.js';
-import { claimOwner, readOwner } from '../ha/owners-etcd.js';
+import { claimOwner, moveOwner, readOwner } from '../ha/owners-etcd.js';
 import type { HaCluster } from '../ha/service.js';
 import { adoptHaVm, dropMovedHaVm } from '../vms/ha-adopt.js';
 import { sharedPoolsNeeded } from '../vms/ha-storage.js';
@@ -133,6 +133,22 @@ export class HaHost implements HaCluster {
     this.leader.start();
     this.timer = setInterval(() => this.poke(), TICK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * A VM that migrated here: its HA record moves to this host (epoch + 1) before it runs here,
+   * so that the leader never restarts it elsewhere as a guest of the host it left.
+   */
+  async arrived(vmId: string): Promise<void> {
+    const vm = this.d.vms.service.get(vmId);
+    if (!vm.config.ha.enabled) return;
+    for (let tries = 0; tries < 3; tries++) {
+      const seen = await readOwner(this.d.etcd, vmId);
+      if (!seen) {
+        if (await claimOwner(this.d.etcd, vmId, this.d.hostId)) return;
+      } else if (seen.owner === this.d.hostId || (await moveOwner(this.d.etcd, vmId, seen, this.d.hostId))) return;
+    }
+    this.d.log(`ha: could not take over the HA record of "${vm.name}" after its migration here`);
   }
 
   // ---- HaCluster: what ha.status and the start check read

@@ -185,6 +185,8 @@ export class ClusterLink {
       return await base['migration.prepareIncoming'](a, s);
     };
     h['migration.finishIncoming'] = async (a, s) => {
+      // an HA guest is this host's before it runs here (the source's QEMU has stopped by now)
+      await this.cluster?.ha.arrived(a.vm).catch((err: Error) => this.d.log(`ha: ${err.message}`));
       const r = await base['migration.finishIncoming'](a, s);
       await this.cluster?.inventory.publishArrival(r.id);
       return r;
