@@ -143,7 +143,7 @@ describe('moving VMs between the hosts of a cluster', () => {
       const image = path.join(shared, 'mover.qcow2');
       execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
       const boot = ['--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--append', 'console=ttyS0 quiet'];
-      await ok(A, ['vm', 'create', 'mover', ...boot, '--memory', '128M', '--disk-image', image, '--restart', 'always']);
+      await ok(A, ['vm', 'create', 'mover', ...boot, '--memory', '128M', '--disk-image', image, '--restart', 'always', '--host', 'a']);
       await ok(A, ['vm', 'start', 'mover']);
       await waitFor('the prompt', async () => (await serial(A, 'mover')).includes(FIXTURE.prompt), BOOT_MS, 500);
       await api(A, 'serial.write', { vm: 'mover', data: b64(`${COUNTER}\n`) });
@@ -190,7 +190,7 @@ describe('moving VMs between the hosts of a cluster', () => {
   );
 
   it('carries out snapshots, shares and refusals of a VM on another host where it is', async () => {
-    await ok(C, ['vm', 'create', 'spare', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--disk', '16M']);
+    await ok(C, ['vm', 'create', 'spare', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--disk', '16M', '--host', 'c']);
     await waitFor("C's VM in A's inventory", async () => (await whereIs('spare')) === 'c', 30_000, 500);
     // asked on A, done on C
     await ok(A, ['vm', 'snapshot', 'create', 'spare', 'before']);
@@ -205,7 +205,19 @@ describe('moving VMs between the hosts of a cluster', () => {
     fs.rmSync(folder, { recursive: true, force: true });
 
     // a target that cannot run the VM refuses before anything moves, naming what it lacks
-    await ok(C, ['vm', 'create', 'bridged', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--nic', 'bridge:crmnobr0']);
+    await ok(C, [
+      'vm',
+      'create',
+      'bridged',
+      '--kernel',
+      FIXTURE.kernel,
+      '--initrd',
+      FIXTURE.initrd,
+      '--nic',
+      'bridge:crmnobr0',
+      '--host',
+      'c',
+    ]);
     const refused = await corral(A.data, ['vm', 'migrate', 'bridged', 'a']);
     expect(refused.stderr).toMatch(/cannot run "bridged": net0: there is no bridge "crmnobr0" on this host/);
     expect(await whereIs('bridged')).toBe('c');
@@ -214,8 +226,8 @@ describe('moving VMs between the hosts of a cluster', () => {
   }, 180_000);
 
   it('evacuates B (each VM as its setting says; B takes no VMs) and restores it with its VMs', async () => {
-    await ok(B, ['vm', 'create', 'cold', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '64M']);
-    await ok(B, ['vm', 'create', 'stays', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '64M']);
+    await ok(B, ['vm', 'create', 'cold', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '64M', '--host', 'b']);
+    await ok(B, ['vm', 'create', 'stays', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '64M', '--host', 'b']);
     await ok(B, ['vm', 'set', 'stays', '--evacuate', 'stop']);
 
     const ev = await corral(A.data, ['host', 'evacuate', 'b', '--json']);

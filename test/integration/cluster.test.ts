@@ -230,7 +230,7 @@ describe('a cluster of three hosts', () => {
   });
 
   it('lists a VM of host C on host A, live, and A stops it on C', async () => {
-    await ok(C.data, ['vm', 'create', 'on-c', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '128M']);
+    await ok(C.data, ['vm', 'create', 'on-c', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '128M', '--host', 'c']);
     const seen = await waitFor("the VM of C in A's inventory", async () => (await list(A)).find((v) => v.name === 'on-c'));
     expect(seen.host).toMatchObject({ name: 'c', reporting: true });
     expect(seen.state).toBe('stopped');

@@ -209,7 +209,20 @@ export function teardown(): void {
 export async function haGuest(on: HostT, name: string, disk?: string): Promise<string> {
   const sh = (f: string) => path.join(fs.realpathSync(SHARED), f);
   const extra = disk ? ['--disk-image', sh(disk), '--disk-format', 'raw'] : [];
-  await ok(on, ['vm', 'create', name, '--kernel', sh('vmlinuz'), '--initrd', sh('initrd'), '--memory', '128M', ...extra]);
+  await ok(on, [
+    'vm',
+    'create',
+    name,
+    '--kernel',
+    sh('vmlinuz'),
+    '--initrd',
+    sh('initrd'),
+    '--memory',
+    '128M',
+    '--host',
+    on.name,
+    ...extra,
+  ]);
   await ok(on, ['vm', 'set', name, '--ha', 'on']);
   await ok(on, ['vm', 'start', name]);
   return (await list(on)).find((v) => v.name === name)!.id;
