@@ -250,8 +250,12 @@ describe('moving VMs between the hosts of a cluster', () => {
 
     // in maintenance: shown, and no VM comes to B
     expect((await status(C)).hosts.find((h) => h.name === 'b')?.maintenance).toBe(true);
-    const create = await corral(B.data, ['vm', 'create', 'late', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd]);
+    const create = await corral(B.data, ['vm', 'create', 'late', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--host', 'b']);
     expect(create.stderr).toMatch(/host "b" is in maintenance .* until corral host restore b/);
+    // placed automatically, it goes to a host that takes VMs
+    await ok(B, ['vm', 'create', 'placed', '--kernel', FIXTURE.kernel, '--initrd', FIXTURE.initrd, '--memory', '64M']);
+    expect(['a', 'c']).toContain(await whereIs('placed'));
+    await ok(A, ['vm', 'delete', 'placed']);
     const incoming = await corral(A.data, ['vm', 'migrate', 'cold', 'b']);
     expect(incoming.stderr).toMatch(/"cold" cannot move here: host "b" is in maintenance/);
 
