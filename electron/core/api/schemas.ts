@@ -8,6 +8,7 @@ import { Nic, PortForward } from './network-schemas.js';
 
 export * from './network-schemas.js';
 export * from './stats-schemas.js';
+export * from './host-schemas.js';
 
 // ---- primitives -------------------------------------------------------------------------
 
@@ -357,80 +358,12 @@ export const EventRecord = z.object({
   report: CrashReport.nullable(),
 });
 
-/** A storage pool's name: what the CLI and the page call it. */
-export const PoolName = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(64, 'must be at most 64 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit');
-
-/** A directory registered as the only place VM files (disks, ISOs, kernels, initrds) may come from. */
-export const Pool = z.object({
-  name: z.string(),
-  /** The directory's real path. */
-  path: z.string(),
-  /** The data dir's images folder: always there, where new disks and uploads go by default. */
-  isDefault: z.boolean(),
-  /** Every host of the cluster reaches it at the same path (an NFS mount, say): HA VMs live here. */
-  shared: z.boolean(),
-  /** Free space on its file system (null: unknown). */
-  freeBytes: z.number().nullable(),
-  /** VMs with a file in it. */
-  usedBy: z.array(z.string()),
-});
-
-/** What a pool file is, from its first bytes (kernel, initrd: Linux boot files). */
-export const PoolFileKind = z.enum(['iso', 'qcow2', 'raw', 'kernel', 'initrd', 'other']);
-
-export const PoolFile = z.object({
-  name: z.string(),
-  /** Its path: what a VM's iso/kernel/initrd/disk image names. */
-  path: z.string(),
-  size: z.number(),
-  format: PoolFileKind,
-  mtime: z.number(),
-});
-
-/** A file uploaded into a pool (HTTP PUT in corral serve), with the SHA-256 of what arrived. */
-export const UploadedFile = PoolFile.extend({ sha256: z.string() });
-
-export const QuitAction = z.enum(['ask', 'leave-running', 'stop-guests']);
-export const HostSettings = z.object({
-  /** What quitting the desktop app does with running guests. */
-  quitAction: QuitAction,
-  /** Host shell terminals; null = the host's default (on in the desktop app, off in corral serve). */
-  hostShell: z.boolean().nullable(),
-  /** The read-only QEMU monitor console; null = the host's default (on in the desktop app, off in serve). */
-  monitor: z.boolean().nullable(),
-  /** Running VMs may commit at most host RAM x this much memory. */
-  memoryOvercommit: z.number().min(0.1, 'must be at least 0.1').max(10, 'must be at most 10'),
-});
-
-export const HostInfo = z.object({
-  version: z.string(),
-  dataDir: z.string(),
-  pid: z.number().int(),
-  qemu: z.object({
-    binary: z.string(),
-    version: z.string(),
-    accel: z.enum(['kvm', 'tcg']),
-    /** Set when acceleration fell back (e.g. KVM present but broken). */
-    warning: z.string().nullable(),
-    /** The unprivileged user QEMU drops to when the host runs as root; null: the host's own user. */
-    runsAs: z.string().nullable(),
-  }),
-  settings: HostSettings,
-  /** What this host allows right now (settings applied to the host's defaults). */
-  features: z.object({ hostShell: z.boolean(), monitor: z.boolean() }),
-});
-
 export type VmInfo = z.infer<typeof VmInfo>;
 export type VmConfig = z.infer<typeof VmConfig>;
 export type VmState = z.infer<typeof VmState>;
 export type ExitReason = z.infer<typeof ExitReason>;
 export type ExitInfo = z.infer<typeof ExitInfo>;
 export type EventRecord = z.infer<typeof EventRecord>;
-export type HostInfo = z.infer<typeof HostInfo>;
 export type DiskConfig = z.infer<typeof DiskConfig>;
 export type HaConfig = z.infer<typeof HaConfig>;
 export type SharedFolder = z.infer<typeof SharedFolder>;
@@ -440,8 +373,3 @@ export type Liveness = z.infer<typeof Liveness>;
 export type GuestWatchdog = z.infer<typeof GuestWatchdog>;
 export type Firmware = z.infer<typeof Firmware>;
 export type CrashReport = z.infer<typeof CrashReport>;
-export type HostSettings = z.infer<typeof HostSettings>;
-export type Pool = z.infer<typeof Pool>;
-export type PoolFile = z.infer<typeof PoolFile>;
-export type PoolFileKind = z.infer<typeof PoolFileKind>;
-export type UploadedFile = z.infer<typeof UploadedFile>;
