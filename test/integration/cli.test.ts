@@ -215,7 +215,7 @@ describe('storage pools', () => {
     expect(list.map((p) => p.name)).toEqual(expect.arrayContaining(['default', 'fixtures', 'imgs']));
     expect(list.find((p) => p.name === 'fixtures')!.usedBy).toContain(NAME);
     const human = (await corral(data, ['pool', 'list'])).stdout;
-    expect(human).toMatch(/^NAME\s+PATH\s+FREE\s+USED BY/);
+    expect(human).toMatch(/^NAME\s+PATH\s+SHARED\s+FREE\s+USED BY/);
     expect(human).toContain(FIXTURE_DIR);
 
     const files = JSON.parse((await corral(data, ['pool', 'files', 'fixtures', '--json'])).stdout) as Array<{
