@@ -52,13 +52,15 @@ describe('files and directories', () => {
   it('creates the store, logs, disk and sockets 0600 and their dirs 0700', async () => {
     const vm = JSON.parse((await corral(data, ['vm', 'show', NAME, '--json'])).stdout) as {
       id: string;
-      config: { disks: Array<{ path: string }> };
+      config: { disks: Array<{ path: string }>; nics: Array<{ id: string; kind: string }> };
     };
     const vmDir = path.join(data, 'vms', vm.id);
     const runDir = path.join(shortRun, fs.readdirSync(shortRun)[0]!);
     await waitFor('the guest banner', () => fs.readFileSync(path.join(vmDir, 'serial.log'), 'utf8').includes(FIXTURE.banner), BOOT_MS, 250);
     const sockets = fs.readdirSync(runDir).filter((f) => f.endsWith('.sock'));
-    expect(sockets.sort()).toEqual(['qga.sock', 'qmp.sock', 'serial.sock', 'vnc.sock']);
+    // and one per passt NIC (the default kind where passt is installed), which the host binds
+    const passt = vm.config.nics.filter((n) => n.kind === 'passt').map((n) => `${n.id}.sock`);
+    expect(sockets.sort()).toEqual([...passt, 'qga.sock', 'qmp.sock', 'serial.sock', 'vnc.sock'].sort());
     const files = [
       ...['corral.db', 'corral.db-wal', 'corral.db-shm', 'control.sock', 'host.lock'].map((f) => path.join(data, f)),
       ...['serial.log', 'qemu.log'].map((f) => path.join(vmDir, f)),

@@ -94,6 +94,8 @@ export async function listenForPasst(files: VmFiles, nicId: string): Promise<{ f
     server.once('error', reject);
     server.listen(temp, resolve);
   });
+  // like every socket of the run dir: the host connects to it, nobody else
+  fs.chmodSync(temp, 0o600);
   fs.renameSync(temp, final);
   return { fd: (server as unknown as { _handle: { fd: number } })._handle.fd, close: () => server.close() };
 }
