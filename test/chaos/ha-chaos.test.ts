@@ -35,7 +35,7 @@ import {
   startServe,
   teardown,
   whereRunning,
-} from './ha-cluster';
+} from '../integration/ha-cluster';
 
 const GUEST = 'g1';
 const DISK = path.join(SHARED, 'g1.raw');
@@ -134,8 +134,14 @@ describe('HA chaos on three hosts', () => {
   }, 400_000);
 
   it("leaves the guest's disk clean: e2fsck -n passes once it is stopped", async () => {
-    const st = await haStatus(B);
-    const owner = byName(st.vms.find((v) => v.name === GUEST)!.owner!);
+    // where the guest runs, as the processes say (a host's HA view may lag a moment after the heal)
+    const running = await waitFor(
+      'one QEMU of the guest',
+      () => (guestQemus(vmId).length === 1 ? guestQemus(vmId)[0]! : null),
+      60_000,
+      200,
+    );
+    const owner = byName(running.host);
     await ok(owner, ['vm', 'kill', GUEST]);
     await waitFor('no QEMU of the guest', () => guestQemus(vmId).length === 0, 60_000, 200);
     observer.stop();
