@@ -47,3 +47,23 @@ export function readPidFile(file: string): number | null {
     return null;
   }
 }
+
+/** Bytes a process has written through write(2) and friends so far (`wchar` of /proc/PID/io), or null. */
+export function processBytesWritten(pid: number): number | null {
+  try {
+    const m = /^wchar:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A process's resident memory in bytes (VmRSS of /proc/PID/status), or null. */
+export function processResidentBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s*(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

@@ -9,6 +9,9 @@ import type { RunningVm } from './registry.js';
 import { createOffline, imageFiles, nodes, saveTpm, type VmPlaces } from './snapshot-files.js';
 import { JobWatch, runJob } from './snapshot-jobs.js';
 import type { Progress } from './snapshot-ops.js';
+import { reportWhileSaving, VmstateMeter } from './vmstate-meter.js';
+
+const MiB = 1024 * 1024;
 
 export type Taken = Pick<SnapshotInfo, 'hasRam' | 'kind' | 'consistency' | 'pauseMs'>;
 
@@ -42,7 +45,14 @@ export async function takeLive(
       // a guest held for the TPM runs again the moment QEMU is done, before the job's result is read
       const resume = holdGuest ? () => qmp.cont() : undefined;
       const args = { tag: id, vmstate: diskNode(0), devices };
-      await runJob(run, watch, 'save', args, ctx.clock, progress.fn, 'saving RAM and disks', resume);
+      const phase = 'saving RAM and disks';
+      const meter = VmstateMeter.start(run.machine.pid, (config.maxMemoryMiB ?? config.memoryMiB) * MiB);
+      const stop = meter ? reportWhileSaving(ctx.clock, meter, (s) => progress.fn(phase, s.written, s.total)) : null;
+      try {
+        await runJob(run, watch, 'save', args, ctx.clock, progress.fn, phase, resume);
+      } finally {
+        stop?.();
+      }
       return { hasRam: true, kind: 'live', consistency: 'full', pauseMs: watch.pauseMs };
     }
     // QEMU 7.2's snapshot-save always writes RAM: disks alone are one transaction of internal snapshots
