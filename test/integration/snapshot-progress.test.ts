@@ -1,5 +1,5 @@
-// A RAM snapshot of a guest with memory in use reports how far QEMU has got while it writes,
-// not only "started" and "done": the bar moves. QEMU 7.2 gives no progress while it saves, so
+// A RAM snapshot of a guest with memory in use reports how far QEMU has got while it writes it,
+// and a revert while it reads it back, not only "started" and "done": the bar moves. QEMU 7.2 gives no progress while it saves, so
 // the host measures it (vms/vmstate-meter.ts); this test holds that the measure is there and
 // sensible, never its speed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 describe('a RAM snapshot in progress', () => {
-  it('reports the bytes written so far against the RAM to write, then done', async () => {
+  it('reports the bytes written, then read back, against the RAM state, then done', async () => {
     const vm = await t.call('vm.create', guestArgs('busy', { memoryMiB: 640, disk: { size: 16 * 1024 * 1024 } }));
     await t.call('vm.start', { vm: vm.id });
     await t.attach(vm.id);
@@ -53,5 +53,22 @@ describe('a RAM snapshot in progress', () => {
 
     const tree = await t.call('snapshot.list', { vm: vm.id });
     expect(tree.snapshots.find((s) => s.name === 'full')).toMatchObject({ hasRam: true });
+
+    // reverting reads the RAM state back: its size as the image records it is the whole
+    const back = t.events.length;
+    await t.call('snapshot.revert', { vm: vm.id, snapshot: 'full' });
+    const loads = t.events
+      .slice(back)
+      .filter((e) => e.event === 'snapshot.progress')
+      .map((e) => e.payload as SnapshotProgress);
+    const read = loads.filter((p) => !p.done && p.total > 1);
+    expect(read.length).toBeGreaterThanOrEqual(1);
+    for (const p of read) {
+      expect(p).toMatchObject({ op: 'revert', phase: 'loading RAM and disks' });
+      expect(p.current).toBeGreaterThan(0);
+      expect(p.current).toBeLessThan(p.total);
+      expect(p.total).toBeGreaterThanOrEqual(384 * 1024 * 1024 * 0.9);
+    }
+    expect(loads.at(-1)).toMatchObject({ done: true, error: null });
   });
 });

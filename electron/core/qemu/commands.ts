@@ -197,9 +197,17 @@ export class QemuCommands {
    * in one round trip (no qemu-img beside a running QEMU).
    */
   async snapshotTags(): Promise<Map<string, string[]>> {
-    type Node = { 'node-name': string; image?: { snapshots?: Array<{ name: string }> } };
+    const held = await this.snapshotsHeld();
+    return new Map([...held].map(([node, snaps]) => [node, snaps.map((s) => s.tag)]));
+  }
+
+  /** As `snapshotTags`, with the size of the RAM state each snapshot holds (0: disks only). */
+  async snapshotsHeld(): Promise<Map<string, Array<{ tag: string; vmStateBytes: number }>>> {
+    type Node = { 'node-name': string; image?: { snapshots?: Array<{ name: string; 'vm-state-size'?: number }> } };
     const nodes = await this.execute<Node[]>('query-named-block-nodes', { flat: true });
-    return new Map(nodes.map((n) => [n['node-name'], (n.image?.snapshots ?? []).map((s) => s.name)]));
+    return new Map(
+      nodes.map((n) => [n['node-name'], (n.image?.snapshots ?? []).map((s) => ({ tag: s.name, vmStateBytes: s['vm-state-size'] ?? 0 }))]),
+    );
   }
 
   /** Internal snapshots of several nodes at one instant, without RAM (snapshot-save needs a vmstate). */

@@ -48,10 +48,13 @@ export function readPidFile(file: string): number | null {
   }
 }
 
-/** Bytes a process has written through write(2) and friends so far (`wchar` of /proc/PID/io), or null. */
-export function processBytesWritten(pid: number): number | null {
+/**
+ * Bytes a process has written (`wchar`) or read (`rchar`) through read(2)/write(2) and friends
+ * so far, from /proc/PID/io; null when /proc does not say.
+ */
+export function processIoBytes(pid: number, which: 'rchar' | 'wchar'): number | null {
   try {
-    const m = /^wchar:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
+    const m = new RegExp(`^${which}:\\s*(\\d+)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
     return m ? Number(m[1]) : null;
   } catch {
     return null;

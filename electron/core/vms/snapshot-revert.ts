@@ -13,22 +13,27 @@ import { holding, nodes, places, restoreTpm } from './snapshot-files.js';
 import { JobWatch, runJob } from './snapshot-jobs.js';
 import { failure, liveRun, type SnapshotOps } from './snapshot-ops.js';
 import { restoredChanges, restoredConfig } from './snapshot-tree.js';
+import { metered, VmstateMeter, type VmstateSample } from './vmstate-meter.js';
 
 /** snapshot-load into the running QEMU: disks, UEFI variables and RAM (with the TPM's state in it). */
 export async function loadLive(o: SnapshotOps, cur: VmRecord, run: RunningVm, snap: SnapshotInfo): Promise<void> {
   const { ctx } = o;
   const config = cur.applied ?? cur.config;
   // asked of QEMU itself (one QMP round trip): qemu-img beside it would cost a process per image
-  const tags = await run.machine.qmp.snapshotTags();
-  checkTagged(cur, config, snap, (i) => tags.get(diskNode(i))?.includes(snap.id) ?? false);
-  if (snap.withVars && !tags.get(FW_VARS_NODE)?.includes(snap.id))
+  const held = await run.machine.qmp.snapshotsHeld();
+  const holds = (node: string) => held.get(node)?.find((s) => s.tag === snap.id);
+  checkTagged(cur, config, snap, (i) => !!holds(diskNode(i)));
+  if (snap.withVars && !holds(FW_VARS_NODE))
     throw new CorralError('conflict', `cannot revert "${cur.name}" live: its UEFI variables no longer hold snapshot "${snap.name}"`);
   const progress = o.progress(cur.id, 'revert', snap.name);
   const watch = new JobWatch(run);
   try {
     // the TPM's state travels in the RAM state (QEMU's tpm-emulator): swtpm gets it back from QEMU
     const args = { tag: snap.id, vmstate: diskNode(0), devices: nodes(config, snap.withVars) };
-    await runJob(run, watch, 'load', args, ctx.clock, progress.fn, 'loading RAM and disks');
+    const phase = 'loading RAM and disks';
+    const meter = VmstateMeter.forLoad(run.machine.pid, holds(diskNode(0))?.vmStateBytes ?? 0);
+    const report = (m: VmstateSample) => progress.fn(phase, m.moved, m.total);
+    await metered(ctx.clock, meter, report, () => runJob(run, watch, 'load', args, ctx.clock, progress.fn, phase));
     afterRevert(o, cur, snap, `Reverted to snapshot "${snap.name}" (guest resumed where it was, paused ${watch.pauseMs ?? 0} ms)`);
     progress.end(null);
   } catch (err) {

@@ -9,7 +9,7 @@ import type { RunningVm } from './registry.js';
 import { createOffline, imageFiles, nodes, saveTpm, type VmPlaces } from './snapshot-files.js';
 import { JobWatch, runJob } from './snapshot-jobs.js';
 import type { Progress } from './snapshot-ops.js';
-import { reportWhileSaving, VmstateMeter } from './vmstate-meter.js';
+import { metered, VmstateMeter, type VmstateSample } from './vmstate-meter.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,13 +46,9 @@ export async function takeLive(
       const resume = holdGuest ? () => qmp.cont() : undefined;
       const args = { tag: id, vmstate: diskNode(0), devices };
       const phase = 'saving RAM and disks';
-      const meter = VmstateMeter.start(run.machine.pid, (config.maxMemoryMiB ?? config.memoryMiB) * MiB);
-      const stop = meter ? reportWhileSaving(ctx.clock, meter, (s) => progress.fn(phase, s.written, s.total)) : null;
-      try {
-        await runJob(run, watch, 'save', args, ctx.clock, progress.fn, phase, resume);
-      } finally {
-        stop?.();
-      }
+      const meter = VmstateMeter.forSave(run.machine.pid, (config.maxMemoryMiB ?? config.memoryMiB) * MiB);
+      const report = (m: VmstateSample) => progress.fn(phase, m.moved, m.total);
+      await metered(ctx.clock, meter, report, () => runJob(run, watch, 'save', args, ctx.clock, progress.fn, phase, resume));
       return { hasRam: true, kind: 'live', consistency: 'full', pauseMs: watch.pauseMs };
     }
     // QEMU 7.2's snapshot-save always writes RAM: disks alone are one transaction of internal snapshots

@@ -1,64 +1,75 @@
-// Progress of a RAM snapshot while QEMU writes it. QEMU 7.2 runs `snapshot-save` in its main
-// loop and reports the job's progress only once it is over, so the host measures it from outside:
-// what QEMU has written since the job began (its write(2) byte count; the vCPUs are stopped, so
-// that is the snapshot) against what there is to write (the guest RAM QEMU holds resident: zero
-// pages cost QEMU a few bytes each, touched ones a page). An estimate, never shown as done: the
-// job's own end says that.
+// Progress of a RAM snapshot's save or load while QEMU does it. QEMU 7.2 runs `snapshot-save`
+// and `snapshot-load` in its main loop and reports a job's progress only once it is over, so the
+// host measures it from outside: the bytes QEMU has written (a save) or read (a load) since the
+// job began, against what there is to move. The vCPUs are stopped meanwhile, so that I/O is the
+// snapshot's. A save's total is an estimate (the guest RAM QEMU holds resident: zero pages cost
+// a few bytes each, touched ones a page); a load's is the RAM state's size as the image records
+// it. Never shown as done: the job's own end says that.
 import type { Clock } from '../clock.js';
-import { processBytesWritten, processResidentBytes } from '../qemu/proc.js';
+import { processIoBytes, processResidentBytes } from '../qemu/proc.js';
 
-/** How often the meter looks: a bar that moves, for a cost of two small /proc reads. */
+/** How often the meter looks: a bar that moves, for the cost of a small /proc read. */
 const SAMPLE_MS = 250;
-/** The share a measured estimate may show at the most before QEMU says the job is over. */
+/** The share a measure may show at the most before QEMU says the job is over. */
 const CAP = 0.99;
 
 export interface VmstateSample {
-  written: number;
+  moved: number;
   total: number;
 }
 
-/** Samples the bytes a QEMU wrote since `start()`, against the RAM it has to write. */
+/** Samples the bytes a QEMU moved since the meter started, against the total to move. */
 export class VmstateMeter {
-  private readonly base: number;
-  private readonly total: number;
-
   private constructor(
     private readonly pid: number,
-    base: number,
-    total: number,
-  ) {
-    this.base = base;
-    this.total = total;
+    private readonly which: 'rchar' | 'wchar',
+    private readonly base: number,
+    private readonly total: number,
+  ) {}
+
+  /** For a save: what QEMU writes, against the RAM it holds (at most `memoryBytes`). Null when /proc does not tell. */
+  static forSave(pid: number, memoryBytes: number): VmstateMeter | null {
+    const rss = processResidentBytes(pid);
+    return rss === null ? null : VmstateMeter.start(pid, 'wchar', Math.min(rss, memoryBytes));
   }
 
-  /** Null when /proc does not tell (another OS, a process that is gone). */
-  static start(pid: number, memoryBytes: number): VmstateMeter | null {
-    const base = processBytesWritten(pid);
-    const rss = processResidentBytes(pid);
-    if (base === null || rss === null || memoryBytes <= 0) return null;
-    return new VmstateMeter(pid, base, Math.max(1, Math.min(rss, memoryBytes)));
+  /** For a load: what QEMU reads, against the size of the RAM state it loads. */
+  static forLoad(pid: number, vmStateBytes: number): VmstateMeter | null {
+    return VmstateMeter.start(pid, 'rchar', vmStateBytes);
+  }
+
+  private static start(pid: number, which: 'rchar' | 'wchar', total: number): VmstateMeter | null {
+    const base = processIoBytes(pid, which);
+    return base === null || total <= 0 ? null : new VmstateMeter(pid, which, base, total);
   }
 
   sample(): VmstateSample | null {
-    const now = processBytesWritten(this.pid);
+    const now = processIoBytes(this.pid, this.which);
     if (now === null) return null;
-    return { written: Math.min(now - this.base, Math.floor(this.total * CAP)), total: this.total };
+    return { moved: Math.min(now - this.base, Math.floor(this.total * CAP)), total: this.total };
   }
 }
 
-/** Reports `meter`'s samples through `report` until the returned stop is called. */
-export function reportWhileSaving(clock: Clock, meter: VmstateMeter, report: (s: VmstateSample) => void): () => void {
-  let stopped = false;
+/** Runs `work`, reporting `meter`'s samples through `report` every SAMPLE_MS until it ends. */
+export async function metered<T>(
+  clock: Clock,
+  meter: VmstateMeter | null,
+  report: (s: VmstateSample) => void,
+  work: () => Promise<T>,
+): Promise<T> {
+  let stopped = !meter;
   let cancel = (): void => undefined;
   const tick = (): void => {
     if (stopped) return;
-    const s = meter.sample();
-    if (s && s.written > 0) report(s);
+    const s = meter!.sample();
+    if (s && s.moved > 0) report(s);
     cancel = clock.after(SAMPLE_MS, tick);
   };
-  cancel = clock.after(SAMPLE_MS, tick);
-  return () => {
+  if (meter) cancel = clock.after(SAMPLE_MS, tick);
+  try {
+    return await work();
+  } finally {
     stopped = true;
     cancel();
-  };
+  }
 }
