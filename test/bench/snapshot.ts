@@ -153,6 +153,11 @@ export async function snapshotRows(): Promise<Row[]> {
     const snaps = host.snapshots!.snapshots;
     const ours = { pause: [] as number[], total: [] as number[], revert: [] as number[] };
     const floor = { pause: [] as number[], total: [] as number[], revert: [] as number[] };
+    // when Corral's QEMU says the guest runs again, heard as the floor hears it: its RESUME event
+    let resumedAt = 0;
+    host.vms.registry.get(vm.id)!.machine.onEvent((e) => {
+      if (e.event === 'RESUME') resumedAt = performance.now();
+    });
     const corral = async (i: number) => {
       const t0 = performance.now();
       const s = await snaps.create(vm.id, { name: `bench-${i}`, description: '', memory: true });
@@ -160,7 +165,8 @@ export async function snapshotRows(): Promise<Row[]> {
       ours.pause.push(s.pauseMs ?? 0);
       const t1 = performance.now();
       await snaps.revert(vm.id, s.name);
-      ours.revert.push(performance.now() - t1);
+      if (resumedAt < t1) throw new Error('the reverted guest never resumed');
+      ours.revert.push(resumedAt - t1);
     };
     const byHand = async (i: number) => {
       const save = await bareJob(c!, 'save', `b${i}`);
