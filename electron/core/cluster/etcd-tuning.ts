@@ -1,18 +1,17 @@
 // How the cluster's etcd members run: sized for a few hosts on one LAN and the HA lease (TTL
-// 10 s) rather than etcd's defaults (a heartbeat every 100 ms, an election after 1 s).
+// 10 s) rather than etcd's default heartbeat of 100 ms.
 // An idle member's CPU is mostly wake-ups: raft ticks and heartbeats, the backend's commit
 // timer, and the Go scheduler spinning between its threads.
 //
-// Failover: when the etcd leader's host dies, a new leader comes after one to two election
-// timeouts and gives every lease its full TTL plus one election timeout again, so the dead
-// host's HA lease expires about 2–3 election timeouts + TTL after the death. 1.5 s (etcd's
-// default is 1 s) keeps failover within its target. The fence margin is untouched: a leader
-// change only ever makes a lease live longer, never shorter, so the fencer still acts first.
+// Failover: the election timeout stays etcd's 1 s. When the etcd leader's host dies, a new
+// leader comes after one to two election timeouts and gives every lease its full TTL plus one
+// election timeout again, so a longer timeout would delay the failover of that host's guests.
+// The fence margin is untouched: a leader change only ever makes a lease live longer.
 
-/** Raft heartbeat: a LAN round trip is well under a millisecond. */
-export const ETCD_HEARTBEAT_MS = 250;
-/** Six missed heartbeats (etcd wants at least five); longer than etcd's 1 s, so no more elections. */
-export const ETCD_ELECTION_MS = 1500;
+/** Raft heartbeat: a LAN round trip is well under a millisecond; etcd wants five per election timeout. */
+export const ETCD_HEARTBEAT_MS = 200;
+/** etcd's default. */
+export const ETCD_ELECTION_MS = 1000;
 
 /** The flags every member gets besides its names, URLs and certificates. */
 export function etcdTuningArgs(): string[] {
