@@ -1,8 +1,9 @@
 // HA rows: the partition margin (how long before etcd expires a cut-off host's lease its fencer
 // has killed the guarded process; minimum over rounds, never negative) and the CPU an idle host
 // pays for HA (its etcd member and its fencer), on a real 3-member etcd on loopback; and, on
-// three real `corral serve` hosts in network namespaces (integration/ha-cluster.ts), host death
-// → its HA guest running on another host, over rounds that kill a different host each time.
+// three real `corral serve` hosts in network namespaces (integration/ha-cluster.ts), that cost
+// again with everything the hosts run, and host death → its HA guest running on another host,
+// over rounds that kill a different host each time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -128,6 +129,45 @@ async function idleCost(etcd: EtcdCluster, secs: number): Promise<Row> {
   }
 }
 
+/** The etcd member a host of the namespace cluster runs: the etcd process whose argv names its data dir. */
+function etcdOfHost(h: cluster.HostT): number {
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('etcd') && argv.some((a) => a.startsWith(h.data))) return Number(d);
+    } catch {
+      // raced with an exiting process
+    }
+  }
+  throw new Error(`no etcd member runs for host ${h.name}`);
+}
+
+/**
+ * The same cost on a real idle cluster: three `corral serve` hosts, host A (which made the
+ * cluster and runs the HA guest, so its fencer is armed) with its member as etcd runs it and
+ * every watch and poll of the hosts.
+ */
+async function clusterIdleCost(h: cluster.HostT, secs: number): Promise<Row> {
+  const etcdPid = etcdOfHost(h);
+  const fencer = findFencer(fencerFiles(path.join(h.data, 'ha')));
+  if (!fencer) throw new Error(`host ${h.name} runs no fencer`);
+  await sleep(5000);
+  const [e0, f0, t0] = [cpuSeconds(etcdPid), cpuSeconds(fencer), performance.now()];
+  await sleep(secs * 1000);
+  const wall = (performance.now() - t0) / 1000;
+  const etcdPct = ((cpuSeconds(etcdPid) - e0) / wall) * 100;
+  const fencerPct = ((cpuSeconds(fencer) - f0) / wall) * 100;
+  const total = etcdPct + fencerPct;
+  return {
+    name: `HA idle 3-host cluster (corral serve): host ${h.name}'s etcd member + fencer CPU (${secs} s)`,
+    value: `${total.toFixed(2)} % of a core (etcd ${etcdPct.toFixed(2)}, fencer ${fencerPct.toFixed(2)})`,
+    floor: '-',
+    target: '< 1 %',
+    ok: total < 1,
+  };
+}
+
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)]!;
 
 /** Kills every process of the HA guest's host at once, times until it runs elsewhere, brings the host back. */
@@ -135,8 +175,10 @@ async function hostDeath(rounds: number): Promise<Row[]> {
   const { ok, list, haStatus, killHost, startServe, whereRunning, byName, HOSTS } = cluster;
   await cluster.formCluster();
   const took: number[] = [];
+  let idle: Row;
   try {
     await cluster.haGuest(cluster.A, 'bench-ha');
+    idle = await clusterIdleCost(cluster.A, Number(process.env.BENCH_CPU_SECONDS ?? 30));
     for (let i = 0; i < rounds; i++) {
       const on = (await list(cluster.B)).find((v) => v.name === 'bench-ha') as { host?: { name: string }; state: string } | undefined;
       const owner = byName(on?.host?.name ?? 'a');
@@ -159,6 +201,7 @@ async function hostDeath(rounds: number): Promise<Row[]> {
   }
   const s = (x: number) => `${(x / 1000).toFixed(1)} s`;
   return [
+    idle,
     {
       name: `HA host death → its HA guest running elsewhere (3 hosts, TTL 10 s, median of ${took.length})`,
       value: `${s(median(took))} (all: ${took.map((t) => (t / 1000).toFixed(1)).join(', ')})`,

@@ -15,6 +15,7 @@ import { BOOT_MS, FIXTURE, FIXTURE_DIR, tempDir, waitState } from '../helpers';
 const RUNS = Number(process.env.BENCH_RUNS ?? 12);
 
 import { authRows } from './auth';
+import { bareParallelStart } from './bare-start';
 import { consoleRows } from './consoles';
 import { fuzzRow } from './fuzz';
 import { median, ms, printTable, type Row } from './lib';
@@ -98,7 +99,8 @@ async function bareParallelAcpiStop(host: Host, vms: BenchVm[]): Promise<number>
     fs.mkdirSync(files.runDir, { recursive: true });
     fs.rmSync(files.qmpSocket, { force: true });
     fs.rmSync(files.serialLog, { force: true });
-    return spawn('qemu-system-x86_64', argv, { stdio: 'ignore' });
+    // a session of its own, as the host starts QEMU (see bare-start.ts: autogroups)
+    return spawn('qemu-system-x86_64', argv, { stdio: 'ignore', detached: true });
   });
   const exits = children.map((c) => new Promise((resolve) => c.once('exit', resolve)));
   const qmps: QmpClient[] = [];
@@ -400,9 +402,10 @@ async function bootedTimes(host: Host, id: string, n: number): Promise<void> {
 
 /**
  * Autostart of 10 VMs in one order group at host start, beside 10 bare QEMUs started in
- * parallel (each until it answers QMP); then the ordered shutdown of those 10 guests, which
- * honour ACPI, beside 10 bare guests stopped by hand at once (and, for reference, the slowest
- * single guest's ACPI stop).
+ * parallel (each until its guest runs, see bare-start.ts); then the ordered shutdown of those
+ * 10 guests, which honour ACPI, beside 10 bare guests stopped by hand at once (and, for
+ * reference, the slowest single guest's ACPI stop). The shutdown needs 10 booted guests, which
+ * a loaded machine may not manage in time: its failure costs its row only.
  */
 async function bootAndShutdown(): Promise<Row[]> {
   const dataDir = tempDir('corral-bench-');
@@ -417,49 +420,69 @@ async function bootAndShutdown(): Promise<Row[]> {
     host = await benchHost(dataDir, env, 'always');
     const result = await host.autostarted!;
     const autostart = performance.now() - t0;
-
-    // each guest's own ACPI stop, one at a time, for reference
-    for (const vm of vms) await bootedTimes(host, vm.id, 1);
-    const single: number[] = [];
-    for (const vm of vms) {
-      const s0 = performance.now();
-      await host.vms.lifecycle.stop(vm.id, 60);
-      single.push(performance.now() - s0);
-    }
-    await Promise.all(vms.map((vm) => host.vms.lifecycle.start(vm.id)));
-    for (const vm of vms) await bootedTimes(host, vm.id, 2);
-    const d0 = performance.now();
-    await host.close({ stopGuests: true });
-    const shutdown = performance.now() - d0;
+    await host.close({ stopGuests: true, timeoutSec: 0 });
+    // the shutdown row counts boots in the serial logs from here
+    for (const vm of vms) fs.rmSync(vmFiles(host.layout, vm.id).serialLog, { force: true });
     host = await benchHost(dataDir, env, 'never');
-    const clean = host.vms.service.list().filter((v) => v.lastExit?.reason === 'host-shutdown').length;
-    // the floor with no guest running, as at a host start
-    const bare = vms.map((vm) => bareFloor(host, vm));
-    for (const vm of vms) fs.mkdirSync(vmFiles(host.layout, vm.id).runDir, { recursive: true });
-    const floors = await Promise.all(bare.map((b) => b()));
-    const floor = Math.max(...floors.map((f) => f.ready));
-    const slowest = Math.max(...single);
-    const together = await bareParallelAcpiStop(host, vms);
-    return [
+    // the floor with no guest running, as at a host start; the bare guests run as they come up
+    const floor = await bareParallelStart(vms.map((vm) => bareArgv(host, vm)));
+    const rows: Row[] = [
       {
         name: 'host start → 10 autostart VMs (one order group) running',
         value: `${ms(autostart)} (${result.started.length}/10 started)`,
-        floor: `${ms(floor)} (10 bare QEMUs in parallel → first QMP reply)`,
+        floor: `${ms(floor)} (10 bare QEMUs in parallel → all guests running)`,
         target: `≤ 1.5 × floor = ${ms(1.5 * floor)}`,
         ok: autostart <= 1.5 * floor && result.started.length === 10,
       },
-      {
-        name: 'ordered shutdown of 10 guests that honour ACPI',
-        value: `${ms(shutdown)} (${clean}/10 host-shutdown)`,
-        floor: `${ms(together)} (10 bare guests, ACPI button on all at once; slowest alone ${ms(slowest)})`,
-        target: `≤ 1.2 × floor = ${ms(1.2 * together)}`,
-        ok: shutdown <= 1.2 * together && clean === 10,
-      },
     ];
+    const name = 'ordered shutdown of 10 guests that honour ACPI';
+    let open = true;
+    try {
+      const shut = await orderedShutdown(host, vms);
+      open = false;
+      host = await benchHost(dataDir, env, 'never');
+      open = true;
+      const clean = host.vms.service.list().filter((v) => v.lastExit?.reason === 'host-shutdown').length;
+      const together = await bareParallelAcpiStop(host, vms);
+      rows.push({
+        name,
+        value: `${ms(shut.shutdown)} (${clean}/10 host-shutdown)`,
+        floor: `${ms(together)} (10 bare guests, ACPI button on all at once; slowest alone ${ms(shut.slowest)})`,
+        target: `≤ 1.2 × floor = ${ms(1.2 * together)}`,
+        ok: shut.shutdown <= 1.2 * together && clean === 10,
+      });
+    } catch (err) {
+      process.exitCode = 1;
+      console.error(err);
+      rows.push({ name, value: `failed: ${String((err as Error).message).slice(0, 100)}`, floor: '-', target: '-', ok: false });
+      // the finally below closes a host that runs
+      if (!open) host = await benchHost(dataDir, env, 'never');
+    }
+    return rows;
   } finally {
     await host.close({ stopGuests: true, timeoutSec: 0 });
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Boots the guests, stops each alone on ACPI (the slowest, for reference), boots them again and
+ * closes `host` stopping them all: the time of that close.
+ */
+async function orderedShutdown(host: Host, vms: BenchVm[]): Promise<{ shutdown: number; slowest: number }> {
+  await Promise.all(vms.map((vm) => host.vms.lifecycle.start(vm.id)));
+  for (const vm of vms) await bootedTimes(host, vm.id, 1);
+  const single: number[] = [];
+  for (const vm of vms) {
+    const s0 = performance.now();
+    await host.vms.lifecycle.stop(vm.id, 60);
+    single.push(performance.now() - s0);
+  }
+  await Promise.all(vms.map((vm) => host.vms.lifecycle.start(vm.id)));
+  for (const vm of vms) await bootedTimes(host, vm.id, 2);
+  const d0 = performance.now();
+  await host.close({ stopGuests: true });
+  return { shutdown: performance.now() - d0, slowest: Math.max(...single) };
 }
 
 async function main(): Promise<void> {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { etcdEnv, etcdTuningArgs } from '../../electron/core/cluster/etcd-tuning';
 import { freePort, tempDir, waitFor } from '../helpers';
 
 export interface EtcdMember {
@@ -39,8 +40,10 @@ export class EtcdCluster {
           '--initial-cluster', initial,
           '--initial-cluster-token', path.basename(dir),
           '--initial-cluster-state', 'new',
+          // as the product runs its members: the HA bench measures their idle cost
+          ...etcdTuningArgs(),
         ], // prettier-ignore
-        { stdio: ['ignore', log, log] },
+        { stdio: ['ignore', log, log], env: etcdEnv(process.env) },
       );
       fs.closeSync(log);
       return { name, clientUrl, child };

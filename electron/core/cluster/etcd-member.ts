@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CertPaths } from './ca.js';
+import { etcdEnv, etcdTuningArgs } from './etcd-tuning.js';
 
 export interface EtcdMemberOptions {
   /** The member's name: the host id. */
@@ -59,6 +60,7 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
       '--cert-file', c.cert, '--key-file', c.key, '--trusted-ca-file', c.ca, '--client-cert-auth',
       '--peer-cert-file', c.cert, '--peer-key-file', c.key, '--peer-trusted-ca-file', c.ca, '--peer-client-cert-auth',
       '--logger', 'zap', '--log-outputs', 'stderr',
+      ...etcdTuningArgs(),
     ];
   }
 
@@ -66,7 +68,7 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
     if (this.stopped || this.child) return;
     fs.mkdirSync(path.dirname(this.o.dataDir), { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const child = spawn(this.o.binary ?? '/usr/bin/etcd', this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(this.o.binary ?? '/usr/bin/etcd', this.args(), { stdio: ['ignore', 'ignore', 'pipe'], env: etcdEnv(process.env) });
     this.child = child;
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       this.tail.push(...d.split('\n').filter(Boolean));

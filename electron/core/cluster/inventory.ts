@@ -124,7 +124,10 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
 
   /** The stored config of every VM of the cluster (HA failover reads a dead host's from here). */
   async configs(): Promise<StoredConfig[]> {
-    const all = await this.etcd.getAll().prefix(keys.configs).strings();
+    // from the local member: a linearizable read costs a heartbeat round of the whole cluster,
+    // and the HA loop reads these every second; a healthy member lags by milliseconds, and what
+    // the leader does with them is checked against ownership in transactions
+    const all = await this.etcd.getAll().prefix(keys.configs).serializable(true).strings();
     return Object.values(all).map((t) => JSON.parse(t) as StoredConfig);
   }
 

@@ -3,6 +3,7 @@
 // logs as root and then drops to an unprivileged system user with `-runas`. Without root,
 // QEMU simply runs as the host's own user and nothing here applies.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 
 export interface QemuUser {
   name: string;
@@ -40,12 +41,32 @@ export function resolveQemuUser(env: NodeJS.ProcessEnv, log: (s: string) => void
   return user;
 }
 
-function lookupUser(name: string): QemuUser | null {
-  let line: string;
+/**
+ * The user's line in /etc/passwd, where useradd puts a system user. Read first because getent is
+ * a process, and forking the host blocks its event loop at every start (under load, tens of ms).
+ */
+function passwdLine(name: string): string | null {
   try {
-    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return (
+      fs
+        .readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${name}:`)) ?? null
+    );
   } catch {
-    return null; // getent exits 2 for an unknown user
+    return null;
+  }
+}
+
+function lookupUser(name: string): QemuUser | null {
+  // a user only NSS knows (LDAP, systemd-userdb) is asked of getent
+  let line = passwdLine(name);
+  if (line === null) {
+    try {
+      line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null; // getent exits 2 for an unknown user
+    }
   }
   const [, , uid, gid] = line.split(':');
   const u = Number(uid);
