@@ -286,7 +286,8 @@ export class HaHost implements HaCluster {
   private async dropStale(): Promise<void> {
     for (const vm of this.d.vms.service.list()) {
       const o = this.owners.get(vm.id);
-      if (!vm.config.ha.enabled || !o || o.owner === this.d.hostId) continue;
+      // an arrival is still its source's until the migration finishes (arrived() moves the owner)
+      if (!vm.config.ha.enabled || !o || o.owner === this.d.hostId || vm.state === 'incoming') continue;
       const where = this.d.directory.nameOf(o.owner);
       if (await dropMovedHaVm(this.d.vms, vm.id, `Runs on host ${where} now (HA failover, epoch ${o.epoch}): record dropped here`))
         this.d.log(`ha: ${vm.name} failed over to ${where}: dropped its record here`);
