@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BalanceReport, EventRecord, VmInfo } from '../../electron/core/api/contract';
+import { ControlClient } from '../../electron/cli/client';
 import { findFencer } from '../../electron/core/ha/fencer/client';
+import { dataLayout } from '../../electron/core/paths';
 import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
 import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
 import { list, NetnsHosts, ok, type NsHost } from './netns-hosts';
@@ -33,9 +35,25 @@ const count = (where: Record<string, string>, host: string) => Object.values(whe
 /** An HA guest of the tiny Linux on the shared pool, made and started on host `on`. */
 async function haGuest(on: NsHost, name: string): Promise<void> {
   const sh = (f: string) => path.join(fs.realpathSync(shared), f);
-  await ok(on.data, ['vm', 'create', name, '--kernel', sh('vmlinuz'), '--initrd', sh('initrd'), '--memory', '128M', '--host', on.name]);
+  const boot = ['--kernel', sh('vmlinuz'), '--initrd', sh('initrd'), '--append', 'console=ttyS0 quiet'];
+  await ok(on.data, ['vm', 'create', name, ...boot, '--memory', '128M', '--host', on.name]);
   await ok(on.data, ['vm', 'set', name, '--ha', 'on']);
   await ok(on.data, ['vm', 'start', name]);
+  // booted first: a guest moved while its kernel boots here has panicked on the target
+  await waitFor(
+    `${name}'s prompt`,
+    async () => {
+      const c = await ControlClient.connect(dataLayout(on.data).controlSocket, on.data);
+      try {
+        const log = await c.call('serial.log', { vm: name, tailBytes: 64 * 1024 });
+        return Buffer.from(log.data, 'base64').toString().includes(FIXTURE.prompt);
+      } finally {
+        c.close();
+      }
+    },
+    BOOT_MS,
+    1000,
+  );
 }
 
 /** The guest's published load figure is in host `h`'s view (its host sampled and published it). */
@@ -134,8 +152,10 @@ describe('load shedding by the HA leader', () => {
   it('does not move a guest again within its cooldown, even where the imbalance would send it back', async () => {
     const first = moves[1]!;
     const busy = cluster.hosts.find((h) => h.name === first.to)!;
-    // two more guests beside the first moved one: its host is the busy one now
+    // two more guests beside the first moved one (booted with balancing off): its host is the busy one now
+    await ok(B.data, ['ha', 'balance', '--off']);
     for (const name of ['t1', 't2']) await haGuest(busy, name);
+    await ok(B.data, ['ha', 'balance', '--on']);
     const held = await waitFor(
       `the dry run holding ${first.vm} for its cooldown`,
       async () => (await dryRun(A)).held?.find((h) => h.vm === first.vm),
