@@ -143,8 +143,12 @@ export class HaBalancing {
 
   private cannotMove(v: HaVm & { id: string }): string | null {
     const local = this.d.vms.ctx.vms.get(v.id);
-    const state = local ? local.state : this.d.inventory.find(v.id)?.state;
+    const info = local ? this.d.vms.service.get(v.id) : this.d.inventory.find(v.id);
+    const state = info?.state;
     if (state !== 'running') return `it is ${state ?? 'not reported by its host'}: only a running guest's load can move`;
+    const up = Date.now() - (info?.startedAt ?? 0);
+    const least = this.opts.minUptimeMs ?? 0;
+    if (up < least) return `it started ${Math.round(up / 1000)} s ago: it may move once it has run ${least / 1000} s`;
     const config = local?.config ?? this.d.configs().find((c) => c.vmId === v.id)?.config;
     return config ? tpmRefusal(v.name, config) : null;
   }

@@ -15,6 +15,8 @@ export interface BalanceOptions {
   /** Memory in use over this fraction of a host: it sheds first. */
   hardMemLimit: number;
   memWeight: number;
+  /** A guest whose QEMU started less than this long ago stays: its figures are of its boot, and a kernel still booting has panicked after a move. */
+  minUptimeMs?: number;
 }
 
 export const BALANCE_DEFAULTS: BalanceOptions = {
@@ -24,6 +26,7 @@ export const BALANCE_DEFAULTS: BalanceOptions = {
   minGain: 0.1,
   hardMemLimit: 0.95,
   memWeight: 0.7,
+  minUptimeMs: 60_000,
 };
 
 interface Load {
