@@ -32,37 +32,32 @@ async function placement(from: NsHost): Promise<Record<string, string>> {
 }
 const count = (where: Record<string, string>, host: string) => Object.values(where).filter((h) => h === host).length;
 
-/** An HA guest of the tiny Linux on the shared pool, made and started on host `on`. */
-async function haGuest(on: NsHost, name: string): Promise<void> {
+/** HA guests of the tiny Linux on the shared pool, made and started on host `on`, booted to their prompt together. */
+async function haGuests(on: NsHost, names: string[]): Promise<void> {
   const sh = (f: string) => path.join(fs.realpathSync(shared), f);
   const boot = ['--kernel', sh('vmlinuz'), '--initrd', sh('initrd'), '--append', 'console=ttyS0 quiet'];
-  await ok(on.data, ['vm', 'create', name, ...boot, '--memory', '128M', '--host', on.name]);
-  await ok(on.data, ['vm', 'set', name, '--ha', 'on']);
-  await ok(on.data, ['vm', 'start', name]);
+  for (const name of names) {
+    await ok(on.data, ['vm', 'create', name, ...boot, '--memory', '128M', '--host', on.name]);
+    await ok(on.data, ['vm', 'set', name, '--ha', 'on']);
+    await ok(on.data, ['vm', 'start', name]);
+  }
   // booted first: a guest moved while its kernel boots here has panicked on the target
-  await waitFor(
-    `${name}'s prompt`,
-    async () => {
-      const c = await ControlClient.connect(dataLayout(on.data).controlSocket, on.data);
-      try {
-        const log = await c.call('serial.log', { vm: name, tailBytes: 64 * 1024 });
-        return Buffer.from(log.data, 'base64').toString().includes(FIXTURE.prompt);
-      } finally {
-        c.close();
-      }
-    },
-    BOOT_MS,
-    1000,
-  );
+  const prompt = async (name: string) => {
+    const c = await ControlClient.connect(dataLayout(on.data).controlSocket, on.data);
+    try {
+      const log = await c.call('serial.log', { vm: name, tailBytes: 64 * 1024 });
+      return Buffer.from(log.data, 'base64').toString().includes(FIXTURE.prompt);
+    } finally {
+      c.close();
+    }
+  };
+  await Promise.all(names.map((n) => waitFor(`${n}'s prompt`, () => prompt(n), BOOT_MS, 1000)));
 }
-
-/** The guest's published load figure is in host `h`'s view (its host sampled and published it). */
-const measured = async (h: NsHost, host: string) => ((await dryRun(h)).loads[host] ?? 0) > 0;
 
 beforeAll(async () => {
   if (!fs.existsSync(FENCER_ENTRY)) throw new Error(`${FENCER_ENTRY} is missing: run npm run build first`);
-  // moves right away once uneven; a moved guest rests longer than the test lasts
-  process.env.CORRAL_HA_BALANCE_OPTIONS = JSON.stringify({ holdMs: 5000, cooldownMs: COOLDOWN_MS });
+  // moves soon once uneven and a guest has run 20 s; a moved guest rests longer than the test lasts
+  process.env.CORRAL_HA_BALANCE_OPTIONS = JSON.stringify({ holdMs: 5000, cooldownMs: COOLDOWN_MS, minUptimeMs: 20_000 });
   fs.copyFileSync(FIXTURE.kernel, path.join(shared, 'vmlinuz'));
   fs.copyFileSync(FIXTURE.initrd, path.join(shared, 'initrd'));
   await cluster.start();
@@ -88,8 +83,9 @@ describe('load shedding by the HA leader', () => {
   let moves: Moves = [];
 
   it('moves nothing while balancing is off; a dry run on another host says what would move, where and why', async () => {
-    for (const name of ['s1', 's2', 's3']) await haGuest(A, name);
-    await waitFor('host a publishing what its guests use', () => measured(C, 'a'), BOOT_MS, 1000);
+    await haGuests(A, ['s1', 's2', 's3']);
+    // published figures, and a guest up long enough to move
+    await waitFor('a dry run on c proposing a move', async () => (await dryRun(C)).proposal, BOOT_MS, 1000);
     const dry = await dryRun(C);
     expect(dry.enabled).toBe(false);
     expect(dry.loads).toMatchObject({ b: 0, c: 0 });
@@ -154,7 +150,7 @@ describe('load shedding by the HA leader', () => {
     const busy = cluster.hosts.find((h) => h.name === first.to)!;
     // two more guests beside the first moved one (booted with balancing off): its host is the busy one now
     await ok(B.data, ['ha', 'balance', '--off']);
-    for (const name of ['t1', 't2']) await haGuest(busy, name);
+    await haGuests(busy, ['t1', 't2']);
     await ok(B.data, ['ha', 'balance', '--on']);
     const held = await waitFor(
       `the dry run holding ${first.vm} for its cooldown`,
@@ -193,7 +189,7 @@ describe('load shedding by the HA leader', () => {
       60_000,
       1000,
     );
-    await haGuest(A, 'u1');
+    await haGuests(A, ['u1']);
     const dry = await waitFor(
       'a dry run proposing a move off a',
       async () => {
