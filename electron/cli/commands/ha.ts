@@ -30,6 +30,14 @@ function balanceText(r: BalanceReport): string {
       ? `Would move ${r.proposal.vm} from ${r.proposal.from} to ${r.proposal.to}: ${r.proposal.why}`
       : `Nothing would move: ${r.why}`,
   );
+  for (const h of r.held ?? []) lines.push(`  ${h.vm} cannot move: ${h.why}`);
+  const moves = r.moves ?? [];
+  if (moves.length) lines.push('Moves by load balancing (newest first):');
+  for (const m of moves.slice(0, 10)) {
+    const when = new Date(m.endedAt ?? m.at).toISOString();
+    const what = m.outcome === 'moving' ? 'moving' : m.outcome === 'moved' ? 'moved' : `failed (${m.error ?? 'unknown error'})`;
+    lines.push(`  ${when} ${m.vm} ${m.from} → ${m.to}: ${what}; ${m.why}`);
+  }
   return lines.join('\n');
 }
 

@@ -32,6 +32,26 @@ export const BalanceReport = z.object({
   loads: z.record(z.string(), z.number()),
   proposal: z.object({ vm: z.string(), from: z.string(), to: z.string(), why: z.string() }).nullable(),
   why: z.string(),
+  /** The imbalance once the proposal is made. */
+  after: z.number().nullable().optional(),
+  /** HA VMs on the hosts that would shed which may not move now, and why (cannot migrate, cooldown, no target). */
+  held: z.array(z.object({ vm: z.string(), why: z.string() })).optional(),
+  /** The leader's moves: the one under way and the last ones, newest first. */
+  moves: z
+    .array(
+      z.object({
+        vm: z.string(),
+        from: z.string(),
+        to: z.string(),
+        /** When it started, and ended (null while under way). */
+        at: z.number(),
+        endedAt: z.number().nullable(),
+        outcome: z.enum(['moving', 'moved', 'failed']),
+        why: z.string(),
+        error: z.string().nullable(),
+      }),
+    )
+    .optional(),
 });
 
 export type HaStatus = z.infer<typeof HaStatus>;

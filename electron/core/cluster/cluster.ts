@@ -79,7 +79,16 @@ export class Cluster {
     this.maintenance = new MaintenanceBook(this.etcd, deps.log);
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
     const { etcd, directory, inventory } = this;
-    this.ha = new HaHost({ etcd, hostId: config.hostId, dataDir: deps.dataDir, vms: deps.vms, directory, inventory, log: deps.log });
+    this.ha = new HaHost({
+      etcd,
+      hostId: config.hostId,
+      dataDir: deps.dataDir,
+      vms: deps.vms,
+      directory,
+      inventory,
+      migrate: (from, vm, to) => this.migrate(from, vm, to),
+      log: deps.log,
+    });
   }
 
   /** Starts everything for a config whose certificates are in place (init, join, a restart). */
@@ -180,8 +189,16 @@ export class Cluster {
     return lease;
   }
 
+  /** A live migration by the VM's own host: this one through its dispatcher, another over the peer API. */
+  private async migrate(from: string, vm: string, to: string): Promise<unknown> {
+    if (from !== this.config.hostId) return await this.peers.call(from, 'vm.migrate', { vm, to });
+    const r = await this.deps.dispatch(this.config.name, null, 'vm.migrate', { vm, to });
+    if ('error' in r) throw new Error(r.error.message);
+    return r.result;
+  }
+
   private async putAlive(): Promise<void> {
-    const alive: HostAlive = { at: Date.now(), ...this.deps.capacity() };
+    const alive: HostAlive = { at: Date.now(), ...this.deps.capacity(), cannotRun: this.ha.balancing.cannotRun() };
     await this.lease.put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
   }
 

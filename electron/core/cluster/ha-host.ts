@@ -17,6 +17,7 @@ import { adoptHaVm, dropMovedHaVm } from '../vms/ha-adopt.js';
 import { sharedPoolsNeeded } from '../vms/ha-storage.js';
 import type { Vms } from '../vms/index.js';
 import type { HostDirectory } from './directory.js';
+import { HaBalancing } from './ha-balancing.js';
 import { HaLeaderLoop } from './ha-leader.js';
 import { parseAlive, parseFailover, settled, type Failover, type HaAlive, type TimelineStep } from './ha-records.js';
 import type { Inventory, StoredConfig } from './inventory.js';
@@ -35,6 +36,8 @@ export interface HaHostDeps {
   vms: Vms;
   directory: HostDirectory;
   inventory: Inventory;
+  /** Live-migrates `vm` from host `from` (an id) to the host named `to` (load balancing). */
+  migrate(from: string, vm: string, to: string): Promise<unknown>;
   log(line: string): void;
 }
 
@@ -52,6 +55,7 @@ export class HaHost implements HaCluster {
   private readonly off: Array<() => void> = [];
   readonly liveness: HostLiveness;
   readonly leader: HaLeaderLoop;
+  readonly balancing: HaBalancing;
 
   constructor(private readonly d: HaHostDeps) {
     const self = d.hostId;
@@ -75,6 +79,18 @@ export class HaHost implements HaCluster {
       failover: (id) => this.failovers.get(id) ?? null,
       hostName: (id) => d.directory.nameOf(id),
       marginMs: HA_MARGIN_MS,
+      log: d.log,
+    });
+    this.balancing = new HaBalancing({
+      etcd: d.etcd,
+      hostId: self,
+      vms: d.vms,
+      directory: d.directory,
+      inventory: d.inventory,
+      isLeader: () => this.leader.isLeader,
+      snapshot: () => ({ hosts: this.hostViews(), vms: this.haVms() }),
+      configs: () => this.configs,
+      migrate: d.migrate,
       log: d.log,
     });
   }
@@ -125,6 +141,7 @@ export class HaHost implements HaCluster {
       this.liveness.guardsChanged();
       void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => undefined);
     };
+    await this.balancing.start();
     this.d.vms.journal.on('changed', changed);
     this.off.push(() => this.d.vms.journal.off('changed', changed));
     // the lease first: a leader must never see our HA VMs owned by a host without one
@@ -178,6 +195,10 @@ export class HaHost implements HaCluster {
     return null;
   }
 
+  hostName(id: string): string {
+    return this.d.directory.nameOf(id);
+  }
+
   /** The failover record of one VM (for its timeline). */
   failoverOf(vmId: string): Failover | null {
     return this.failovers.get(vmId) ?? null;
@@ -186,7 +207,7 @@ export class HaHost implements HaCluster {
   // ---- the view the decisions read
 
   private hostViews(): HostView[] {
-    return [...this.d.directory.hosts.values()].map((h) => {
+    const hosts = [...this.d.directory.hosts.values()].map((h) => {
       const cap = this.d.directory.alive.get(h.id);
       return {
         id: h.id,
@@ -196,6 +217,7 @@ export class HaHost implements HaCluster {
         pools: this.alive.get(h.id)?.pools ?? {},
       };
     });
+    return this.balancing.hostViews(hosts);
   }
 
   private haVms(): Array<HaVm & { id: string }> {
@@ -214,7 +236,7 @@ export class HaHost implements HaCluster {
         pools: sharedPoolsNeeded(c.config, this.d.vms.ctx.pools),
       });
     }
-    return out;
+    return this.balancing.vmViews(out);
   }
 
   // ---- the target's side and the returning host's
@@ -230,6 +252,7 @@ export class HaHost implements HaCluster {
     void this.refresh()
       .then(() => this.leader.tick())
       .then(() => this.act())
+      .then(() => this.balancing.tick())
       .catch((err: Error) => this.d.log(`ha: ${err.message}`));
   }
 
@@ -263,7 +286,8 @@ export class HaHost implements HaCluster {
   private async dropStale(): Promise<void> {
     for (const vm of this.d.vms.service.list()) {
       const o = this.owners.get(vm.id);
-      if (!vm.config.ha.enabled || !o || o.owner === this.d.hostId) continue;
+      // an arrival is still its source's until the migration finishes (arrived() moves the owner)
+      if (!vm.config.ha.enabled || !o || o.owner === this.d.hostId || vm.state === 'incoming') continue;
       const where = this.d.directory.nameOf(o.owner);
       if (await dropMovedHaVm(this.d.vms, vm.id, `Runs on host ${where} now (HA failover, epoch ${o.epoch}): record dropped here`))
         this.d.log(`ha: ${vm.name} failed over to ${where}: dropped its record here`);
@@ -363,6 +387,7 @@ export class HaHost implements HaCluster {
     if (this.timer) clearInterval(this.timer);
     for (const off of this.off.splice(0)) off();
     await this.leader.close();
+    await this.balancing.close();
     await Promise.all(this.watchers.splice(0).map((w) => w.cancel().catch(() => undefined)));
     await this.liveness.close(revoke);
   }

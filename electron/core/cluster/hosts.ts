@@ -28,5 +28,15 @@ export const HostAlive = z.object({
   availableBytes: z.number().optional(),
   /** Busy share of all its cores since the last publication, in percent. */
   cpuPercent: z.number().optional(),
+  /** What its running guests use (resources/guest-load.ts): the load the HA leader balances. */
+  load: z
+    .object({
+      memBytes: z.number(),
+      cpu: z.number(),
+      vms: z.record(z.string(), z.object({ memBytes: z.number(), cpu: z.number() })),
+    })
+    .optional(),
+  /** HA VMs of other hosts this host could not run (its driver's problemFor, a TPM): VM id → why. */
+  cannotRun: z.record(z.string(), z.string()).optional(),
 });
 export type HostAlive = z.infer<typeof HostAlive>;

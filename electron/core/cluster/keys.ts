@@ -37,6 +37,11 @@ export const keys = {
   /** HA: each VM's last failover and its timeline (lease expired, fenced, reassigned, started). */
   haFailovers: `${HA_PREFIX}failovers/`,
   haFailover: (vmId: string) => `${HA_PREFIX}failovers/${vmId}`,
+  /** HA: load balancing on or off for the whole cluster ("on" | "off"; absent: off), unleased. */
+  haBalance: `${HA_PREFIX}balance`,
+  /** HA: each VM's last move by load balancing (cluster/shed-records.ts): its cooldown outlives a leader. */
+  haSheds: `${HA_PREFIX}shed/`,
+  haShed: (vmId: string) => `${HA_PREFIX}shed/${vmId}`,
   /** HA: the election of the leader that reassigns a dead host's HA VMs. */
   haElection: 'corral-ha-leader',
   /** The cluster's id (the CA fingerprint), written once at init. */

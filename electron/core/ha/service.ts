@@ -3,7 +3,7 @@
 // fence left by the fencer still blocks HA starts. The cluster layer plugs in HaCluster at the
 // merge: the leader's pending moves, the ownership records and the live view of every host.
 import type { BalanceReport, HaStatus, VmConfig } from '../api/contract.js';
-import { Balancer } from './decisions/balance.js';
+import { Balancer, type BalanceOptions } from './decisions/balance.js';
 import type { Pending } from './decisions/leader.js';
 import type { ClusterView } from './decisions/model.js';
 import type { Ownership } from './decisions/ownership.js';
@@ -19,6 +19,20 @@ export interface HaCluster {
   pending(): Pending[];
   /** Why this host may not start HA VM `vmId` now (fenced and not rejoined, no live lease, owned elsewhere), or null. */
   startBlocker(vmId?: string): string | null;
+  /** A host's name for its id (reports speak of names). */
+  hostName?(id: string): string;
+  /** Load balancing for the whole cluster: its flag and its moves, kept in etcd. */
+  balancing?: BalancingControl;
+}
+
+/** What the cluster keeps of load balancing (cluster/ha-balancing.ts). */
+export interface BalancingControl {
+  opts: BalanceOptions;
+  enabled(): boolean;
+  set(on: boolean): Promise<void>;
+  /** When each VM moved (or a move of it was tried) last. */
+  cooldowns(): Array<{ vm: string; at: number }>;
+  moves(): NonNullable<BalanceReport['moves']>;
 }
 
 export interface HaServiceDeps {
@@ -91,7 +105,7 @@ export class HaService {
       clustered: !!c,
       startBlocker: this.startBlocker(),
       fence: fence && { at: fence.at, killed: fence.killed.map((g) => g.vm) },
-      balance: this.deps.balanceFlag.get(),
+      balance: c?.balancing?.enabled() ?? this.deps.balanceFlag.get(),
       vms: [
         ...local.map((v) => {
           const o = c?.owner(v.name) ?? null;
@@ -104,22 +118,31 @@ export class HaService {
     };
   }
 
-  balance(mode: 'dry-run' | 'on' | 'off'): BalanceReport {
-    if (mode !== 'dry-run') this.deps.balanceFlag.set(mode === 'on');
-    const enabled = this.deps.balanceFlag.get();
+  async balance(mode: 'dry-run' | 'on' | 'off'): Promise<BalanceReport> {
     const c = this.deps.cluster;
+    const b = c?.balancing;
+    if (mode !== 'dry-run') {
+      if (b) await b.set(mode === 'on');
+      else this.deps.balanceFlag.set(mode === 'on');
+    }
+    const enabled = b ? b.enabled() : this.deps.balanceFlag.get();
     if (!c)
       return { enabled, imbalance: null, loads: {}, proposal: null, why: 'this host is not in a cluster: there is nowhere to move a VM' };
-    // a dry run asks what would move now: no holding time, nothing recorded
-    const probe = new Balancer({ ...this.balancer.opts, holdMs: 0 });
-    const r = probe.round(this.deps.now(), c.view.hosts(), c.view.vms());
+    // a dry run asks what would move now: no holding time, nothing recorded; the cooldowns are the cluster's
+    const probe = new Balancer({ ...(b?.opts ?? this.balancer.opts), holdMs: 0 });
+    for (const m of b?.cooldowns() ?? []) probe.moved(m.vm, m.at);
+    const name = (id: string) => c.hostName?.(id) ?? id;
+    const r = probe.round(this.deps.now(), c.view.hosts(), c.view.vms(), name);
     const p = r.proposal;
     return {
       enabled,
       imbalance: r.imbalance,
-      loads: r.loads,
-      proposal: p && { vm: p.vm, from: p.from, to: p.to, why: p.why },
+      loads: Object.fromEntries(Object.entries(r.loads).map(([id, l]) => [name(id), l])),
+      proposal: p && { vm: p.vm, from: name(p.from), to: name(p.to), why: p.why },
       why: r.why,
+      after: r.after,
+      held: r.held,
+      moves: b?.moves() ?? [],
     };
   }
 }

@@ -11,6 +11,7 @@ import type { Cluster, ClusterVm } from '../cluster/index.js';
 import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import type { HaService } from '../ha/service.js';
 import type { Vms } from '../vms/index.js';
+import type { GuestLoad } from '../resources/guest-load.js';
 import { HostCpu, admit, hostCpuCount, readHostMemory } from '../resources/host-capacity.js';
 import type { ClusterMethod } from './handlers.js';
 import { FORWARDED } from './forwarded-methods.js';
@@ -27,6 +28,8 @@ export interface ClusterLinkDeps {
   externalEtcd?: ExternalEtcd;
   /** HA on this host: the cluster plugs its HA side in (and holds HA starts while it starts). */
   ha?: HaService | null;
+  /** What this host's guests use now (published for the HA leader's load balancing). */
+  guestLoad?: () => GuestLoad;
 }
 
 /** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
@@ -80,6 +83,7 @@ export class ClusterLink {
         overcommit: vms.ctx.overcommit(),
         availableBytes: readHostMemory().availableBytes,
         cpuPercent: Math.round(this.cpu.sample()),
+        load: this.d.guestLoad?.(),
       }),
     };
   }

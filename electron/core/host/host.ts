@@ -6,6 +6,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { EventName, HostInfo, HostResources, ResponseMessage, VmStats } from '../api/contract.js';
 import { Cgroups } from '../resources/cgroups.js';
+import { GuestLoadBook } from '../resources/guest-load.js';
 import { ResourceMonitor } from '../resources/monitor.js';
 import { StatsRepo } from '../store/stats-repo.js';
 import { Dispatcher, Session, type AuditRecord, type SessionOptions } from '../api/dispatcher.js';
@@ -194,10 +195,14 @@ export class Host {
       vmLayer.ctx.haStartBlocker = (id) => ha.startBlocker(id);
       ha.watch();
       // another host of the cluster calls as an admin, audited under its name
+      // what the guests use, published with this host's room for the HA leader's load balancing
+      const guestLoad = new GuestLoadBook();
+      subscribers.add((_at, vmStats) => guestLoad.add(vmStats));
       const cluster = new ClusterLink({
         dataDir: layout.root,
         vms: vmLayer,
         ha,
+        guestLoad: () => guestLoad.now(vmLayer.registry.all().map((r) => r.vmId)),
         log: (l) => opts.log?.(l),
         externalEtcd: opts.etcd,
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>

@@ -15,6 +15,8 @@ export interface BalanceOptions {
   /** Memory in use over this fraction of a host: it sheds first. */
   hardMemLimit: number;
   memWeight: number;
+  /** A guest whose QEMU started less than this long ago stays: its figures are of its boot, and a kernel still booting has panicked after a move. */
+  minUptimeMs?: number;
 }
 
 export const BALANCE_DEFAULTS: BalanceOptions = {
@@ -24,6 +26,7 @@ export const BALANCE_DEFAULTS: BalanceOptions = {
   minGain: 0.1,
   hardMemLimit: 0.95,
   memWeight: 0.7,
+  minUptimeMs: 60_000,
 };
 
 interface Load {
@@ -62,7 +65,11 @@ export interface BalanceReport {
   loads: Record<string, number>;
   /** Null when nothing should move now; `why` says what holds it back. */
   proposal: Move | null;
+  /** The imbalance once the proposal is made (null without one). */
+  after: number | null;
   why: string;
+  /** HA VMs on the hosts that would shed which may not move now, and why (cannot migrate, cooldown, no target). */
+  held: Array<{ vm: string; why: string }>;
 }
 
 /** The leader's balancer: call `round` at each sampling round with the cluster as it is. */
@@ -72,47 +79,49 @@ export class Balancer {
 
   constructor(readonly opts: BalanceOptions = BALANCE_DEFAULTS) {}
 
-  /** A migration was made (by us or by hand): the VM rests for its cooldown. */
+  /** A migration was made or tried (by us or by hand): the VM rests for its cooldown. */
   moved(vm: string, nowMs: number): void {
-    this.movedAt.set(vm, nowMs);
+    this.movedAt.set(vm, Math.max(nowMs, this.movedAt.get(vm) ?? 0));
   }
 
-  round(nowMs: number, allHosts: HostView[], vms: HaVm[]): BalanceReport {
+  /** `name` turns a host id into the name the reasons give. */
+  round(nowMs: number, allHosts: HostView[], vms: HaVm[], name: (hostId: string) => string = (id) => id): BalanceReport {
     const o = this.opts;
     const hosts = allHosts.filter((h) => h.alive);
     const l = loads(hosts, vms);
     const score = (h: HostView, load = l.get(h.id)!) => hostLoad(h, load, o);
     const now = imbalance(hosts.map((h) => score(h)));
-    const report = (proposal: Move | null, why: string): BalanceReport => ({
-      imbalance: now,
-      loads: Object.fromEntries(hosts.map((h) => [h.id, round3(score(h))])),
-      proposal,
-      why,
-    });
     const overLimit = hosts.filter((h) => l.get(h.id)!.mem / h.memMiB > o.hardMemLimit);
-    if (now <= o.threshold && !overLimit.length) {
-      this.aboveSince = null;
-      return report(null, `imbalance ${round3(now)} ≤ threshold ${o.threshold}`);
-    }
-    this.aboveSince ??= nowMs;
-    if (!overLimit.length && nowMs - this.aboveSince < o.holdMs)
-      return report(
-        null,
-        `imbalance ${round3(now)} above ${o.threshold} for ${(nowMs - this.aboveSince) / 1000} s of ${o.holdMs / 1000} s`,
-      );
-
     const used = committed(vms);
-    let best: { move: Move; after: number } | null = null;
     const sources = overLimit.length ? overLimit : hosts;
+    const held: BalanceReport['held'] = [];
+    let best: { move: Move; after: number } | null = null;
     for (const vm of vms) {
       if (!vm.ha.enabled || !sources.some((h) => h.id === vm.owner)) continue;
+      if (vm.cannotMove) {
+        held.push({ vm: vm.name, why: vm.cannotMove });
+        continue;
+      }
       const since = this.movedAt.get(vm.name);
-      if (since !== undefined && nowMs - since < o.cooldownMs) continue;
+      if (since !== undefined && nowMs - since < o.cooldownMs) {
+        const left = Math.ceil((o.cooldownMs - (nowMs - since)) / 1000);
+        held.push({
+          vm: vm.name,
+          why: `moved ${Math.round((nowMs - since) / 1000)} s ago: rests ${left} s more (cooldown ${o.cooldownMs / 1000} s)`,
+        });
+        continue;
+      }
       const from = l.get(vm.owner)!;
       const dm = vm.memUsedMiB ?? vm.memMiB;
       const dc = vm.cpuUsed ?? 0;
+      const refused: string[] = [];
       for (const t of hosts) {
-        if (t.id === vm.owner || refusal(vm, t, vms, used)) continue;
+        if (t.id === vm.owner) continue;
+        const no = t.cannotRun?.[vm.name] ?? refusal(vm, t, vms, used);
+        if (no) {
+          refused.push(`${name(t.id)}: ${no}`);
+          continue;
+        }
         const to = l.get(t.id)!;
         const after = imbalance(
           hosts.map((h) =>
@@ -133,14 +142,37 @@ export class Balancer {
             move: { vm: vm.name, from: vm.owner, to: t.id, epoch: vm.epoch + 1, why: '' },
           };
       }
+      if (refused.length === hosts.length - 1)
+        held.push({ vm: vm.name, why: `no host can take it (${refused.join('; ') || 'no other live host'})` });
     }
+    const report = (proposal: Move | null, why: string): BalanceReport => ({
+      imbalance: now,
+      loads: Object.fromEntries(hosts.map((h) => [h.id, round3(score(h))])),
+      proposal,
+      after: proposal && best ? best.after : null,
+      why,
+      held,
+    });
+    if (now <= o.threshold && !overLimit.length) {
+      this.aboveSince = null;
+      return report(null, `imbalance ${round3(now)} ≤ threshold ${o.threshold}`);
+    }
+    this.aboveSince ??= nowMs;
+    if (!overLimit.length && nowMs - this.aboveSince < o.holdMs)
+      return report(
+        null,
+        `imbalance ${round3(now)} above ${o.threshold} for ${(nowMs - this.aboveSince) / 1000} s of ${o.holdMs / 1000} s`,
+      );
     if (!best) return report(null, `imbalance ${round3(now)}, but no HA VM can move (cooldown, room or anti-affinity)`);
     const gain = (now - best.after) / now;
     const shed = overLimit.find((h) => h.id === best.move.from);
     if (!shed && gain < o.minGain)
-      return report(null, `the best move (${best.move.vm} → ${best.move.to}) cuts the imbalance by ${pct(gain)}, under ${pct(o.minGain)}`);
+      return report(
+        null,
+        `the best move (${best.move.vm} → ${name(best.move.to)}) cuts the imbalance by ${pct(gain)}, under ${pct(o.minGain)}`,
+      );
     best.move.why = shed
-      ? `${shed.id} uses over ${pct(o.hardMemLimit)} of its memory`
+      ? `${name(shed.id)} uses over ${pct(o.hardMemLimit)} of its memory`
       : `imbalance ${round3(now)} → ${round3(best.after)} (−${pct(gain)}), above ${o.threshold} for ${(nowMs - this.aboveSince) / 1000} s`;
     return report(best.move, best.move.why);
   }

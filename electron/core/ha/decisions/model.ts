@@ -26,6 +26,8 @@ export interface HostView {
   /** Measured now (for load shedding): memory in use and cores busy, whole host. */
   memUsedMiB?: number;
   cpuUsed?: number;
+  /** HA VMs (by name) this host could not run, and why (its QEMU's problemFor): never a balancing target for them. */
+  cannotRun?: Record<string, string>;
 }
 
 export interface HaVm {
@@ -42,6 +44,8 @@ export interface HaVm {
   /** Measured now: memory and cores in use (for load shedding). */
   memUsedMiB?: number;
   cpuUsed?: number;
+  /** Why load balancing may not live-migrate it now (not running, a TPM), or absent. */
+  cannotMove?: string;
 }
 
 /** What the cluster layer gives HA: the merge wires it to the inventory and the members. */
