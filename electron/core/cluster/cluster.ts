@@ -22,6 +22,7 @@ import { handleJoin } from './join-handler.js';
 import { keys } from './keys.js';
 import { PeerClient } from './peer-client.js';
 import { listenPeerApi } from './peer-server.js';
+import type { PeerStreamOpen } from './peer-stream.js';
 import { makeToken } from './tokens.js';
 
 export interface ClusterDeps {
@@ -34,6 +35,8 @@ export interface ClusterDeps {
   log: (line: string) => void;
   /** `corral serve --etcd`: the user's etcd, which this host uses as a client instead of running a member. */
   externalEtcd?: ExternalEtcd;
+  /** Consoles of this host's VMs opened by another host (peer-stream.ts). */
+  openStream?: PeerStreamOpen;
   /** Where /usr/bin/etcd is (tests may point elsewhere). */
   etcdBinary?: string;
 }
@@ -129,6 +132,7 @@ export class Cluster {
           admitted: (id) => this.directory.admitted(id),
           dispatch: deps.dispatch,
           log: deps.log,
+          openStream: deps.openStream,
         },
         bind,
         cfg.ports.peer,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
 import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
-import type { Cluster, ClusterVm } from '../cluster/index.js';
+import type { Cluster, ClusterVm, PeerStreamOpen } from '../cluster/index.js';
 import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import type { HaService } from '../ha/service.js';
 import type { Vms } from '../vms/index.js';
@@ -27,6 +27,8 @@ export interface ClusterLinkDeps {
   externalEtcd?: ExternalEtcd;
   /** HA on this host: the cluster plugs its HA side in (and holds HA starts while it starts). */
   ha?: HaService | null;
+  /** Consoles of this host's VMs for another host (host/peer-consoles.ts). */
+  openStream?: PeerStreamOpen;
 }
 
 /** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
@@ -71,6 +73,7 @@ export class ClusterLink {
       dispatch: this.d.dispatch,
       log: this.d.log,
       externalEtcd: this.d.externalEtcd,
+      openStream: this.d.openStream,
       capacity: () => ({
         cpus: hostCpuCount(),
         memoryBytes: vms.ctx.hostMemoryBytes(),
