@@ -18,6 +18,7 @@ import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
 import { MaintenanceBook } from './maintenance.js';
+import { EvacuationFeed } from './evacuation-feed.js';
 import { handleJoin } from './join-handler.js';
 import { keys } from './keys.js';
 import { PeerClient } from './peer-client.js';
@@ -55,6 +56,8 @@ export class Cluster {
   readonly inventory: Inventory;
   readonly peers: PeerClient;
   readonly maintenance: MaintenanceBook;
+  /** Evacuation progress of every host, for this host's subscribers. */
+  readonly evacuations: EvacuationFeed;
   /** High availability: the host's HA lease and fencer, the leader loop, failover targets. */
   readonly ha: HaHost;
   private member: EtcdMember | null = null;
@@ -80,6 +83,7 @@ export class Cluster {
       (s) => deps.log(s),
     );
     this.maintenance = new MaintenanceBook(this.etcd, deps.log);
+    this.evacuations = new EvacuationFeed(this.etcd, config.hostId, deps.log);
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
     const { etcd, directory, inventory } = this;
     this.ha = new HaHost({ etcd, hostId: config.hostId, dataDir: deps.dataDir, vms: deps.vms, directory, inventory, log: deps.log });
@@ -117,6 +121,7 @@ export class Cluster {
     await this.putAlive();
     await this.directory.start();
     await this.maintenance.start();
+    await this.evacuations.start();
     // HA VMs that failed over while this host was away are dropped before it publishes them
     await this.ha.reconcile();
     await this.inventory.start();
@@ -301,6 +306,7 @@ export class Cluster {
     await within(3000, this.inventory.close());
     await within(3000, this.directory.close());
     await within(3000, this.maintenance.close());
+    await within(3000, this.evacuations.close());
     this.peers.close();
     this.lease?.release();
     this.etcd.close();

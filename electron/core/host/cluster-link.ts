@@ -5,7 +5,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
-import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
+import type {
+  Args,
+  ArgsIn,
+  EvacuationProgress,
+  EventMap,
+  EventName,
+  MethodName,
+  ResponseMessage,
+  Result,
+  VmInfo,
+} from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
 import type { Cluster, ClusterVm, PeerStreamOpen } from '../cluster/index.js';
 import type { ExternalEtcd } from '../cluster/external-etcd.js';
@@ -94,6 +104,7 @@ export class ClusterLink {
     this.d.ha?.setCluster(c.ha);
     c.inventory.on('changed', (vm) => this.watchers.forEach((s) => s.send('vm.changed', vm)));
     c.inventory.on('removed', (vm) => this.watchers.forEach((s) => s.send('vm.removed', vm)));
+    c.evacuations.on((p) => this.broadcast('host.evacuation', p));
   }
 
   private async busy(): Promise<void> {
@@ -206,7 +217,11 @@ export class ClusterLink {
       if (target.id !== c.config.hostId) return await c.peers.call(target.id, m, a);
       const local = <N extends MethodName>(n: N, args: ArgsIn<N>) =>
         (h[n] as (x: unknown, s: Session) => Promise<Result<N>>)(methods[n].args.parse(args), s);
-      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress: (p) => this.broadcast('host.evacuation', p) }));
+      const progress = (p: EvacuationProgress) => {
+        this.broadcast('host.evacuation', p);
+        c.evacuations.publish(p);
+      };
+      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress }));
     };
     h['host.evacuate'] = (a, s) => onHost('host.evacuate', a, s, (e) => e.evacuate());
     h['host.restore'] = (a, s) => onHost('host.restore', a, s, (e) => e.restore(a.bringBack));
