@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ArgsIn, MethodName, Result } from '../../electron/core/api/contract';
+import type { ArgsIn, EvacuationProgress, MethodName, Result } from '../../electron/core/api/contract';
 import { ControlClient } from '../../electron/cli/client';
 import { dataLayout } from '../../electron/core/paths';
 import { BOOT_MS, FIXTURE, FIXTURE_DIR, waitFor } from '../helpers';
@@ -99,10 +99,12 @@ class Reader {
   }
 }
 
-function openDisplay(base: string, path: string): Promise<{ ws?: WebSocket; status?: number }> {
+/** Opens the display; its reader listens from the start (the greeting may come with the upgrade's answer). */
+function openDisplay(base: string, path: string): Promise<{ ws?: WebSocket; rfb?: Reader; status?: number }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${base.replace('http', 'ws')}${path}`, ['binary']);
-    ws.once('open', () => resolve({ ws }));
+    const rfb = new Reader(ws);
+    ws.once('open', () => resolve({ ws, rfb }));
     ws.once('unexpected-response', (_q, res) => resolve({ status: res.statusCode }));
     ws.once('error', () => resolve({ status: -1 }));
   });
@@ -174,9 +176,9 @@ describe('consoles of a VM on another host', () => {
   it("the display through A: RFB handshake and a framebuffer update from B's QEMU", async () => {
     const t = await admin.call('console.ticket', { vm: 'far' });
     expect(t.vmId).toBe(vmId);
-    const { ws, status } = await openDisplay(base, t.path);
+    const { ws, rfb: reader, status } = await openDisplay(base, t.path);
     expect(status).toBeUndefined();
-    const rfb = new Reader(ws!);
+    const rfb = reader!;
     expect((await rfb.read(12)).toString('latin1')).toBe('RFB 003.008\n');
     ws!.send(Buffer.from('RFB 003.008\n'));
     const n = (await rfb.read(1))[0]!;
@@ -221,10 +223,42 @@ describe('consoles of a VM on another host', () => {
     expect((await ok(B.data, ['vm', 'list', '--json'])).includes('"running"')).toBe(true);
   }, 120_000);
 
+  it("an evacuation's progress reaches every host's subscribers", async () => {
+    const onB = await ControlClient.connect(dataLayout(B.data).controlSocket, B.data);
+    const seenOnB: EvacuationProgress[] = [];
+    onB.on('host.evacuation', (p) => seenOnB.push(p));
+    await onB.call('events.subscribe', {});
+    await admin.call('events.subscribe', {});
+    const before = admin.events.length;
+    try {
+      // A is emptied (it has no VM), asked on A: B's subscriber follows it
+      await admin.call('host.evacuate', { host: 'a' });
+      await waitFor(
+        'the end of the evacuation on B',
+        () => seenOnB.some((p) => p.op === 'evacuate' && /in maintenance/.test(p.message)),
+        30_000,
+        100,
+      );
+      expect(seenOnB.every((p) => p.host === 'a')).toBe(true);
+      // asked on B, restored on A: A's own subscriber sees each step once, B's sees them too
+      await onB.call('host.restore', { host: 'a' });
+      await waitFor('the restore on B', () => seenOnB.some((p) => p.op === 'restore'), 30_000, 100);
+      const onA = admin.events
+        .slice(before)
+        .filter((e) => e.event === 'host.evacuation')
+        .map((e) => e.payload as unknown as EvacuationProgress);
+      const evacuateOnA = onA.filter((p) => p.op === 'evacuate').map((p) => p.message);
+      expect(evacuateOnA).toEqual(seenOnB.filter((p) => p.op === 'evacuate').map((p) => p.message));
+      expect(new Set(evacuateOnA).size).toBe(evacuateOnA.length);
+    } finally {
+      onB.close();
+    }
+  }, 120_000);
+
   it("B dying ends A's consoles of its VM with a reason", async () => {
     const t = await admin.call('console.ticket', { vm: 'far' });
-    const { ws } = await openDisplay(base, t.path);
-    const rfb = new Reader(ws!);
+    const { rfb: reader } = await openDisplay(base, t.path);
+    const rfb = reader!;
     await rfb.read(12);
     const before = admin.events.length;
     B.serve!.kill('SIGKILL');
