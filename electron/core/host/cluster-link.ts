@@ -39,6 +39,8 @@ export interface ClusterLinkDeps {
   ha?: HaService | null;
   /** Consoles of this host's VMs for another host (host/peer-consoles.ts). */
   openStream?: PeerStreamOpen;
+  /** Wraps the handlers so consoles of other hosts' VMs open here (host/remote-consoles.ts). */
+  relayConsoles?: (h: Handlers) => Handlers;
 }
 
 /** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
@@ -247,7 +249,7 @@ export class ClusterLink {
       this.d.ha?.setCluster(null);
       return { ok: true as const };
     };
-    return h;
+    return this.d.relayConsoles?.(h) ?? h;
   }
 
   /** A host in maintenance takes no VMs: refused with what to do. */

@@ -209,6 +209,7 @@ export class Host {
         log: (l) => opts.log?.(l),
         externalEtcd: opts.etcd,
         openStream: peerConsoles({ vms: vmLayer, consoles, dispatcher: () => dispatcher }),
+        relayConsoles: (h) => remoteConsoles!.wrap(h),
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>
           dispatcher.handle(
             new Session('peer', () => undefined, undefined, { identity: { kind: 'host', user: `host:${name}`, role: 'admin' }, address }),
@@ -222,29 +223,27 @@ export class Host {
         consoleBase: () => consoleBase,
       });
       const dispatcher: Dispatcher = new Dispatcher(
-        remoteConsoles.wrap(
-          cluster.wrap(
-            makeHandlers({
-              accountHandlers: accountHandlers(accounts, audit),
-              migration,
-              haHandlers: haHandlers(ha),
-              vms: vmLayer,
-              snapshots: snaps,
-              portable: new Portable(vmLayer.ctx, snaps.repo),
-              consoles,
-              vmDir: (id) => files(id).dir,
-              serialLog: (id) => files(id).serialLog,
-              agentSocket: (id) => files(id).qgaSocket,
-              events,
-              settings,
-              info,
-              tickets,
-              terminals,
-              monitor,
-              onStats: (fn) => subscribers.add(fn),
-              consoleBase: () => consoleBase,
-            }),
-          ),
+        cluster.wrap(
+          makeHandlers({
+            accountHandlers: accountHandlers(accounts, audit),
+            migration,
+            haHandlers: haHandlers(ha),
+            vms: vmLayer,
+            snapshots: snaps,
+            portable: new Portable(vmLayer.ctx, snaps.repo),
+            consoles,
+            vmDir: (id) => files(id).dir,
+            serialLog: (id) => files(id).serialLog,
+            agentSocket: (id) => files(id).qgaSocket,
+            events,
+            settings,
+            info,
+            tickets,
+            terminals,
+            monitor,
+            onStats: (fn) => subscribers.add(fn),
+            consoleBase: () => consoleBase,
+          }),
         ),
         record,
       );
