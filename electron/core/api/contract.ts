@@ -345,8 +345,11 @@ export interface EventMap {
   'event.logged': EventRecord;
   /** `offset`: the position of data's first byte in the serial log (see serial.log's size). */
   'serial.data': { vmId: string; data: string; offset: number };
-  /** The serial link to the guest closed (VM stopped); a new attach is needed after a restart. */
-  'serial.closed': { vmId: string };
+  /**
+   * The serial link to the guest closed (VM stopped); a new attach is needed after a restart.
+   * `reason`: why a console of a VM on another host ended (it stopped, moved, or its host went away).
+   */
+  'serial.closed': { vmId: string; reason?: string };
   'terminal.data': { id: string; data: string };
   'terminal.exit': { id: string; code: number | null };
   /** Every 2 s while VMs run: one sample per running VM and the host's own figures. */

@@ -18,10 +18,12 @@ import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
 import { MaintenanceBook } from './maintenance.js';
+import { EvacuationFeed } from './evacuation-feed.js';
 import { handleJoin } from './join-handler.js';
 import { keys } from './keys.js';
 import { PeerClient } from './peer-client.js';
 import { listenPeerApi } from './peer-server.js';
+import type { PeerStreamOpen } from './peer-stream.js';
 import { makeToken } from './tokens.js';
 
 export interface ClusterDeps {
@@ -34,6 +36,8 @@ export interface ClusterDeps {
   log: (line: string) => void;
   /** `corral serve --etcd`: the user's etcd, which this host uses as a client instead of running a member. */
   externalEtcd?: ExternalEtcd;
+  /** Consoles of this host's VMs opened by another host (peer-stream.ts). */
+  openStream?: PeerStreamOpen;
   /** Where /usr/bin/etcd is (tests may point elsewhere). */
   etcdBinary?: string;
 }
@@ -52,6 +56,8 @@ export class Cluster {
   readonly inventory: Inventory;
   readonly peers: PeerClient;
   readonly maintenance: MaintenanceBook;
+  /** Evacuation progress of every host, for this host's subscribers. */
+  readonly evacuations: EvacuationFeed;
   /** High availability: the host's HA lease and fencer, the leader loop, failover targets. */
   readonly ha: HaHost;
   private member: EtcdMember | null = null;
@@ -77,6 +83,7 @@ export class Cluster {
       (s) => deps.log(s),
     );
     this.maintenance = new MaintenanceBook(this.etcd, deps.log);
+    this.evacuations = new EvacuationFeed(this.etcd, config.hostId, deps.log);
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
     const { etcd, directory, inventory } = this;
     this.ha = new HaHost({
@@ -123,6 +130,7 @@ export class Cluster {
     await this.putAlive();
     await this.directory.start();
     await this.maintenance.start();
+    await this.evacuations.start();
     // HA VMs that failed over while this host was away are dropped before it publishes them
     await this.ha.reconcile();
     await this.inventory.start();
@@ -138,6 +146,7 @@ export class Cluster {
           admitted: (id) => this.directory.admitted(id),
           dispatch: deps.dispatch,
           log: deps.log,
+          openStream: deps.openStream,
         },
         bind,
         cfg.ports.peer,
@@ -314,6 +323,7 @@ export class Cluster {
     await within(3000, this.inventory.close());
     await within(3000, this.directory.close());
     await within(3000, this.maintenance.close());
+    await within(3000, this.evacuations.close());
     this.peers.close();
     this.lease?.release();
     this.etcd.close();

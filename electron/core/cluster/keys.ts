@@ -28,6 +28,9 @@ export const keys = {
   /** Hosts in maintenance (host evacuate → restore): what left and where to, unleased. */
   maintenance: `${ROOT}maintenance/`,
   maintenanceOf: (hostId: string) => `${ROOT}maintenance/${hostId}`,
+  /** The last step of each host's evacuation or restore, watched by every host for its subscribers. */
+  evacuationProgress: `${ROOT}evacuation-progress/`,
+  evacuationProgressOf: (hostId: string) => `${ROOT}evacuation-progress/${hostId}`,
   /** HA: who runs each HA VM at which epoch (ha/owners-etcd.ts), by VM id; unleased. */
   haOwners: `${HA_PREFIX}owners/`,
   haOwner: ownerKey,

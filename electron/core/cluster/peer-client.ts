@@ -7,24 +7,29 @@ import { CorralError } from '../api/dispatcher.js';
 import type { ApiError, Args, MethodName, Result } from '../api/contract.js';
 import type { CertPaths } from './ca.js';
 import type { HostRecord } from './hosts.js';
+import { openPeerStream, type StreamKind } from './peer-stream.js';
 
 /** The longest a forwarded call may take: a vm.stop waits for the guest (its own timeout is at most 600 s). */
 const CALL_TIMEOUT_MS = 15 * 60_000;
 
 export class PeerClient {
   private readonly agent: https.Agent;
+  private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer };
 
   constructor(
     certs: CertPaths,
     /** The record of a host by id (from etcd), or null when it is not in the cluster. */
     private readonly hostOf: (hostId: string) => HostRecord | null,
   ) {
-    this.agent = new https.Agent({
-      keepAlive: true,
-      ca: fs.readFileSync(certs.ca),
-      cert: fs.readFileSync(certs.cert),
-      key: fs.readFileSync(certs.key),
-    });
+    this.tls = { ca: fs.readFileSync(certs.ca), cert: fs.readFileSync(certs.cert), key: fs.readFileSync(certs.key) };
+    this.agent = new https.Agent({ keepAlive: true, ...this.tls });
+  }
+
+  /** Opens a console stream of a VM on host `hostId` (mutual TLS, like a call). */
+  async stream(hostId: string, kind: StreamKind, vmId: string): Promise<import('node:stream').Duplex> {
+    const host = this.hostOf(hostId);
+    if (!host) throw new CorralError('not-found', `host ${hostId} is not in the cluster`);
+    return await openPeerStream(host, this.tls, kind, vmId);
   }
 
   /** Calls `method` on host `hostId` as this host (an admin there); throws what the peer answered. */

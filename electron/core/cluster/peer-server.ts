@@ -7,6 +7,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { ResponseMessage } from '../api/contract.js';
 import { hostIdOf, type CertPaths } from './ca.js';
+import { answerUpgrade, parseStreamPath, refuseUpgrade, type PeerStreamOpen } from './peer-stream.js';
 
 export interface PeerServerDeps {
   certs: CertPaths;
@@ -15,6 +16,8 @@ export interface PeerServerDeps {
   /** Runs one call of the contract as host `name` (an admin) from `address`. */
   dispatch: (name: string, address: string | null, method: string, args: unknown) => Promise<ResponseMessage>;
   log?: (line: string) => void;
+  /** Consoles of this host's VMs for another host (an upgrade to a raw stream); none without it. */
+  openStream?: PeerStreamOpen;
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
@@ -77,6 +80,16 @@ export function listenPeerApi(deps: PeerServerDeps, host: string, port: number):
       deps.log?.(`peer API: refused ${socket.remoteAddress}: ${who.why}`);
       socket.destroy();
     }
+  });
+  // a console stream: the same admission as a call, then the socket is the console's
+  server.on('upgrade', (req: import('node:http').IncomingMessage, socket: TLSSocket, head: Buffer) => {
+    const id = hostIdOf(socket.getPeerCertificate());
+    const who = id ? deps.admitted(id) : ({ ok: false, why: 'no host id in the certificate' } as const);
+    if (!who.ok) return refuseUpgrade(socket, 403, { code: 'forbidden', message: who.why });
+    const target = parseStreamPath(req.url);
+    const open = deps.openStream;
+    if (!target || !open) return refuseUpgrade(socket, 404, { code: 'bad-request', message: 'no such stream' });
+    void answerUpgrade(socket, head, () => open(who.name, socket.remoteAddress ?? null, target.kind, target.vmId), deps.log);
   });
   server.on('tlsClientError', (err, socket) => deps.log?.(`peer API: TLS refused ${socket.remoteAddress}: ${err.message}`));
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import type { Session } from '../api/dispatcher.js';
 import type { SerialLink } from '../qemu/serial-link.js';
 
 /** Bytes queued towards a client beyond which it is sent no more serial output for now. */
-const MAX_BACKLOG = 4 * 1024 * 1024;
+export const MAX_BACKLOG = 4 * 1024 * 1024;
 /** The most a client is sent when it has caught up (the rest it is told it missed). */
 const CATCH_UP_BYTES = 256 * 1024;
 

@@ -5,9 +5,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CorralError, type Handlers, type Session } from '../api/dispatcher.js';
-import type { Args, ArgsIn, EventMap, EventName, MethodName, ResponseMessage, Result, VmInfo } from '../api/contract.js';
+import type {
+  Args,
+  ArgsIn,
+  EvacuationProgress,
+  EventMap,
+  EventName,
+  MethodName,
+  ResponseMessage,
+  Result,
+  VmInfo,
+} from '../api/contract.js';
 import type { ClusterStatus } from '../api/cluster-schemas.js';
-import type { Cluster, ClusterVm } from '../cluster/index.js';
+import type { Cluster, ClusterVm, PeerStreamOpen } from '../cluster/index.js';
 import type { ExternalEtcd } from '../cluster/external-etcd.js';
 import type { HaService } from '../ha/service.js';
 import type { Vms } from '../vms/index.js';
@@ -30,6 +40,10 @@ export interface ClusterLinkDeps {
   ha?: HaService | null;
   /** What this host's guests use now (published for the HA leader's load balancing). */
   guestLoad?: () => GuestLoad;
+  /** Consoles of this host's VMs for another host (host/peer-consoles.ts). */
+  openStream?: PeerStreamOpen;
+  /** Wraps the handlers so consoles of other hosts' VMs open here (host/remote-consoles.ts). */
+  relayConsoles?: (h: Handlers) => Handlers;
 }
 
 /** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
@@ -74,6 +88,7 @@ export class ClusterLink {
       dispatch: this.d.dispatch,
       log: this.d.log,
       externalEtcd: this.d.externalEtcd,
+      openStream: this.d.openStream,
       capacity: () => ({
         cpus: hostCpuCount(),
         memoryBytes: vms.ctx.hostMemoryBytes(),
@@ -95,6 +110,7 @@ export class ClusterLink {
     this.d.ha?.setCluster(c.ha);
     c.inventory.on('changed', (vm) => this.watchers.forEach((s) => s.send('vm.changed', vm)));
     c.inventory.on('removed', (vm) => this.watchers.forEach((s) => s.send('vm.removed', vm)));
+    c.evacuations.on((p) => this.broadcast('host.evacuation', p));
   }
 
   private async busy(): Promise<void> {
@@ -207,7 +223,11 @@ export class ClusterLink {
       if (target.id !== c.config.hostId) return await c.peers.call(target.id, m, a);
       const local = <N extends MethodName>(n: N, args: ArgsIn<N>) =>
         (h[n] as (x: unknown, s: Session) => Promise<Result<N>>)(methods[n].args.parse(args), s);
-      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress: (p) => this.broadcast('host.evacuation', p) }));
+      const progress = (p: EvacuationProgress) => {
+        this.broadcast('host.evacuation', p);
+        c.evacuations.publish(p);
+      };
+      return await run(new Evacuation({ cluster: c, vms: this.d.vms, local, progress }));
     };
     h['host.evacuate'] = (a, s) => onHost('host.evacuate', a, s, (e) => e.evacuate());
     h['host.restore'] = (a, s) => onHost('host.restore', a, s, (e) => e.restore(a.bringBack));
@@ -233,7 +253,7 @@ export class ClusterLink {
       this.d.ha?.setCluster(null);
       return { ok: true as const };
     };
-    return h;
+    return this.d.relayConsoles?.(h) ?? h;
   }
 
   /** A host in maintenance takes no VMs: refused with what to do. */

@@ -39,6 +39,8 @@ import { MachineConsoles } from '../consoles/machine-consoles.js';
 import { Terminals } from '../consoles/terminals.js';
 import { TicketBook } from '../consoles/tickets.js';
 import { VncProxy } from '../consoles/vnc-proxy.js';
+import { peerConsoles } from './peer-consoles.js';
+import { RemoteConsoles } from './remote-consoles.js';
 import { listenControlSocket } from './control-socket.js';
 import { makeHandlers } from './handlers.js';
 import { ClusterLink } from './cluster-link.js';
@@ -135,7 +137,13 @@ export class Host {
       const consoles = new MachineConsoles(vmLayer.registry, driver);
       const tickets = new TicketBook();
       const terminals = new Terminals();
-      const vncProxy = new VncProxy({ tickets, socketOf: (id) => consoles.displaySocket(id) });
+      // consoles of other hosts' VMs (a cluster) are relayed; made once the cluster link is
+      let remoteConsoles: RemoteConsoles | null = null;
+      const vncProxy = new VncProxy({
+        tickets,
+        socketOf: (id) => consoles.displaySocket(id),
+        relayOf: (id) => remoteConsoles?.relayOf(id) ?? null,
+      });
       const defaults = opts.defaults ?? { hostShell: false, monitor: false };
       let consoleBase: string | null = null;
       const info = (): HostInfo => ({
@@ -205,11 +213,19 @@ export class Host {
         guestLoad: () => guestLoad.now(vmLayer.registry.all().map((r) => r.vmId)),
         log: (l) => opts.log?.(l),
         externalEtcd: opts.etcd,
+        openStream: peerConsoles({ vms: vmLayer, consoles, dispatcher: () => dispatcher }),
+        relayConsoles: (h) => remoteConsoles!.wrap(h),
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>
           dispatcher.handle(
             new Session('peer', () => undefined, undefined, { identity: { kind: 'host', user: `host:${name}`, role: 'admin' }, address }),
             { id: 1, method, args },
           ),
+      });
+      remoteConsoles = new RemoteConsoles({
+        cluster: () => cluster.cluster,
+        isLocal: (ref) => vmLayer.ctx.vms.find(ref) !== undefined,
+        tickets,
+        consoleBase: () => consoleBase,
       });
       const dispatcher: Dispatcher = new Dispatcher(
         cluster.wrap(

@@ -250,6 +250,9 @@ export class DisplayLink {
       opened.ws.close();
       return;
     }
+    // the host says why it closed a console of a VM on another host (it moved, its host died)
+    let closedBecause = '';
+    opened.ws.addEventListener('close', (e) => (closedBecause = e.reason));
     let rfb: RFB;
     try {
       rfb = new RFB(this.#target, opened.ws, { shared: true });
@@ -285,7 +288,7 @@ export class DisplayLink {
         this.status = { kind: 'idle' };
         return;
       }
-      this.#retry(e.detail.clean ? 'the connection closed' : 'the connection dropped');
+      this.#retry(closedBecause || (e.detail.clean ? 'the connection closed' : 'the connection dropped'));
     });
     // never let the guest write to this machine's clipboard
     rfb.addEventListener('clipboard', () => {});

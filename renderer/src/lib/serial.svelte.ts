@@ -47,6 +47,8 @@ export class SerialLink {
   /** The log (and the attach, when live) is being fetched. */
   loading = $state(true);
   error = $state<string | null>(null);
+  /** Why the host ended the console of a VM on another host (it moved, or its host went away). */
+  ended = $state<string | null>(null);
 
   #api: ApiClient;
   #vmId: string;
@@ -88,6 +90,7 @@ export class SerialLink {
         if (p.vmId !== this.#vmId) return;
         this.attached = false;
         this.#live = false;
+        if (p.reason) this.ended = p.reason;
         // it may already be running again (restart policy): look once the state caught up
         setTimeout(() => {
           if (!this.#disposed) this.setLive(this.#isLive());
@@ -110,6 +113,14 @@ export class SerialLink {
     }
     if (this.#live) return;
     this.#live = true;
+    void this.#sync();
+  }
+
+  /** Opens the console again now (after it ended): a VM that moved is found on its new host. */
+  reconnect(): void {
+    this.#conflicts = 0;
+    this.error = null;
+    this.#live = this.#isLive();
     void this.#sync();
   }
 
@@ -145,7 +156,10 @@ export class SerialLink {
       this.#join = new StreamJoin(log.size);
       this.attached = attachedNow && this.#live;
       if (this.attached) for (const c of early) this.#show(c);
-      if (attachedNow) this.#conflicts = 0;
+      if (attachedNow) {
+        this.#conflicts = 0;
+        this.ended = null;
+      }
       this.error = null;
     } catch (err) {
       if (gen === this.#gen) this.error = errorMessage(err);
