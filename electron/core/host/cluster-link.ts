@@ -262,6 +262,18 @@ export class ClusterLink {
           throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
         return { address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined };
       },
+      hosts: () =>
+        [...c.directory.hosts.values()].map((h) => {
+          const alive = c.directory.alive.get(h.id);
+          return {
+            name: h.name,
+            self: h.id === c.config.hostId,
+            reporting: !!alive,
+            maintenance: c.maintenance.of(h.id) !== null,
+            roomBytes: alive ? Math.floor(alive.memoryBytes * (alive.overcommit ?? 1)) - alive.committedBytes : null,
+            peer: () => ({ address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined }),
+          };
+        }),
     };
   }
 
