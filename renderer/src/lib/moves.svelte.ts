@@ -3,7 +3,7 @@
 // while a migration runs (migration.progress, about twice a second, for any VM of this host,
 // evacuations included). Kept per host connection so a dialog closed and opened again finds
 // its move where it was.
-import type { EvacuatedVm, EvacuationProgress, MigrateResult, MigrationProgress } from '../../../electron/core/api/contract';
+import type { EvacuatedVm, EvacuationProgress, MigrateResult, MigrationProgress, VmInfo } from '../../../electron/core/api/contract';
 import { errorMessage, type ApiClient } from './api';
 import { toasts } from './toasts.svelte';
 
@@ -33,6 +33,8 @@ export class MoveStore {
   progress = $state<Record<string, MigrationProgress>>({});
   /** The moves this window started, by VM id. */
   runs = $state<Record<string, MoveRun>>({});
+  /** The VM whose "Move to…" dialog is open (the window's, kept here so it outlives the VM's page). */
+  dialogFor = $state.raw<VmInfo | null>(null);
   /** Evacuations and restores, by host name. */
   hosts = $state<Record<string, HostRun>>({});
   #api: ApiClient;
