@@ -5,7 +5,8 @@ import { CONFIG_DEFAULTS, type MethodName, type VmInfo } from '../../electron/co
 import { moveTargets, type TargetHost } from '../../electron/core/host/move-targets';
 import type { PeerClient } from '../../electron/core/vms/migration/peer';
 
-const vm = (state: VmInfo['state']) => ({ id: 'a1b2c3d4e5f6', name: 'web', state, config: { ...CONFIG_DEFAULTS, disks: [] } }) as unknown as VmInfo;
+const vm = (state: VmInfo['state']) =>
+  ({ id: 'a1b2c3d4e5f6', name: 'web', state, config: { ...CONFIG_DEFAULTS, disks: [] } }) as unknown as VmInfo;
 
 /** A host whose peer answers checkIncoming with `answer` (an Error: the call fails), noting what it was asked. */
 function host(name: string, over: Partial<TargetHost> = {}, answer: string | null | Error = null, asked: unknown[] = []): TargetHost {
