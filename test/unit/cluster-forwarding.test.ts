@@ -17,6 +17,8 @@ describe('forwarding to the host that owns a VM', () => {
       'vm.addresses',
       'vm.migrate',
       'vm.migrateCancel',
+      'vm.moveTargets',
+      'vm.haBlocker',
       'monitor.exec',
     ] as MethodName[])
       expect(FORWARDED).toContain(m);
@@ -35,6 +37,8 @@ describe('forwarding to the host that owns a VM', () => {
     for (const m of FORWARDED) expect(Object.keys(methods[m].args.shape)).toContain('vm');
     expect(FORWARDED).not.toContain('vm.create');
     expect(FORWARDED).not.toContain('vm.list');
+    // asked of each target by the VM's owner: answered where it is asked
+    expect(FORWARDED).not.toContain('migration.checkIncoming');
   });
 });
 

@@ -40,6 +40,7 @@ import {
 import { migrationMethods, type MigrationProgress } from './migration-schemas.js';
 import { evacuationMethods, type EvacuationProgress } from './evacuation-schemas.js';
 import { BalanceReport, HaStatus } from './ha-schemas.js';
+import { moveMethods } from './move-schemas.js';
 
 export * from './schemas.js';
 export * from './account-schemas.js';
@@ -48,6 +49,7 @@ export * from './cluster-schemas.js';
 export * from './migration-schemas.js';
 export * from './evacuation-schemas.js';
 export * from './ha-schemas.js';
+export * from './move-schemas.js';
 
 // ---- method arguments ------------------------------------------------------------------
 
@@ -325,6 +327,7 @@ export const methods = {
   'cluster.status': method(z.object({}), ClusterStatus),
   ...migrationMethods,
   ...evacuationMethods,
+  ...moveMethods,
 } as const;
 
 export type Methods = typeof methods;

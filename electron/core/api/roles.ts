@@ -100,6 +100,9 @@ export const ACCESS: Record<MethodName, Access> = {
   'migration.abortIncoming': change('admin'),
   'host.evacuate': change('admin'),
   'host.restore': change('admin'),
+  'vm.moveTargets': read(),
+  'migration.checkIncoming': read('admin'),
+  'vm.haBlocker': read(),
 };
 
 /** Events go only to roles that could have asked for what they carry. */

@@ -108,9 +108,20 @@ export class ClusterLink {
     if (!c) return;
     this.problem = null;
     this.d.ha?.setCluster(c.ha);
-    c.inventory.on('changed', (vm) => this.watchers.forEach((s) => s.send('vm.changed', vm)));
+    // a VM moving away is this host's until it has left: the target's "incoming" entry would
+    // stand in for the guest still running here (same id)
+    c.inventory.on('changed', (vm) => {
+      if (vm.host.id !== c.config.hostId && this.local(vm.id)) return;
+      this.watchers.forEach((s) => s.send('vm.changed', vm));
+    });
     c.inventory.on('removed', (vm) => this.watchers.forEach((s) => s.send('vm.removed', vm)));
     c.evacuations.on((p) => this.broadcast('host.evacuation', p));
+    // …and once it has left, its entry on the new host follows the local removal (the
+    // inventory may have heard of it first, while it was held back above)
+    this.d.vms.journal.on('removed', ({ id }: { id: string }) => {
+      const there = this.cluster?.inventory.find(id);
+      if (there && there.host.id !== this.cluster?.config.hostId) this.watchers.forEach((s) => s.send('vm.changed', there));
+    });
   }
 
   private async busy(): Promise<void> {
@@ -286,6 +297,18 @@ export class ClusterLink {
           throw new CorralError('conflict', `host "${h.name}" is not reporting: it cannot take a VM now`, 'to');
         return { address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined };
       },
+      hosts: () =>
+        [...c.directory.hosts.values()].map((h) => {
+          const alive = c.directory.alive.get(h.id);
+          return {
+            name: h.name,
+            self: h.id === c.config.hostId,
+            reporting: !!alive,
+            maintenance: c.maintenance.of(h.id) !== null,
+            roomBytes: alive ? Math.floor(alive.memoryBytes * (alive.overcommit ?? 1)) - alive.committedBytes : null,
+            peer: () => ({ address: h.address, call: (m, a) => c.peers.call(h.id, m, a), close: () => undefined }),
+          };
+        }),
     };
   }
 

@@ -232,7 +232,7 @@ export class Host {
           makeHandlers({
             accountHandlers: accountHandlers(accounts, audit),
             migration,
-            haHandlers: haHandlers(ha),
+            haHandlers: haHandlers(ha, vmLayer),
             vms: vmLayer,
             snapshots: snaps,
             portable: new Portable(vmLayer.ctx, snaps.repo),

@@ -13,9 +13,16 @@ import { IncomingMigrations } from '../vms/migration/incoming.js';
 import { OutgoingMigrations } from '../vms/migration/outgoing.js';
 import type { PeerClient, PeerConnector } from '../vms/migration/peer.js';
 import { connectWsPeer } from './ws-peer.js';
+import { moveTargets, type TargetHost } from './move-targets.js';
 
 type MigrationMethods =
-  'vm.migrate' | 'vm.migrateCancel' | 'migration.prepareIncoming' | 'migration.finishIncoming' | 'migration.abortIncoming';
+  | 'vm.migrate'
+  | 'vm.migrateCancel'
+  | 'vm.moveTargets'
+  | 'migration.checkIncoming'
+  | 'migration.prepareIncoming'
+  | 'migration.finishIncoming'
+  | 'migration.abortIncoming';
 
 export interface Migration {
   handlers: Pick<Handlers, MigrationMethods>;
@@ -30,6 +37,8 @@ export interface ClusterRoutes {
   peerFor(host: string): PeerClient;
   /** This host's certificate from the cluster CA: QEMU's credentials on both sides. */
   creds: HostCreds;
+  /** Every host of the cluster, this one included, as "Move to…" judges them. */
+  hosts(): TargetHost[];
 }
 
 export function migrationFor(
@@ -63,6 +72,12 @@ export function migrationFor(
         await outgoing.cancel(a.vm);
         return { ok: true as const };
       },
+      'vm.moveTargets': async (a) => {
+        const c = cluster();
+        if (!c) throw new CorralError('conflict', 'this host is not in a cluster: a VM moves between hosts of a cluster');
+        return await moveTargets(vms.service.get(a.vm), c.hosts());
+      },
+      'migration.checkIncoming': async (a) => incoming.check(a),
       'migration.prepareIncoming': (a) => incoming.prepare(a),
       'migration.finishIncoming': (a) => incoming.finish(a),
       'migration.abortIncoming': (a) => incoming.abort(a.vm),

@@ -14,6 +14,7 @@ import { ConsoleLayouts } from './consoles.svelte';
 import { Host } from './host.svelte';
 import { Me } from './me.svelte';
 import { Monitors } from './monitor.svelte';
+import { MoveStore } from './moves.svelte';
 import { startNotifications } from './notifications';
 import { Stats } from './stats.svelte';
 import { Terminals } from './terminals.svelte';
@@ -36,6 +37,8 @@ export class HostSession {
   readonly me: Me;
   /** The cluster this host is in (its hosts, their room and health), if any. */
   readonly cluster: ClusterStore;
+  /** VMs moving to other hosts of the cluster, and host evacuations. */
+  readonly moves: MoveStore;
   #started = false;
 
   constructor(api: ApiClient) {
@@ -50,6 +53,7 @@ export class HostSession {
     this.monitors = new Monitors(api);
     this.me = new Me(api);
     this.cluster = new ClusterStore(api);
+    this.moves = new MoveStore(api);
   }
 
   /** Connects, and shows this host's notifications from then on. */

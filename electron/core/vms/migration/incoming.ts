@@ -55,29 +55,18 @@ export class IncomingMigrations {
   async prepare(a: Args<'migration.prepareIncoming'>): Promise<PrepareIncomingResult> {
     const { ctx } = this.d;
     if (ctx.vms.get(a.id)) throw new CorralError('conflict', `a VM with id ${a.id} already exists on this host`, 'id');
-    if (ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists on this host`, 'name');
-    const tpm = tpmRefusal(a.name, a.config);
-    if (tpm) throw new CorralError('conflict', tpm, 'config.tpm');
-    const cannot = ctx.driver.problemFor(a.config);
-    if (cannot) throw new CorralError('conflict', `this host cannot run "${a.name}": ${cannot}`, 'config');
+    this.refusal(a.name, a.config, a.live || a.storage === 'local');
     const ca = this.d.creds();
     const needsQemu = a.live || a.storage === 'local';
-    if (needsQemu && !ca)
-      throw new CorralError('failed', 'this host has no TLS credentials for migrations: it cannot take an encrypted migration', 'ca');
     if (a.storage === 'local' && a.diskSizes.length !== a.config.disks.length)
       throw new CorralError('invalid-argument', 'invalid argument "diskSizes": one size per disk', 'diskSizes', {
         reason: 'one size per disk',
       });
-    const owner = (real: string) => ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
-    checkBootFiles(a.config, ctx.pools, owner);
     if (a.storage === 'shared')
       a.config.disks.forEach((disk, i) => {
         ctx.pools.resolve(`disks.${i}`, disk.path, { write: true });
       });
-    if (a.live) {
-      const ok = admit(a.name, bootMemoryMiB(a.config) * MiB, this.d.committedBytes(), ctx.hostMemoryBytes(), ctx.overcommit());
-      if (!ok.ok) throw new CorralError('conflict', ok.message!, 'config.memoryMiB');
-    }
+    if (a.live) this.admitLive(a.name, a.config);
 
     const arrival: Arrival = { machine: null, created: [], creds: null, nbd: false, diskCount: a.config.disks.length };
     ensurePrivateDir(ctx.vmDir(a.id));
@@ -103,6 +92,39 @@ export class IncomingMigrations {
       await this.undo(a.id);
       throw err;
     }
+  }
+
+  /** migration.checkIncoming: what prepare would refuse first (storage aside), making nothing. */
+  check(a: Args<'migration.checkIncoming'>): { problem: string | null } {
+    try {
+      this.refusal(a.name, a.config, true);
+      if (a.live) this.admitLive(a.name, a.config);
+      return { problem: null };
+    } catch (err) {
+      if (err instanceof CorralError) return { problem: err.message };
+      throw err;
+    }
+  }
+
+  /** Throws what keeps the VM from coming here: its name, a TPM, what QEMU lacks, files, room. */
+  private refusal(name: string, config: VmConfig, needsQemu: boolean): void {
+    const { ctx } = this.d;
+    if (ctx.vms.nameTaken(name)) throw new CorralError('conflict', `a VM named "${name}" already exists on this host`, 'name');
+    const tpm = tpmRefusal(name, config);
+    if (tpm) throw new CorralError('conflict', tpm, 'config.tpm');
+    const cannot = ctx.driver.problemFor(config);
+    if (cannot) throw new CorralError('conflict', `this host cannot run "${name}": ${cannot}`, 'config');
+    if (needsQemu && !this.d.creds())
+      throw new CorralError('failed', 'this host has no TLS credentials for migrations: it cannot take an encrypted migration', 'ca');
+    const owner = (real: string) => ctx.vms.list().find((o) => o.config.disks.some((d) => d.path === real))?.name ?? null;
+    checkBootFiles(config, ctx.pools, owner);
+  }
+
+  /** Admission, for a guest that arrives running. */
+  private admitLive(name: string, config: VmConfig): void {
+    const { ctx } = this.d;
+    const ok = admit(name, bootMemoryMiB(config) * MiB, this.d.committedBytes(), ctx.hostMemoryBytes(), ctx.overcommit());
+    if (!ok.ok) throw new CorralError('conflict', ok.message!, 'config.memoryMiB');
   }
 
   /** Starts QEMU with -incoming defer and TLS; for local storage, exports its new disks over NBD. */
