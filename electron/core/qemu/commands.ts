@@ -138,6 +138,15 @@ export class QemuCommands {
     return this.execute('netdev_del', { id });
   }
 
+  /**
+   * Has QEMU announce these NICs (by device id) to their backends: a RARP with each NIC's MAC,
+   * plus a gratuitous ARP from a virtio guest that offers it. A new passt learns the guest's MAC
+   * from the first frame it gets; until then it sends to broadcast, which a guest's TCP drops.
+   */
+  announceNics(deviceIds: string[]): Promise<void> {
+    return this.execute('announce-self', { initial: 50, max: 550, rounds: 3, step: 100, interfaces: deviceIds });
+  }
+
   /** Plugs a NIC device (virtio-net-pci) into a hotplug port. */
   addNicDevice(props: Record<string, unknown>): Promise<void> {
     return this.execute('device_add', props);

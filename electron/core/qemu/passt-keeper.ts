@@ -22,6 +22,11 @@ export interface PasstKeeperOptions {
   live: () => boolean;
   /** An event for the VM's timeline; `recovered` when a new passt took the NIC over. */
   note: (message: string, recovered: boolean) => void;
+  /**
+   * Makes QEMU announce the NIC to its new passt. passt learns the guest's MAC only from a frame
+   * the guest sends; an idle guest sends none, and until then forwarded connections go unanswered.
+   */
+  announce?: (nicId: string) => Promise<void>;
   start?: typeof startPasst;
 }
 
@@ -80,7 +85,11 @@ export class PasstKeeper {
       if (this.stopped || !this.o.live()) return;
       this.watched.set(nicId, p);
       this.arm();
-      this.o.note(`${lost}; started it again (pid ${p.pid}) on the NIC's socket, where QEMU takes it back`, true);
+      const announced = await this.o.announce?.(nicId).then(
+        () => '',
+        (err: Error) => ` (announcing the NIC to it failed: ${err.message}; forwards wait for the guest's next packet)`,
+      );
+      this.o.note(`${lost}; started it again (pid ${p.pid}) on the NIC's socket, where QEMU takes it back${announced ?? ''}`, true);
     } catch (err) {
       if (this.stopped || !this.o.live()) return;
       this.o.note(

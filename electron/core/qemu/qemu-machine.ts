@@ -4,6 +4,7 @@
 import type { vmFiles } from '../paths.js';
 import { QemuCommands } from './commands.js';
 import type { ExitFacts, Machine } from './driver.js';
+import { nicDevice } from './ids.js';
 import type { QemuProcess } from './launcher.js';
 import type { PasstProcess } from './passt.js';
 import { PasstKeeper, type PasstKeeperOptions } from './passt-keeper.js';
@@ -35,7 +36,9 @@ export class QemuMachine implements Machine {
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
     shares: { running: Array<{ tag: string; proc: VirtiofsdProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
-    passt: (Omit<PasstKeeperOptions, 'live' | 'note'> & { procs: Array<{ nicId: string; proc: PasstProcess | null }> }) | null = null,
+    passt:
+      | (Omit<PasstKeeperOptions, 'live' | 'note' | 'announce'> & { procs: Array<{ nicId: string; proc: PasstProcess | null }> })
+      | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
     for (const fsd of shares?.running ?? []) {
@@ -59,6 +62,7 @@ export class QemuMachine implements Machine {
         ...passt,
         live: () => !this.detached && processStartTime(this.proc.pid) !== null,
         note: (message, recovered) => this.note(message, recovered),
+        announce: (nicId) => this.qmp.announceNics([nicDevice(nicId)]),
       });
       this.passtKeeper.watch(passt.procs);
     }
