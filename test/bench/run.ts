@@ -24,6 +24,7 @@ import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
 import { migrationRows } from './migration';
+import { networkRows } from './network';
 import { snapshotRows } from './snapshot';
 
 /**
@@ -478,6 +479,7 @@ async function main(): Promise<void> {
     fuzz: fuzzRow,
     portable: portableRows,
     shares: shareRows,
+    network: networkRows,
     migration: migrationRows,
     ha: haRows,
     snapshot: snapshotRows,
