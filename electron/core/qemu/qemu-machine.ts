@@ -1,6 +1,7 @@
 // One running QEMU as the supervisor sees it (the driver's Machine): its QMP commands and
 // events, its serial link, and the helpers that live beside it (swtpm, virtiofsd, passt),
 // watched so that one gone while QEMU runs is reported as the VM's failure or a network note.
+import type { Nic } from '../api/contract.js';
 import type { vmFiles } from '../paths.js';
 import { QemuCommands } from './commands.js';
 import type { ExitFacts, Machine } from './driver.js';
@@ -77,6 +78,12 @@ export class QemuMachine implements Machine {
         }, TPM_GRACE_MS).unref();
       });
     }
+  }
+
+  /** Puts a new passt with these settings on a passt NIC (its forwards changed). */
+  restartPasst(nic: Nic): Promise<void> {
+    if (!this.passtKeeper) return Promise.reject(new Error(`${nic.id} has no passt in this run`));
+    return this.passtKeeper.restartWith(nic);
   }
 
   private note(message: string, recovered: boolean): void {
