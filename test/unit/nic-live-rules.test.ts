@@ -34,7 +34,7 @@ describe('NIC changes on a running VM', () => {
 
   it('does not count where a NIC sits as a change pending', () => {
     expect(sameNic({ ...user, hotplug: true }, user)).toBe(true);
-    const config = { ...CONFIG_DEFAULTS, nics: [passt, user] };
+    const config = { ...CONFIG_DEFAULTS, disks: [], nics: [passt, user] };
     expect(pendingKeys(config, { ...config, nics: [passt, { ...user, hotplug: true }] })).toEqual([]);
     expect(pendingKeys(config, { ...config, nics: [passt] })).toEqual(['nics']);
   });
