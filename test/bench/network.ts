@@ -86,6 +86,10 @@ const ifaceUp = (mac: string, cidr: string) =>
 
 async function measure(a: Shell, b: Shell, nics: Nic[], ports: { passt: number; user: number }): Promise<Rates> {
   const [, user, priv] = nics;
+  // the guest takes passt's DHCP lease in the background after its banner: until then passt's
+  // SYNs go unanswered and it resets the host's connection
+  const leased = await a.run('for i in $(seq 300); do [ -s /run/eth0.ip ] && echo LEASED && break; sleep 0.2; done');
+  if (!leased.includes('LEASED')) throw new Error("the guest never took passt's DHCP lease");
   await a.run(ifaceUp(user!.mac, '10.0.2.15/24'));
   await a.run(ifaceUp(priv!.mac, `${PRIVATE_NET}.1/24`));
   // B's only NIC is on the private network: no DHCP there, so no udhcpc to undo the address
