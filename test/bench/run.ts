@@ -25,6 +25,7 @@ import { listRows } from './ui-list';
 import { portableRows } from './portable';
 import { shareRows } from './shares';
 import { migrationRows } from './migration';
+import { networkRows } from './network';
 import { snapshotRows } from './snapshot';
 
 /**
@@ -501,6 +502,7 @@ async function main(): Promise<void> {
     fuzz: fuzzRow,
     portable: portableRows,
     shares: shareRows,
+    network: networkRows,
     migration: migrationRows,
     ha: haRows,
     snapshot: snapshotRows,

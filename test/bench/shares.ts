@@ -20,11 +20,11 @@ const FILE_MIB = 64;
 const READS = Number(process.env.BENCH_SHARE_READS ?? 3);
 
 /** A shell on the guest's serial port: send a line, wait for what it prints up to a marker. */
-interface Shell {
+export interface Shell {
   run(line: string, timeoutMs?: number): Promise<string>;
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<void> {
+export async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -32,7 +32,7 @@ async function until(what: string, fn: () => boolean, timeoutMs: number): Promis
   }
 }
 
-function shellOn(read: () => string, write: (s: string) => void): Shell {
+export function shellOn(read: () => string, write: (s: string) => void): Shell {
   let n = 0;
   let ready = false;
   return {

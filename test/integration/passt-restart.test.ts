@@ -77,5 +77,9 @@ describe('a passt that dies', () => {
     expect((await t.call('vm.get', { vm: vm.id })).state).toBe('running');
     expect(await uptime()).toBeGreaterThan(before);
     expect(t.serial.get(vm.id)!.split('CORRAL-GUEST-READY').length).toBe(2);
+
+    // the forward works again through the new passt, with the guest idle since: nothing it sent
+    // taught the new passt its MAC, so this holds only if the host announced the NIC
+    expect(await waitFor('the guest page through the new passt', () => fetchPage(port), 30_000, 1000)).toMatch(/corral-guest/);
   });
 });

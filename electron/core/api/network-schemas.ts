@@ -38,9 +38,14 @@ export const Nic = z.object({
   network: NetworkName.nullable().default(null),
   /** Host ports forwarded into the guest (kinds passt and user). */
   forwards: z.array(PortForward).max(LIMITS.forwards.max).default([]),
+  /**
+   * Only in what a running QEMU has (`booted`): the NIC was added while the guest ran, so it
+   * sits in a hotplug port and can be removed live. Never saved in a VM's config.
+   */
+  hotplug: z.boolean().optional(),
 });
 /** A NIC as a client gives it: a new one has no id, and a MAC only when the user picks one. */
-export const NicInput = Nic.extend({ id: NicId.optional(), mac: MacAddress.optional() });
+export const NicInput = Nic.omit({ hotplug: true }).extend({ id: NicId.optional(), mac: MacAddress.optional() });
 
 /** What VMs of this host can be networked with: private networks in use, host bridges, passt. */
 export const NetworkList = z.object({

@@ -22,15 +22,26 @@ export const LEGACY_MAC = '52:54:00:12:34:56';
 /** Kinds a running QEMU can add alone: slirp and private networks. */
 export const HOTPLUG_KINDS: readonly NicKind[] = ['user', 'private'];
 
+/** The same NIC for the guest: what the host notes about where it sits (hotplug) aside. */
+export function sameNic(a: Nic, b: Nic): boolean {
+  const { hotplug: _a, ...x } = a;
+  const { hotplug: _b, ...y } = b;
+  return JSON.stringify(x) === JSON.stringify(y);
+}
+
 /**
- * Why a new NIC list cannot be applied to a running VM (null: it can). Live, NICs are only
- * added, of kinds QEMU makes alone; every NIC it runs with stays as it is.
+ * Why a new NIC list cannot be applied to a running VM (null: it can). Live, NICs are added
+ * (of kinds QEMU makes alone), removed if they were added live (QEMU's first NICs sit on a bus
+ * without hotplug), and a passt or user NIC's forwards change; anything else waits for a boot.
  */
 export function nicsLiveBlocker(applied: readonly Nic[], next: readonly Nic[]): string | null {
   for (const a of applied) {
     const n = next.find((x) => x.id === a.id);
-    if (!n) return `removing ${a.id} needs a restart (QEMU's first NICs sit on a bus without hotplug)`;
-    if (JSON.stringify(n) !== JSON.stringify(a)) return `changing ${a.id} needs a restart`;
+    if (!n) {
+      if (a.hotplug) continue;
+      return `removing ${a.id} needs a restart (the NICs a VM boots with sit on a bus without hotplug)`;
+    }
+    if (!sameNic({ ...n, forwards: a.forwards }, a)) return `changing ${a.id} needs a restart`;
   }
   const added = next.filter((n) => !applied.some((a) => a.id === n.id));
   const fixed = added.find((n) => !HOTPLUG_KINDS.includes(n.kind));

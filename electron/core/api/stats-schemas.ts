@@ -26,7 +26,7 @@ export const VmStats = z.object({
    */
   netRxBps: z.number().nullable(),
   netTxBps: z.number().nullable(),
-  /** Each NIC's figures (live samples only; the day history keeps the totals). */
+  /** Each NIC's figures (in the day history: per-minute averages). */
   nics: z.array(NicRate).optional(),
 });
 

@@ -138,6 +138,35 @@ export class QemuCommands {
     return this.execute('netdev_del', { id });
   }
 
+  /**
+   * Has QEMU announce these NICs (by device id) to their backends: a RARP with each NIC's MAC,
+   * plus a gratuitous ARP from a virtio guest that offers it. A new passt learns the guest's MAC
+   * from the first frame it gets; until then it sends to broadcast, which a guest's TCP drops.
+   */
+  announceNics(deviceIds: string[]): Promise<void> {
+    return this.execute('announce-self', { initial: 50, max: 550, rounds: 3, step: 100, interfaces: deviceIds });
+  }
+
+  /** Asks the guest to let go of a device; DEVICE_DELETED says when it has. */
+  deleteDevice(id: string): Promise<void> {
+    return this.execute('device_del', { id });
+  }
+
+  /**
+   * Adds a host forward to a running slirp netdev. QMP has no command for it: HMP's
+   * hostfwd_add, which answers nothing on success and says what went wrong otherwise.
+   */
+  async slirpForwardAdd(netdevId: string, rule: string): Promise<void> {
+    const said = (await this.execute<string>('human-monitor-command', { 'command-line': `hostfwd_add ${netdevId} ${rule}` })).trim();
+    if (said) throw new Error(`slirp refused the forward ${rule}: ${said}`);
+  }
+
+  /** Removes a host forward from a running slirp netdev (HMP hostfwd_remove; rule: proto:addr:port). */
+  async slirpForwardRemove(netdevId: string, rule: string): Promise<void> {
+    const said = (await this.execute<string>('human-monitor-command', { 'command-line': `hostfwd_remove ${netdevId} ${rule}` })).trim();
+    if (!/removed/.test(said)) throw new Error(`slirp did not remove the forward ${rule}: ${said || 'no answer'}`);
+  }
+
   /** Plugs a NIC device (virtio-net-pci) into a hotplug port. */
   addNicDevice(props: Record<string, unknown>): Promise<void> {
     return this.execute('device_add', props);

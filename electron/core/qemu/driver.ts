@@ -2,7 +2,7 @@
 // find, attach to and signal a VM's QEMU; it never spawns, reads pidfiles or opens sockets
 // itself. The real driver (qemu-driver.ts) runs QEMU; the fake one in the tests simulates it in
 // memory, so crash → backoff → restart, hangs and reattaches are tested without QEMU.
-import type { NicKind, VmConfig } from '../api/contract.js';
+import type { Nic, NicKind, VmConfig } from '../api/contract.js';
 import type { SerialLink } from './serial-link.js';
 import type { QemuCommands } from './commands.js';
 import type { QmpEvent } from './qmp.js';
@@ -36,6 +36,8 @@ export interface Machine {
   onShareFailed(fn: (why: string) => void): void;
   /** Called with what happened to a NIC's helper (a passt that ended, put back or not): an event. */
   onNetworkNote?(fn: (message: string, recovered: boolean) => void): void;
+  /** Replaces a passt NIC's passt with one for these settings (its forwards changed live). */
+  restartPasst?(nic: Nic): Promise<void>;
   /** Sends a signal to the QEMU process (gone already: nothing happens). */
   signal(sig: NodeJS.Signals): void;
   /** Stops watching (the host is leaving; QEMU goes on). */

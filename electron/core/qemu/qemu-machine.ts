@@ -1,9 +1,11 @@
 // One running QEMU as the supervisor sees it (the driver's Machine): its QMP commands and
 // events, its serial link, and the helpers that live beside it (swtpm, virtiofsd, passt),
 // watched so that one gone while QEMU runs is reported as the VM's failure or a network note.
+import type { Nic } from '../api/contract.js';
 import type { vmFiles } from '../paths.js';
 import { QemuCommands } from './commands.js';
 import type { ExitFacts, Machine } from './driver.js';
+import { nicDevice } from './ids.js';
 import type { QemuProcess } from './launcher.js';
 import type { PasstProcess } from './passt.js';
 import { PasstKeeper, type PasstKeeperOptions } from './passt-keeper.js';
@@ -35,7 +37,9 @@ export class QemuMachine implements Machine {
     readonly serial: SerialLink | null,
     tpm: { swtpm: SwtpmProcess | null; files: ReturnType<typeof vmFiles> } | null,
     shares: { running: Array<{ tag: string; proc: VirtiofsdProcess | null }>; files: ReturnType<typeof vmFiles> } | null = null,
-    passt: (Omit<PasstKeeperOptions, 'live' | 'note'> & { procs: Array<{ nicId: string; proc: PasstProcess | null }> }) | null = null,
+    passt:
+      | (Omit<PasstKeeperOptions, 'live' | 'note' | 'announce'> & { procs: Array<{ nicId: string; proc: PasstProcess | null }> })
+      | null = null,
   ) {
     this.qmp = new QemuCommands(proc.qmp);
     for (const fsd of shares?.running ?? []) {
@@ -59,6 +63,7 @@ export class QemuMachine implements Machine {
         ...passt,
         live: () => !this.detached && processStartTime(this.proc.pid) !== null,
         note: (message, recovered) => this.note(message, recovered),
+        announce: (nicId) => this.qmp.announceNics([nicDevice(nicId)]),
       });
       this.passtKeeper.watch(passt.procs);
     }
@@ -73,6 +78,12 @@ export class QemuMachine implements Machine {
         }, TPM_GRACE_MS).unref();
       });
     }
+  }
+
+  /** Puts a new passt with these settings on a passt NIC (its forwards changed). */
+  restartPasst(nic: Nic): Promise<void> {
+    if (!this.passtKeeper) return Promise.reject(new Error(`${nic.id} has no passt in this run`));
+    return this.passtKeeper.restartWith(nic);
   }
 
   private note(message: string, recovered: boolean): void {

@@ -3,7 +3,7 @@
 // can count it (nic-rates.ts). One sample every 2 s, the
 // last hour kept in memory, per-minute averages for a day in SQLite.
 import fs from 'node:fs';
-import type { Nic, VmStats } from '../api/contract.js';
+import type { Nic, NicRate, VmStats } from '../api/contract.js';
 import type { QemuCommands } from '../qemu/commands.js';
 import { QmpError, type QmpEvent } from '../qemu/qmp.js';
 import { NicCounters, totals } from './nic-rates.js';
@@ -190,8 +190,26 @@ export class StatsBook {
         diskWriteBps: avg((s) => s.diskWriteBps),
         netRxBps: xs.some((s) => s.netRxBps !== null) ? avg((s) => s.netRxBps ?? 0) : null,
         netTxBps: xs.some((s) => s.netTxBps !== null) ? avg((s) => s.netTxBps ?? 0) : null,
+        nics: nicAverages(xs),
       });
     }
     return out;
   }
+}
+
+/**
+ * Each NIC's average over a minute's samples: over the samples that measured it (a tap found
+ * late still counts), null with the last note when none did. NICs in the order last seen.
+ */
+export function nicAverages(xs: readonly VmStats[]): NicRate[] {
+  const ids: string[] = [];
+  for (const s of xs) for (const n of s.nics ?? []) if (!ids.includes(n.nic)) ids.push(n.nic);
+  return ids.map((nic): NicRate => {
+    const seen = xs.flatMap((s) => s.nics?.filter((n) => n.nic === nic) ?? []);
+    const measured = seen.filter((n) => n.rxBps !== null && n.txBps !== null);
+    const mean = (f: (n: NicRate) => number) => measured.reduce((a, n) => a + f(n), 0) / measured.length;
+    return measured.length
+      ? { nic, rxBps: mean((n) => n.rxBps!), txBps: mean((n) => n.txBps!), note: null }
+      : { nic, rxBps: null, txBps: null, note: seen.at(-1)?.note ?? null };
+  });
 }

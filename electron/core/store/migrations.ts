@@ -154,4 +154,11 @@ export const MIGRATIONS: readonly string[] = [
   -- only a VM whose every file is in one may be HA, and only hosts with it may run the VM
   ALTER TABLE pools ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- network traffic in the day history: the totals and each NIC's figures (JSON: NicRate[],
+  -- null rates for a NIC the host cannot measure), so the graphs show what the live view does
+  ALTER TABLE stats ADD COLUMN net_rx REAL;
+  ALTER TABLE stats ADD COLUMN net_tx REAL;
+  ALTER TABLE stats ADD COLUMN nics TEXT;
+  `,
 ];

@@ -11,7 +11,7 @@ import {
 } from '../api/contract.js';
 import type { Statement } from 'better-sqlite3';
 import { bootMaxCpus, bootMemoryMiB, exposure } from '../api/rules.js';
-import { allForwards, LEGACY_MAC } from '../api/nics.js';
+import { allForwards, LEGACY_MAC, sameNic } from '../api/nics.js';
 import { makeDurable, type Db } from './db.js';
 
 interface VmRow {
@@ -255,7 +255,9 @@ export function publicInfo(r: VmRecord, diskSizes: Array<number | null>): VmInfo
 
 /** Settings whose saved value differs from what the running QEMU has. */
 export function pendingKeys(config: VmConfig, applied: VmConfig): string[] {
+  // a NIC added live is marked so in what QEMU has: that is where it sits, not a setting
+  const sameNics = () => config.nics.length === applied.nics.length && config.nics.every((n, i) => sameNic(n, applied.nics[i]!));
   return (Object.keys(config) as Array<keyof VmConfig>).filter(
-    (k) => k !== 'disks' && JSON.stringify(config[k]) !== JSON.stringify(applied[k]),
+    (k) => k !== 'disks' && (k === 'nics' ? !sameNics() : JSON.stringify(config[k]) !== JSON.stringify(applied[k])),
   );
 }

@@ -2,15 +2,25 @@
 // carry, applied while a new guest is still held at -S.
 import path from 'node:path';
 import type { VmConfig } from '../api/contract.js';
-import { hotAddNic } from '../qemu/nic-hotplug.js';
 import { bootMemoryMiB } from '../api/rules.js';
 import type { VmRecord } from '../store/vm-repo.js';
 import { hotplugCpus, setBalloon, throttle } from '../resources/live.js';
 import type { VmContext } from './context.js';
+import { applyNicsLive } from './nic-live.js';
 import type { RunningVm } from './registry.js';
 
-/** Applies one changed setting to the running VM (the rules have said it can be). */
-export async function applyLive(ctx: VmContext, run: RunningVm, key: string, next: VmConfig, applied: VmConfig): Promise<void> {
+/**
+ * Applies one changed setting to the running VM (the rules have said it can be). Returns the
+ * settings the running VM has now where that is not simply the new value (NICs added live are
+ * marked, and the forwards that mirror them follow).
+ */
+export async function applyLive(
+  ctx: VmContext,
+  run: RunningVm,
+  key: string,
+  next: VmConfig,
+  applied: VmConfig,
+): Promise<Partial<VmConfig> | void> {
   const qmp = run.machine.qmp;
   switch (key) {
     case 'memoryMiB':
@@ -24,8 +34,8 @@ export async function applyLive(ctx: VmContext, run: RunningVm, key: string, nex
     case 'nics': {
       // a private network is keyed by the data dir: the VMs dir's parent
       const hostKey = path.dirname(path.dirname(ctx.vmDir(run.vmId)));
-      for (const nic of next.nics) if (!applied.nics.some((a) => a.id === nic.id)) await hotAddNic(qmp, nic, hostKey);
-      return;
+      // the top-level forwards mirror the primary NIC's, which may just have changed live
+      return { nics: await applyNicsLive(run, next.nics, applied.nics, hostKey), forwards: next.forwards };
     }
     case 'cpuWeight':
     case 'cpuCapPercent':

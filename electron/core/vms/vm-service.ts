@@ -185,8 +185,9 @@ export class VmService {
         for (const key of changed) {
           if (key === 'name' || notLive.some((n) => n.field === key)) continue;
           try {
-            await applyLive(ctx, run, key, next, applied);
-            (applied as Record<string, unknown>)[key] = next[key as keyof VmConfig];
+            const now = await applyLive(ctx, run, key, next, applied);
+            if (now) Object.assign(applied, now);
+            else (applied as Record<string, unknown>)[key] = next[key as keyof VmConfig];
           } catch (err) {
             failed.push({ field: key, why: (err as Error).message });
           }

@@ -4,7 +4,7 @@
 // per-NIC traffic figures when the host measures them.
 import type { Nic, NicInput, NicKind, PortForward, VmInfo, VmStats } from '../../../electron/core/api/contract';
 import { exposure } from '../../../electron/core/api/rules';
-import { forwardsThrough, HOTPLUG_KINDS } from '../../../electron/core/api/nics';
+import { forwardsThrough, HOTPLUG_KINDS, sameNic } from '../../../electron/core/api/nics';
 
 export const KIND_LABEL: Record<NicKind, string> = {
   passt: 'passt',
@@ -37,7 +37,7 @@ export function nicRows(vm: Pick<VmInfo, 'config' | 'booted'>): NicRow[] {
   if (!booted) return vm.config.nics.map((nic) => ({ nic, pending: null }));
   const rows: NicRow[] = vm.config.nics.map((nic) => {
     const b = booted.find((x) => x.id === nic.id);
-    return { nic, pending: !b ? 'add' : JSON.stringify(b) !== JSON.stringify(nic) ? 'change' : null };
+    return { nic, pending: !b ? 'add' : !sameNic(b, nic) ? 'change' : null };
   });
   for (const b of booted) if (!vm.config.nics.some((n) => n.id === b.id)) rows.push({ nic: b, pending: 'remove' });
   return rows;
