@@ -1,8 +1,14 @@
 // HA ownership records on a real etcd: a move is a compare-and-swap that bumps the epoch, so of
 // two leaders racing to move one VM exactly one wins; a host reads itself as owner at the epoch
-// it was told before it starts the VM, and an old order or a former owner is refused.
+// it was told before it starts the VM, and an old order or a former owner is refused. A VM that
+// migrated in takes its record along (HaHost.arrived).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostDirectory } from '../../electron/core/cluster/directory';
+import { HaHost } from '../../electron/core/cluster/ha-host';
+import type { Inventory } from '../../electron/core/cluster/inventory';
 import { claimOwner, moveOwner, ownerRefusal, readOwner } from '../../electron/core/ha/owners-etcd';
+import type { Vms } from '../../electron/core/vms';
+import { tempDir } from '../helpers';
 import { EtcdCluster } from './etcd-cluster';
 
 let etcd: EtcdCluster;
@@ -38,6 +44,65 @@ describe('HA ownership in etcd', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+});
+
+/**
+ * A host's HA side over the real etcd, with only what arrived() reads of the VM layer: the VMs
+ * here and their HA setting. Nothing is started (no lease, no watches, no fencer).
+ */
+function hostWith(etcd: ReturnType<EtcdCluster['client']>, hostId: string, vms: Record<string, boolean>, log: string[]): HaHost {
+  const get = (id: string) => {
+    if (!(id in vms)) throw new Error(`no VM ${id}`);
+    return { id, name: id, config: { ha: { enabled: vms[id] } } };
+  };
+  return new HaHost({
+    etcd,
+    hostId,
+    dataDir: tempDir('corral-ha-arrived-'),
+    vms: { service: { get } } as unknown as Vms,
+    directory: {} as HostDirectory,
+    inventory: {} as Inventory,
+    log: (l) => log.push(l),
+  });
+}
+
+describe('an HA VM that migrated in (HaHost.arrived)', () => {
+  it("moves the VM's record to the host it arrived on, at epoch + 1, once", async () => {
+    const a = etcd.client();
+    const log: string[] = [];
+    try {
+      expect(await claimOwner(a, 'mig', 'h1')).toBe(true);
+      const h2 = hostWith(a, 'h2', { mig: true, plain: false, fresh: true }, log);
+      await h2.arrived('mig');
+      expect(await readOwner(a, 'mig')).toEqual({ owner: 'h2', epoch: 2 });
+      // told twice (a retried handler): already ours, the epoch stays
+      await h2.arrived('mig');
+      expect(await readOwner(a, 'mig')).toEqual({ owner: 'h2', epoch: 2 });
+      // the host it left can no longer start it
+      expect(await ownerRefusal(a, 'mig', 'h1')).toBe('owned by h2 at epoch 2');
+      // an HA VM with no record yet gets one here; a VM that is not HA gets none
+      await h2.arrived('fresh');
+      expect(await readOwner(a, 'fresh')).toEqual({ owner: 'h2', epoch: 1 });
+      await h2.arrived('plain');
+      expect(await readOwner(a, 'plain')).toBeNull();
+      expect(log).toEqual([]);
+    } finally {
+      a.close();
+    }
+  });
+
+  it('takes the record over from a move that raced it: the later epoch wins, never a stale one', async () => {
+    const a = etcd.client();
+    try {
+      expect(await claimOwner(a, 'race', 'h1')).toBe(true);
+      // a leader moved it to h3 (epoch 2) just before it arrived on h2: h2 reads again and moves it on
+      await moveOwner(a, 'race', { owner: 'h1', epoch: 1 }, 'h3');
+      await hostWith(a, 'h2', { race: true }, []).arrived('race');
+      expect(await readOwner(a, 'race')).toEqual({ owner: 'h2', epoch: 3 });
+    } finally {
+      a.close();
     }
   });
 });

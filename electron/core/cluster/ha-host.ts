@@ -47,6 +47,8 @@ export class HaHost implements HaCluster {
   private ownersFresh = false;
   private readonly tries = new Map<string, number>();
   private readonly starting = new Set<string>();
+  /** HA VMs whose ownership record this host made sure of since they last started here. */
+  private readonly claimed = new Set<string>();
   private watchers: Watcher[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly off: Array<() => void> = [];
@@ -121,15 +123,24 @@ export class HaHost implements HaCluster {
       },
     );
     const changed = (vm: VmInfo) => {
-      if (!vm.config.ha.enabled) return;
+      if (!vm.config.ha.enabled) return void this.claimed.delete(vm.id);
       this.liveness.guardsChanged();
-      void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => undefined);
+      // a record is made once per run here (made HA, started, arrived): every other change of
+      // the VM (stats, a note) would only send etcd a transaction that cannot succeed
+      if (vm.state === 'stopped' || vm.state === 'crashed' || vm.state === 'crash-loop') return void this.claimed.delete(vm.id);
+      if (this.claimed.has(vm.id)) return;
+      this.claimed.add(vm.id);
+      void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => this.claimed.delete(vm.id));
     };
     this.d.vms.journal.on('changed', changed);
     this.off.push(() => this.d.vms.journal.off('changed', changed));
     // the lease first: a leader must never see our HA VMs owned by a host without one
     await this.liveness.start();
-    for (const vm of this.d.vms.service.list()) if (vm.config.ha.enabled) await claimOwner(this.d.etcd, vm.id, this.d.hostId);
+    for (const vm of this.d.vms.service.list())
+      if (vm.config.ha.enabled) {
+        await claimOwner(this.d.etcd, vm.id, this.d.hostId);
+        this.claimed.add(vm.id);
+      }
     this.leader.start();
     this.timer = setInterval(() => this.poke(), TICK_MS);
     this.timer.unref();
@@ -142,6 +153,7 @@ export class HaHost implements HaCluster {
   async arrived(vmId: string): Promise<void> {
     const vm = this.d.vms.service.get(vmId);
     if (!vm.config.ha.enabled) return;
+    this.claimed.add(vmId);
     for (let tries = 0; tries < 3; tries++) {
       const seen = await readOwner(this.d.etcd, vmId);
       if (!seen) {
