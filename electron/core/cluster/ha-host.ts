@@ -17,8 +17,9 @@ import { adoptHaVm, dropMovedHaVm } from '../vms/ha-adopt.js';
 import { sharedPoolsNeeded } from '../vms/ha-storage.js';
 import type { Vms } from '../vms/index.js';
 import type { HostDirectory } from './directory.js';
+import { FailoverJournal } from './ha-failover-journal.js';
 import { HaLeaderLoop } from './ha-leader.js';
-import { parseAlive, parseFailover, settled, type Failover, type HaAlive, type TimelineStep } from './ha-records.js';
+import { parseAlive, parseFailover, settled, stepAt, type Failover, type HaAlive } from './ha-records.js';
 import type { Inventory, StoredConfig } from './inventory.js';
 import { keys } from './keys.js';
 
@@ -54,9 +55,11 @@ export class HaHost implements HaCluster {
   private readonly off: Array<() => void> = [];
   readonly liveness: HostLiveness;
   readonly leader: HaLeaderLoop;
+  private readonly journal: FailoverJournal;
 
   constructor(private readonly d: HaHostDeps) {
     const self = d.hostId;
+    this.journal = new FailoverJournal(d);
     this.liveness = new HostLiveness(d.etcd, {
       hostId: self,
       fencerDir: path.join(d.dataDir, 'ha'),
@@ -66,6 +69,7 @@ export class HaHost implements HaCluster {
       aliveValue: () => JSON.stringify({ pools: d.vms.ctx.pools.shared() } satisfies HaAlive),
       guards: () => this.guards(),
       onJoined: () => this.resync(),
+      onFenceReport: (rec) => this.journal.reportFence(rec),
       onStallCleared: (rec) => void this.restartFenced(rec.killed.map((g) => g.vm)),
       onEvent: (what) => d.log(`ha: ${what}`),
     });
@@ -106,6 +110,7 @@ export class HaHost implements HaCluster {
       (id, v) => {
         const f = parseFailover(v);
         if (f) this.failovers.set(id, f);
+        if (f) this.journal.noteReportedFence(f);
         this.poke();
       },
       (id) => this.failovers.delete(id),
@@ -317,35 +322,12 @@ export class HaHost implements HaCluster {
       }
       const state = vms.service.get(f.vmId).state;
       if (state !== 'running') await vms.lifecycle.start(f.vmId, `Starting after HA failover from host ${from} (epoch ${f.epoch})`);
-      await this.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
+      await this.journal.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
     } catch (err) {
       const why = (err as Error).message;
-      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES) await this.record(f, { at: Date.now(), what: 'start failed', detail: why });
+      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES)
+        await this.journal.record(f, { at: Date.now(), what: 'start failed', detail: why });
       throw err;
-    }
-  }
-
-  /** Appends a step to the failover's timeline in etcd and tells the VM's own journal the whole story. */
-  private async record(f: Failover, step: TimelineStep): Promise<void> {
-    const next: Failover = { ...f, timeline: [...f.timeline, step] };
-    await this.d.etcd.put(keys.haFailover(f.vmId)).value(JSON.stringify(next));
-    const rec = this.d.vms.ctx.vms.get(f.vmId);
-    if (!rec) return;
-    const story = next.timeline.map((s) => `${new Date(s.at).toISOString()} ${s.what}: ${s.detail}`).join('; ');
-    const j = this.d.vms.journal;
-    const from = this.d.directory.nameOf(f.from);
-    if (step.what === 'started') {
-      const took = ((step.at - stepAt(f, 'lease expired')) / 1000).toFixed(1);
-      j.note(rec, `HA failover from host ${from} at epoch ${f.epoch}: ${story}`, 'ha-failover');
-      j.notify(
-        rec,
-        'warning',
-        'HA failover',
-        `"${f.vm}" runs on this host now: host ${from} lost its lease (${took} s from expiry to start).`,
-      );
-    } else {
-      j.error(rec, `HA failover from host ${from} did not start it: ${story}`);
-      j.notify(rec, 'error', 'HA failover failed', `"${f.vm}" could not start after host ${from} lost its lease: ${step.detail}`);
     }
   }
 
@@ -379,5 +361,3 @@ export class HaHost implements HaCluster {
     await this.liveness.close(revoke);
   }
 }
-
-const stepAt = (f: Failover, what: TimelineStep['what']) => f.timeline.find((s) => s.what === what)?.at ?? 0;

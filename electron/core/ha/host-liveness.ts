@@ -24,6 +24,8 @@ export interface HostLivenessOptions {
   guards(): Guard[];
   /** Runs with each fresh lease, before HA starts are allowed again (e.g. re-read who owns what). */
   onJoined?(): Promise<void>;
+  /** Back with a fresh lease after a fence: tell the cluster when the fencer really acted (before the record goes). */
+  onFenceReport?(rec: FenceRecord): Promise<void>;
   /** A fence whose lease survived (nobody took its guests): they are still ours to run. */
   onStallCleared?(rec: FenceRecord): void;
   /** Something worth an event: lease granted, lost, fenced. */
@@ -87,12 +89,15 @@ export class HostLiveness {
     const id = await this.keeper.start();
     await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.aliveValue?.() ?? this.opts.hostId);
     await this.opts.onJoined?.();
-    this.holding = true;
-    // back in the cluster with a fresh lease: a past fence no longer holds HA starts back
-    if (readFenceRecord(this.opts.fencerDir)) {
+    // back in the cluster with a fresh lease: a past fence no longer holds HA starts back, once
+    // reported (holding comes after, so that an ack meanwhile is not taken for a stall's end)
+    const rec = readFenceRecord(this.opts.fencerDir);
+    if (rec) {
+      await this.opts.onFenceReport?.(rec).catch((err: Error) => this.opts.onEvent?.(`reporting the fence: ${err.message}`));
       this.link.clearFence();
       this.opts.onEvent?.('fence record cleared: fresh lease');
     }
+    this.holding = true;
     this.opts.onEvent?.(`lease ${id} granted`);
   }
 
