@@ -98,8 +98,31 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     // the config (and with it the name) is the owner's: an arrival takes it over only once it
     // runs here, and the host it left never writes it again
     if (vm.state === 'incoming' || left) return;
+    await this.putConfig(vm);
+  }
+
+  /**
+   * Writes the VM's config as this host's, unless another host holds it and the VM does not run
+   * here: a host cut off while its VM failed over elsewhere publishes the VM's end late (after
+   * the heal, or a write delayed by the cut lands then), and must not take the config back —
+   * it would then delete it as its own when it drops its stale record. Compared on the revision
+   * read, so a write by the new host in between is never overwritten.
+   */
+  private async putConfig(vm: VmInfo): Promise<void> {
+    const k = keys.config(vm.id);
     const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
-    await this.etcd.put(keys.config(vm.id)).value(JSON.stringify(stored));
+    const runsHere = vm.state === 'starting' || vm.state === 'running' || vm.state === 'paused' || vm.state === 'stopping';
+    for (let tries = 0; tries < 3; tries++) {
+      const kv = (await this.etcd.get(k).exec()).kvs[0];
+      const holder = kv ? (JSON.parse(kv.value.toString()) as StoredConfig).hostId : null;
+      if (holder && holder !== this.self.id && !runsHere) return;
+      const r = await this.etcd
+        .if(k, 'Mod', '==', kv ? kv.mod_revision : 0)
+        .then(this.etcd.put(k).value(JSON.stringify(stored)))
+        .commit();
+      if (r.succeeded) return;
+    }
+    this.log(`inventory: the config of "${vm.name}" kept changing: not written`);
   }
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {
