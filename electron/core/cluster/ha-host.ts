@@ -10,6 +10,7 @@ import type { VmInfo } from '../api/contract.js';
 import { bootMemoryMiB } from '../api/rules.js';
 import type { HaVm, HostView } from '../ha/decisions/model.js';
 import { decodeOwnership, startRefusal, type Ownership } from '../ha/decisions/ownership.js';
+import type { Guard } from '../ha/fencer/protocol.js';
 import { HostLiveness } from '../ha/host-liveness.js';
 import { claimOwner, moveOwner, readOwner } from '../ha/owners-etcd.js';
 import type { HaCluster } from '../ha/service.js';
@@ -344,13 +345,20 @@ export class HaHost implements HaCluster {
     }
   }
 
-  private guards() {
+  private guards(): Guard[] {
     const { vms } = this.d;
-    return vms.registry
-      .all()
-      .map((r) => ({ r, rec: vms.ctx.vms.get(r.vmId) }))
-      .filter(({ r, rec }) => rec?.config.ha.enabled && r.machine.pidStart)
-      .map(({ r, rec }) => ({ vm: rec!.name, pid: r.machine.pid, startTime: r.machine.pidStart! }));
+    const out = new Map<number, Guard>();
+    for (const r of vms.registry.all()) {
+      const rec = vms.ctx.vms.get(r.vmId);
+      if (rec?.config.ha.enabled && r.machine.pidStart)
+        out.set(r.machine.pid, { vm: rec.name, pid: r.machine.pid, startTime: r.machine.pidStart });
+    }
+    // a QEMU still starting (spawned, its monitor not up yet) is guarded too: on a loaded host a
+    // start can outlast the lease, and the VM's new owner would then find its disk in use
+    for (const rec of vms.ctx.vms.list())
+      if (rec.config.ha.enabled && rec.state === 'starting' && rec.pid && rec.pidStart && !out.has(rec.pid))
+        out.set(rec.pid, { vm: rec.name, pid: rec.pid, startTime: rec.pidStart });
+    return [...out.values()];
   }
 
   async close(revoke = false): Promise<void> {
