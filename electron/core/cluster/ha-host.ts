@@ -122,11 +122,7 @@ export class HaHost implements HaCluster {
         this.alive.set(id, parseAlive(v));
         this.expired.delete(id);
       },
-      (id) => {
-        this.alive.delete(id);
-        this.expired.set(id, Date.now());
-        void this.leader.tick();
-      },
+      (id) => this.aliveGone(id),
     );
     const changed = (vm: VmInfo) => {
       if (!vm.config.ha.enabled) return void this.claimed.delete(vm.id);
@@ -243,8 +239,34 @@ export class HaHost implements HaCluster {
     this.poke();
   }
 
+  private aliveGone(id: string): void {
+    if (!this.alive.delete(id)) return;
+    this.expired.set(id, Date.now());
+    void this.leader.tick();
+  }
+
+  /**
+   * The HA leases as etcd has them now. The watch tells at once, but a watch stream can stall
+   * (seen for minutes on a loaded machine while a member was cut off) and a leader that missed
+   * a lease's end never moves that host's VMs: so the leader reads them again every few seconds.
+   */
+  private async rereadAlive(): Promise<void> {
+    if (this.rereading) return; // one at a time: a read can hang as long as the watch did
+    this.rereading = true;
+    try {
+      const now = await this.d.etcd.getAll().prefix(keys.haAlive).strings();
+      const ids = new Set(Object.keys(now).map((k) => k.slice(keys.haAlive.length)));
+      for (const id of [...this.alive.keys()]) if (!ids.has(id)) this.aliveGone(id);
+    } finally {
+      this.rereading = false;
+    }
+  }
+  private rereading = false;
+
   private poke(): void {
     if (++this.ticks % 5 === 0) void this.liveness.superviseFencer().catch((err: Error) => this.d.log(`ha: fencer: ${err.message}`));
+    if (this.ticks % 5 === 0 && this.leader.isLeader)
+      void this.rereadAlive().catch((err: Error) => this.d.log(`ha: reading the HA leases: ${err.message}`));
     void this.refresh()
       .then(() => this.leader.tick())
       .then(() => this.act())
