@@ -167,6 +167,35 @@ export function etcdOf(h: HostT, via: HostT[]): Etcd3 {
   });
 }
 
+/**
+ * Until every etcd member answers a linearizable read on its own: a member restarted in the last
+ * round may still be catching up, and cutting another host off then leaves no quorum (correctly,
+ * nothing fails over without one) instead of the single failure a round is about.
+ */
+export async function membersHealthy(): Promise<void> {
+  await waitFor(
+    'every etcd member healthy',
+    async () => {
+      const answers = await Promise.all(
+        HOSTS.map(async (h) => {
+          const c = etcdOf(h, [h]);
+          try {
+            const ask = c.get('/corral/cluster-id').string();
+            return await Promise.race([ask.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+          } catch {
+            return false;
+          } finally {
+            c.close();
+          }
+        }),
+      );
+      return answers.every(Boolean);
+    },
+    120_000,
+    1000,
+  );
+}
+
 export async function whereRunning(from: HostT, not: string, guest: string): Promise<string> {
   return waitFor(
     `${guest} running on a host other than ${not}`,
