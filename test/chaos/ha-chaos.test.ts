@@ -11,10 +11,10 @@
 // - Frozen host process: its `corral serve` alone is stopped (SIGSTOP; its fencer, etcd member
 //   and QEMU run on) → the fencer still kills the guest 2 s before the lease expires, another
 //   host starts it; SIGCONT → the host does not start it again.
-// Afterwards the guest's disk, stopped, passes e2fsck -n. ROUNDS (default 1) repeats the three;
-// `npm run test:chaos` runs this file alone over 3. One round stays within ~6 minutes on a
-// loaded two-core machine, and nothing waits without a deadline: afterAll kills every process
-// and removes the namespaces even when a round failed (and then keeps the hosts' logs).
+// Afterwards the guest's disk, stopped, passes e2fsck -n. ROUNDS (default 1) repeats the three
+// (`npm run test:chaos`; out of `npm test` until it is steady, see docs/ARCHITECTURE.md). Every
+// wait has a deadline, and afterAll kills every process and removes the namespaces even when a
+// round failed (and then keeps the hosts' logs).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,6 +37,7 @@ import {
   ip,
   killHost,
   list,
+  membersHealthy,
   Observer,
   ok,
   SHARED,
@@ -45,7 +46,7 @@ import {
   thawServe,
   whereRunning,
   type HostT,
-} from './ha-cluster';
+} from '../integration/ha-cluster';
 
 const GUEST = 'g1';
 const DISK = path.join(SHARED, 'g1.raw');
@@ -71,9 +72,13 @@ afterAll(() => {
 
 type VmOn = VmInfo & { host?: { name: string } };
 
-/** The guest's host, as the processes say (one QEMU of it, and only one). */
-const runningOn = async () =>
-  byName((await waitFor('one QEMU of the guest', () => (guestQemus(vmId).length === 1 ? guestQemus(vmId)[0]! : null), 60_000, 200)).host);
+/** The guest's host, as the processes say (one QEMU of it, and only one); every etcd member healthy. */
+const runningOn = async () => {
+  await membersHealthy();
+  return byName(
+    (await waitFor('one QEMU of the guest', () => (guestQemus(vmId).length === 1 ? guestQemus(vmId)[0]! : null), 60_000, 200)).host,
+  );
+};
 
 /** The failover events of the current epoch, as the target's journal tells them. */
 async function failoverEvents(target: HostT, from: string): Promise<string[]> {
