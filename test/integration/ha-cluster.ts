@@ -23,6 +23,9 @@ export const HOSTS = ['a', 'b', 'c'].map((name, i) => ({
 export type HostT = (typeof HOSTS)[0];
 export const [A, B, C] = HOSTS as [HostT, HostT, HostT];
 export const SHARED = tempDir('corral-chaos-shared-');
+/** Each host's serve output (across restarts) and, at teardown, its fencer's and etcd's: kept when a test failed. */
+export const LOGS = tempDir('corral-chaos-logs-');
+const serveLog = (h: HostT) => path.join(LOGS, `${h.name}.serve.log`);
 export const DEADLINE_MS = 180_000;
 
 export const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -50,8 +53,15 @@ export function startServe(h: HostT): Promise<void> {
   });
   h.serve = child;
   h.log = '';
-  child.stdout!.on('data', (d: Buffer) => (h.log += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (h.log += d.toString()));
+  const keep = (d: Buffer) => {
+    h.log += d.toString();
+    // serve prints no times: stamp each line as it arrives, to line it up with the fencer's log
+    const at = new Date().toISOString();
+    fs.appendFileSync(serveLog(h), d.toString().replace(/^(?=.)/gm, `${at} `));
+  };
+  fs.appendFileSync(serveLog(h), `==== ${new Date().toISOString()} corral serve started\n`);
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   return waitFor(
     `corral serve on ${h.name}`,
     () => {
@@ -118,6 +128,31 @@ export function killHost(h: HostT): number {
   return pids.length;
 }
 
+/** The pid of a host's `corral serve` itself (not its fencer, etcd or QEMUs). */
+export function servePid(h: HostT): number {
+  const p = processes().find((x) => x.argv.includes('serve') && x.argv.includes(h.data) && x.argv[0]?.endsWith('node'));
+  if (!p) throw new Error(`no corral serve of host ${h.name}`);
+  return p.pid;
+}
+
+/** Freezes a host's serve process only (SIGSTOP): its fencer, etcd member and QEMUs run on. */
+export function freezeServe(h: HostT): number {
+  const pid = servePid(h);
+  process.kill(pid, 'SIGSTOP');
+  frozen.add(pid);
+  return pid;
+}
+
+export function thawServe(pid: number): void {
+  frozen.delete(pid);
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // gone
+  }
+}
+const frozen = new Set<number>();
+
 /** An etcd client with a host's certificate, from the root namespace (over the bridge). */
 export function etcdOf(h: HostT, via: HostT[]): Etcd3 {
   const dir = path.join(h.data, 'cluster');
@@ -130,6 +165,35 @@ export function etcdOf(h: HostT, via: HostT[]): Etcd3 {
       privateKey: fs.readFileSync(path.join(dir, 'host-key.pem')),
     },
   });
+}
+
+/**
+ * Until every etcd member answers a linearizable read on its own: a member restarted in the last
+ * round may still be catching up, and cutting another host off then leaves no quorum (correctly,
+ * nothing fails over without one) instead of the single failure a round is about.
+ */
+export async function membersHealthy(): Promise<void> {
+  await waitFor(
+    'every etcd member healthy',
+    async () => {
+      const answers = await Promise.all(
+        HOSTS.map(async (h) => {
+          const c = etcdOf(h, [h]);
+          try {
+            const ask = c.get('/corral/cluster-id').string();
+            return await Promise.race([ask.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+          } catch {
+            return false;
+          } finally {
+            c.close();
+          }
+        }),
+      );
+      return answers.every(Boolean);
+    },
+    120_000,
+    1000,
+  );
 }
 
 export async function whereRunning(from: HostT, not: string, guest: string): Promise<string> {
@@ -182,19 +246,38 @@ export async function formCluster(): Promise<void> {
   );
 }
 
-/** Kills everything and removes the namespaces, the bridge and every dir. */
-export function teardown(): void {
+/** The last `n` lines of a file, or a note that it is missing. */
+function tail(file: string, n: number): string {
+  if (!fs.existsSync(file)) return `(no ${path.basename(file)})`;
+  return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
+}
+
+/**
+ * Kills everything and removes the namespaces, the bridge and every dir. With `failed`, each
+ * host's serve, fencer and etcd logs stay in LOGS and their tails are printed: the first thing
+ * to read when a round went wrong.
+ */
+export function teardown(failed = false): void {
+  for (const pid of frozen) thawServe(pid);
   for (const h of HOSTS) killHost(h);
-  // what each fencer did: the first thing to read when a round went wrong
   for (const h of HOSTS) {
-    const log = path.join(h.data, 'ha', 'fencer.log');
-    const fenced = fs.existsSync(log)
-      ? fs
-          .readFileSync(log, 'utf8')
+    const fencerLog = path.join(h.data, 'ha', 'fencer.log');
+    if (fs.existsSync(fencerLog)) fs.copyFileSync(fencerLog, path.join(LOGS, `${h.name}.fencer.log`));
+    const fenced = fs.existsSync(fencerLog)
+      ? tail(fencerLog, 1000)
           .split('\n')
           .filter((l) => l.includes('FENCED'))
       : [];
     if (fenced.length) console.log(`host ${h.name}'s fencer:\n${fenced.join('\n')}`);
+  }
+  if (failed) {
+    for (const h of HOSTS)
+      for (const [what, n] of [
+        ['serve', 60],
+        ['fencer', 20],
+      ] as const)
+        console.log(`---- host ${h.name}: ${what} log (tail)\n${tail(path.join(LOGS, `${h.name}.${what}.log`), n)}`);
+    console.log(`the hosts' logs are kept in ${LOGS}`);
   }
   for (const h of HOSTS) {
     tryIp('netns', 'del', h.ns);
@@ -203,6 +286,7 @@ export function teardown(): void {
   tryIp('link', 'del', BRIDGE);
   for (const h of HOSTS) fs.rmSync(h.data, { recursive: true, force: true });
   fs.rmSync(SHARED, { recursive: true, force: true });
+  if (!failed) fs.rmSync(LOGS, { recursive: true, force: true });
 }
 
 /** Makes an HA guest of the tiny guest on the shared pool on host `on` and starts it. */

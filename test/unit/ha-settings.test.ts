@@ -84,6 +84,7 @@ describe('the fencer', () => {
       startTime: (pid) => startTimes[pid] ?? null,
       kill: (pid) => void killed.push(pid),
       record: (r) => void records.push(r),
+      previous: () => records.at(-1) ?? null,
       clearRecord: () => records.splice(0),
       log: () => undefined,
     });
@@ -120,6 +121,25 @@ describe('the fencer', () => {
     expect(f.armed).toBe(false);
     f.handle({ op: 'arm', deadlineMs: 1_009_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
     expect(f.armed).toBe(true);
+  });
+
+  it('keeps what an unread fence killed when it fences again, each kill with its own time', async () => {
+    const { clock, f, records } = fencer({ 10: '500', 12: '700' });
+    f.handle({ op: 'arm', deadlineMs: 1_002_000, guards: [{ vm: 'a', pid: 10, startTime: '500' }] });
+    await clock.advanceTo(1_002_000);
+    const first = records[0]!;
+    // a lease taken while cut off, its deadline already past: a fence of nothing adds nothing
+    f.handle({ op: 'arm', deadlineMs: 1_003_000, guards: [] });
+    await clock.advanceTo(1_003_000);
+    expect(records.at(-1)).toEqual(first);
+    f.handle({ op: 'arm', deadlineMs: 1_004_000, guards: [{ vm: 'c', pid: 12, startTime: '700' }] });
+    await clock.advanceTo(1_004_000);
+    const merged = records.at(-1)!;
+    expect(merged.at).toBe(first.at);
+    expect(merged.killed.map((g) => [g.vm, g.at === undefined])).toEqual([
+      ['a', true],
+      ['c', false],
+    ]);
   });
 
   it('does nothing once disarmed', async () => {

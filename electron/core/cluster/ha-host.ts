@@ -10,6 +10,7 @@ import type { VmInfo } from '../api/contract.js';
 import { bootMemoryMiB } from '../api/rules.js';
 import type { HaVm, HostView } from '../ha/decisions/model.js';
 import { decodeOwnership, startRefusal, type Ownership } from '../ha/decisions/ownership.js';
+import type { Guard } from '../ha/fencer/protocol.js';
 import { HostLiveness } from '../ha/host-liveness.js';
 import { claimOwner, moveOwner, readOwner } from '../ha/owners-etcd.js';
 import type { HaCluster } from '../ha/service.js';
@@ -18,8 +19,9 @@ import { sharedPoolsNeeded } from '../vms/ha-storage.js';
 import type { Vms } from '../vms/index.js';
 import type { HostDirectory } from './directory.js';
 import { HaBalancing } from './ha-balancing.js';
+import { FailoverJournal } from './ha-failover-journal.js';
 import { HaLeaderLoop } from './ha-leader.js';
-import { parseAlive, parseFailover, settled, type Failover, type HaAlive, type TimelineStep } from './ha-records.js';
+import { parseAlive, parseFailover, settled, stepAt, type Failover, type HaAlive } from './ha-records.js';
 import type { Inventory, StoredConfig } from './inventory.js';
 import { keys } from './keys.js';
 
@@ -50,15 +52,19 @@ export class HaHost implements HaCluster {
   private ownersFresh = false;
   private readonly tries = new Map<string, number>();
   private readonly starting = new Set<string>();
+  /** HA VMs whose ownership record this host made sure of since they last started here. */
+  private readonly claimed = new Set<string>();
   private watchers: Watcher[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly off: Array<() => void> = [];
   readonly liveness: HostLiveness;
   readonly leader: HaLeaderLoop;
   readonly balancing: HaBalancing;
+  private readonly journal: FailoverJournal;
 
   constructor(private readonly d: HaHostDeps) {
     const self = d.hostId;
+    this.journal = new FailoverJournal(d);
     this.liveness = new HostLiveness(d.etcd, {
       hostId: self,
       fencerDir: path.join(d.dataDir, 'ha'),
@@ -68,6 +74,7 @@ export class HaHost implements HaCluster {
       aliveValue: () => JSON.stringify({ pools: d.vms.ctx.pools.shared() } satisfies HaAlive),
       guards: () => this.guards(),
       onJoined: () => this.resync(),
+      onFenceReport: (rec) => this.journal.reportFence(rec),
       onStallCleared: (rec) => void this.restartFenced(rec.killed.map((g) => g.vm)),
       onEvent: (what) => d.log(`ha: ${what}`),
     });
@@ -120,6 +127,7 @@ export class HaHost implements HaCluster {
       (id, v) => {
         const f = parseFailover(v);
         if (f) this.failovers.set(id, f);
+        if (f) this.journal.noteReportedFence(f);
         this.poke();
       },
       (id) => this.failovers.delete(id),
@@ -130,23 +138,28 @@ export class HaHost implements HaCluster {
         this.alive.set(id, parseAlive(v));
         this.expired.delete(id);
       },
-      (id) => {
-        this.alive.delete(id);
-        this.expired.set(id, Date.now());
-        void this.leader.tick();
-      },
+      (id) => this.aliveGone(id),
     );
     const changed = (vm: VmInfo) => {
-      if (!vm.config.ha.enabled) return;
+      if (!vm.config.ha.enabled) return void this.claimed.delete(vm.id);
       this.liveness.guardsChanged();
-      void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => undefined);
+      // a record is made once per run here (made HA, started, arrived): every other change of
+      // the VM (stats, a note) would only send etcd a transaction that cannot succeed
+      if (vm.state === 'stopped' || vm.state === 'crashed' || vm.state === 'crash-loop') return void this.claimed.delete(vm.id);
+      if (this.claimed.has(vm.id)) return;
+      this.claimed.add(vm.id);
+      void claimOwner(this.d.etcd, vm.id, this.d.hostId).catch(() => this.claimed.delete(vm.id));
     };
     await this.balancing.start();
     this.d.vms.journal.on('changed', changed);
     this.off.push(() => this.d.vms.journal.off('changed', changed));
     // the lease first: a leader must never see our HA VMs owned by a host without one
     await this.liveness.start();
-    for (const vm of this.d.vms.service.list()) if (vm.config.ha.enabled) await claimOwner(this.d.etcd, vm.id, this.d.hostId);
+    for (const vm of this.d.vms.service.list())
+      if (vm.config.ha.enabled) {
+        await claimOwner(this.d.etcd, vm.id, this.d.hostId);
+        this.claimed.add(vm.id);
+      }
     this.leader.start();
     this.timer = setInterval(() => this.poke(), TICK_MS);
     this.timer.unref();
@@ -159,6 +172,7 @@ export class HaHost implements HaCluster {
   async arrived(vmId: string): Promise<void> {
     const vm = this.d.vms.service.get(vmId);
     if (!vm.config.ha.enabled) return;
+    this.claimed.add(vmId);
     for (let tries = 0; tries < 3; tries++) {
       const seen = await readOwner(this.d.etcd, vmId);
       if (!seen) {
@@ -247,8 +261,34 @@ export class HaHost implements HaCluster {
     this.poke();
   }
 
+  private aliveGone(id: string): void {
+    if (!this.alive.delete(id)) return;
+    this.expired.set(id, Date.now());
+    void this.leader.tick();
+  }
+
+  /**
+   * The HA leases as etcd has them now. The watch tells at once, but a watch stream can stall
+   * (seen for minutes on a loaded machine while a member was cut off) and a leader that missed
+   * a lease's end never moves that host's VMs: so the leader reads them again every few seconds.
+   */
+  private async rereadAlive(): Promise<void> {
+    if (this.rereading) return; // one at a time: a read can hang as long as the watch did
+    this.rereading = true;
+    try {
+      const now = await this.d.etcd.getAll().prefix(keys.haAlive).strings();
+      const ids = new Set(Object.keys(now).map((k) => k.slice(keys.haAlive.length)));
+      for (const id of [...this.alive.keys()]) if (!ids.has(id)) this.aliveGone(id);
+    } finally {
+      this.rereading = false;
+    }
+  }
+  private rereading = false;
+
   private poke(): void {
     if (++this.ticks % 5 === 0) void this.liveness.superviseFencer().catch((err: Error) => this.d.log(`ha: fencer: ${err.message}`));
+    if (this.ticks % 5 === 0 && this.leader.isLeader)
+      void this.rereadAlive().catch((err: Error) => this.d.log(`ha: reading the HA leases: ${err.message}`));
     void this.refresh()
       .then(() => this.leader.tick())
       .then(() => this.act())
@@ -329,35 +369,12 @@ export class HaHost implements HaCluster {
       }
       const state = vms.service.get(f.vmId).state;
       if (state !== 'running') await vms.lifecycle.start(f.vmId, `Starting after HA failover from host ${from} (epoch ${f.epoch})`);
-      await this.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
+      await this.journal.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
     } catch (err) {
       const why = (err as Error).message;
-      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES) await this.record(f, { at: Date.now(), what: 'start failed', detail: why });
+      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES)
+        await this.journal.record(f, { at: Date.now(), what: 'start failed', detail: why });
       throw err;
-    }
-  }
-
-  /** Appends a step to the failover's timeline in etcd and tells the VM's own journal the whole story. */
-  private async record(f: Failover, step: TimelineStep): Promise<void> {
-    const next: Failover = { ...f, timeline: [...f.timeline, step] };
-    await this.d.etcd.put(keys.haFailover(f.vmId)).value(JSON.stringify(next));
-    const rec = this.d.vms.ctx.vms.get(f.vmId);
-    if (!rec) return;
-    const story = next.timeline.map((s) => `${new Date(s.at).toISOString()} ${s.what}: ${s.detail}`).join('; ');
-    const j = this.d.vms.journal;
-    const from = this.d.directory.nameOf(f.from);
-    if (step.what === 'started') {
-      const took = ((step.at - stepAt(f, 'lease expired')) / 1000).toFixed(1);
-      j.note(rec, `HA failover from host ${from} at epoch ${f.epoch}: ${story}`, 'ha-failover');
-      j.notify(
-        rec,
-        'warning',
-        'HA failover',
-        `"${f.vm}" runs on this host now: host ${from} lost its lease (${took} s from expiry to start).`,
-      );
-    } else {
-      j.error(rec, `HA failover from host ${from} did not start it: ${story}`);
-      j.notify(rec, 'error', 'HA failover failed', `"${f.vm}" could not start after host ${from} lost its lease: ${step.detail}`);
     }
   }
 
@@ -374,13 +391,20 @@ export class HaHost implements HaCluster {
     }
   }
 
-  private guards() {
+  private guards(): Guard[] {
     const { vms } = this.d;
-    return vms.registry
-      .all()
-      .map((r) => ({ r, rec: vms.ctx.vms.get(r.vmId) }))
-      .filter(({ r, rec }) => rec?.config.ha.enabled && r.machine.pidStart)
-      .map(({ r, rec }) => ({ vm: rec!.name, pid: r.machine.pid, startTime: r.machine.pidStart! }));
+    const out = new Map<number, Guard>();
+    for (const r of vms.registry.all()) {
+      const rec = vms.ctx.vms.get(r.vmId);
+      if (rec?.config.ha.enabled && r.machine.pidStart)
+        out.set(r.machine.pid, { vm: rec.name, pid: r.machine.pid, startTime: r.machine.pidStart });
+    }
+    // a QEMU still starting (spawned, its monitor not up yet) is guarded too: on a loaded host a
+    // start can outlast the lease, and the VM's new owner would then find its disk in use
+    for (const rec of vms.ctx.vms.list())
+      if (rec.config.ha.enabled && rec.state === 'starting' && rec.pid && rec.pidStart && !out.has(rec.pid))
+        out.set(rec.pid, { vm: rec.name, pid: rec.pid, startTime: rec.pidStart });
+    return [...out.values()];
   }
 
   async close(revoke = false): Promise<void> {
@@ -392,5 +416,3 @@ export class HaHost implements HaCluster {
     await this.liveness.close(revoke);
   }
 }
-
-const stepAt = (f: Failover, what: TimelineStep['what']) => f.timeline.find((s) => s.what === what)?.at ?? 0;

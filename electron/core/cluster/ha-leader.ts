@@ -97,7 +97,8 @@ export class HaLeaderLoop {
           {
             at: expired - this.d.marginMs,
             what: 'fenced',
-            detail: `${this.d.hostName(m.from)}'s fencer kills its HA guests by its deadline, ${this.d.marginMs / 1000} s before its lease can expire`,
+            // the host's own time replaces this when it comes back (ha-failover-store.ts)
+            detail: `estimated: ${this.d.hostName(m.from)}'s fencer kills its HA guests by its deadline, ${this.d.marginMs / 1000} s before its lease can expire`,
           },
           { at: Date.now(), what: 'reassigned', detail: `to ${this.d.hostName(m.to)} at epoch ${m.epoch}: ${m.why}` },
         ],

@@ -43,3 +43,8 @@ export function parseFailover(text: string): Failover | null {
 }
 
 export const settled = (f: Failover) => f.timeline.some((s) => s.what === 'started');
+
+export const stepAt = (f: Failover, what: TimelineStep['what']) => f.timeline.find((s) => s.what === what)?.at ?? 0;
+
+/** The timeline in words, for the VM's journal. */
+export const storyOf = (f: Failover) => f.timeline.map((s) => `${new Date(s.at).toISOString()} ${s.what}: ${s.detail}`).join('; ');

@@ -78,7 +78,7 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
    * it left then finds the config is this host's, and keeps its hands off it and the name.
    */
   async publishArrival(vmId: string): Promise<void> {
-    await this.publish(this.vms.service.get(vmId));
+    await this.publish(this.vms.service.get(vmId), true);
   }
 
   /** Puts every local VM again (at start, and with a new lease after the old one was lost). */
@@ -90,7 +90,7 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     }
   }
 
-  private async publish(vm: VmInfo): Promise<void> {
+  private async publish(vm: VmInfo, arrival = false): Promise<void> {
     const entry: ClusterVm = { ...vm, host: { id: this.self.id, name: this.self.name, reporting: true } };
     const left = vm.lastExit?.reason === 'migrated';
     if (left) this.movedAway.add(vm.id);
@@ -98,8 +98,31 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     // the config (and with it the name) is the owner's: an arrival takes it over only once it
     // runs here, and the host it left never writes it again
     if (vm.state === 'incoming' || left) return;
+    await this.putConfig(vm, arrival);
+  }
+
+  /**
+   * Writes the VM's config as this host's, unless another host holds it and the VM neither runs
+   * here nor just moved here (a stopped VM moves too). A host cut off while its VM failed over
+   * elsewhere publishes the VM's end late (after the heal, or a write delayed by the cut lands
+   * then) and must not take the config back: it would delete it as its own when it drops its
+   * stale record. Compared on the revision read, so a write by the new host in between stands.
+   */
+  private async putConfig(vm: VmInfo, arrival: boolean): Promise<void> {
+    const k = keys.config(vm.id);
     const stored: StoredConfig = { vmId: vm.id, name: vm.name, hostId: this.self.id, config: vm.config };
-    await this.etcd.put(keys.config(vm.id)).value(JSON.stringify(stored));
+    const runsHere = vm.state === 'starting' || vm.state === 'running' || vm.state === 'paused' || vm.state === 'stopping';
+    for (let tries = 0; tries < 3; tries++) {
+      const kv = (await this.etcd.get(k).exec()).kvs[0];
+      const holder = kv ? (JSON.parse(kv.value.toString()) as StoredConfig).hostId : null;
+      if (holder && holder !== this.self.id && !runsHere && !arrival) return;
+      const r = await this.etcd
+        .if(k, 'Mod', '==', kv ? kv.mod_revision : 0)
+        .then(this.etcd.put(k).value(JSON.stringify(stored)))
+        .commit();
+      if (r.succeeded) return;
+    }
+    this.log(`inventory: the config of "${vm.name}" kept changing: not written`);
   }
 
   private async unpublish(vm: { id: string; name: string }): Promise<void> {

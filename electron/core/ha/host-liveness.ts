@@ -6,6 +6,7 @@ import type { Etcd3 } from 'etcd3';
 import { etcdLease, LeaseKeeper, type LeaseApi } from './lease-keeper';
 import { ensureFencer, FencerLink, findFencer, readFenceRecord, type FencerOptions } from './fencer/client';
 import { fencerFiles, type FenceRecord, type Guard } from './fencer/protocol';
+import { monotonicMs } from './monotonic';
 
 export interface HostLivenessOptions {
   hostId: string;
@@ -23,6 +24,8 @@ export interface HostLivenessOptions {
   guards(): Guard[];
   /** Runs with each fresh lease, before HA starts are allowed again (e.g. re-read who owns what). */
   onJoined?(): Promise<void>;
+  /** Back with a fresh lease after a fence: tell the cluster when the fencer really acted (before the record goes). */
+  onFenceReport?(rec: FenceRecord): Promise<void>;
   /** A fence whose lease survived (nobody took its guests): they are still ours to run. */
   onStallCleared?(rec: FenceRecord): void;
   /** Something worth an event: lease granted, lost, fenced. */
@@ -46,15 +49,20 @@ export class HostLiveness {
   }
 
   private makeKeeper(): LeaseKeeper {
-    return new LeaseKeeper((ttl) => (this.lease = etcdLease(this.etcd, ttl)), {
+    // only the current keeper speaks: one left from a join that failed must neither arm the
+    // fencer with its own lease's deadlines nor report that lease's loss as ours
+    const k: LeaseKeeper = new LeaseKeeper((ttl) => (this.lease = etcdLease(this.etcd, ttl)), {
       ttlSec: this.opts.ttlSec,
       marginMs: this.opts.marginMs,
       intervalMs: this.opts.intervalMs,
       onDeadline: (deadlineMs) => {
+        if (k !== this.keeper) return;
         this.link.arm(deadlineMs, this.opts.guards());
         // a keepalive acknowledged after a fence: etcd never expired this lease, so no host
-        // was told to take our guests; HA starts may go on (a stall, not a loss)
-        const rec = this.holding ? readFenceRecord(this.opts.fencerDir) : null;
+        // was told to take our guests; HA starts may go on (a stall, not a loss). Only an ack
+        // whose deadline is still ahead proves that: a late answer to a keepalive sent before
+        // a freeze says nothing of whether the lease expired since.
+        const rec = this.holding && deadlineMs > monotonicMs() ? readFenceRecord(this.opts.fencerDir) : null;
         if (rec) {
           this.link.clearFence();
           this.opts.onEvent?.('fence record cleared: the lease outlived the stall');
@@ -62,11 +70,13 @@ export class HostLiveness {
         }
       },
       onLost: (why) => {
+        if (k !== this.keeper) return;
         this.holding = false;
         this.opts.onEvent?.(`lease lost: ${why}`);
         this.rejoin();
       },
     });
+    return k;
   }
 
   /** Starts (or finds) the fencer, then takes a lease. */
@@ -79,12 +89,15 @@ export class HostLiveness {
     const id = await this.keeper.start();
     await this.lease!.lease.put(this.opts.aliveKey).value(this.opts.aliveValue?.() ?? this.opts.hostId);
     await this.opts.onJoined?.();
-    this.holding = true;
-    // back in the cluster with a fresh lease: a past fence no longer holds HA starts back
-    if (readFenceRecord(this.opts.fencerDir)) {
+    // back in the cluster with a fresh lease: a past fence no longer holds HA starts back, once
+    // reported (holding comes after, so that an ack meanwhile is not taken for a stall's end)
+    const rec = readFenceRecord(this.opts.fencerDir);
+    if (rec) {
+      await this.opts.onFenceReport?.(rec).catch((err: Error) => this.opts.onEvent?.(`reporting the fence: ${err.message}`));
       this.link.clearFence();
       this.opts.onEvent?.('fence record cleared: fresh lease');
     }
+    this.holding = true;
     this.opts.onEvent?.(`lease ${id} granted`);
   }
 
@@ -97,7 +110,11 @@ export class HostLiveness {
           this.keeper = this.makeKeeper();
           await this.join();
           return;
-        } catch {
+        } catch (err) {
+          // the lease this try may have got is ended, not left renewing beside the next one's
+          // (not awaited: a revoke can hang as long as etcd is out of reach)
+          void this.keeper.stop(true);
+          this.opts.onEvent?.(`taking a fresh lease failed (${(err as Error).message}); trying again`);
           await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)));
         }
       }

@@ -2,7 +2,7 @@
 // When CLOCK_MONOTONIC passes the deadline with no later one, every guarded QEMU that is still
 // the same process (pid and start time) is SIGKILLed and the fence is recorded. Nothing here
 // waits on the host: a host that froze or lost etcd simply stops sending later deadlines.
-import type { FenceRecord, FencerMessage, Guard } from './protocol';
+import { mergeFence, type FenceRecord, type FencerMessage, type Guard } from './protocol';
 
 export interface FencerDeps {
   nowMs(): number;
@@ -12,6 +12,8 @@ export interface FencerDeps {
   startTime(pid: number): string | null;
   kill(pid: number): void;
   record(rec: FenceRecord): void;
+  /** The record left by an earlier fence the host has not cleared yet, if any. */
+  previous?(): FenceRecord | null;
   clearRecord(): void;
   log(line: string): void;
 }
@@ -93,7 +95,9 @@ export class Fencer {
       }
     }
     this.disarm();
-    this.deps.record({ at: Date.now(), deadlineMs, firedMs, killed, gone });
+    // a fence right after another (a late deadline of a lease taken while cut off) must not
+    // overwrite what the first one killed: the host has not read it yet
+    this.deps.record(mergeFence(this.deps.previous?.() ?? null, { at: Date.now(), deadlineMs, firedMs, killed, gone }));
     this.deps.log(
       `FENCED ${(firedMs - deadlineMs).toFixed(1)} ms after the deadline: killed ${killed.map((g) => `${g.vm} (pid ${g.pid})`).join(', ') || 'nothing'}` +
         (gone.length ? `; already gone or pid reused: ${gone.map((g) => `${g.vm} (pid ${g.pid})`).join(', ')}` : ''),

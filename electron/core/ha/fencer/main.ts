@@ -45,6 +45,13 @@ const fencer = new Fencer({
     fs.renameSync(`${files.record}.tmp`, files.record);
   },
   clearRecord: () => fs.rmSync(files.record, { force: true }),
+  previous() {
+    try {
+      return JSON.parse(fs.readFileSync(files.record, 'utf8')) as FenceRecord;
+    } catch {
+      return null; // none (or unreadable: the new fence stands alone)
+    }
+  },
   log,
 });
 

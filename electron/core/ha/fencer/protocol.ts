@@ -24,7 +24,8 @@ export interface FenceRecord {
   deadlineMs: number;
   /** CLOCK_MONOTONIC ms when the fencer acted (≥ deadlineMs). */
   firedMs: number;
-  killed: Guard[];
+  /** What it killed; `at` on a kill of a later fence than the record's first (see mergeFence). */
+  killed: Array<Guard & { at?: number }>;
   /** Guards whose pid was gone or reused: nothing was killed for them. */
   gone: Guard[];
 }
@@ -44,6 +45,20 @@ export function fencerFiles(dir: string): FencerFiles {
     pidFile: path.join(dir, 'fencer.pid'),
     record: path.join(dir, 'fenced.json'),
     log: path.join(dir, 'fencer.log'),
+  };
+}
+
+/**
+ * The record after another fence while the last one is still unread (the host has not cleared
+ * it): the first fence's time stays and nothing it killed is forgotten, so the host, once back,
+ * reports each guest's real fence time. A fence that killed nothing adds nothing.
+ */
+export function mergeFence(prev: FenceRecord | null, next: FenceRecord): FenceRecord {
+  if (!prev) return next;
+  return {
+    ...prev,
+    killed: [...prev.killed, ...next.killed.map((g) => ({ ...g, at: next.at }))],
+    gone: [...prev.gone, ...next.gone],
   };
 }
 
