@@ -69,6 +69,7 @@ function hostWith(etcd: ReturnType<EtcdCluster['client']>, hostId: string, vms: 
     directory: {} as HostDirectory,
     inventory: {} as Inventory,
     log: (l) => log.push(l),
+    migrate: () => Promise.reject(new Error('this test migrates nothing')),
   });
 }
 
