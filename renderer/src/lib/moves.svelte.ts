@@ -26,6 +26,8 @@ export interface HostRun {
   /** What happened to each VM, as the host answered at the end. */
   vms: EvacuatedVm[];
   error: string | null;
+  /** Seen through its events only: its end is the host's last event, not an answer here. */
+  seen?: boolean;
 }
 
 export class MoveStore {
@@ -44,10 +46,18 @@ export class MoveStore {
     api.on('migration.progress', (p) => (this.progress[p.vmId] = p));
     api.on('host.evacuation', (p) => {
       const run = this.hosts[p.host];
-      // one started elsewhere (the CLI, another window) shows here too
+      // one started elsewhere (the CLI, another window, another host) shows here too, and
+      // ends with its last event (no VM named, all handled)
+      const ends = p.vm === null && p.done === p.total;
+      const starts = p.vm === null && p.done === 0;
+      // another host's steps come through etcd and may trail the answer to our own call
+      if (run && run.op === p.op && !run.seen && run.status !== 'running' && !starts) return;
       if (!run || run.op !== p.op || run.status !== 'running')
-        this.hosts[p.host] = { op: p.op, status: 'running', last: p, vms: [], error: null };
-      else run.last = p;
+        this.hosts[p.host] = { op: p.op, status: ends ? 'done' : 'running', last: p, vms: [], error: null, seen: true };
+      else {
+        run.last = p;
+        if (run.seen && ends) run.status = 'done';
+      }
     });
   }
 
