@@ -13,7 +13,10 @@ let t: TestHost;
 beforeAll(async () => {
   t = await TestHost.start();
 });
-afterAll(() => t.close());
+afterAll(async () => {
+  // a host closes without stopping its guests (they outlive it by design): stop ours
+  await t.host.close({ stopGuests: true, timeoutSec: 0 });
+});
 
 describe('a RAM snapshot in progress', () => {
   it('reports the bytes written, then read back, against the RAM state, then done', async () => {
