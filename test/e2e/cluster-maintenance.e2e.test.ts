@@ -9,10 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, FIXTURE, freePort, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
+import { formAlphaBeta } from './two-hosts';
 
 const UI_INDEX = path.join(__dirname, '..', '..', 'out', 'renderer', 'index.html');
 const SHOTS = process.env.CORRAL_SHOTS; // set to a directory to keep screenshots for review
@@ -29,8 +30,6 @@ function killUnder(dirs: string[]): void {
     }
   }
 }
-
-const ports = async () => ({ peer: await freePort(), join: await freePort(), etcdClient: await freePort(), etcdPeer: await freePort() });
 
 describe('moves, maintenance and HA in the browser', () => {
   const dirs = [tempDir('corral-e2e-mt-a-'), tempDir('corral-e2e-mt-b-')];
@@ -58,14 +57,7 @@ describe('moves, maintenance and HA in the browser', () => {
     serves = await Promise.all(dirs.map((d) => ServeProcess.start(d)));
     apis = await Promise.all(serves.map((s) => WsApi.connect(s.port, s.token)));
     const [a, b] = apis as [WsApi, WsApi];
-    const t = await a.call('cluster.init', { name: 'alpha', address: '127.0.0.1', ports: await ports() });
-    await b.call('cluster.join', { url: t.url, token: t.token, name: 'beta', address: '127.0.0.1', ports: await ports() });
-    await waitFor(
-      'two reporting hosts',
-      async () => (await a.call('cluster.status', {})).hosts.filter((h) => h.reporting).length === 2,
-      120_000,
-      300,
-    );
+    await formAlphaBeta(a, b);
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
     page = await context.newPage();

@@ -6,15 +6,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, tempDir, waitFor } from '../helpers';
+import { tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
+import { formAlphaBeta } from './two-hosts';
 
 const UI_INDEX = path.join(__dirname, '..', '..', 'out', 'renderer', 'index.html');
 const SHOTS = process.env.CORRAL_SHOTS; // set to a directory to keep screenshots for review
-
-const ports = async () => ({ peer: await freePort(), join: await freePort(), etcdClient: await freePort(), etcdPeer: await freePort() });
 
 describe('the cluster in the browser', () => {
   const dirs = [tempDir('corral-e2e-cl-a-'), tempDir('corral-e2e-cl-b-')];
@@ -54,14 +53,7 @@ describe('the cluster in the browser', () => {
 
   it('shows the host tree, and the picker creates a VM on the host chosen', async () => {
     const [a, b] = apis as [WsApi, WsApi];
-    const t = await a.call('cluster.init', { name: 'alpha', address: '127.0.0.1', ports: await ports() });
-    await b.call('cluster.join', { url: t.url, token: t.token, name: 'beta', address: '127.0.0.1', ports: await ports() });
-    await waitFor(
-      'two reporting hosts',
-      async () => (await a.call('cluster.status', {})).hosts.filter((h) => h.reporting).length === 2,
-      120_000,
-      300,
-    );
+    await formAlphaBeta(a, b);
     await b.call('vm.create', { name: 'web-beta', memoryMiB: 256 });
     await a.call('vm.create', { name: 'db-alpha', memoryMiB: 512 });
 

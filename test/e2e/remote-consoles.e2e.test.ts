@@ -6,16 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_MS, FIXTURE, freePort, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, FIXTURE, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
+import { formAlphaBeta } from './two-hosts';
 import { termText } from './page-helpers';
 
 const UI_INDEX = path.join(__dirname, '..', '..', 'out', 'renderer', 'index.html');
 const SHOTS = process.env.CORRAL_SHOTS; // set to a directory to keep screenshots for review
-
-const ports = async () => ({ peer: await freePort(), join: await freePort(), etcdClient: await freePort(), etcdPeer: await freePort() });
 
 describe('consoles of a VM on another host, in the browser', () => {
   const dirs = [tempDir('corral-e2e-rc-a-'), tempDir('corral-e2e-rc-b-')];
@@ -31,14 +30,7 @@ describe('consoles of a VM on another host, in the browser', () => {
     serves = await Promise.all(dirs.map((d) => ServeProcess.start(d)));
     apis = await Promise.all(serves.map((s) => WsApi.connect(s.port, s.token)));
     const [a, b] = apis as [WsApi, WsApi];
-    const t = await a.call('cluster.init', { name: 'alpha', address: '127.0.0.1', ports: await ports() });
-    await b.call('cluster.join', { url: t.url, token: t.token, name: 'beta', address: '127.0.0.1', ports: await ports() });
-    await waitFor(
-      'two reporting hosts',
-      async () => (await a.call('cluster.status', {})).hosts.filter((h) => h.reporting).length === 2,
-      120_000,
-      300,
-    );
+    await formAlphaBeta(a, b);
     await b.call('vm.create', {
       name: 'far',
       memoryMiB: 192,
