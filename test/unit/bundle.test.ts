@@ -1,11 +1,15 @@
 // Bundles and OVAs, read strictly: every bad archive is refused with a message naming what is
 // wrong (tars built in memory here; the host's import is tested on real files in
 // test/integration/bundle-refusals.test.ts).
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_VERSION, parseManifest } from '../../electron/core/portable/manifest';
 import { parseMf, parseOvf } from '../../electron/core/portable/ova';
-import { BLOCK, BundleError, header, padding, parseHeader, TarReader } from '../../electron/core/portable/tar';
+import { BLOCK, BundleError, CHUNK, fileChunks, header, padding, parseHeader, TarReader } from '../../electron/core/portable/tar';
 import { parseXml } from '../../electron/core/portable/xml';
 
 /** A header with any name and type, its checksum right. */
@@ -95,6 +99,35 @@ describe('tar', () => {
       ['manifest.json', '{}'],
       ['tpm/state', data.toString()],
     ]);
+  });
+
+  it('reads a file through reused buffers: every entry intact while the consumer is slow', async () => {
+    // entries that straddle the reader's buffers at odd offsets; a consumer that copies each
+    // chunk only after a pause (as a write does) sees the bytes it was given, never the next read's
+    const entries: Array<[string, Buffer]> = [
+      ['a', randomBytes(2 * CHUNK + 777)],
+      ['b', randomBytes(3 * CHUNK - 1000)],
+      ['c', randomBytes(1234)],
+    ];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-tar-'));
+    try {
+      const file = path.join(dir, 'x.tar');
+      fs.writeFileSync(file, tar(entries));
+      const r = new TarReader(fileChunks(file));
+      const got: Array<[string, Buffer]> = [];
+      for (let e = await r.next(); e; e = await r.next()) {
+        const parts: Buffer[] = [];
+        await r.data(e, async (chunk) => {
+          await new Promise((res) => setTimeout(res, 5));
+          parts.push(Buffer.from(chunk));
+        });
+        got.push([e.name, Buffer.concat(parts)]);
+      }
+      expect(got.map(([n]) => n)).toEqual(['a', 'b', 'c']);
+      for (const [i, [, data]] of got.entries()) expect(data.equals(entries[i]![1])).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('writes and reads sizes beyond 8 GiB (base-256)', () => {

@@ -22,7 +22,7 @@ import type { Job } from './jobs.js';
 import { listedFiles, MANIFEST, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from './manifest.js';
 import { importOva } from './ova.js';
 import { stagingDir } from './pool-target.js';
-import { BundleError, CHUNK, TarReader } from './tar.js';
+import { BundleError, fileChunks, TarReader } from './tar.js';
 
 export type ImportArgs = Omit<Args<'vm.import'>, 'job'>;
 
@@ -37,7 +37,7 @@ export async function importVm(ctx: VmContext, repo: SnapshotRepo, a: ImportArgs
   if (a.name !== undefined && ctx.vms.nameTaken(a.name)) throw new CorralError('conflict', `a VM named "${a.name}" already exists`, 'name');
   const scratch = stagingDir(ctx.pools, 'import');
   const archiveSize = fs.statSync(src).size;
-  const reader = new TarReader(fs.createReadStream(src, { highWaterMark: CHUNK, signal: job.signal }) as AsyncIterable<Buffer>);
+  const reader = new TarReader(fileChunks(src, job.signal));
   try {
     job.begin('reading the archive', archiveSize);
     const first = await reader.next();

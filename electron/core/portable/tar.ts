@@ -184,7 +184,40 @@ export function parseHeader(h: Buffer): TarEntry | null {
   return { name: checkEntryName(raw), size: octal(h, 124, 12, 'size') };
 }
 
-/** Reads a stream in exact-size pieces; `data` hands an entry's bytes on in chunks. */
+/**
+ * A file's bytes in CHUNK-sized pieces, read ahead into three buffers in turn. Reusing the
+ * buffers matters: a fresh 4 MiB buffer per piece (what a read stream does) costs page faults
+ * that made an import several times slower than the copy itself. A piece stays valid until
+ * the consumer asks for the next-but-one, which is what TarReader needs (see `data`).
+ */
+export async function* fileChunks(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let turn = 0;
+  let at = 0;
+  let reading = fh.read(bufs[0]!, 0, CHUNK, 0);
+  try {
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) return;
+      if (signal?.aborted) throw abortError();
+      const piece = bufs[turn]!.subarray(0, bytesRead);
+      at += bytesRead;
+      turn = (turn + 1) % bufs.length;
+      reading = fh.read(bufs[turn]!, 0, CHUNK, at);
+      yield piece;
+    }
+  } finally {
+    await reading.catch(() => undefined);
+    await fh.close();
+  }
+}
+
+/**
+ * Reads a stream in exact-size pieces; `data` hands an entry's bytes on in chunks. A chunk may
+ * share memory with the source's buffers: it is valid only until `onChunk`'s promise resolves.
+ * (The reader itself keeps a partial piece only until its next read, copying it then.)
+ */
 export class TarReader {
   private buf: Buffer = Buffer.alloc(0);
   private readonly it: AsyncIterator<Buffer>;
