@@ -4,6 +4,7 @@
 // and a failure or a cancel leaves exactly one QEMU, on the source.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '../../electron/core/api/contract';
@@ -152,6 +153,7 @@ describe('live migration between two hosts', () => {
       const image = path.join(shared, 'shared.qcow2');
       execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
       const vm = await countingGuest('mover', ['--disk-image', image]);
+      const startedOnA = (await apiA.call('vm.get', { vm: 'mover' })).startedAt;
       await type(apiA, 'mover', 'echo MARK-SHARED-1 | dd of=/dev/vda conv=fsync 2>/dev/null');
       await new Promise((r) => setTimeout(r, 1500));
       const before = ticks(await serial(apiA, 'mover'));
@@ -170,6 +172,10 @@ describe('live migration between two hosts', () => {
       const logA = await apiA.call('events.list', { limit: 50 });
       expect(logA.some((e) => /Moved to http:\/\/127\.0\.0\.1:\d+ in/.test(e.message))).toBe(true);
       expect(apiA.events.some((e) => e.event === 'migration.progress')).toBe(true);
+      // the same machine on B: made when it was made, up since it started on A
+      const there = await apiB.call('vm.get', { vm: 'mover' });
+      expect(there.createdAt).toBe(vm.createdAt);
+      expect(there.startedAt).toBe(startedOnA);
     },
     BOOT_MS + 240_000,
   );
@@ -262,6 +268,8 @@ describe('live migration between two hosts', () => {
     expect(made.code).toBe(0);
     const vm = await apiA.call('vm.get', { vm: 'parked' });
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 64k', vm.config.disks[0]!.path]);
+    // two standalone hosts name themselves by the machine's host name (the same here)
+    const hostA = os.hostname();
     const res = await corral(dataA, ['vm', 'migrate', 'parked', urlB, '--token', b.token]);
     expect(res.stderr).toBe('');
     expect(res.stdout).toMatch(/parked: moved to .* \(offline, local storage\)/);
@@ -271,6 +279,17 @@ describe('live migration between two hosts', () => {
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x5a 0 64k', there.config.disks[0]!.path]);
     expect((await apiA.call('vm.list', {})).map((v) => v.name)).not.toContain('parked');
     expect(qemus(vm.id)).toEqual({ a: [], b: [] });
+    // its history came along: when it was made, and A's journal of it before B's own, naming A
+    expect(there.createdAt).toBe(vm.createdAt);
+    const log = (await apiB.call('events.list', { vm: 'parked' })).reverse();
+    expect(log[0]).toMatchObject({ kind: 'created', host: hostA });
+    const moving = log.findIndex((e) => e.message.startsWith('Moving to'));
+    const arriving = log.findIndex((e) => e.message.startsWith('Arriving from another host'));
+    expect(log[moving]!.host).toBe(hostA);
+    expect(arriving).toBeGreaterThan(moving);
+    expect(log[arriving]!.host).toBeUndefined();
+    // B's own log holds only what happened on B
+    expect((await apiB.call('events.list', {})).filter((e) => e.vmId === vm.id).every((e) => !e.host)).toBe(true);
 
     expect((await corral(dataA, ['vm', 'create', 'sealed', ...boot, '--tpm', 'on'])).code).toBe(0);
     const tpm = await corral(dataA, ['vm', 'migrate', 'sealed', urlB, '--token', b.token]);

@@ -1,7 +1,8 @@
 // The schemas of live migration: the source's call (vm.migrate), the target's side of it
 // (migration.*, called by the source host over a peer connection) and the progress event.
 import { z } from 'zod';
-import { VmConfig, VmInfo, VmName, VmRef } from './schemas.js';
+import { EventRecord, ExitInfo, VmConfig, VmInfo, VmName, VmRef } from './schemas.js';
+import { VmStats } from './stats-schemas.js';
 
 /** A VM's id: the same on both hosts, so a VM keeps its identity when it moves. */
 export const VmId = z.string().regex(/^[0-9a-f]{12}$/, 'is not a VM id');
@@ -44,6 +45,27 @@ export const MigrateResult = z.object({
   downtimeMs: z.number().nullable(),
 });
 
+/** The most of a VM's journal and statistics that travel with it. */
+export const MOVED_EVENTS_MAX = 200;
+export const MOVED_STATS_MAX = 2000;
+
+/**
+ * What a VM has been through on the hosts it ran on before, so that after a move it is the same
+ * machine to whoever looks at it: when it was made, its restarts and last exit, its uptime, the
+ * end of its journal and a day of statistics (oldest first).
+ */
+export const MovedHistory = z.object({
+  createdAt: z.number().int().min(0),
+  /** When the running guest's QEMU started (a live move): its uptime goes on. */
+  startedAt: z.number().int().min(0).nullable(),
+  restarts: z.number().int().min(0),
+  lastExit: ExitInfo.nullable(),
+  events: z
+    .array(EventRecord.omit({ id: true, vmId: true, vmName: true }).extend({ host: z.string().min(1).max(253) }))
+    .max(MOVED_EVENTS_MAX),
+  stats: z.array(VmStats.omit({ vmId: true })).max(MOVED_STATS_MAX),
+});
+
 export const PrepareIncomingArgs = z.object({
   id: VmId,
   name: VmName,
@@ -55,6 +77,8 @@ export const PrepareIncomingArgs = z.object({
   address: HostAddress,
   /** Each disk's virtual size in bytes (local storage: the target makes empty disks of that size). */
   diskSizes: z.array(z.number().int().min(0)).max(16),
+  /** Absent from a source that keeps no history across moves: the VM then starts a new one here. */
+  history: MovedHistory.optional(),
 });
 
 export const PrepareIncomingResult = z.object({
@@ -97,3 +121,4 @@ export type PrepareIncomingArgs = z.infer<typeof PrepareIncomingArgs>;
 export type PrepareIncomingResult = z.infer<typeof PrepareIncomingResult>;
 export type MigrationProgress = z.infer<typeof MigrationProgress>;
 export type MigrationStorage = z.infer<typeof MigrationStorage>;
+export type MovedHistory = z.infer<typeof MovedHistory>;

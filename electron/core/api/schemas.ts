@@ -356,6 +356,8 @@ export const EventRecord = z.object({
   reason: z.string().nullable(),
   message: z.string(),
   report: CrashReport.nullable(),
+  /** The host it happened on, when not this one: a VM's history moves with it. */
+  host: z.string().optional(),
 });
 
 export type VmInfo = z.infer<typeof VmInfo>;

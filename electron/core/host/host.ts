@@ -131,7 +131,8 @@ export class Host {
       snaps.scheduler.start();
       // the cluster link (made below) lends migrations its peers and certificates
       let clusterRoutes: () => ClusterRoutes | null = () => null;
-      const migration = migrationFor(vmLayer, layout.root, () => clusterRoutes());
+      const stats = new StatsRepo(db);
+      const migration = migrationFor(vmLayer, layout.root, stats, () => clusterRoutes());
       await migration.dropLeftovers();
       const autostarted = autostartIfDue(vmLayer, settings, opts.autostart ?? 'first-since-boot', opts.log);
       const consoles = new MachineConsoles(vmLayer.registry, driver);
@@ -169,7 +170,7 @@ export class Host {
           })),
         committedBytes: () => vmLayer.lifecycle.committedBytes(),
       };
-      const monitor = new ResourceMonitor(running, new StatsRepo(db), cgroups, overcommit, (at, vmStats, hostRes) =>
+      const monitor = new ResourceMonitor(running, stats, cgroups, overcommit, (at, vmStats, hostRes) =>
         subscribers.forEach((fn) => fn(at, vmStats, hostRes)),
       );
       monitor.start();

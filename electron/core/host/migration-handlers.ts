@@ -3,11 +3,13 @@
 // cluster's mutual-TLS peer API and QEMU's TLS uses each host's certificate from the cluster
 // CA; between two standalone hosts it is a URL with an admin token, and the data dir's
 // `migration-ca/` (the same CA on both) signs QEMU's certificates.
+import os from 'node:os';
 import path from 'node:path';
 import type { Handlers } from '../api/dispatcher.js';
 import { CorralError } from '../api/dispatcher.js';
 import { isTargetUrl, type MigrationProgress } from '../api/contract.js';
 import { caIn, type HostCreds } from '../qemu/tls-creds.js';
+import type { StatsRepo } from '../store/stats-repo.js';
 import type { Vms } from '../vms/index.js';
 import { IncomingMigrations } from '../vms/migration/incoming.js';
 import { OutgoingMigrations } from '../vms/migration/outgoing.js';
@@ -44,6 +46,7 @@ export interface ClusterRoutes {
 export function migrationFor(
   vms: Vms,
   dataDir: string,
+  stats: StatsRepo,
   cluster: () => ClusterRoutes | null = () => null,
   wsConnect: (url: string, token: string) => Promise<PeerClient> = connectWsPeer,
 ): Migration {
@@ -57,14 +60,21 @@ export function migrationFor(
       });
     return c.peerFor(to);
   };
+  // a VM's journal and statistics move with it (see vms/migration/history.ts)
+  const history = { events: vms.events, stats };
+  const here = () =>
+    cluster()
+      ?.hosts()
+      .find((h) => h.self)?.name ?? os.hostname();
   const incoming = new IncomingMigrations({
     ctx: vms.ctx,
     supervisor: vms.supervisor,
     service: vms.service,
     committedBytes: () => vms.lifecycle.committedBytes(),
     creds,
+    history,
   });
-  const outgoing = new OutgoingMigrations({ ctx: vms.ctx, service: vms.service, connect, creds });
+  const outgoing = new OutgoingMigrations({ ctx: vms.ctx, service: vms.service, connect, creds, history, here });
   return {
     handlers: {
       'vm.migrate': (a) => outgoing.migrate(a),

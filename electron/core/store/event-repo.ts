@@ -13,9 +13,10 @@ interface EventRow {
   reason: string | null;
   message: string;
   detail: string | null;
+  host: string | null;
 }
 
-export type NewEvent = Omit<EventRecord, 'id' | 'report'> & { report?: CrashReport | null };
+export type NewEvent = Omit<EventRecord, 'id' | 'report' | 'host'> & { report?: CrashReport | null; host?: string | null };
 
 export class EventRepo {
   private readonly q;
@@ -23,18 +24,29 @@ export class EventRepo {
   constructor(db: Db) {
     this.q = {
       insert: db.prepare(
-        `INSERT INTO events (vm_id, vm_name, at, kind, from_state, to_state, reason, message, detail)
-         VALUES (@vmId, @vmName, @at, @kind, @from, @to, @reason, @message, @detail)`,
+        `INSERT INTO events (vm_id, vm_name, at, kind, from_state, to_state, reason, message, detail, host)
+         VALUES (@vmId, @vmName, @at, @kind, @from, @to, @reason, @message, @detail, @host)`,
       ),
-      recent: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+      // what happened on this host: a moved VM's earlier history stays out of the host's log
+      recent: db.prepare<[number], EventRow>('SELECT * FROM events WHERE host IS NULL ORDER BY id DESC LIMIT ?'),
       recentForVm: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE vm_id = ? ORDER BY id DESC LIMIT ?'),
+      removeRange: db.prepare<[string, number, number]>('DELETE FROM events WHERE vm_id = ? AND id BETWEEN ? AND ?'),
     };
+    this.addAll = db.transaction((events: NewEvent[]) => events.map((e) => this.add(e).id));
   }
 
   add(e: NewEvent): EventRecord {
-    const { report = null, ...rest } = e;
-    const info = this.q.insert.run({ ...rest, detail: report ? JSON.stringify({ report }) : null });
-    return { id: Number(info.lastInsertRowid), ...rest, report };
+    const { report = null, host = null, ...rest } = e;
+    const info = this.q.insert.run({ ...rest, host, detail: report ? JSON.stringify({ report }) : null });
+    return { id: Number(info.lastInsertRowid), ...rest, report, ...(host ? { host } : {}) };
+  }
+
+  /** Several events in one transaction, oldest first; their ids. */
+  readonly addAll: (events: NewEvent[]) => number[];
+
+  /** Removes a VM's events with ids in [first, last] (history adopted for an arrival that failed). */
+  removeRange(vmId: string, first: number, last: number): void {
+    this.q.removeRange.run(vmId, first, last);
   }
 
   /** Newest first. */
@@ -51,6 +63,7 @@ export class EventRepo {
       reason: r.reason,
       message: r.message,
       report: r.detail ? ((JSON.parse(r.detail) as { report?: CrashReport }).report ?? null) : null,
+      ...(r.host ? { host: r.host } : {}),
     }));
   }
 }

@@ -161,4 +161,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE stats ADD COLUMN net_tx REAL;
   ALTER TABLE stats ADD COLUMN nics TEXT;
   `,
+  `
+  -- a VM's history moves with it: events that happened on another host before it came here
+  -- name that host (null: here), and the host-wide log leaves them out
+  ALTER TABLE events ADD COLUMN host TEXT;
+  `,
 ];

@@ -13,6 +13,7 @@ export class StatsRepo {
         'INSERT INTO stats (vm_id, at, cpu, rss, balloon, disk_read, disk_write, net_rx, net_tx, nics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       prune: db.prepare('DELETE FROM stats WHERE at < ?'),
+      forget: db.prepare('DELETE FROM stats WHERE vm_id = ?'),
       day: db.prepare<
         [string, number],
         {
@@ -47,6 +48,11 @@ export class StatsRepo {
   }
 
   readonly add: (rows: VmStats[], now: number) => void;
+
+  /** Drops a VM's figures (history adopted for an arrival that failed). */
+  forget(vmId: string): void {
+    this.q.forget.run(vmId);
+  }
 
   day(vmId: string, now: number): VmStats[] {
     return this.q.day.all(vmId, now - DAY_MS).map((r) => ({

@@ -73,7 +73,7 @@ export class VmRepo {
       allDisks: db.prepare<[], DiskRow>('SELECT * FROM disks ORDER BY vm_id, idx'),
       insert: db.prepare(
         `INSERT INTO vms (id, name, config, config_version, created_at, state, state_since)
-         VALUES (@id, @name, @config, 1, @now, 'stopped', @now)`,
+         VALUES (@id, @name, @config, 1, @createdAt, 'stopped', @now)`,
       ),
       insertDisk: db.prepare('INSERT INTO disks (vm_id, idx, path, format, owned, base) VALUES (?, ?, ?, ?, ?, ?)'),
       setDiskBase: db.prepare('UPDATE disks SET base = ? WHERE vm_id = ? AND idx = ?'),
@@ -121,11 +121,12 @@ export class VmRepo {
     return !!row && row.id !== exceptId;
   }
 
-  insert(id: string, name: string, config: VmConfig, now: number): VmRecord {
+  /** createdAt: when the VM was first made, if that was elsewhere (a VM that moved here). */
+  insert(id: string, name: string, config: VmConfig, now: number, createdAt = now): VmRecord {
     const { disks, ...rest } = config;
     const json = JSON.stringify(rest);
     this.db.transaction(() => {
-      this.q.insert.run({ id, name, config: json, now });
+      this.q.insert.run({ id, name, config: json, now, createdAt });
       disks.forEach((d, i) => this.q.insertDisk.run(id, i, d.path, d.format, d.owned ? 1 : 0, d.base ?? null));
       this.q.history.run(id, 1, JSON.stringify(config), now);
     })();

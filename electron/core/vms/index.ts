@@ -48,8 +48,11 @@ export class Vms {
   readonly lifecycle: Lifecycle;
   readonly pools: PoolService;
   readonly shares: ShareService;
+  /** The event log (a moved VM's history is written to it directly). */
+  readonly events: EventRepo;
 
   constructor(d: VmsDeps) {
+    this.events = d.events;
     const clock = d.clock ?? realClock;
     const describe = (rec: VmRecord) =>
       publicInfo(

@@ -22,6 +22,7 @@ import { recordOf, type VmContext } from '../context.js';
 import { applyAtBoot } from '../live-apply.js';
 import type { Supervisor } from '../supervisor.js';
 import type { VmService } from '../vm-service.js';
+import { adoptHistory, forgetAdopted, type Adopted, type HistoryStores } from './history.js';
 import { tpmRefusal } from './refusals.js';
 
 /** How long finish waits for this side of the stream to complete after the source's. */
@@ -35,6 +36,9 @@ interface Arrival {
   creds: { remove(): void } | null;
   nbd: boolean;
   diskCount: number;
+  /** The history that came with the VM (removed on abort); its uptime goes on at a live finish. */
+  adopted: Adopted | null;
+  startedAt: number | null;
 }
 
 export interface IncomingDeps {
@@ -45,6 +49,8 @@ export interface IncomingDeps {
   committedBytes: () => number;
   /** QEMU's TLS credentials (the cluster host's certificate, or a CA); null: no encrypted migration here. */
   creds: () => CredsSource | null;
+  /** Where a moved VM's journal and statistics go. */
+  history: HistoryStores;
 }
 
 export class IncomingMigrations {
@@ -68,7 +74,15 @@ export class IncomingMigrations {
       });
     if (a.live) this.admitLive(a.name, a.config);
 
-    const arrival: Arrival = { machine: null, created: [], creds: null, nbd: false, diskCount: a.config.disks.length };
+    const arrival: Arrival = {
+      machine: null,
+      created: [],
+      creds: null,
+      nbd: false,
+      diskCount: a.config.disks.length,
+      adopted: null,
+      startedAt: a.history?.startedAt ?? null,
+    };
     ensurePrivateDir(ctx.vmDir(a.id));
     let config: VmConfig = a.config;
     if (a.storage === 'local') {
@@ -82,10 +96,18 @@ export class IncomingMigrations {
       }
       config = { ...a.config, disks };
     }
-    const rec = ctx.vms.insert(a.id, a.name, config, ctx.clock.now());
-    ctx.journal.transition(rec, 'incoming', null, `Arriving from another host (${a.live ? 'live' : 'offline'}, ${a.storage} storage)`);
+    const now = ctx.clock.now();
+    const h = a.history;
+    let rec = ctx.vms.insert(a.id, a.name, config, now, h?.createdAt ?? now);
     this.arrivals.set(a.id, arrival);
     try {
+      if (h) {
+        // its past first, so that the journal reads in order
+        arrival.adopted = adoptHistory(this.d.history, rec, h, now);
+        ctx.vms.setRuntime(rec.id, { restarts: h.restarts, lastExit: h.lastExit }, now);
+        rec = recordOf(ctx, rec.id);
+      }
+      ctx.journal.transition(rec, 'incoming', null, `Arriving from another host (${a.live ? 'live' : 'offline'}, ${a.storage} storage)`);
       if (!needsQemu) return { migrationUri: null, nbd: null };
       return await ctx.locks.run(a.id, () => this.launch(recordOf(ctx, a.id), a, ca!, arrival));
     } catch (err) {
@@ -218,7 +240,8 @@ export class IncomingMigrations {
         this.d.service.remove(recordOf(ctx, cur.id), true, `Arrival failed: ${(err as Error).message}`);
         throw new CorralError('failed', `"${cur.name}" could not run here: ${(err as Error).message}`);
       }
-      ctx.vms.setRuntime(cur.id, { startedAt: ctx.clock.now() }, ctx.clock.now());
+      // the guest has been up since it started on the source
+      ctx.vms.setRuntime(cur.id, { startedAt: arrival.startedAt ?? ctx.clock.now() }, ctx.clock.now());
       const after = supervisor.reachedRunning(run, `Running here after a live migration (pid ${machine!.pid})`, { applied: cur.config });
       return ctx.describe(after);
     });
@@ -263,6 +286,7 @@ export class IncomingMigrations {
       await arrival.machine.exited;
     }
     arrival?.creds?.remove();
+    if (arrival?.adopted) forgetAdopted(this.d.history, vmId, arrival.adopted);
     ctx.driver.cleanup(vmId);
     const rec = ctx.vms.get(vmId);
     // the disks made here go; a shared disk is the source's and stays

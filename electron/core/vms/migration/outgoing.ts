@@ -25,6 +25,7 @@ import { recordOf, formatDelay, type VmContext } from '../context.js';
 import type { RunningVm } from '../registry.js';
 import type { VmService } from '../vm-service.js';
 import type { PeerClient, PeerConnector } from './peer.js';
+import { historyOf, type HistoryStores } from './history.js';
 import { tpmRefusal } from './refusals.js';
 
 const POLL_MS = 250;
@@ -37,6 +38,10 @@ export interface OutgoingDeps {
   connect: PeerConnector;
   /** QEMU's TLS credentials: the cluster host's certificate, or a CA this host was given. */
   creds: () => CredsSource | null;
+  /** The VM's journal and statistics, which travel with it. */
+  history: HistoryStores;
+  /** This host's name, as the moved events will name it. */
+  here: () => string;
 }
 
 /** A migration under way: cancel flips the flag and pokes QEMU. */
@@ -104,6 +109,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
       live,
       address: peer.address,
       diskSizes,
+      history: historyOf(this.d.history, recordOf(ctx, rec.id), this.d.here(), ctx.clock.now()),
     });
     let downtimeMs: number | null = null;
     try {
