@@ -77,7 +77,7 @@ describe('a moved VM keeps its history', () => {
     const b = store('b');
     b.events.add(event('eeeeeeeeeeee', now - 10, 'something of host b'));
     const rec = b.vms.insert('0123456789ab', 'web', config, now, h.createdAt);
-    const adopted = adoptHistory(b, rec, h, now);
+    const adopted = adoptHistory(b, rec, h, now, 'host-b');
     b.events.add(event('0123456789ab', now, 'Arriving from another host'));
     expect(b.vms.get('0123456789ab')!.createdAt).toBe(made);
     const mine = b.events.list(50, '0123456789ab');
@@ -96,6 +96,22 @@ describe('a moved VM keeps its history', () => {
     // moved on again: the events keep the host they happened on
     const again = historyOf(b, b.vms.get('0123456789ab')!, 'host-b', now);
     expect(again.events.map((e) => e.host)).toEqual(['host-a', 'host-a', 'host-a', 'host-b']);
+    // …back to A, which still has its own: only B's are new there, nothing twice
+    a.vms.delete('0123456789ab');
+    const back = a.vms.insert('0123456789ab', 'web', config, now, again.createdAt);
+    adoptHistory(a, back, again, now, 'host-a');
+    expect(
+      a.events
+        .list(50, '0123456789ab')
+        .reverse()
+        .map((e) => [e.message, e.host ?? null]),
+    ).toEqual([
+      ['Created', null],
+      ['QEMU crashed', null],
+      ['Moving to b (live, shared storage)', null],
+      ['Arriving from another host', 'host-b'],
+    ]);
+    expect(a.stats.day('0123456789ab', now).map((s) => s.at)).toEqual([now - 120_000, now - 60_000]);
 
     // the arrival failed: what came with it goes, the host's own events stay
     forgetAdopted(b, '0123456789ab', adopted);

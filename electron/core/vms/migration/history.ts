@@ -48,9 +48,15 @@ export interface Adopted {
   events: { first: number; last: number } | null;
 }
 
-/** The target's side: writes the history under the VM (which has no events of its own yet). */
-export function adoptHistory(s: HistoryStores, rec: Pick<VmRecord, 'id' | 'name'>, h: MovedHistory, now: number): Adopted {
-  const ids = s.events.addAll(h.events.map((e) => ({ ...e, vmId: rec.id, vmName: rec.name })));
+/**
+ * The target's side: writes the history under the VM. A VM coming back finds its events from its
+ * earlier stay here where they were (they are not written twice); the day of statistics that
+ * came with it replaces what this host kept of it, which it includes.
+ */
+export function adoptHistory(s: HistoryStores, rec: Pick<VmRecord, 'id' | 'name'>, h: MovedHistory, now: number, here: string): Adopted {
+  const elsewhere = h.events.filter((e) => e.host !== here);
+  const ids = s.events.addAll(elsewhere.map((e) => ({ ...e, vmId: rec.id, vmName: rec.name })));
+  s.stats.forget(rec.id);
   if (h.stats.length)
     s.stats.add(
       h.stats.map((row) => ({ ...row, vmId: rec.id })),
