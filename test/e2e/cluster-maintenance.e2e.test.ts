@@ -256,4 +256,41 @@ describe('moves, maintenance and HA in the browser', () => {
     },
     2 * MOVE_MS,
   );
+
+  it(
+    "shows the move of another host's VM started elsewhere, and its history from the hosts it ran on",
+    async () => {
+      const [, b] = apis as [WsApi, WsApi];
+      await selectVm('mover');
+      // the notice may be up for a few seconds only: the page notes every text it shows
+      await page.evaluate(() => {
+        const w = window as unknown as { movingSeen: string[] };
+        w.movingSeen = [];
+        new MutationObserver(() => {
+          const n = document.querySelector('[data-testid="moving-notice"]');
+          if (n?.textContent) w.movingSeen.push(n.textContent.replace(/\s+/g, ' ').trim());
+        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+      });
+      // beta moves its VM itself (its CLI, say): alpha's page hears of it through the cluster
+      const moved = b.call('vm.migrate', { vm: 'mover', to: 'alpha' });
+      await page
+        .getByTestId('moving-notice')
+        .waitFor({ timeout: MOVE_MS })
+        .then(() => shot('mt-moving-notice'))
+        .catch(() => undefined);
+      await moved;
+      await waitFor('mover on alpha', async () => (await whereIs('mover'))?.host === 'alpha', 30_000, 200);
+      const seen = await page.evaluate(() => (window as unknown as { movingSeen: string[] }).movingSeen);
+      expect(seen.some((t) => /^Moving to alpha: (copying its (disks|memory)|switching over)/.test(t))).toBe(true);
+      await page.getByTestId('moving-notice').waitFor({ state: 'detached', timeout: 15_000 });
+
+      // its journal on alpha holds what happened to it on beta, marked as such
+      await page.getByTestId('tab-events').click();
+      await page.getByTestId('event-host').first().waitFor();
+      expect(await page.getByTestId('event-host').allTextContents()).toContain('on beta');
+      await shot('mt-history-moved');
+      expect(problems).toEqual([]);
+    },
+    MOVE_MS + 60_000,
+  );
 });

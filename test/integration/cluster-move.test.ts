@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArgsIn, ClusterStatus, JoinTicket, MethodName, Result, VmInfo } from '../../electron/core/api/contract';
+import type { ArgsIn, ClusterStatus, JoinTicket, MethodName, MigrationProgress, Result, VmInfo } from '../../electron/core/api/contract';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { ControlClient } from '../../electron/cli/client';
 import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
@@ -156,11 +156,23 @@ describe('moving VMs between the hosts of a cluster', () => {
       const here = await corral(A.data, ['vm', 'migrate', 'mover', 'a']);
       expect(here.stderr).toMatch(/on host "a" already/);
 
+      // C, which takes no part in the move, follows it too (its UI shows the VM moving)
+      const watchC = await ControlClient.connect(dataLayout(C.data).controlSocket, C.data);
+      const seenOnC: MigrationProgress[] = [];
+      watchC.on('migration.progress', (p) => seenOnC.push(p));
+      await watchC.call('events.subscribe', {});
+
       const before = ticks(await serial(A, 'mover')).at(-1)!;
       const moved = await corral(A.data, ['vm', 'migrate', 'mover', 'b']);
       expect(moved.stderr).not.toMatch(/^corral:/m);
       expect(moved.code).toBe(0);
       expect(moved.stdout).toMatch(/mover: moved to b \(live, shared storage\) in [\d.]+ s, paused \d+ ms/);
+      try {
+        await waitFor('C to hear the move end', () => seenOnC.some((p) => p.vmId === moverId && p.phase === 'done'), 30_000, 200);
+      } finally {
+        watchC.close();
+      }
+      expect(seenOnC.find((p) => p.phase === 'done')).toMatchObject({ vmName: 'mover' });
 
       const onB = await api(B, 'vm.get', { vm: 'mover' });
       expect(onB.id).toBe(moverId);

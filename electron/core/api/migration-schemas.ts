@@ -91,6 +91,8 @@ export const PrepareIncomingResult = z.object({
 export const MigrationProgress = z.object({
   vmId: z.string(),
   vmName: z.string(),
+  /** The target host, as the migration named it (a cluster host's name, or a URL). */
+  to: z.string().optional(),
   phase: z.enum(['disks', 'memory', 'switch-over', 'done', 'failed']),
   ramTransferred: z.number(),
   ramRemaining: z.number(),

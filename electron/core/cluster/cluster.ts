@@ -7,6 +7,8 @@ import type https from 'node:https';
 import { Etcd3, type Lease } from 'etcd3';
 import type { ClusterStatus, JoinTicket } from '../api/cluster-schemas.js';
 import type { ResponseMessage } from '../api/contract.js';
+import { EvacuationProgress } from '../api/evacuation-schemas.js';
+import { MigrationProgress } from '../api/migration-schemas.js';
 import type { Vms } from '../vms/index.js';
 import { certPaths, type CertPaths } from './ca.js';
 import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
@@ -18,7 +20,7 @@ import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
 import { listenJoin } from './join.js';
 import { MaintenanceBook } from './maintenance.js';
-import { EvacuationFeed } from './evacuation-feed.js';
+import { ProgressFeed } from './progress-feed.js';
 import { handleJoin } from './join-handler.js';
 import { keys } from './keys.js';
 import { PeerClient } from './peer-client.js';
@@ -57,7 +59,9 @@ export class Cluster {
   readonly peers: PeerClient;
   readonly maintenance: MaintenanceBook;
   /** Evacuation progress of every host, for this host's subscribers. */
-  readonly evacuations: EvacuationFeed;
+  readonly evacuations: ProgressFeed<EvacuationProgress>;
+  /** Progress of the migrations every host sends away, for this host's subscribers. */
+  readonly migrations: ProgressFeed<MigrationProgress>;
   /** High availability: the host's HA lease and fencer, the leader loop, failover targets. */
   readonly ha: HaHost;
   private member: EtcdMember | null = null;
@@ -83,7 +87,18 @@ export class Cluster {
       (s) => deps.log(s),
     );
     this.maintenance = new MaintenanceBook(this.etcd, deps.log);
-    this.evacuations = new EvacuationFeed(this.etcd, config.hostId, deps.log);
+    this.evacuations = new ProgressFeed(this.etcd, config.hostId, deps.log, {
+      what: 'evacuation progress',
+      prefix: keys.evacuationProgress,
+      keyOf: keys.evacuationProgressOf,
+      schema: EvacuationProgress,
+    });
+    this.migrations = new ProgressFeed(this.etcd, config.hostId, deps.log, {
+      what: 'migration progress',
+      prefix: keys.migrationProgress,
+      keyOf: keys.migrationProgressOf,
+      schema: MigrationProgress,
+    });
     this.peers = new PeerClient(this.certs, (id) => this.directory.hosts.get(id) ?? null);
     const { etcd, directory, inventory } = this;
     this.ha = new HaHost({
@@ -131,6 +146,7 @@ export class Cluster {
     await this.directory.start();
     await this.maintenance.start();
     await this.evacuations.start();
+    await this.migrations.start();
     // HA VMs that failed over while this host was away are dropped before it publishes them
     await this.ha.reconcile();
     await this.inventory.start();
@@ -324,6 +340,7 @@ export class Cluster {
     await within(3000, this.directory.close());
     await within(3000, this.maintenance.close());
     await within(3000, this.evacuations.close());
+    await within(3000, this.migrations.close());
     this.peers.close();
     this.lease?.release();
     this.etcd.close();

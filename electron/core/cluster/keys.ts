@@ -31,6 +31,9 @@ export const keys = {
   /** The last step of each host's evacuation or restore, watched by every host for its subscribers. */
   evacuationProgress: `${ROOT}evacuation-progress/`,
   evacuationProgressOf: (hostId: string) => `${ROOT}evacuation-progress/${hostId}`,
+  /** The last step of the migrations each host sends away, watched by every host for its subscribers. */
+  migrationProgress: `${ROOT}migration-progress/`,
+  migrationProgressOf: (hostId: string) => `${ROOT}migration-progress/${hostId}`,
   /** HA: who runs each HA VM at which epoch (ha/owners-etcd.ts), by VM id; unleased. */
   haOwners: `${HA_PREFIX}owners/`,
   haOwner: ownerKey,

@@ -12,6 +12,7 @@ import type {
   EventMap,
   EventName,
   MethodName,
+  MigrationProgress,
   ResponseMessage,
   Result,
   VmInfo,
@@ -44,7 +45,12 @@ export interface ClusterLinkDeps {
   openStream?: PeerStreamOpen;
   /** Wraps the handlers so consoles of other hosts' VMs open here (host/remote-consoles.ts). */
   relayConsoles?: (h: Handlers) => Handlers;
+  /** This host's outgoing migrations' progress: shared so that every host's UI can follow them. */
+  migrationProgress?: (fn: (p: MigrationProgress) => void) => void;
 }
+
+/** How often a migration's figures go to the other hosts (phase changes go at once). */
+const SHARE_MIGRATION_MS = 1000;
 
 /** Until the cluster is up, an HA guest may be running elsewhere: no HA start. */
 const haWaiting = (why: () => string) => ({
@@ -63,7 +69,24 @@ export class ClusterLink {
   private readonly watchers = new Set<Session>();
   private readonly cpu = new HostCpu();
 
-  constructor(private readonly d: ClusterLinkDeps) {}
+  /** When each moving VM's figures last went to the other hosts, and in which phase. */
+  private readonly shared = new Map<string, { at: number; phase: MigrationProgress['phase'] }>();
+
+  constructor(private readonly d: ClusterLinkDeps) {
+    d.migrationProgress?.((p) => this.shareMigration(p));
+  }
+
+  /** A step of a migration this host sends away, for the other hosts (at most about once a second). */
+  private shareMigration(p: MigrationProgress): void {
+    const c = this.cluster;
+    if (!c) return;
+    const last = this.shared.get(p.vmId);
+    const now = Date.now();
+    if (last && last.phase === p.phase && now - last.at < SHARE_MIGRATION_MS) return;
+    if (p.phase === 'done' || p.phase === 'failed') this.shared.delete(p.vmId);
+    else this.shared.set(p.vmId, { at: now, phase: p.phase });
+    c.migrations.publish(p);
+  }
 
   /** At host start: take up the cluster this data dir is in, in the background (etcd may wait for its peers). */
   resume(): void {
@@ -116,6 +139,7 @@ export class ClusterLink {
     });
     c.inventory.on('removed', (vm) => this.watchers.forEach((s) => s.send('vm.removed', vm)));
     c.evacuations.on((p) => this.broadcast('host.evacuation', p));
+    c.migrations.on((p) => this.broadcast('migration.progress', p));
     // …and once it has left, its entry on the new host follows the local removal (the
     // inventory may have heard of it first, while it was held back above)
     this.d.vms.journal.on('removed', ({ id }: { id: string }) => {

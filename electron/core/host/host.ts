@@ -216,6 +216,7 @@ export class Host {
         externalEtcd: opts.etcd,
         openStream: peerConsoles({ vms: vmLayer, consoles, dispatcher: () => dispatcher }),
         relayConsoles: (h) => remoteConsoles!.wrap(h),
+        migrationProgress: (fn) => migration.onProgress(fn),
         dispatch: (name, address, method, args): Promise<ResponseMessage> =>
           dispatcher.handle(
             new Session('peer', () => undefined, undefined, { identity: { kind: 'host', user: `host:${name}`, role: 'admin' }, address }),

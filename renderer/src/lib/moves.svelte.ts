@@ -7,6 +7,9 @@ import type { EvacuatedVm, EvacuationProgress, MigrateResult, MigrationProgress,
 import { errorMessage, type ApiClient } from './api';
 import { toasts } from './toasts.svelte';
 
+/** Figures come about once a second from another host: this long without any, a move is not shown. */
+const QUIET_MS = 10_000;
+
 export interface MoveRun {
   vm: string;
   from: string;
@@ -33,6 +36,8 @@ export interface HostRun {
 export class MoveStore {
   /** The last figures of each VM's migration, by VM id. */
   progress = $state<Record<string, MigrationProgress>>({});
+  /** When they came (a move whose figures stopped coming is no longer shown as under way). */
+  #heard: Record<string, number> = {};
   /** The moves this window started, by VM id. */
   runs = $state<Record<string, MoveRun>>({});
   /** The VM whose "Move to…" dialog is open (the window's, kept here so it outlives the VM's page). */
@@ -43,7 +48,10 @@ export class MoveStore {
 
   constructor(api: ApiClient) {
     this.#api = api;
-    api.on('migration.progress', (p) => (this.progress[p.vmId] = p));
+    api.on('migration.progress', (p) => {
+      this.progress[p.vmId] = p;
+      this.#heard[p.vmId] = Date.now();
+    });
     api.on('host.evacuation', (p) => {
       const run = this.hosts[p.host];
       // one started elsewhere (the CLI, another window, another host) shows here too, and
@@ -104,6 +112,16 @@ export class MoveStore {
       if (this.runs[vmId]?.status === 'cancelling') this.runs[vmId] = { ...this.runs[vmId]!, status: 'running' };
       throw err;
     }
+  }
+
+  /**
+   * The figures of a move under way, started anywhere (this window, the CLI, another host's UI):
+   * null once it ended or when nothing was heard of it for a while (its host went quiet).
+   */
+  underWay(vmId: string, now: number): MigrationProgress | null {
+    const p = this.progress[vmId];
+    if (!p || p.phase === 'done' || p.phase === 'failed') return null;
+    return now - (this.#heard[vmId] ?? 0) < QUIET_MS ? p : null;
   }
 
   /** Forgets an ended move (the dialog was closed on its end state). */

@@ -171,6 +171,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     const creds = ctx.driver.scratchDir();
     const progress = new ProgressReporter(
       rec,
+      a.to,
       (p) => this.emit('progress', p),
       (msg) => ctx.journal.note(recordOf(ctx, rec.id), msg),
     );
@@ -319,6 +320,8 @@ class ProgressReporter {
 
   constructor(
     private readonly rec: VmRecord,
+    /** The target, as the migration named it. */
+    private readonly to: string,
     private readonly emit: (p: MigrationProgress) => void,
     private readonly note: (message: string) => void,
   ) {}
@@ -333,6 +336,7 @@ class ProgressReporter {
     const p: MigrationProgress = {
       vmId: this.rec.id,
       vmName: this.rec.name,
+      to: this.to,
       phase,
       ramTransferred: ram?.transferred ?? 0,
       ramRemaining: ram?.remaining ?? 0,
