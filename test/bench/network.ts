@@ -4,9 +4,10 @@
 // by hand in the same run (the floor): bare QEMU, the passt NIC given QEMU's own unix-socket
 // netdev and a passt started by hand with the same forwards. Every transfer is counted by the
 // receiving guest (wc -c), so a refused or cut connection is an error, not a figure.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONFIG_DEFAULTS, type Nic } from '../../electron/core/api/contract';
@@ -63,6 +64,9 @@ function realSeconds(out: string): number {
  * passing data to a guest that has half-closed.
  */
 async function listen(shell: Shell, port: number): Promise<void> {
+  // the last round's listeners hold their connections half-closed (see above): closed now, so
+  // that passt has forgotten them when the next connection comes (it reset it otherwise)
+  await shell.run('killall nc 2>/dev/null; sleep 1');
   await shell.run(`rm -f /tmp/got; (sleep 900 | nc -l -p ${port} | wc -c >/tmp/got &)`);
   // a loaded TCG guest may take seconds to get there: connecting earlier is refused
   const up = await shell.run(`for i in $(seq 100); do netstat -ltn | grep -q ':${port} ' && echo LISTENING && break; sleep 0.2; done`);
@@ -198,9 +202,26 @@ export async function networkRows(): Promise<Row[]> {
         { ...host.caps, hostKey: host.layout.root },
       ).filter((x) => x !== '-S');
       if (passtNic) {
-        const sock = path.join(dir, 'passt.sock');
+        // as root passt drops to nobody unless told whom to run as, and then cannot bind in a
+        // private dir: it runs as the user Corral runs its passts as, in a dir of that user's
+        // (under the system's temp dir: the bench's own data dir is closed to other users)
+        const info = (await host.dispatcher.handle(
+          host.session('bench', () => undefined),
+          { id: 1, method: 'host.info', args: {} },
+        )) as {
+          result?: { qemu: { runsAs: string | null } };
+        };
+        const user = info.result?.qemu.runsAs ?? null;
+        const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-bench-passt-'));
+        closers.push(() => fs.rmSync(sockDir, { recursive: true, force: true }));
+        if (user) {
+          const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+          fs.chownSync(sockDir, id('-u'), id('-g'));
+        }
+        const sock = path.join(sockDir, 'passt.sock');
+        const as = user ? ['--runas', user] : [];
         children.push(
-          spawn('passt', ['-f', '-q', '-s', sock, ...passtForwardArgs(passtNic.forwards)], { stdio: 'ignore', detached: false }),
+          spawn('passt', ['-f', '-q', ...as, '-s', sock, ...passtForwardArgs(passtNic.forwards)], { stdio: 'ignore', detached: false }),
         );
         await until('passt by hand', () => fs.existsSync(sock), 30_000);
         const at = argv.findIndex((x) => x.startsWith('stream,') && x.includes(`id=${passtNic.id},`));
