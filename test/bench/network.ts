@@ -116,6 +116,7 @@ async function measure(a: Shell, b: Shell, nics: Nic[], ports: { passt: number; 
     runs.private.push((PRIVATE_MIB * 1024 * 1024) / realSeconds(out) / 1e6);
     await received(b, PRIVATE_MIB);
   }
+  console.error(`network rounds (MB/s): ${JSON.stringify(runs)}`);
   return { passt: median(runs.passt), user: median(runs.user), private: median(runs.private) };
 }
 

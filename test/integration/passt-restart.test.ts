@@ -1,6 +1,7 @@
 // A passt that dies while the guest runs is put back: a new passt on the NIC's socket, which the
 // same QEMU accepts (NETDEV_STREAM_CONNECTED) while the same booted guest runs on (its uptime
 // goes on), and the timeline says so.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -20,6 +21,19 @@ function fetchPage(port: number): Promise<string | null> {
     req.on('timeout', () => req.destroy());
   });
 }
+
+/** The send and receive buffer sizes of the socket passt talks to QEMU on (its fd 3), as ss shows them. */
+function tapBuffers(pid: number): { send: number; receive: number } {
+  const line = execFileSync('ss', ['-xmp'], { encoding: 'utf8' })
+    .split('\n')
+    .find((l) => l.includes(`pid=${pid},fd=3)`));
+  const m = /rb(\d+),t\d+,tb(\d+)/.exec(line ?? '');
+  if (!m) throw new Error(`no socket on fd 3 of passt ${pid} in ss -xmp`);
+  return { receive: Number(m[1]), send: Number(m[2]) };
+}
+
+/** What a socket gets when asked for more than the system allows: the cap, doubled by the kernel. */
+const capped = (sysctl: string) => 2 * Number(fs.readFileSync(`/proc/sys/net/core/${sysctl}`, 'utf8'));
 
 describe('a passt that dies', () => {
   let t: TestHost;
@@ -55,6 +69,9 @@ describe('a passt that dies', () => {
     });
     const pidFile = path.join(t.dataDir, 'vms', vm.id, 'run', 'passt-net0.pid');
     const first = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    // passt's socket to QEMU has the largest buffers the system allows: at the default size its
+    // frames to the guest were dropped under load until it reset the host's connections
+    expect(tapBuffers(first)).toEqual({ send: capped('wmem_max'), receive: capped('rmem_max') });
     process.kill(first, 'SIGKILL');
     const events = await waitFor(
       'the event that passt was put back',
@@ -70,6 +87,7 @@ describe('a passt that dies', () => {
     expect(events.some((e) => e.kind === 'error' && /passt/.test(e.message))).toBe(false);
     const second = Number(fs.readFileSync(pidFile, 'utf8').trim());
     expect(second).not.toBe(first);
+    expect(tapBuffers(second)).toEqual({ send: capped('wmem_max'), receive: capped('rmem_max') });
 
     // QEMU accepted the new passt's connection on the same netdev: no new QEMU, no reboot
     await waitFor("QEMU's stream netdev connected again", () => reconnected, 30_000, 250);

@@ -1,9 +1,9 @@
 // passt, one per passt NIC: user-mode networking in its own sandboxed process (no privileges,
 // namespaces of its own), detached like QEMU, so a host restart leaves the guest's network up.
 // QEMU listens on a unix socket the host binds in the private run dir and hands over as an fd
-// (`-netdev stream,server=on,addr.type=fd`); the host connects to it and hands that connection
-// to passt (--fd): passt never binds anything, so it needs no way into the run dir after
-// dropping to its own user. QEMU 7.2's stream server goes back to listening on the same fd when
+// (`-netdev stream,server=on,addr.type=fd`); a new connection to it, made with large buffers
+// (see CONNECT_AND_RUN), is handed to passt (--fd): passt never binds anything, so it needs no
+// way into the run dir after dropping to its own user. QEMU 7.2's stream server goes back to listening on the same fd when
 // its peer closes, so a passt that dies is replaced by a new one on a new connection to the
 // same socket, and the guest sees no more than a short outage. (Had QEMU bound the path itself,
 // it would listen anew after dropping to its own user, and that failed here.)
@@ -23,7 +23,11 @@ export function passtBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Whether passt can be run here (new VMs then get passt NICs). */
 export function passtInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const bin = passtBinary(env);
+  return runnable(passtBinary(env), env);
+}
+
+/** Whether `bin` can be run: a path that exists, or a name found on PATH. */
+function runnable(bin: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (bin.includes('/')) return fs.existsSync(bin);
   return (env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, bin)));
 }
@@ -100,6 +104,24 @@ export async function listenForPasst(files: VmFiles, nicId: string): Promise<{ f
   return { fd: (server as unknown as { _handle: { fd: number } })._handle.fd, close: () => server.close() };
 }
 
+/**
+ * passt's end of QEMU's socket, made with large buffers, then passt run on it (`--fd`). passt
+ * sizes the buffers of a socket it accepts itself (`-s`), never of one it is handed, and at
+ * the default 208 KiB its frames to QEMU were dropped under load until it reset the host's
+ * connections through the forwards. Node cannot size a unix socket's buffers; Perl can, and
+ * every Debian and Ubuntu has it (perl-base is essential). The kernel caps the size at
+ * net.core.wmem_max / rmem_max. Perl execs passt: the pid is passt's.
+ */
+const CONNECT_AND_RUN = `
+use Socket;
+$^F = 1 << 20; # the socket stays open across exec
+my ($path, $bin, @args) = @ARGV;
+socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!\n";
+setsockopt($s, SOL_SOCKET, $_, pack('i', 1 << 30)) for (SO_SNDBUF, SO_RCVBUF);
+connect($s, pack_sockaddr_un($path)) or die "cannot reach QEMU's network socket: $!\n";
+exec { $bin } $bin, '--fd', fileno($s), @args or die "cannot run $bin: $!\n";
+`;
+
 /** A connection to QEMU's socket for the NIC, not read by the host: it is passt's to use. */
 function connectQemu(file: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -112,6 +134,24 @@ function connectQemu(file: string): Promise<net.Socket> {
 }
 
 /**
+ * passt on a new connection to QEMU's socket `sock`: made by Perl (large buffers), or, where
+ * there is no Perl, the host's connection `conn`. Synchronous, so that the caller hears the
+ * child's 'spawn' and 'error' events.
+ */
+function spawnPasst(sock: string, bin: string, args: string[], conn: net.Socket | null): ChildProcess {
+  // -f: passt's own daemon mode forks in ways that failed in containers; the host detaches it
+  if (!conn)
+    return spawn('perl', ['-e', CONNECT_AND_RUN, '--', sock, bin, ...args], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+    return spawn(bin, ['--fd', '3', ...args], { detached: true, stdio: ['ignore', 'ignore', 'pipe', fd] });
+  } finally {
+    // passt has its own copy now (or none, if it never started)
+    conn.destroy();
+  }
+}
+
+/**
  * Starts passt for a NIC of a running QEMU (held at -S or running), on a new connection to the
  * NIC's socket. Ends a passt left for that NIC first. Rejects if passt refuses to start (a
  * forwarded port in use, say), with what it said.
@@ -120,19 +160,13 @@ export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null
   ensurePrivateDir(files.runDir, files.runBase);
   stopPasst(files, nic.id);
   const log = passtLog(files, nic.id);
-  const conn = await connectQemu(passtSocket(files, nic.id));
-  // -f: passt's own daemon mode forks in ways that failed in containers; the host detaches it
-  const args = ['-f', '-q', '--fd', '3', '-l', log, ...passtForwardArgs(nic.forwards)];
+  const args = ['-f', '-q', '-l', log, ...passtForwardArgs(nic.forwards)];
   // as root passt would drop to nobody; QEMU's own user keeps Corral's processes in one account
   if (user) args.push('--runas', `${user.uid}:${user.gid}`);
-  let child: ChildProcess;
-  try {
-    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
-    child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe', fd] });
-  } finally {
-    // passt has its own copy now (or none, if it never started)
-    conn.destroy();
-  }
+  if (!runnable(bin))
+    throw new Error('passt is not installed: install it (Debian/Ubuntu: sudo apt install passt) or give the NIC the kind "user"');
+  const sock = passtSocket(files, nic.id);
+  const child = spawnPasst(sock, bin, args, runnable('perl') ? null : await connectQemu(sock));
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (b: Buffer) => stderr.push(b));
   const pid = await new Promise<number>((resolve, reject) => {
