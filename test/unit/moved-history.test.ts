@@ -96,10 +96,14 @@ describe('a moved VM keeps its history', () => {
     // moved on again: the events keep the host they happened on
     const again = historyOf(b, b.vms.get('0123456789ab')!, 'host-b', now);
     expect(again.events.map((e) => e.host)).toEqual(['host-a', 'host-a', 'host-a', 'host-b']);
-    // …back to A, which still has its own: only B's are new there, nothing twice
+    // …back to A, which still has its own: only B's are new there, nothing twice, all in time order
+    b.events.add(event('0123456789ab', now + 10, 'Moving to a'));
+    a.events.add(event('0123456789ab', now + 5, 'Moved to b'));
+    const again2 = historyOf(b, b.vms.get('0123456789ab')!, 'host-b', now + 20);
+    expect(again2.events.map((e) => e.message).slice(-2)).toEqual(['Arriving from another host', 'Moving to a']);
     a.vms.delete('0123456789ab');
     const back = a.vms.insert('0123456789ab', 'web', config, now, again.createdAt);
-    adoptHistory(a, back, again, now, 'host-a');
+    adoptHistory(a, back, again2, now, 'host-a');
     expect(
       a.events
         .list(50, '0123456789ab')
@@ -110,12 +114,14 @@ describe('a moved VM keeps its history', () => {
       ['QEMU crashed', null],
       ['Moving to b (live, shared storage)', null],
       ['Arriving from another host', 'host-b'],
+      ['Moved to b', null],
+      ['Moving to a', 'host-b'],
     ]);
     expect(a.stats.day('0123456789ab', now).map((s) => s.at)).toEqual([now - 120_000, now - 60_000]);
 
     // the arrival failed: what came with it goes, the host's own events stay
     forgetAdopted(b, '0123456789ab', adopted);
-    expect(b.events.list(50, '0123456789ab').map((e) => e.message)).toEqual(['Arriving from another host']);
+    expect(b.events.list(50, '0123456789ab').map((e) => e.message)).toEqual(['Moving to a', 'Arriving from another host']);
     expect(b.stats.day('0123456789ab', now)).toEqual([]);
     a.db.close();
     b.db.close();

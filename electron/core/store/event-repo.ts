@@ -29,7 +29,8 @@ export class EventRepo {
       ),
       // what happened on this host: a moved VM's earlier history stays out of the host's log
       recent: db.prepare<[number], EventRow>('SELECT * FROM events WHERE host IS NULL ORDER BY id DESC LIMIT ?'),
-      recentForVm: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE vm_id = ? ORDER BY id DESC LIMIT ?'),
+      // by time: a VM that came back holds its own earlier events beside those it brought
+      recentForVm: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE vm_id = ? ORDER BY at DESC, id DESC LIMIT ?'),
       removeRange: db.prepare<[string, number, number]>('DELETE FROM events WHERE vm_id = ? AND id BETWEEN ? AND ?'),
     };
     this.addAll = db.transaction((events: NewEvent[]) => events.map((e) => this.add(e).id));
