@@ -77,7 +77,7 @@ describe('a moved VM keeps its history', () => {
     const b = store('b');
     b.events.add(event('eeeeeeeeeeee', now - 10, 'something of host b'));
     const rec = b.vms.insert('0123456789ab', 'web', config, now, h.createdAt);
-    const adopted = adoptHistory(b, rec, h, now, 'host-b');
+    const adopted = adoptHistory(b, rec, h, now);
     b.events.add(event('0123456789ab', now, 'Arriving from another host'));
     expect(b.vms.get('0123456789ab')!.createdAt).toBe(made);
     const mine = b.events.list(50, '0123456789ab');
@@ -103,7 +103,7 @@ describe('a moved VM keeps its history', () => {
     expect(again2.events.map((e) => e.message).slice(-2)).toEqual(['Arriving from another host', 'Moving to a']);
     a.vms.delete('0123456789ab');
     const back = a.vms.insert('0123456789ab', 'web', config, now, again.createdAt);
-    adoptHistory(a, back, again2, now, 'host-a');
+    adoptHistory(a, back, again2, now);
     expect(
       a.events
         .list(50, '0123456789ab')

@@ -73,7 +73,6 @@ export function migrationFor(
     committedBytes: () => vms.lifecycle.committedBytes(),
     creds,
     history,
-    here,
   });
   const outgoing = new OutgoingMigrations({ ctx: vms.ctx, service: vms.service, connect, creds, history, here });
   return {

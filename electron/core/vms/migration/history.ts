@@ -50,12 +50,14 @@ export interface Adopted {
 
 /**
  * The target's side: writes the history under the VM. A VM coming back finds its events from its
- * earlier stay here where they were (they are not written twice); the day of statistics that
- * came with it replaces what this host kept of it, which it includes.
+ * earlier stay here where they were: those are not written twice (known by time, kind and text,
+ * not by host name, which two hosts may share). The day of statistics that came with it
+ * replaces what this host kept of it, which it includes.
  */
-export function adoptHistory(s: HistoryStores, rec: Pick<VmRecord, 'id' | 'name'>, h: MovedHistory, now: number, here: string): Adopted {
-  const elsewhere = h.events.filter((e) => e.host !== here);
-  const ids = s.events.addAll(elsewhere.map((e) => ({ ...e, vmId: rec.id, vmName: rec.name })));
+export function adoptHistory(s: HistoryStores, rec: Pick<VmRecord, 'id' | 'name'>, h: MovedHistory, now: number): Adopted {
+  const key = (e: { at: number; kind: string; message: string }) => `${e.at}\n${e.kind}\n${e.message}`;
+  const here = new Set(s.events.list(2 * MOVED_EVENTS_MAX, rec.id).map(key));
+  const ids = s.events.addAll(h.events.filter((e) => !here.has(key(e))).map((e) => ({ ...e, vmId: rec.id, vmName: rec.name })));
   s.stats.forget(rec.id);
   if (h.stats.length)
     s.stats.add(

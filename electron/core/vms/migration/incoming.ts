@@ -51,8 +51,6 @@ export interface IncomingDeps {
   creds: () => CredsSource | null;
   /** Where a moved VM's journal and statistics go. */
   history: HistoryStores;
-  /** This host's name, as a source names the events that happened here. */
-  here: () => string;
 }
 
 export class IncomingMigrations {
@@ -105,7 +103,7 @@ export class IncomingMigrations {
     try {
       if (h) {
         // its past first, so that the journal reads in order
-        arrival.adopted = adoptHistory(this.d.history, rec, h, now, this.d.here());
+        arrival.adopted = adoptHistory(this.d.history, rec, h, now);
         ctx.vms.setRuntime(rec.id, { restarts: h.restarts, lastExit: h.lastExit }, now);
         rec = recordOf(ctx, rec.id);
       }
