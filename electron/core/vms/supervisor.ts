@@ -53,13 +53,14 @@ export class Supervisor {
    * The guest runs: the policy learns it, hang detection begins. `patch` is written with the
    * new state, in the same commit.
    */
-  reachedRunning(run: RunningVm, message: string, patch: RuntimePatch = {}): VmRecord {
+  /** probeFrom: when the liveness start-up window opens (default: when its QEMU started). */
+  reachedRunning(run: RunningVm, message: string, patch: RuntimePatch = {}, probeFrom?: number): VmRecord {
     const rec = recordOf(this.ctx, run.vmId);
     const now = this.ctx.clock.now();
     const after = this.ctx.journal.transition(rec, 'running', null, message, {
       patch: { ...patch, policyState: policy.onRunning(policyState(rec), now), restartAt: null },
     });
-    this.watchHealth(run, after.config, after.startedAt ?? now);
+    this.watchHealth(run, after.config, probeFrom ?? after.startedAt ?? now);
     return after;
   }
 

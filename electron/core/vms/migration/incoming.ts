@@ -240,9 +240,15 @@ export class IncomingMigrations {
         this.d.service.remove(recordOf(ctx, cur.id), true, `Arrival failed: ${(err as Error).message}`);
         throw new CorralError('failed', `"${cur.name}" could not run here: ${(err as Error).message}`);
       }
-      // the guest has been up since it started on the source
-      ctx.vms.setRuntime(cur.id, { startedAt: arrival.startedAt ?? ctx.clock.now() }, ctx.clock.now());
-      const after = supervisor.reachedRunning(run, `Running here after a live migration (pid ${machine!.pid})`, { applied: cur.config });
+      // the guest has been up since it started on the source; its liveness probe gets a new
+      // start-up window here all the same (the forwards it goes through are new)
+      const now = ctx.clock.now();
+      const after = supervisor.reachedRunning(
+        run,
+        `Running here after a live migration (pid ${machine!.pid})`,
+        { applied: cur.config, startedAt: arrival.startedAt ?? now },
+        now,
+      );
       return ctx.describe(after);
     });
   }
