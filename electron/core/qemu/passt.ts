@@ -3,9 +3,9 @@
 // QEMU listens on a unix socket the host binds in the private run dir and hands over as an fd
 // (`-netdev stream,server=on,addr.type=fd`); a new connection to it, made with large buffers
 // (see CONNECT_AND_RUN), is handed to passt (--fd): passt never binds anything, so it needs no
-// way into the run dir after dropping to its own user. QEMU 7.2's stream server goes back to listening on the same fd when
-// its peer closes, so a passt that dies is replaced by a new one on a new connection to the
-// same socket, and the guest sees no more than a short outage. (Had QEMU bound the path itself,
+// way into the run dir after dropping to its own user. QEMU 7.2's stream server goes back to
+// listening on the same fd when its peer closes, so a passt that dies is replaced by a new one
+// on a new connection to the same socket, and the guest sees no more than a short outage. (Had QEMU bound the path itself,
 // it would listen anew after dropping to its own user, and that failed here.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +20,8 @@ import type { QemuUser } from './run-as.js';
 export function passtBinary(env: NodeJS.ProcessEnv = process.env): string {
   return env.CORRAL_PASST ?? 'passt';
 }
+
+const NOT_INSTALLED = 'passt is not installed: install it (Debian/Ubuntu: sudo apt install passt) or give the NIC the kind "user"';
 
 /** Whether passt can be run here (new VMs then get passt NICs). */
 export function passtInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -163,20 +165,13 @@ export async function startPasst(files: VmFiles, nic: Nic, user: QemuUser | null
   const args = ['-f', '-q', '-l', log, ...passtForwardArgs(nic.forwards)];
   // as root passt would drop to nobody; QEMU's own user keeps Corral's processes in one account
   if (user) args.push('--runas', `${user.uid}:${user.gid}`);
-  if (!runnable(bin))
-    throw new Error('passt is not installed: install it (Debian/Ubuntu: sudo apt install passt) or give the NIC the kind "user"');
+  if (!runnable(bin)) throw new Error(NOT_INSTALLED);
   const sock = passtSocket(files, nic.id);
   const child = spawnPasst(sock, bin, args, runnable('perl') ? null : await connectQemu(sock));
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (b: Buffer) => stderr.push(b));
   const pid = await new Promise<number>((resolve, reject) => {
-    child.once('error', (err) =>
-      reject(
-        (err as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new Error('passt is not installed: install it (Debian/Ubuntu: sudo apt install passt) or give the NIC the kind "user"')
-          : err,
-      ),
-    );
+    child.once('error', (err) => reject((err as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(NOT_INSTALLED) : err));
     child.once('spawn', () => resolve(child.pid!));
   });
   try {
