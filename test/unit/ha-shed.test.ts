@@ -102,14 +102,25 @@ describe('the move records', () => {
   });
 });
 
-/** An etcd that keeps puts in a map: all the shedder writes. */
-function memoryEtcd(records: Map<string, ShedRecord>): Etcd3 {
+/** An etcd that keeps puts in a map (all the shedder writes), with the cluster's balancing flag. */
+function memoryEtcd(records: Map<string, ShedRecord>, flag: { value: string }): Etcd3 {
+  const put = (key: string) => ({
+    value: (v: string) => {
+      const run = () => void records.set(key, parseShed(v)!);
+      // like etcd3's builders: runs when awaited, or inside a transaction
+      return { run, then: (ok: () => void, bad: (e: unknown) => void) => Promise.resolve().then(run).then(ok, bad) };
+    },
+  });
   return {
-    put: (key: string) => ({
-      value: async (v: string) => {
-        const r = parseShed(v)!;
-        records.set(key, r);
-      },
+    put,
+    if: (_key: string, _column: string, _cmp: string, want: string) => ({
+      then: (op: { run(): void }) => ({
+        commit: async () => {
+          const succeeded = flag.value === want;
+          if (succeeded) op.run();
+          return { succeeded };
+        },
+      }),
     }),
   } as unknown as Etcd3;
 }
@@ -121,8 +132,9 @@ describe('the leader shedder', () => {
     const view = busy();
     const load: Record<string, HostAlive['load']> = {};
     const calls: string[] = [];
+    const flag = { value: 'on' };
     const s = new LoadShedder({
-      etcd: memoryEtcd(records),
+      etcd: memoryEtcd(records, flag),
       isLeader: () => true,
       enabled: () => true,
       snapshot: () => view,
@@ -142,7 +154,7 @@ describe('the leader shedder', () => {
       await s.tick();
       await s.settle();
     };
-    return { s, records, view, load, calls, step };
+    return { s, records, view, load, calls, step, flag };
   }
 
   it('moves one VM per round, waits for figures that show it, and never moves it again in its cooldown', async () => {
@@ -165,6 +177,17 @@ describe('the leader shedder', () => {
     await t.step();
     expect(t.calls).toHaveLength(2);
     expect(t.calls[1]).not.toMatch(new RegExp(`^${first.vmId}`));
+  });
+
+  it('starts no move once the flag in etcd says off, though its own copy still says on', async () => {
+    const t = setup(async () => undefined);
+    t.flag.value = 'off';
+    await t.step();
+    expect(t.calls).toEqual([]);
+    expect(t.records.size).toBe(0);
+    t.flag.value = 'on';
+    await t.step();
+    expect(t.calls).toHaveLength(1);
   });
 
   it('rests a VM whose move failed for its cooldown too', async () => {

@@ -81,7 +81,16 @@ export class LoadShedder {
       loads,
       error: null,
     };
-    await this.d.etcd.put(keys.haShed(vm.id)).value(JSON.stringify(rec));
+    // begun only while the flag in etcd says on: no move starts after `ha balance --off` has
+    // returned, however late this leader's copy of the flag (a watch event) arrives under load
+    const begun = await this.d.etcd
+      .if(keys.haBalance, 'Value', '==', 'on')
+      .then(this.d.etcd.put(keys.haShed(vm.id)).value(JSON.stringify(rec)))
+      .commit();
+    if (!begun.succeeded) {
+      this.balancer = null;
+      return this.note('balancing is off in the cluster');
+    }
     this.balancer.moved(p.vm, now);
     this.lastWhy = '';
     this.d.log(`ha: balancing moves ${p.vm} from ${this.d.hostName(p.from)} to ${this.d.hostName(p.to)}: ${p.why}`);
