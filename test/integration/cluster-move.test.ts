@@ -2,7 +2,8 @@
 // network namespace of its own with its own etcd member, formed with init/join. A running guest
 // moves A→B by host name over the peer API (its count and uptime go on, one QEMU, TLS from the
 // cluster CA on the stream); actions from A on VMs of other hosts are carried out there; B is
-// evacuated (each VM as its evacuate setting says, B refuses new VMs) and restored.
+// evacuated (each VM as its evacuate setting says, B refuses new VMs) and restored. A link cut
+// mid-migration ends it on the source within seconds, and the target drops the arrival alone.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -287,4 +288,56 @@ describe('moving VMs between the hosts of a cluster', () => {
     const t2 = await waitFor('the count back on B', async () => ticks(await serial(B, 'mover')).at(-1) ?? null);
     expect(t2.up).toBeGreaterThanOrEqual(t.up);
   }, 600_000);
+
+  it('a link cut mid-migration: the source gives up and the guest runs on there; the target drops the arrival', async () => {
+    // a slow link to C (so that the move is still copying when the cable is pulled), then no link
+    execFileSync('tc', ['qdisc', 'add', 'dev', C.veth, 'root', 'tbf', 'rate', '2mbit', 'burst', '32kbit', 'latency', '400ms']);
+    let cut = false;
+    const watchB = await ControlClient.connect(dataLayout(B.data).controlSocket, B.data);
+    try {
+      const copying = new Promise<void>((resolve) =>
+        watchB.on('migration.progress', (p) => {
+          if (p.vmId === moverId && p.ramTransferred > 1024 * 1024) resolve();
+        }),
+      );
+      await watchB.call('events.subscribe', {});
+      const started = Date.now();
+      const move = corral(B.data, ['vm', 'migrate', 'mover', 'c']);
+      await copying;
+      ip('link', 'set', C.veth, 'down');
+      cut = true;
+      const failed = await move;
+      // well before TCP would give up (many minutes): a stalled stream, or a target that no longer answers
+      expect(Date.now() - started).toBeLessThan(150_000);
+      expect(failed.code).not.toBe(0);
+      expect(failed.stderr).toMatch(
+        /the migration of "mover" to c failed: (the migration stream made no progress for 30 s|the target host has not answered for \d+ s).*; it runs here still/,
+      );
+      // the guest runs on at B, counting, one QEMU
+      const vm = await api(B, 'vm.get', { vm: 'mover' });
+      expect(vm.state).toBe('running');
+      const last = ticks(await serial(B, 'mover')).at(-1)!;
+      await waitFor('the count going on at B', async () => (ticks(await serial(B, 'mover')).at(-1)?.n ?? 0) > last.n, 30_000, 500);
+      expect(qemus(B, moverId)).toEqual([vm.pid]);
+      // C, still cut off, drops the arrival by itself once its source has gone quiet
+      const arriving = async () => (await list(C)).some((v) => v.id === moverId && v.state === 'incoming');
+      await waitFor('C to drop the arrival', async () => !(await arriving()) && qemus(C, moverId).length === 0, 120_000, 1000);
+      const events = await api(C, 'events.list', { limit: 500 });
+      expect(events.map((e) => e.message)).toContainEqual(
+        expect.stringMatching(/^Arrival abandoned: its source host has not been heard from for 60 s/),
+      );
+    } finally {
+      watchB.close();
+      if (cut) ip('link', 'set', C.veth, 'up');
+      execFileSync('tc', ['qdisc', 'del', 'dev', C.veth, 'root']);
+    }
+    // the link back: every host lists the guest on b, where it runs
+    for (const h of HOSTS)
+      await waitFor(
+        `${h.name} to list mover on b`,
+        async () => (await list(h)).find((v) => v.name === 'mover')?.host?.name === 'b',
+        120_000,
+        1000,
+      );
+  }, 400_000);
 });

@@ -113,6 +113,8 @@ export const migrationMethods = {
   'migration.prepareIncoming': { args: PrepareIncomingArgs, result: PrepareIncomingResult },
   /** Target side, once the source's migration completed: the VM runs here now (or is stopped here, offline). */
   'migration.finishIncoming': { args: z.object({ vm: VmId, live: z.boolean() }), result: VmInfo },
+  /** Target side: the source is still moving the VM; an arrival not touched for a minute is dropped. */
+  'migration.touchIncoming': { args: z.object({ vm: VmId }), result: z.object({ ok: z.literal(true) }) },
   /** Target side: removes an incoming VM and everything made for it; refused once it runs here. */
   'migration.abortIncoming': { args: z.object({ vm: VmId }), result: z.object({ aborted: z.boolean() }) },
 } as const;

@@ -8,6 +8,7 @@ export const LOCAL_ONLY: Partial<Record<MethodName, string>> = {
   // the target's side of a migration: `vm` is the arriving VM here, not one to look up
   'migration.finishIncoming': 'the target side of a migration',
   'migration.abortIncoming': 'the target side of a migration',
+  'migration.touchIncoming': 'the target side of a migration',
   // streams bound to the caller's session, relayed to the owner by host/remote-consoles.ts
   'serial.attach': 'a console stream to this session',
   'serial.detach': 'a console stream to this session',

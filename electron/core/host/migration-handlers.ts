@@ -24,7 +24,8 @@ type MigrationMethods =
   | 'migration.checkIncoming'
   | 'migration.prepareIncoming'
   | 'migration.finishIncoming'
-  | 'migration.abortIncoming';
+  | 'migration.abortIncoming'
+  | 'migration.touchIncoming';
 
 export interface Migration {
   handlers: Pick<Handlers, MigrationMethods>;
@@ -91,6 +92,7 @@ export function migrationFor(
       'migration.prepareIncoming': (a) => incoming.prepare(a),
       'migration.finishIncoming': (a) => incoming.finish(a),
       'migration.abortIncoming': (a) => incoming.abort(a.vm),
+      'migration.touchIncoming': async (a) => incoming.touch(a.vm),
     },
     onProgress: (fn) => outgoing.on('progress', fn),
     dropLeftovers: () => incoming.dropLeftovers(),

@@ -14,6 +14,8 @@ export async function copyToNbd(
   target: { host: string; port: number; index: number },
   credsDir: string,
   env = process.env,
+  /** Kills qemu-img: a target that stopped answering (its writes would block until TCP gives up). */
+  signal?: AbortSignal,
 ): Promise<void> {
   const tls = `tls-creds-x509,id=${MIGRATION_TLS},dir=${optValue(credsDir)},endpoint=client,verify-peer=on`;
   const dest = [
@@ -27,5 +29,6 @@ export async function copyToNbd(
   await run(qemuImgBinary(env), ['convert', '-n', '--object', tls, '-f', format, '--target-image-opts', file, dest], {
     env,
     maxBuffer: 1024 * 1024,
+    signal,
   });
 }

@@ -24,6 +24,7 @@ import type { Supervisor } from '../supervisor.js';
 import type { VmService } from '../vm-service.js';
 import { adoptHistory, forgetAdopted, type Adopted, type HistoryStores } from './history.js';
 import { tpmRefusal } from './refusals.js';
+import { ARRIVAL_IDLE_MS } from './lease.js';
 
 /** How long finish waits for this side of the stream to complete after the source's. */
 const LOAD_WAIT_MS = 30_000;
@@ -39,6 +40,8 @@ interface Arrival {
   /** The history that came with the VM (removed on abort); its uptime goes on at a live finish. */
   adopted: Adopted | null;
   startedAt: number | null;
+  /** Drops the arrival when its source stops touching it (lease.ts). */
+  idle: NodeJS.Timeout | null;
 }
 
 export interface IncomingDeps {
@@ -51,6 +54,8 @@ export interface IncomingDeps {
   creds: () => CredsSource | null;
   /** Where a moved VM's journal and statistics go. */
   history: HistoryStores;
+  /** How long an arrival waits for a touch from its source (tests shorten it). */
+  idleMs?: number;
 }
 
 export class IncomingMigrations {
@@ -82,6 +87,7 @@ export class IncomingMigrations {
       diskCount: a.config.disks.length,
       adopted: null,
       startedAt: a.history?.startedAt ?? null,
+      idle: null,
     };
     ensurePrivateDir(ctx.vmDir(a.id));
     let config: VmConfig = a.config;
@@ -100,6 +106,7 @@ export class IncomingMigrations {
     const h = a.history;
     let rec = ctx.vms.insert(a.id, a.name, config, now, h?.createdAt ?? now);
     this.arrivals.set(a.id, arrival);
+    this.touch(a.id);
     try {
       if (h) {
         // its past first, so that the journal reads in order
@@ -190,6 +197,35 @@ export class IncomingMigrations {
     }
     ctx.journal.host(rec, `Waiting for the ${a.live ? 'migration stream' : 'disks'} (pid ${machine.pid})`, 'incoming');
     return { migrationUri, nbd };
+  }
+
+  /**
+   * The source is still moving this VM (migration.touchIncoming): the arrival waits another
+   * ARRIVAL_IDLE_MS for it. One not touched that long is dropped, QEMU and all: its source died,
+   * or the link between the hosts was cut, and it would otherwise wait for ever.
+   */
+  touch(vmId: string): { ok: true } {
+    const arrival = this.arrivals.get(vmId);
+    if (!arrival) throw new CorralError('not-found', `no VM with id ${vmId} is arriving here`, 'vm');
+    if (arrival.idle) clearTimeout(arrival.idle);
+    const idleMs = this.d.idleMs ?? ARRIVAL_IDLE_MS;
+    arrival.idle = setTimeout(() => void this.abandon(vmId, arrival, idleMs), idleMs);
+    arrival.idle.unref();
+    return { ok: true };
+  }
+
+  private async abandon(vmId: string, arrival: Arrival, idleMs: number): Promise<void> {
+    const { ctx } = this.d;
+    const rec = ctx.vms.get(vmId);
+    if (!rec || this.arrivals.get(vmId) !== arrival) return;
+    await ctx.locks
+      .run(vmId, async () => {
+        // finished or aborted while this waited for the lock
+        if (this.arrivals.get(vmId) !== arrival || ctx.vms.get(vmId)?.state !== 'incoming') return;
+        ctx.journal.error(rec, `Arrival abandoned: its source host has not been heard from for ${Math.round(idleMs / 1000)} s`);
+        await this.undo(vmId);
+      })
+      .catch(() => undefined);
   }
 
   /**
@@ -287,6 +323,7 @@ export class IncomingMigrations {
     const { ctx } = this.d;
     const arrival = this.arrivals.get(vmId);
     this.arrivals.delete(vmId);
+    if (arrival?.idle) clearTimeout(arrival.idle);
     if (arrival?.machine) {
       arrival.machine.signal('SIGKILL');
       await arrival.machine.exited;

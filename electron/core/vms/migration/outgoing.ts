@@ -27,10 +27,14 @@ import type { VmService } from '../vm-service.js';
 import type { PeerClient, PeerConnector } from './peer.js';
 import { historyOf, type HistoryStores } from './history.js';
 import { tpmRefusal } from './refusals.js';
+import { TargetLease, within } from './lease.js';
+import { StallWatch } from './stall.js';
 
 const POLL_MS = 250;
 /** How often progress goes into the VM's journal (the live event is more frequent). */
 const JOURNAL_EVERY_MS = 5000;
+/** How long an abort may wait for the target: one that cannot be reached drops the arrival itself (lease.ts). */
+const ABORT_WAIT_MS = 10_000;
 
 export interface OutgoingDeps {
   ctx: VmContext;
@@ -112,22 +116,29 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
       history: historyOf(this.d.history, recordOf(ctx, rec.id), this.d.here(), ctx.clock.now()),
     });
     let downtimeMs: number | null = null;
+    // a target that stops answering ends the move (an offline copy is killed at once)
+    const lease = new TargetLease(peer, rec.id);
+    const lost = new AbortController();
+    lease.start(() => lost.abort());
     try {
-      if (live) downtimeMs = await this.sendLive(rec, a, prep, ca!, flight, peer);
+      if (live) downtimeMs = await this.sendLive(rec, a, prep, ca!, flight, peer, lease);
       else {
-        if (storage === 'local') await this.copyDisks(rec, prep, ca!);
+        if (storage === 'local') await this.copyDisks(rec, prep, ca!, lost.signal, lease);
         if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
         await peer.call('migration.finishIncoming', { vm: rec.id, live: false });
       }
     } catch (err) {
       const why = (err as Error).message;
-      if (!(err instanceof Switched)) await peer.call('migration.abortIncoming', { vm: rec.id }).catch(() => undefined);
+      if (!(err instanceof Switched))
+        await within(ABORT_WAIT_MS, peer.call('migration.abortIncoming', { vm: rec.id })).catch(() => undefined);
       ctx.journal.error(recordOf(ctx, rec.id), `Migration to ${a.to} failed: ${why}`);
       if (err instanceof Switched) throw err;
       const code = err instanceof CorralError ? err.code : 'failed';
       const stays = live ? '; it runs here still' : '; it stays here';
       if (flight.cancelled) throw new CorralError(code, `the migration of "${rec.name}" was cancelled${stays}`);
       throw new CorralError(code, `the migration of "${rec.name}" to ${a.to} failed: ${why}${stays}`);
+    } finally {
+      lease.stop();
     }
     const totalMs = Date.now() - started;
     // it runs (or is kept) on the target now: only the record and this host's copies go
@@ -156,6 +167,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     ca: CredsSource,
     flight: Flight,
     peer: PeerClient,
+    lease: TargetLease,
   ): Promise<number | null> {
     const { ctx } = this.d;
     const run = ctx.registry.get(rec.id);
@@ -189,14 +201,14 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
           await m.addNbdTarget(i, prep.nbd.host, prep.nbd.port);
           await m.mirror(i, diskNode(i));
         }
-        await this.waitMirrorsReady(m, disks, flight, progress);
+        await this.waitMirrorsReady(m, disks, flight, progress, lease);
       }
       if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
       await m.setCapabilities({ 'auto-converge': true });
       await m.setParameters({ tlsCreds: MIGRATION_TLS, downtimeLimitMs: a.maxDowntimeMs });
       migrating = true;
       await m.migrate(prep.migrationUri!);
-      const info = await this.waitMigrated(m, flight, progress, mirrored > 0);
+      const info = await this.waitMigrated(m, flight, progress, mirrored > 0, lease);
       completed = true;
       // the source is paused for good now; a ready mirror ends with the target a consistent copy
       for (let i = 0; i < mirrored; i++) await m.cancelJob(mirrorJob(i));
@@ -224,7 +236,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     try {
       await peer.call('migration.finishIncoming', { vm: rec.id, live: true });
     } catch (err) {
-      const aborted = await peer.call('migration.abortIncoming', { vm: rec.id }).catch(() => null);
+      const aborted = await within(ABORT_WAIT_MS, peer.call('migration.abortIncoming', { vm: rec.id })).catch(() => null);
       if (aborted) {
         await run.machine.qmp.cont();
         ctx.journal.note(recordOf(ctx, rec.id), 'The target did not take the guest: it runs here again');
@@ -249,9 +261,17 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     await m.delTlsCreds().catch(() => undefined);
   }
 
-  private async waitMirrorsReady(m: MigrationCommands, disks: number, flight: Flight, progress: ProgressReporter): Promise<void> {
+  private async waitMirrorsReady(
+    m: MigrationCommands,
+    disks: number,
+    flight: Flight,
+    progress: ProgressReporter,
+    lease: TargetLease,
+  ): Promise<void> {
+    const stall = new StallWatch('the copy of the disks');
     for (;;) {
       if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
+      lease.check();
       const jobs = await m.queryJobs();
       const ours = Array.from({ length: disks }, (_, i) => jobs.find((j) => j.device === mirrorJob(i)));
       const gone = ours.findIndex((j) => !j || j.status === 'concluded' || j.status === 'aborting');
@@ -259,14 +279,24 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
       progress.disks(ours as BlockJob[]);
       progress.report('disks', null);
       if (ours.every((j) => j!.ready)) return;
+      stall.check(...ours.map((j) => j!.offset));
       await sleep(POLL_MS);
     }
   }
 
-  private async waitMigrated(m: MigrationCommands, flight: Flight, progress: ProgressReporter, mirrors: boolean): Promise<MigrationInfo> {
+  private async waitMigrated(
+    m: MigrationCommands,
+    flight: Flight,
+    progress: ProgressReporter,
+    mirrors: boolean,
+    lease: TargetLease,
+  ): Promise<MigrationInfo> {
+    const stall = new StallWatch('the migration stream');
     for (;;) {
+      lease.check();
       const info = await m.query();
-      if (mirrors) progress.disks((await m.queryJobs()).filter((j) => j.device.startsWith('mig-mirror')));
+      const jobs = mirrors ? (await m.queryJobs()).filter((j) => j.device.startsWith('mig-mirror')) : [];
+      if (mirrors) progress.disks(jobs);
       switch (info.status) {
         case 'completed':
           return info;
@@ -276,6 +306,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
           throw new CorralError('conflict', flight.cancelled ? 'cancelled by the user' : 'the migration was cancelled');
       }
       if (flight.cancelled) await m.cancel().catch(() => undefined);
+      else stall.check(info.ram?.transferred ?? 0, ...jobs.map((j) => j.offset));
       progress.report(info.status === 'device' || info.status === 'pre-switchover' ? 'switch-over' : 'memory', info);
       await sleep(POLL_MS);
     }
@@ -290,14 +321,25 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
   }
 
   /** An offline move with local storage: each disk written into the target's NBD export. */
-  private async copyDisks(rec: VmRecord, prep: PrepareIncomingResult, ca: CredsSource): Promise<void> {
+  private async copyDisks(
+    rec: VmRecord,
+    prep: PrepareIncomingResult,
+    ca: CredsSource,
+    lost: AbortSignal,
+    lease: TargetLease,
+  ): Promise<void> {
     const { ctx } = this.d;
     const creds = ctx.driver.scratchDir();
     try {
       await writeCreds(creds.dir, ca, 'client', [], rec.name);
       for (const [i, d] of rec.config.disks.entries()) {
         ctx.journal.note(rec, `Copying disk ${i} to the target`);
-        await copyToNbd(d.path, d.format, { host: prep.nbd!.host, port: prep.nbd!.port, index: i }, creds.dir, ctx.env);
+        await copyToNbd(d.path, d.format, { host: prep.nbd!.host, port: prep.nbd!.port, index: i }, creds.dir, ctx.env, lost).catch(
+          (err: Error) => {
+            lease.check();
+            throw err;
+          },
+        );
       }
     } finally {
       creds.remove();
