@@ -54,8 +54,6 @@ export interface IncomingDeps {
   creds: () => CredsSource | null;
   /** Where a moved VM's journal and statistics go. */
   history: HistoryStores;
-  /** How long an arrival waits for a touch from its source (tests shorten it). */
-  idleMs?: number;
 }
 
 export class IncomingMigrations {
@@ -208,13 +206,12 @@ export class IncomingMigrations {
     const arrival = this.arrivals.get(vmId);
     if (!arrival) throw new CorralError('not-found', `no VM with id ${vmId} is arriving here`, 'vm');
     if (arrival.idle) clearTimeout(arrival.idle);
-    const idleMs = this.d.idleMs ?? ARRIVAL_IDLE_MS;
-    arrival.idle = setTimeout(() => void this.abandon(vmId, arrival, idleMs), idleMs);
+    arrival.idle = setTimeout(() => void this.abandon(vmId, arrival), ARRIVAL_IDLE_MS);
     arrival.idle.unref();
     return { ok: true };
   }
 
-  private async abandon(vmId: string, arrival: Arrival, idleMs: number): Promise<void> {
+  private async abandon(vmId: string, arrival: Arrival): Promise<void> {
     const { ctx } = this.d;
     const rec = ctx.vms.get(vmId);
     if (!rec || this.arrivals.get(vmId) !== arrival) return;
@@ -222,7 +219,7 @@ export class IncomingMigrations {
       .run(vmId, async () => {
         // finished or aborted while this waited for the lock
         if (this.arrivals.get(vmId) !== arrival || ctx.vms.get(vmId)?.state !== 'incoming') return;
-        ctx.journal.error(rec, `Arrival abandoned: its source host has not been heard from for ${Math.round(idleMs / 1000)} s`);
+        ctx.journal.error(rec, `Arrival abandoned: its source host has not been heard from for ${ARRIVAL_IDLE_MS / 1000} s`);
         await this.undo(vmId);
       })
       .catch(() => undefined);
