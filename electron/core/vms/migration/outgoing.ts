@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Args, MigrateResult, MigrationProgress, MigrationStorage, PrepareIncomingResult } from '../../api/contract.js';
 import { CorralError } from '../../api/dispatcher.js';
 import { isRunning } from '../../api/rules.js';
-import { MiB } from '../../api/units.js';
 import { diskNode } from '../../qemu/ids.js';
 import { imageVirtualSize } from '../../qemu/img.js';
 import {
@@ -29,10 +28,9 @@ import { historyOf, type HistoryStores } from './history.js';
 import { tpmRefusal } from './refusals.js';
 import { TargetLease, within } from './lease.js';
 import { StallWatch } from './stall.js';
+import { ProgressReporter } from './progress.js';
 
 const POLL_MS = 250;
-/** How often progress goes into the VM's journal (the live event is more frequent). */
-const JOURNAL_EVERY_MS = 5000;
 /** How long an abort may wait for the target: one that cannot be reached drops the arrival itself (lease.ts). */
 const ABORT_WAIT_MS = 10_000;
 
@@ -352,56 +350,4 @@ class Switched extends CorralError {
   constructor(message: string) {
     super('failed', message);
   }
-}
-
-/** Turns QEMU's figures into progress events, and a journal line now and then. */
-class ProgressReporter {
-  private diskDone = 0;
-  private diskTotal = 0;
-  private lastJournal = 0;
-
-  constructor(
-    private readonly rec: VmRecord,
-    /** The target, as the migration named it. */
-    private readonly to: string,
-    private readonly emit: (p: MigrationProgress) => void,
-    private readonly note: (message: string) => void,
-  ) {}
-
-  disks(jobs: BlockJob[]): void {
-    this.diskDone = jobs.reduce((s, j) => s + j.offset, 0);
-    this.diskTotal = jobs.reduce((s, j) => s + j.len, 0);
-  }
-
-  report(phase: MigrationProgress['phase'], info: MigrationInfo | null): void {
-    const ram = info?.ram;
-    const p: MigrationProgress = {
-      vmId: this.rec.id,
-      vmName: this.rec.name,
-      to: this.to,
-      phase,
-      ramTransferred: ram?.transferred ?? 0,
-      ramRemaining: ram?.remaining ?? 0,
-      ramTotal: ram?.total ?? 0,
-      diskTransferred: this.diskDone,
-      diskTotal: this.diskTotal,
-      mbps: ram?.mbps ?? 0,
-      expectedDowntimeMs: info?.['expected-downtime'] ?? null,
-    };
-    this.emit(p);
-    const now = Date.now();
-    if (phase === 'failed' || now - this.lastJournal < JOURNAL_EVERY_MS) return;
-    this.lastJournal = now;
-    this.note(describeProgress(p));
-  }
-}
-
-export function describeProgress(p: MigrationProgress): string {
-  const mib = (n: number) => `${Math.round(n / MiB)} MiB`;
-  const parts = [`Migration: ${p.phase}`];
-  if (p.diskTotal) parts.push(`disks ${mib(p.diskTransferred)} of ${mib(p.diskTotal)}`);
-  if (p.ramTotal) parts.push(`RAM ${mib(p.ramTransferred)} sent, ${mib(p.ramRemaining)} left of ${mib(p.ramTotal)}`);
-  if (p.mbps) parts.push(`${Math.round(p.mbps)} Mbit/s`);
-  if (p.expectedDowntimeMs !== null) parts.push(`expected pause ${p.expectedDowntimeMs} ms`);
-  return parts.join(', ');
 }
