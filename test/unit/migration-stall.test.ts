@@ -43,13 +43,12 @@ describe('the lease on the target', () => {
     const p = peer(up);
     let now = Date.now();
     const lease = new TargetLease(p, 'vm-1', 3 * TOUCH_EVERY_MS, () => now);
-    let lost = 0;
     const tick = async () => {
       now += TOUCH_EVERY_MS;
       // the interval's touch, run by hand on the fake clock
       await (lease as unknown as { touch(): Promise<void> }).touch();
     };
-    lease.start(() => lost++);
+    lease.start();
     try {
       await tick();
       await tick();
@@ -62,33 +61,32 @@ describe('the lease on the target', () => {
       up.on = true;
       await tick();
       expect(() => lease.check()).not.toThrow();
-      expect(lost).toBe(0);
+      expect(lease.signal.aborted).toBe(false);
     } finally {
       lease.stop();
     }
   });
 
-  it('calls back once when touches go unanswered for the limit', async () => {
-    const p = peer({ on: false });
+  it('aborts its signal when touches go unanswered for the limit, and fails a call guarded by it', async () => {
     let now = Date.now();
-    const lease = new TargetLease(
-      { ...p, call: (() => Promise.reject(new Error('cut'))) as PeerClient['call'] },
-      'vm-1',
-      10_000,
-      () => now,
-    );
-    let lost = 0;
-    lease.start(() => lost++);
+    const cut: PeerClient = {
+      address: '10.0.0.2',
+      call: (() => Promise.reject(new Error('cut'))) as PeerClient['call'],
+      close: () => undefined,
+    };
+    const lease = new TargetLease(cut, 'vm-1', 10_000, () => now);
+    lease.start();
     const touch = () => (lease as unknown as { touch(): Promise<void> }).touch();
+    const finish = lease.guard(new Promise(() => undefined));
     try {
       now += 5000;
       await touch();
-      expect(lost).toBe(0);
+      expect(lease.signal.aborted).toBe(false);
       now += 5000;
       await touch();
-      now += 5000;
-      await touch();
-      expect(lost).toBe(1);
+      expect(lease.signal.aborted).toBe(true);
+      await expect(finish).rejects.toThrow(/the target host has not answered for 10 s/);
+      await expect(lease.guard(Promise.resolve(1))).rejects.toThrow(/has not answered/);
     } finally {
       lease.stop();
     }

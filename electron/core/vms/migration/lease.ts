@@ -13,11 +13,11 @@ const TOUCH_TIMEOUT_MS = 10_000;
 /** The target drops an arrival its source has not touched for this long: twice the source's own limit. */
 export const ARRIVAL_IDLE_MS = 2 * STALL_MS;
 
-/** The source's side: touches the arrival until stopped; `lost` says when the target stopped answering. */
+/** The source's side: touches the arrival until stopped; `signal` aborts when the target stopped answering. */
 export class TargetLease {
   private lastAnswer: number;
   private timer: NodeJS.Timeout | null = null;
-  private onLost: (() => void) | null = null;
+  private readonly lost = new AbortController();
 
   constructor(
     private readonly peer: PeerClient,
@@ -28,9 +28,12 @@ export class TargetLease {
     this.lastAnswer = now();
   }
 
-  /** Starts touching; `onLost` runs once, when no touch has been answered for the limit. */
-  start(onLost: () => void): void {
-    this.onLost = onLost;
+  /** Aborted once no touch has been answered for the limit. */
+  get signal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  start(): void {
     this.timer = setInterval(() => void this.touch(), TOUCH_EVERY_MS);
     this.timer.unref();
   }
@@ -38,7 +41,6 @@ export class TargetLease {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.onLost = null;
   }
 
   /** Throws once the target has not answered for the limit. */
@@ -48,6 +50,22 @@ export class TargetLease {
         'failed',
         `the target host has not answered for ${Math.round(this.silentFor() / 1000)} s: the link to it or the host failed`,
       );
+  }
+
+  /** `p`, unless the target is lost first: a call to it whose answer may never come. */
+  guard<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onLost = () => {
+        try {
+          this.check();
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      p.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', onLost));
+      if (this.signal.aborted) onLost();
+      else this.signal.addEventListener('abort', onLost, { once: true });
+    });
   }
 
   private silentFor(): number {
@@ -62,11 +80,7 @@ export class TargetLease {
     } catch {
       // unanswered: counted by silentFor
     }
-    if (this.onLost && this.silentFor() >= this.limitMs) {
-      const lost = this.onLost;
-      this.onLost = null;
-      lost();
-    }
+    if (!this.lost.signal.aborted && this.silentFor() >= this.limitMs) this.lost.abort();
   }
 }
 

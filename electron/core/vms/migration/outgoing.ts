@@ -116,12 +116,11 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
     let downtimeMs: number | null = null;
     // a target that stops answering ends the move (an offline copy is killed at once)
     const lease = new TargetLease(peer, rec.id);
-    const lost = new AbortController();
-    lease.start(() => lost.abort());
+    lease.start();
     try {
       if (live) downtimeMs = await this.sendLive(rec, a, prep, ca!, flight, peer, lease);
       else {
-        if (storage === 'local') await this.copyDisks(rec, prep, ca!, lost.signal, lease);
+        if (storage === 'local') await this.copyDisks(rec, prep, ca!, lease);
         if (flight.cancelled) throw new CorralError('conflict', 'cancelled by the user');
         await peer.call('migration.finishIncoming', { vm: rec.id, live: false });
       }
@@ -212,7 +211,7 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
       for (let i = 0; i < mirrored; i++) await m.cancelJob(mirrorJob(i));
       await this.waitJobsGone(m);
       for (let i = 0; i < mirrored; i++) await m.delNode(nbdTargetNode(i)).catch(() => undefined);
-      await this.switchOver(rec, run, peer);
+      await this.switchOver(rec, run, peer, lease);
       progress.report('done', info);
       return info.downtime ?? null;
     } catch (err) {
@@ -229,10 +228,11 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
    * did not take it and says so (abort), the guest resumes here; if the target cannot say, it
    * stays paused here and the error says so.
    */
-  private async switchOver(rec: VmRecord, run: RunningVm, peer: PeerClient): Promise<void> {
+  private async switchOver(rec: VmRecord, run: RunningVm, peer: PeerClient, lease: TargetLease): Promise<void> {
     const { ctx } = this.d;
     try {
-      await peer.call('migration.finishIncoming', { vm: rec.id, live: true });
+      // unanswered, the target may or may not run the guest: the abort below tells which
+      await lease.guard(peer.call('migration.finishIncoming', { vm: rec.id, live: true }));
     } catch (err) {
       const aborted = await within(ABORT_WAIT_MS, peer.call('migration.abortIncoming', { vm: rec.id })).catch(() => null);
       if (aborted) {
@@ -319,20 +319,14 @@ export class OutgoingMigrations extends EventEmitter<{ progress: [MigrationProgr
   }
 
   /** An offline move with local storage: each disk written into the target's NBD export. */
-  private async copyDisks(
-    rec: VmRecord,
-    prep: PrepareIncomingResult,
-    ca: CredsSource,
-    lost: AbortSignal,
-    lease: TargetLease,
-  ): Promise<void> {
+  private async copyDisks(rec: VmRecord, prep: PrepareIncomingResult, ca: CredsSource, lease: TargetLease): Promise<void> {
     const { ctx } = this.d;
     const creds = ctx.driver.scratchDir();
     try {
       await writeCreds(creds.dir, ca, 'client', [], rec.name);
       for (const [i, d] of rec.config.disks.entries()) {
         ctx.journal.note(rec, `Copying disk ${i} to the target`);
-        await copyToNbd(d.path, d.format, { host: prep.nbd!.host, port: prep.nbd!.port, index: i }, creds.dir, ctx.env, lost).catch(
+        await copyToNbd(d.path, d.format, { host: prep.nbd!.host, port: prep.nbd!.port, index: i }, creds.dir, ctx.env, lease.signal).catch(
           (err: Error) => {
             lease.check();
             throw err;
