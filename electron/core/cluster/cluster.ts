@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type https from 'node:https';
-import { Etcd3, type Lease } from 'etcd3';
+import { Etcd3 } from 'etcd3';
+import { HostLease } from './host-lease.js';
 import type { ClusterStatus, JoinTicket } from '../api/cluster-schemas.js';
 import type { ResponseMessage } from '../api/contract.js';
 import { EvacuationProgress } from '../api/evacuation-schemas.js';
@@ -44,8 +45,6 @@ export interface ClusterDeps {
   etcdBinary?: string;
 }
 
-/** Seconds a host's lease lives without renewal: its VMs are then marked not reporting. */
-const LEASE_TTL = 10;
 const ALIVE_EVERY_MS = 5000;
 /** Changes of VMs within this long go out in one publication of the host's room. */
 const ALIVE_SOON_MS = 100;
@@ -65,7 +64,7 @@ export class Cluster {
   /** High availability: the host's HA lease and fencer, the leader loop, failover targets. */
   readonly ha: HaHost;
   private member: EtcdMember | null = null;
-  private lease!: Lease;
+  private lease!: HostLease;
   private servers: https.Server[] = [];
   private aliveTimer: NodeJS.Timeout | null = null;
   private aliveDue: NodeJS.Timeout | null = null;
@@ -82,7 +81,7 @@ export class Cluster {
       this.etcd,
       { id: config.hostId, name: config.name },
       deps.vms,
-      () => this.lease,
+      () => this.lease.current(),
       (id) => this.directory.nameOf(id),
       (s) => deps.log(s),
     );
@@ -141,7 +140,7 @@ export class Cluster {
     await this.ready();
     await this.learnEndpoints();
     if (first) await first(this);
-    this.lease = this.newLease();
+    this.lease = new HostLease(this.etcd, () => this.putAlive().then(() => this.inventory.publishAll()), deps.log);
     await this.putAlive();
     await this.directory.start();
     await this.maintenance.start();
@@ -201,19 +200,6 @@ export class Cluster {
     if (urls.length) this.config.endpoints = [...new Set([...own, ...urls])];
   }
 
-  private newLease(): Lease {
-    const lease = this.etcd.lease(LEASE_TTL, { autoKeepAlive: true });
-    lease.on('lost', (err) => {
-      if (this.closed) return;
-      this.deps.log(`cluster: lease lost (${err.message}); publishing again with a new one`);
-      this.lease = this.newLease();
-      void this.putAlive()
-        .then(() => this.inventory.publishAll())
-        .catch((e: Error) => this.deps.log(`cluster: ${e.message}`));
-    });
-    return lease;
-  }
-
   /** A live migration by the VM's own host: this one through its dispatcher, another over the peer API. */
   private async migrate(from: string, vm: string, to: string): Promise<unknown> {
     if (from !== this.config.hostId) return await this.peers.call(from, 'vm.migrate', { vm, to });
@@ -224,7 +210,7 @@ export class Cluster {
 
   private async putAlive(): Promise<void> {
     const alive: HostAlive = { at: Date.now(), ...this.deps.capacity(), cannotRun: this.ha.balancing.cannotRun() };
-    await this.lease.put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
+    await this.lease.current().put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
   }
 
   private readonly aliveSoon = (): void => {
@@ -313,7 +299,7 @@ export class Cluster {
     }
     await this.etcd.delete().prefix(keys.inventoryOf(me));
     await this.etcd.delete().key(keys.host(me));
-    await this.lease.revoke().catch(() => undefined);
+    await this.lease.revoke();
     await this.ha.close(true);
     if (this.member) {
       const list = await this.etcd.cluster.memberList({});
@@ -342,7 +328,7 @@ export class Cluster {
     await within(3000, this.evacuations.close());
     await within(3000, this.migrations.close());
     this.peers.close();
-    this.lease?.release();
+    this.lease?.close();
     this.etcd.close();
     await this.member?.stop();
   }
