@@ -305,8 +305,10 @@ describe('moving VMs between the hosts of a cluster', () => {
       const move = corral(B.data, ['vm', 'migrate', 'mover', 'c']);
       await copying;
       ip('link', 'set', C.veth, 'down');
+      const cutAt = Date.now();
       cut = true;
       const failed = await move;
+      const gaveUp = Date.now() - cutAt;
       // well before TCP would give up (many minutes): a stalled stream, or a target that no longer answers
       expect(Date.now() - started).toBeLessThan(150_000);
       expect(failed.code).not.toBe(0);
@@ -322,6 +324,7 @@ describe('moving VMs between the hosts of a cluster', () => {
       // C, still cut off, drops the arrival by itself once its source has gone quiet
       const arriving = async () => (await list(C)).some((v) => v.id === moverId && v.state === 'incoming');
       await waitFor('C to drop the arrival', async () => !(await arriving()) && qemus(C, moverId).length === 0, 120_000, 1000);
+      console.log(`link cut: b gave up ${gaveUp / 1000} s after the cut, c dropped the arrival ${(Date.now() - cutAt) / 1000} s after it`);
       const events = await api(C, 'events.list', { limit: 500 });
       expect(events.map((e) => e.message)).toContainEqual(
         expect.stringMatching(/^Arrival abandoned: its source host has not been heard from for 60 s/),
