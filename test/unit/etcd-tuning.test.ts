@@ -1,0 +1,15 @@
+// The flags every etcd member runs with: Corral's liveness writes must not grow etcd's history
+// without bound (etcd 3.4 compacts nothing unless told to).
+import { describe, expect, it } from 'vitest';
+import { etcdTuningArgs } from '../../electron/core/cluster/etcd-tuning';
+
+describe('etcd tuning', () => {
+  it('compacts history older than a day, and keeps the heartbeat within the election timeout', () => {
+    const args = etcdTuningArgs();
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    expect(flag('--auto-compaction-mode')).toBe('periodic');
+    expect(flag('--auto-compaction-retention')).toBe('24h');
+    // etcd refuses an election timeout under five heartbeats
+    expect(Number(flag('--election-timeout'))).toBeGreaterThanOrEqual(5 * Number(flag('--heartbeat-interval')));
+  });
+});
