@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArgsIn, ClusterStatus, JoinTicket, MethodName, MigrationProgress, Result, VmInfo } from '../../electron/core/api/contract';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { ControlClient } from '../../electron/cli/client';
+import { findFencer } from '../../electron/core/ha/fencer/client';
+import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
 import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral } from './serve-process';
 
@@ -113,6 +115,8 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
+  // each host's fencer outlives its serve by design: found by pidfile, ended after the hosts
+  const fencers = HOSTS.map((h) => findFencer(fencerFiles(path.join(h.data, 'ha'))));
   for (const h of HOSTS) {
     const child = h.serve;
     if (!child || child.exitCode !== null) continue;
@@ -132,6 +136,7 @@ afterAll(async () => {
   }
   tryIp('link', 'del', BRIDGE);
   fs.rmSync(shared, { recursive: true, force: true });
+  for (const pid of fencers) if (pid) process.kill(pid, 'SIGKILL');
 }, 120_000);
 
 describe('moving VMs between the hosts of a cluster', () => {
