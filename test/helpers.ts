@@ -43,6 +43,23 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
   }
 }
 
+/**
+ * Ends every process whose argv names a file under `dataDir`: the guests, and the fencer, that
+ * outlive a stopped `corral serve` by design. For a test's afterAll, once its hosts are stopped.
+ */
+export function endProcessesOf(dataDir: string): void {
+  const under = `${fs.realpathSync(dataDir)}/`;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.includes(under))) process.kill(Number(d), 'SIGKILL');
+    } catch {
+      // raced with an exiting process
+    }
+  }
+}
+
 /** PIDs of QEMU processes whose argv names this pidfile (i.e. belong to one VM). */
 export function qemuPidsFor(pidFile: string): number[] {
   const pids: number[] = [];

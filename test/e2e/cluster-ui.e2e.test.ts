@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers';
+import { endProcessesOf, tempDir, waitFor } from '../helpers';
 import { launchChromium } from '../browser';
 import { ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
@@ -38,6 +38,7 @@ describe('the cluster in the browser', () => {
     for (const api of apis) api.close();
     await browser?.close();
     for (const s of serves) await s.stop();
+    for (const d of dirs) endProcessesOf(d);
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   }, 120_000);
 

@@ -14,7 +14,7 @@ import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '../../electron/core/api/contract';
 import { launchChromium } from '../browser';
-import { BOOT_MS, FIXTURE, freePort, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, endProcessesOf, FIXTURE, freePort, tempDir, waitFor } from '../helpers';
 import { corral, ServeProcess } from '../integration/serve-process';
 import { WsApi } from '../integration/ws-client';
 
@@ -76,6 +76,7 @@ describe('the Network tab', () => {
     api?.close();
     await browser?.close();
     await serve?.stop();
+    if (dataDir) endProcessesOf(dataDir);
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
