@@ -158,6 +158,10 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     const at = hostOfInventoryKey(key);
     if (!at || at.hostId === this.self.id) return;
     const vm = JSON.parse(value) as ClusterVm;
+    // the host a guest just left publishes its end after the new host published it running:
+    // stale for every other host, where it would show the guest stopped for a moment
+    const cur = this.remote.get(vm.id);
+    if (vm.lastExit?.reason === 'migrated' && cur && cur.host.id !== at.hostId) return;
     this.remote.set(vm.id, vm);
     this.emit('changed', vm);
   }
