@@ -104,7 +104,6 @@ export class IncomingMigrations {
     const h = a.history;
     let rec = ctx.vms.insert(a.id, a.name, config, now, h?.createdAt ?? now);
     this.arrivals.set(a.id, arrival);
-    this.touch(a.id);
     try {
       if (h) {
         // its past first, so that the journal reads in order
@@ -113,8 +112,12 @@ export class IncomingMigrations {
         rec = recordOf(ctx, rec.id);
       }
       ctx.journal.transition(rec, 'incoming', null, `Arriving from another host (${a.live ? 'live' : 'offline'}, ${a.storage} storage)`);
-      if (!needsQemu) return { migrationUri: null, nbd: null };
-      return await ctx.locks.run(a.id, () => this.launch(recordOf(ctx, a.id), a, ca!, arrival));
+      const made = needsQemu
+        ? await ctx.locks.run(a.id, () => this.launch(recordOf(ctx, a.id), a, ca!, arrival))
+        : { migrationUri: null, nbd: null };
+      // the source's touches begin once it has this answer: a slow launch is not idle time
+      this.touch(a.id);
+      return made;
     } catch (err) {
       await this.undo(a.id);
       throw err;
