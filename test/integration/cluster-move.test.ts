@@ -11,9 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArgsIn, ClusterStatus, JoinTicket, MethodName, MigrationProgress, Result, VmInfo } from '../../electron/core/api/contract';
 import { dataLayout, vmFiles } from '../../electron/core/paths';
 import { ControlClient } from '../../electron/cli/client';
-import { findFencer } from '../../electron/core/ha/fencer/client';
-import { fencerFiles } from '../../electron/core/ha/fencer/protocol';
-import { BOOT_MS, CLI, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
+import { BOOT_MS, CLI, endProcessesOf, FIXTURE, FIXTURE_DIR, qemuPidsFor, tempDir, waitFor } from '../helpers';
 import { corral } from './serve-process';
 
 // a subnet and interface names of this run's own (names are at most 15 characters)
@@ -115,8 +113,6 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
-  // each host's fencer outlives its serve by design: found by pidfile, ended after the hosts
-  const fencers = HOSTS.map((h) => findFencer(fencerFiles(path.join(h.data, 'ha'))));
   for (const h of HOSTS) {
     const child = h.serve;
     if (!child || child.exitCode !== null) continue;
@@ -126,17 +122,14 @@ afterAll(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
   for (const h of HOSTS) {
-    const vmsDir = path.join(h.data, 'vms');
-    if (fs.existsSync(vmsDir))
-      for (const id of fs.readdirSync(vmsDir))
-        for (const pid of qemuPidsFor(path.join(vmsDir, id, 'run', 'qemu.pid'))) process.kill(pid, 'SIGKILL');
+    // guests and the fencer outlive a stopped serve by design
+    endProcessesOf(h.data);
     tryIp('netns', 'del', h.ns);
     tryIp('link', 'del', h.veth);
     fs.rmSync(h.data, { recursive: true, force: true });
   }
   tryIp('link', 'del', BRIDGE);
   fs.rmSync(shared, { recursive: true, force: true });
-  for (const pid of fencers) if (pid) process.kill(pid, 'SIGKILL');
 }, 120_000);
 
 describe('moving VMs between the hosts of a cluster', () => {
