@@ -29,6 +29,8 @@ export const HA_TTL_SEC = 10;
 /** The fencer acts this long before the earliest expiry: 2 s promised, the rest for a late timer. */
 export const HA_MARGIN_MS = 3000;
 const TICK_MS = 1000;
+/** A host that does not lead reads the configs again this often (in ticks), in case their watch stalled. */
+const REREAD_TICKS = 30;
 const MAX_START_TRIES = 3;
 
 export interface HaHostDeps {
@@ -268,15 +270,20 @@ export class HaHost implements HaCluster {
   }
 
   /**
-   * The HA leases as etcd has them now. The watch tells at once, but a watch stream can stall
-   * (seen for minutes on a loaded machine while a member was cut off) and a leader that missed
-   * a lease's end never moves that host's VMs: so the leader reads them again every few seconds.
+   * The HA leases and the VMs' configs as etcd has them now. The watches tell at once, but a
+   * watch stream can stall (seen for minutes on a loaded machine while a member was cut off) and
+   * a leader that missed a lease's end never moves that host's VMs: so the leader reads them
+   * again every few seconds, and every other host its configs now and then.
    */
-  private async rereadAlive(): Promise<void> {
+  private async reread(leading: boolean): Promise<void> {
     if (this.rereading) return; // one at a time: a read can hang as long as the watch did
     this.rereading = true;
     try {
-      const now = await this.d.etcd.getAll().prefix(keys.haAlive).strings();
+      const [now] = await Promise.all([
+        leading ? this.d.etcd.getAll().prefix(keys.haAlive).strings() : null,
+        this.d.inventory.rereadConfigs(),
+      ]);
+      if (!now) return;
       const ids = new Set(Object.keys(now).map((k) => k.slice(keys.haAlive.length)));
       for (const id of [...this.alive.keys()]) if (!ids.has(id)) this.aliveGone(id);
     } finally {
@@ -286,25 +293,20 @@ export class HaHost implements HaCluster {
   private rereading = false;
 
   private poke(): void {
-    if (++this.ticks % 5 === 0) void this.liveness.superviseFencer().catch((err: Error) => this.d.log(`ha: fencer: ${err.message}`));
-    if (this.ticks % 5 === 0 && this.leader.isLeader)
-      void this.rereadAlive().catch((err: Error) => this.d.log(`ha: reading the HA leases: ${err.message}`));
-    void this.refresh()
-      .then(() => this.leader.tick())
+    const t = ++this.ticks;
+    if (t % 5 === 0) void this.liveness.superviseFencer().catch((err: Error) => this.d.log(`ha: fencer: ${err.message}`));
+    const leading = this.leader.isLeader;
+    if ((leading && t % 5 === 0) || t % REREAD_TICKS === 0)
+      void this.reread(leading).catch((err: Error) => this.d.log(`ha: reading the HA leases and configs: ${err.message}`));
+    this.configs = this.d.inventory.configs();
+    void this.leader
+      .tick()
       .then(() => this.act())
       .then(() => this.balancing.tick())
       .catch((err: Error) => this.d.log(`ha: ${err.message}`));
   }
 
   private ticks = 0;
-  private refreshing: Promise<void> | null = null;
-  private refresh(): Promise<void> {
-    this.refreshing ??= this.d.inventory
-      .configs()
-      .then((c) => void (this.configs = c))
-      .finally(() => (this.refreshing = null));
-    return this.refreshing;
-  }
 
   private async readOwners(): Promise<void> {
     const all = await this.d.etcd.getAll().prefix(keys.haOwners).strings();
@@ -359,7 +361,7 @@ export class HaHost implements HaCluster {
     const from = this.d.directory.nameOf(f.from);
     try {
       if (!vms.ctx.vms.get(f.vmId)) {
-        const stored = this.configs.find((c) => c.vmId === f.vmId);
+        const stored = this.d.inventory.config(f.vmId) ?? (await this.d.inventory.readConfig(f.vmId));
         if (!stored) throw new Error('its config is not in the cluster');
         adoptHaVm(
           vms,

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import type { VmInfo } from '../api/contract.js';
 import type { Vms } from '../vms/index.js';
+import { ConfigCache } from './config-cache.js';
 import { hostOfInventoryKey, keys } from './keys.js';
 
 export interface VmHost {
@@ -30,6 +31,7 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
   /** VMs that ended here as migrated: their config and name are their new host's. */
   private readonly movedAway = new Set<string>();
   private watcher: Watcher | null = null;
+  private readonly stored: ConfigCache;
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(
@@ -42,6 +44,7 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     private readonly log: (line: string) => void,
   ) {
     super();
+    this.stored = new ConfigCache(etcd, log);
   }
 
   async start(): Promise<void> {
@@ -50,13 +53,10 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
     this.watcher.on('put', (kv) => this.onPut(kv.key.toString(), kv.value.toString()));
     this.watcher.on('delete', (kv) => this.onDelete(kv.key.toString()));
     this.watcher.on('error', (err) => this.log(`inventory watch: ${String(err)}`));
-    const [published, configs] = await Promise.all([
-      this.etcd.getAll().prefix(keys.inventory).strings(),
-      this.etcd.getAll().prefix(keys.configs).strings(),
-    ]);
+    await this.stored.start();
+    const published = await this.etcd.getAll().prefix(keys.inventory).strings();
     // VMs known only by their config: their host is gone or has not published yet
-    for (const text of Object.values(configs)) {
-      const c = JSON.parse(text) as StoredConfig;
+    for (const c of this.stored.all()) {
       if (c.hostId === this.self.id || this.remote.has(c.vmId)) continue;
       this.remote.set(c.vmId, notReporting(c, this.hostName(c.hostId)));
     }
@@ -146,12 +146,24 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
   }
 
   /** The stored config of every VM of the cluster (HA failover reads a dead host's from here). */
-  async configs(): Promise<StoredConfig[]> {
-    // from the local member: a linearizable read costs a heartbeat round of the whole cluster,
-    // and the HA loop reads these every second; a healthy member lags by milliseconds, and what
-    // the leader does with them is checked against ownership in transactions
-    const all = await this.etcd.getAll().prefix(keys.configs).serializable(true).strings();
-    return Object.values(all).map((t) => JSON.parse(t) as StoredConfig);
+  configs(): StoredConfig[] {
+    return this.stored.all();
+  }
+
+  /** One VM's stored config, as the watch last told it. */
+  config(vmId: string): StoredConfig | null {
+    return this.stored.get(vmId);
+  }
+
+  /** One VM's stored config as etcd has it now. */
+  async readConfig(vmId: string): Promise<StoredConfig | null> {
+    const text = await this.etcd.get(keys.config(vmId)).string();
+    return text === null ? null : (JSON.parse(text) as StoredConfig);
+  }
+
+  /** Reads the configs again, in case their watch stalled. */
+  rereadConfigs(): Promise<void> {
+    return this.stored.reread();
   }
 
   private onPut(key: string, value: string): void {
@@ -239,6 +251,7 @@ export class Inventory extends EventEmitter<{ changed: [ClusterVm]; removed: [{ 
   async close(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     await this.watcher?.cancel().catch(() => undefined);
+    await this.stored.close();
   }
 }
 
