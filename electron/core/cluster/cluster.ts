@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type https from 'node:https';
 import { Etcd3 } from 'etcd3';
+import { AlivePublisher } from './alive-publisher.js';
 import { HostLease } from './host-lease.js';
 import type { ClusterStatus, JoinTicket } from '../api/cluster-schemas.js';
 import type { ResponseMessage } from '../api/contract.js';
@@ -45,9 +46,6 @@ export interface ClusterDeps {
   etcdBinary?: string;
 }
 
-const ALIVE_EVERY_MS = 5000;
-/** Changes of VMs within this long go out in one publication of the host's room. */
-const ALIVE_SOON_MS = 100;
 const ETCD_READY_MS = 90_000;
 
 export class Cluster {
@@ -66,8 +64,7 @@ export class Cluster {
   private member: EtcdMember | null = null;
   private lease!: HostLease;
   private servers: https.Server[] = [];
-  private aliveTimer: NodeJS.Timeout | null = null;
-  private aliveDue: NodeJS.Timeout | null = null;
+  private alive: AlivePublisher | null = null;
   private closed = false;
 
   private constructor(
@@ -140,8 +137,13 @@ export class Cluster {
     await this.ready();
     await this.learnEndpoints();
     if (first) await first(this);
-    this.lease = new HostLease(this.etcd, () => this.putAlive().then(() => this.inventory.publishAll()), deps.log);
-    await this.putAlive();
+    const alive = new AlivePublisher(
+      () => ({ ...this.deps.capacity(), cannotRun: this.ha.balancing.cannotRun() }),
+      async (a) => void (await this.lease.current().put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(a))),
+    );
+    this.alive = alive;
+    this.lease = new HostLease(this.etcd, () => alive.publish().then(() => this.inventory.publishAll()), deps.log);
+    await alive.publish();
     await this.directory.start();
     await this.maintenance.start();
     await this.evacuations.start();
@@ -150,9 +152,9 @@ export class Cluster {
     await this.ha.reconcile();
     await this.inventory.start();
     await this.ha.start();
-    this.aliveTimer = setInterval(() => void this.putAlive().catch(() => undefined), ALIVE_EVERY_MS);
+    alive.start();
     // a start or a stop changes this host's room: placement elsewhere sees it now, not at the next tick
-    deps.vms.journal.on('changed', this.aliveSoon);
+    deps.vms.journal.on('changed', alive.soon);
     const bind = cfg.address.includes(':') ? '::' : '0.0.0.0';
     this.servers.push(
       await listenPeerApi(
@@ -207,19 +209,6 @@ export class Cluster {
     if ('error' in r) throw new Error(r.error.message);
     return r.result;
   }
-
-  private async putAlive(): Promise<void> {
-    const alive: HostAlive = { at: Date.now(), ...this.deps.capacity(), cannotRun: this.ha.balancing.cannotRun() };
-    await this.lease.current().put(keys.aliveOf(this.config.hostId)).value(JSON.stringify(alive));
-  }
-
-  private readonly aliveSoon = (): void => {
-    if (this.aliveDue || this.closed) return;
-    this.aliveDue = setTimeout(() => {
-      this.aliveDue = null;
-      if (!this.closed) void this.putAlive().catch(() => undefined);
-    }, ALIVE_SOON_MS);
-  };
 
   hostRecord(): HostRecord {
     const c = this.config;
@@ -313,9 +302,8 @@ export class Cluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.aliveTimer) clearInterval(this.aliveTimer);
-    if (this.aliveDue) clearTimeout(this.aliveDue);
-    this.deps.vms.journal.off('changed', this.aliveSoon);
+    this.alive?.close();
+    if (this.alive) this.deps.vms.journal.off('changed', this.alive.soon);
     for (const s of this.servers.splice(0)) {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));

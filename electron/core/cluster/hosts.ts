@@ -26,7 +26,7 @@ export const HostAlive = z.object({
   overcommit: z.number().optional(),
   /** MemAvailable: what the host's kernel has free now. */
   availableBytes: z.number().optional(),
-  /** Busy share of all its cores since the last publication, in percent. */
+  /** Busy share of all its cores over the 5 s before this was written, in percent. */
   cpuPercent: z.number().optional(),
   /** What its running guests use (resources/guest-load.ts): the load the HA leader balances. */
   load: z
