@@ -39,6 +39,8 @@ export class HostLiveness {
   private rejoining: Promise<void> | null = null;
   private closed = false;
   private holding = false;
+  /** The deadline the fencer was last armed with, whichever keeper it came from. */
+  private armedMs: number | null = null;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -57,6 +59,7 @@ export class HostLiveness {
       intervalMs: this.opts.intervalMs,
       onDeadline: (deadlineMs) => {
         if (k !== this.keeper) return;
+        this.armedMs = deadlineMs;
         this.link.arm(deadlineMs, this.opts.guards());
         // a keepalive acknowledged after a fence: etcd never expired this lease, so no host
         // was told to take our guests; HA starts may go on (a stall, not a loss). Only an ack
@@ -129,10 +132,13 @@ export class HostLiveness {
     this.guardsChanged();
   }
 
-  /** Tell the fencer at once about a new or ended HA QEMU (the next deadline would too, later). */
+  /**
+   * Tell the fencer at once about a new or ended HA QEMU (the next deadline would too, later).
+   * Also with the lease lost or the host fenced: a start under way then must not leave a QEMU
+   * the fencer does not know (it kills one reported after its fence at once).
+   */
   guardsChanged(): void {
-    const d = this.keeper.deadlineMs;
-    if (d !== null && this.holding) this.link.arm(d, this.opts.guards());
+    if (this.armedMs !== null && !this.closed) this.link.arm(this.armedMs, this.opts.guards());
   }
 
   get fence(): FenceRecord | null {
@@ -152,7 +158,10 @@ export class HostLiveness {
   async close(revoke = false): Promise<void> {
     this.closed = true;
     await this.keeper.stop(revoke);
-    if (revoke) this.link.disarm();
+    if (revoke) {
+      this.armedMs = null;
+      this.link.disarm();
+    }
     this.link.close();
   }
 }

@@ -78,6 +78,9 @@ export class Lifecycle {
       if (!spawned) onSpawn(machine.pid, machine.pidStart);
       run = this.supervisor.adopt(cur.id, machine);
       await applyAtBoot(ctx, run, cur);
+      // the host may have been fenced while QEMU set itself up: its guest must not begin here
+      const fenced = cur.config.ha.enabled ? (ctx.haStartBlocker?.(cur.id) ?? null) : null;
+      if (fenced) throw new CorralError('conflict', fenced, 'ha', { reason: fenced });
       await machine.qmp.cont();
       const after = this.supervisor.reachedRunning(run, `Running (pid ${machine.pid})`, { applied: cur.config });
       return ctx.describe(after);

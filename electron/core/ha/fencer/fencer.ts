@@ -24,6 +24,8 @@ export class Fencer {
   private cancel: (() => void) | null = null;
   /** The deadline last fenced at: an arm at or before it is a late message, never a new fence. */
   private fencedAt: number | null = null;
+  /** Fenced, and the host has not cleared the fence with a fresh lease yet. */
+  private fenced = false;
 
   constructor(private readonly deps: FencerDeps) {}
 
@@ -41,10 +43,16 @@ export class Fencer {
       this.disarm();
       this.deps.log('disarmed: the host left the cluster');
     } else if (msg.op === 'clear-fence') {
+      this.fenced = false;
       this.deps.clearRecord();
       this.deps.log('fence record cleared: the host is back with a fresh lease');
     } else {
-      if (this.fencedAt !== null && msg.deadlineMs <= this.fencedAt) return;
+      if (this.fencedAt !== null && msg.deadlineMs <= this.fencedAt) {
+        // an HA QEMU the host tells of only now (a start under way when the fence struck): it
+        // runs on a fenced host whose guests another host is about to start, so it goes too
+        if (this.fenced) this.killLate(msg.guards);
+        return;
+      }
       // a deadline never moves back: a delayed message must not shorten nor, worse, extend a stale one
       if (this.deadlineMs !== null && msg.deadlineMs < this.deadlineMs) {
         this.guards = msg.guards;
@@ -76,13 +84,11 @@ export class Fencer {
     this.fence();
   }
 
-  private fence(): void {
-    const deadlineMs = this.deadlineMs!;
-    this.fencedAt = deadlineMs;
-    const firedMs = this.deps.nowMs();
+  /** SIGKILLs each guard that is still the same process. */
+  private killAll(guards: Guard[]): { killed: Guard[]; gone: Guard[] } {
     const killed: Guard[] = [];
     const gone: Guard[] = [];
-    for (const g of this.guards) {
+    for (const g of guards) {
       if (this.deps.startTime(g.pid) !== g.startTime) {
         gone.push(g);
         continue;
@@ -94,6 +100,23 @@ export class Fencer {
         gone.push(g); // exited between the check and the kill
       }
     }
+    return { killed, gone };
+  }
+
+  private killLate(guards: Guard[]): void {
+    const { killed } = this.killAll(guards);
+    if (!killed.length) return; // those the fence killed already, or none
+    const rec: FenceRecord = { at: Date.now(), deadlineMs: this.fencedAt!, firedMs: this.deps.nowMs(), killed, gone: [] };
+    this.deps.record(mergeFence(this.deps.previous?.() ?? null, rec));
+    this.deps.log(`FENCED late: killed ${killed.map((g) => `${g.vm} (pid ${g.pid})`).join(', ')}, started after the fence`);
+  }
+
+  private fence(): void {
+    const deadlineMs = this.deadlineMs!;
+    this.fencedAt = deadlineMs;
+    this.fenced = true;
+    const firedMs = this.deps.nowMs();
+    const { killed, gone } = this.killAll(this.guards);
     this.disarm();
     // a fence right after another (a late deadline of a lease taken while cut off) must not
     // overwrite what the first one killed: the host has not read it yet
