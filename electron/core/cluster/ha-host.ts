@@ -31,7 +31,12 @@ export const HA_MARGIN_MS = 3000;
 const TICK_MS = 1000;
 /** A host that does not lead reads the configs again this often (in ticks), in case their watch stalled. */
 const REREAD_TICKS = 30;
-const MAX_START_TRIES = 3;
+const MAX_START_TRIES = 5;
+/**
+ * Pause after a failed takeover start, doubled at each: what failed it (the disk still locked by
+ * a QEMU being killed on the host it left) often clears within seconds.
+ */
+const START_RETRY_MS = 2000;
 
 export interface HaHostDeps {
   etcd: Etcd3;
@@ -53,6 +58,8 @@ export class HaHost implements HaCluster {
   private configs: StoredConfig[] = [];
   private ownersFresh = false;
   private readonly tries = new Map<string, number>();
+  /** When a takeover that failed may be tried again (Date.now ms), by `vmId@epoch`. */
+  private readonly retryAt = new Map<string, number>();
   private readonly starting = new Set<string>();
   /** HA VMs whose ownership record this host made sure of since they last started here. */
   private readonly claimed = new Set<string>();
@@ -343,7 +350,8 @@ export class HaHost implements HaCluster {
     for (const f of this.failovers.values()) {
       const o = this.owners.get(f.vmId);
       if (f.to !== this.d.hostId || settled(f) || !o || o.owner !== this.d.hostId || o.epoch !== f.epoch) continue;
-      if (this.starting.has(f.vmId) || (this.tries.get(`${f.vmId}@${f.epoch}`) ?? 0) >= MAX_START_TRIES) continue;
+      const key = `${f.vmId}@${f.epoch}`;
+      if (this.starting.has(f.vmId) || (this.tries.get(key) ?? 0) >= MAX_START_TRIES || (this.retryAt.get(key) ?? 0) > Date.now()) continue;
       this.starting.add(f.vmId);
       void this.takeOver(f)
         .catch((err: Error) => this.d.log(`ha: taking over ${f.vm}: ${err.message}`))
@@ -374,8 +382,9 @@ export class HaHost implements HaCluster {
       await this.journal.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
     } catch (err) {
       const why = (err as Error).message;
-      if ((this.tries.get(key) ?? 0) >= MAX_START_TRIES)
-        await this.journal.record(f, { at: Date.now(), what: 'start failed', detail: why });
+      const tries = this.tries.get(key) ?? 0;
+      this.retryAt.set(key, Date.now() + START_RETRY_MS * 2 ** (tries - 1));
+      if (tries >= MAX_START_TRIES) await this.journal.record(f, { at: Date.now(), what: 'start failed', detail: why });
       throw err;
     }
   }
