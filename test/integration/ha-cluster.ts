@@ -263,6 +263,8 @@ export function teardown(failed = false): void {
   for (const h of HOSTS) {
     const fencerLog = path.join(h.data, 'ha', 'fencer.log');
     if (fs.existsSync(fencerLog)) fs.copyFileSync(fencerLog, path.join(LOGS, `${h.name}.fencer.log`));
+    const etcdLog = path.join(h.data, 'cluster', 'etcd.log');
+    if (fs.existsSync(etcdLog)) fs.copyFileSync(etcdLog, path.join(LOGS, `${h.name}.etcd.log`));
     const fenced = fs.existsSync(fencerLog)
       ? tail(fencerLog, 1000)
           .split('\n')

@@ -182,7 +182,7 @@ export class Cluster {
         return;
       } catch (err) {
         if (Date.now() > deadline) {
-          const tail = this.member?.tail.slice(-3).join('\n') ?? '';
+          const tail = this.member?.tail(3).join('\n') ?? '';
           throw new Error(`etcd did not answer within ${ETCD_READY_MS / 1000} s: ${(err as Error).message}${tail ? `\n${tail}` : ''}`);
         }
         await new Promise((r) => setTimeout(r, 300));

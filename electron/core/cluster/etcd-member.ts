@@ -2,6 +2,10 @@
 // traffic are TLS with certificates from the cluster CA, and both sides must show one
 // (--client-cert-auth, --peer-client-cert-auth). A death is an event and a restart with backoff;
 // the data dir survives, so a restarted member rejoins with what it had.
+// Its log goes to a file beside its data dir, not to a pipe into the host: a host process that
+// stalls (frozen, or its event loop stuck) would stop reading the pipe, and etcd, blocked on
+// writing its next line once the pipe is full, would stall with it. As the cluster's raft leader
+// it then still sent heartbeats but answered no lease keepalive, and every host lost its lease.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -25,6 +29,8 @@ export interface EtcdMemberOptions {
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000];
+/** A log past this size at a (re)start is moved to `etcd.log.1`, replacing the one before. */
+const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 /** A run this long resets the backoff. */
 const STABLE_MS = 30_000;
 
@@ -35,11 +41,17 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
   private stopped = false;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
-  /** The last lines etcd wrote, for a clear error when it will not start. */
-  tail: string[] = [];
+  /** Where etcd writes its log. */
+  readonly logFile: string;
 
   constructor(private readonly o: EtcdMemberOptions) {
     super();
+    this.logFile = path.join(path.dirname(o.dataDir), 'etcd.log');
+  }
+
+  /** The last lines etcd wrote, for a clear error when it will not start. */
+  tail(lines: number): string[] {
+    return lastLines(this.logFile, lines);
   }
 
   get pid(): number | null {
@@ -68,12 +80,15 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
     if (this.stopped || this.child) return;
     fs.mkdirSync(path.dirname(this.o.dataDir), { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const child = spawn(this.o.binary ?? '/usr/bin/etcd', this.args(), { stdio: ['ignore', 'ignore', 'pipe'], env: etcdEnv(process.env) });
+    rotate(this.logFile);
+    const log = fs.openSync(this.logFile, 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(this.o.binary ?? '/usr/bin/etcd', this.args(), { stdio: ['ignore', 'ignore', log], env: etcdEnv(process.env) });
+    } finally {
+      fs.closeSync(log); // the child has its own copy
+    }
     this.child = child;
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      this.tail.push(...d.split('\n').filter(Boolean));
-      if (this.tail.length > 40) this.tail.splice(0, this.tail.length - 40);
-    });
     child.once('spawn', () => this.emit('started', child.pid!));
     child.once('error', (err) => this.o.log?.(`etcd: ${err.message}`));
     child.once('exit', (code, signal) => {
@@ -82,7 +97,7 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
       if (this.stopped) return;
       if (Date.now() - started > STABLE_MS) this.failures = 0;
       const delay = BACKOFF_MS[Math.min(this.failures++, BACKOFF_MS.length - 1)]!;
-      const last = this.tail.at(-1) ?? '';
+      const last = this.tail(1)[0] ?? '';
       this.o.log?.(`etcd member exited (${signal ?? `code ${code}`}); restarting in ${delay} ms${last ? `: ${last.slice(0, 300)}` : ''}`);
       this.timer = setTimeout(() => this.start(), delay);
     });
@@ -99,5 +114,32 @@ export class EtcdMember extends EventEmitter<{ exited: [code: number | null, sig
     const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await gone;
     clearTimeout(t);
+  }
+}
+
+function rotate(file: string): void {
+  try {
+    if (fs.statSync(file).size > LOG_ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
+  } catch {
+    // no log yet
+  }
+}
+
+/** The last `n` lines of a file (from its last 64 KiB), none if it is missing. */
+export function lastLines(file: string, n: number): string[] {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    fs.readSync(fd, buf, 0, len, size - len);
+    return buf.toString('utf8').split('\n').filter(Boolean).slice(-n);
+  } finally {
+    fs.closeSync(fd);
   }
 }
