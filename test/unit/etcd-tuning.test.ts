@@ -12,4 +12,8 @@ describe('etcd tuning', () => {
     // etcd refuses an election timeout under five heartbeats
     expect(Number(flag('--election-timeout'))).toBeGreaterThanOrEqual(5 * Number(flag('--heartbeat-interval')));
   });
+
+  it('runs a pre-vote, so that a member coming back from a partition does not depose the leader', () => {
+    expect(etcdTuningArgs()).toContain('--pre-vote');
+  });
 });

@@ -30,6 +30,11 @@ export function etcdTuningArgs(): string[] {
     '--election-timeout', String(ETCD_ELECTION_MS),
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', ETCD_HISTORY,
+    // A member cut off keeps starting elections at ever higher terms; without a pre-vote, the
+    // first of its votes to get through when the link heals makes the working leader step down,
+    // and every host's lease keepalives go unanswered until a new one is elected (etcd 3.5
+    // turns this on by default).
+    '--pre-vote',
   ];
 }
 
