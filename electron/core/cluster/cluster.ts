@@ -17,6 +17,7 @@ import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js'
 import { HostDirectory } from './directory.js';
 import { HaHost } from './ha-host.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
+import { etcdCallOptions } from './etcd-tuning.js';
 import { externalClient, type ExternalEtcd } from './external-etcd.js';
 import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
@@ -336,6 +337,7 @@ export function etcdClient(certs: CertPaths, endpoints: string[]): Etcd3 {
       privateKey: fs.readFileSync(certs.key),
     },
     dialTimeout: 5000,
+    defaultCallOptions: etcdCallOptions,
   });
 }
 

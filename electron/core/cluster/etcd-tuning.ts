@@ -22,6 +22,20 @@ export const ETCD_ELECTION_MS = 1000;
  */
 export const ETCD_HISTORY = '24h';
 
+/** A unary call unanswered this long has failed: the client tries it on another member. */
+export const ETCD_CALL_DEADLINE_MS = 5000;
+
+/**
+ * Call options for every Corral etcd client. A unary call has no deadline by default, and one
+ * sent to a member whose link went down (no reset, packets dropped) waits for TCP to give up,
+ * many minutes: a host cut off that way held its lease grants and reads on the member it could
+ * no longer reach while the other two answered. Streams (watches, keepalives) are left alone:
+ * they live long by design, and the lease keeper bounds its own.
+ */
+export function etcdCallOptions(ctx: { isStream: boolean }): { deadline?: number } {
+  return ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_DEADLINE_MS };
+}
+
 /** The flags every member gets besides its names, URLs and certificates. */
 export function etcdTuningArgs(): string[] {
   // prettier-ignore
