@@ -9,13 +9,14 @@ import type { ClusterStatus, HaStatus, JoinTicket, VmInfo } from '../../electron
 import { CLI, FIXTURE, tempDir, waitFor } from '../helpers';
 import { corral } from './serve-process';
 
+// its own 10.79.x subnet: tests on other bridges use 10.77.x and 10.78.x, so no two can share one
 export const NET = 20 + ((process.pid + 101) % 200);
 const BRIDGE = `crhbr${NET}`;
 export const HOSTS = ['a', 'b', 'c'].map((name, i) => ({
   name,
   ns: `crh${NET}${name}`,
   veth: `crh${NET}${name}0`,
-  address: `10.78.${NET}.${i + 1}`,
+  address: `10.79.${NET}.${i + 1}`,
   data: tempDir(`corral-chaos-${name}-`),
   serve: null as ChildProcess | null,
   log: '',
@@ -214,7 +215,7 @@ export const byName = (n: string) => HOSTS.find((h) => h.name === n)!;
 /** Bridge, namespaces, three serves with the shared pool, one cluster of three reporting hosts. */
 export async function formCluster(): Promise<void> {
   ip('link', 'add', BRIDGE, 'type', 'bridge');
-  ip('addr', 'add', `10.78.${NET}.254/24`, 'dev', BRIDGE);
+  ip('addr', 'add', `10.79.${NET}.254/24`, 'dev', BRIDGE);
   ip('link', 'set', BRIDGE, 'up');
   for (const h of HOSTS) {
     ip('netns', 'add', h.ns);
