@@ -56,11 +56,8 @@ export class AlivePublisher {
   ) {}
 
   /** Writes the room now: at start, and under a new lease (the old one took the key with it). */
-  async publish(): Promise<void> {
-    const room = this.room();
-    const at = this.now();
-    await this.write({ at, ...room });
-    this.last = { room, at };
+  publish(): Promise<void> {
+    return this.put(this.room());
   }
 
   /** Writes the room if it moved, or has not been written for a minute. */
@@ -68,6 +65,10 @@ export class AlivePublisher {
     const room = this.room();
     const last = this.last;
     if (last && this.now() - last.at < REFRESH_MS && !roomMoved(last.room, room)) return;
+    await this.put(room);
+  }
+
+  private async put(room: Room): Promise<void> {
     const at = this.now();
     await this.write({ at, ...room });
     this.last = { room, at };
