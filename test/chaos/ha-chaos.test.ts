@@ -7,7 +7,8 @@
 //   the guest runs on another host; the dead host comes back and does not start it.
 // - Partition: the host's link is cut → its fencer kills the guest at least 2 s before its
 //   lease expires at the cluster (seen by an etcd watch from another host), another host starts
-//   it; the link heals → the host does not start it again, and reports its real fence time.
+//   it, while the other hosts keep their own leases; the link heals → the host does not start
+//   it again, and reports its real fence time.
 // - Frozen host process: its `corral serve` alone is stopped (SIGSTOP; its fencer, etcd member
 //   and QEMU run on) → the fencer still kills the guest 2 s before the lease expires, another
 //   host starts it; SIGCONT → the host does not start it again.
@@ -116,6 +117,7 @@ async function cutOff(owner: HostT, cut: () => () => void): Promise<{ target: st
   });
   let heal: (() => void) | null = null;
   try {
+    const cutAt = Date.now();
     heal = cut();
     const target = await whereRunning(others[0]!, owner.name, GUEST);
     const fence = JSON.parse(fs.readFileSync(path.join(owner.data, 'ha', 'fenced.json'), 'utf8')) as FenceRecord;
@@ -124,6 +126,8 @@ async function cutOff(owner: HostT, cut: () => () => void): Promise<{ target: st
     const marginMs = expiredAt - fence.at;
     console.log(`${owner.name}: fenced ${marginMs} ms before the lease expired at the cluster`);
     expect(marginMs).toBeGreaterThanOrEqual(2000);
+    // one host's fault is its own: the others kept their leases throughout
+    expect(fencesSince(others, cutAt)).toEqual([]);
     return { target, fence };
   } finally {
     heal?.();
@@ -203,6 +207,19 @@ describe('HA chaos on three hosts', () => {
     execFileSync('e2fsck', ['-n', '-f', DISK], { stdio: 'pipe' });
   }, 120_000);
 });
+
+/** The FENCED lines the fencers of `hosts` logged since `since` (ms since the epoch). */
+function fencesSince(hosts: HostT[], since: number): string[] {
+  return hosts.flatMap((h) => {
+    const log = path.join(h.data, 'ha', 'fencer.log');
+    if (!fs.existsSync(log)) return [];
+    return fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('FENCED') && Date.parse(l.slice(0, l.indexOf(' '))) >= since)
+      .map((l) => `${h.name}: ${l}`);
+  });
+}
 
 /** The host that came back reported the time its fencer killed the guest: the event carries it. */
 async function reportedFence(target: HostT, from: HostT, fence: FenceRecord): Promise<void> {

@@ -13,7 +13,7 @@ import { EvacuationProgress } from '../api/evacuation-schemas.js';
 import { MigrationProgress } from '../api/migration-schemas.js';
 import type { Vms } from '../vms/index.js';
 import { certPaths, type CertPaths } from './ca.js';
-import { clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
+import { clientEndpoints, clusterDir, writeClusterConfig, type ClusterConfig } from './config.js';
 import { HostDirectory } from './directory.js';
 import { HaHost } from './ha-host.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
@@ -73,7 +73,7 @@ export class Cluster {
     readonly config: ClusterConfig,
   ) {
     this.certs = certPaths(clusterDir(deps.dataDir));
-    this.etcd = config.externalEtcd ? externalClient(config.externalEtcd) : etcdClient(this.certs, config.endpoints);
+    this.etcd = config.externalEtcd ? externalClient(config.externalEtcd) : etcdClient(this.certs, clientEndpoints(config));
     this.directory = new HostDirectory(this.etcd, deps.log);
     this.inventory = new Inventory(
       this.etcd,
@@ -192,8 +192,9 @@ export class Cluster {
   }
 
   /**
-   * Every voting member's client URL (own first), kept in the config: the client made at the
-   * next start reaches the cluster through any of them, not just those known at join time.
+   * Every voting member's client URL (own first), kept in the config: a host without a member
+   * of its own reaches the cluster at its next start through any of them, not just those known
+   * at join time (clientEndpoints).
    */
   private async learnEndpoints(): Promise<void> {
     if (this.config.etcdRole === 'external') return;

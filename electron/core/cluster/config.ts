@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { clientUrl } from './etcd-member.js';
 import { ExternalEtcd } from './external-etcd.js';
 
 export const ClusterPorts = z.object({
@@ -36,6 +37,18 @@ export const ClusterConfig = z.object({
   externalEtcd: ExternalEtcd.optional(),
 });
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
+
+/**
+ * The members this host's client talks to. A host that runs a member talks to it alone: the
+ * client sends each call and each stream (lease keepalives, watches) to a member picked at
+ * random, and a stream on another host's member hangs, without a deadline, when that host's link
+ * goes down; one host cut off then stalled the HA leases of the others, which fenced their own
+ * guests. Its own member shares the host's fate: when it cannot reach the quorum, neither can
+ * the host. Hosts without a member use every voting member.
+ */
+export function clientEndpoints(config: ClusterConfig): string[] {
+  return config.etcdRole === 'member' ? [clientUrl(config.address, config.ports.etcdClient)] : config.endpoints;
+}
 
 export const clusterDir = (dataDir: string) => path.join(dataDir, 'cluster');
 const fileOf = (dataDir: string) => path.join(clusterDir(dataDir), 'cluster.json');
