@@ -1,20 +1,20 @@
 // One host's HA in a cluster. It holds the host's HA lease (ha/host-liveness.ts: renewed by us,
 // guarded by the fencer process), keeps the ownership records, the failover records and the
 // other hosts' HA leases fresh from etcd watches, runs the leader loop (ha-leader.ts), and acts
-// as a target: it starts a VM the leader moved to it only after reading itself as owner at that
-// epoch. A host that comes back finds its HA VMs owned elsewhere: it never starts them and drops
+// as a target (ha-takeover.ts): it starts a VM the leader moved to it only after reading itself
+// as owner at that epoch. A host that comes back finds its HA VMs owned elsewhere: it never starts them and drops
 // their stale records (their files stay: they are the new owner's now).
 import path from 'node:path';
 import type { Etcd3, Watcher } from 'etcd3';
 import type { VmInfo } from '../api/contract.js';
 import { bootMemoryMiB } from '../api/rules.js';
 import type { HaVm, HostView } from '../ha/decisions/model.js';
-import { decodeOwnership, startRefusal, type Ownership } from '../ha/decisions/ownership.js';
+import { decodeOwnership, type Ownership } from '../ha/decisions/ownership.js';
 import type { Guard } from '../ha/fencer/protocol.js';
 import { HostLiveness } from '../ha/host-liveness.js';
 import { claimOwner, moveOwner, readOwner } from '../ha/owners-etcd.js';
 import type { HaCluster } from '../ha/service.js';
-import { adoptHaVm, dropMovedHaVm } from '../vms/ha-adopt.js';
+import { dropMovedHaVm } from '../vms/ha-adopt.js';
 import { sharedPoolsNeeded } from '../vms/ha-storage.js';
 import type { Vms } from '../vms/index.js';
 import type { HostDirectory } from './directory.js';
@@ -22,6 +22,7 @@ import { HaBalancing } from './ha-balancing.js';
 import { FailoverJournal } from './ha-failover-journal.js';
 import { HaLeaderLoop } from './ha-leader.js';
 import { parseAlive, parseFailover, settled, stepAt, type Failover, type HaAlive } from './ha-records.js';
+import { HaTakeover } from './ha-takeover.js';
 import type { Inventory, StoredConfig } from './inventory.js';
 import { keys } from './keys.js';
 
@@ -31,12 +32,6 @@ export const HA_MARGIN_MS = 3000;
 const TICK_MS = 1000;
 /** A host that does not lead reads the configs again this often (in ticks), in case their watch stalled. */
 const REREAD_TICKS = 30;
-const MAX_START_TRIES = 5;
-/**
- * Pause after a failed takeover start, doubled at each: what failed it (the disk still locked by
- * a QEMU being killed on the host it left) often clears within seconds.
- */
-const START_RETRY_MS = 2000;
 
 export interface HaHostDeps {
   etcd: Etcd3;
@@ -57,10 +52,6 @@ export class HaHost implements HaCluster {
   private readonly expired = new Map<string, number>();
   private configs: StoredConfig[] = [];
   private ownersFresh = false;
-  private readonly tries = new Map<string, number>();
-  /** When a takeover that failed may be tried again (Date.now ms), by `vmId@epoch`. */
-  private readonly retryAt = new Map<string, number>();
-  private readonly starting = new Set<string>();
   /** HA VMs whose ownership record this host made sure of since they last started here. */
   private readonly claimed = new Set<string>();
   private watchers: Watcher[] = [];
@@ -70,10 +61,12 @@ export class HaHost implements HaCluster {
   readonly leader: HaLeaderLoop;
   readonly balancing: HaBalancing;
   private readonly journal: FailoverJournal;
+  private readonly takeover: HaTakeover;
 
   constructor(private readonly d: HaHostDeps) {
     const self = d.hostId;
     this.journal = new FailoverJournal(d);
+    this.takeover = new HaTakeover({ ...d, journal: this.journal });
     this.liveness = new HostLiveness(d.etcd, {
       hostId: self,
       fencerDir: path.join(d.dataDir, 'ha'),
@@ -347,46 +340,7 @@ export class HaHost implements HaCluster {
   private async act(): Promise<void> {
     if (this.liveness.haStartBlocker() || !this.ownersFresh) return;
     await this.dropStale();
-    for (const f of this.failovers.values()) {
-      const o = this.owners.get(f.vmId);
-      if (f.to !== this.d.hostId || settled(f) || !o || o.owner !== this.d.hostId || o.epoch !== f.epoch) continue;
-      const key = `${f.vmId}@${f.epoch}`;
-      if (this.starting.has(f.vmId) || (this.tries.get(key) ?? 0) >= MAX_START_TRIES || (this.retryAt.get(key) ?? 0) > Date.now()) continue;
-      this.starting.add(f.vmId);
-      void this.takeOver(f)
-        .catch((err: Error) => this.d.log(`ha: taking over ${f.vm}: ${err.message}`))
-        .finally(() => this.starting.delete(f.vmId));
-    }
-  }
-
-  /** Starts a VM moved here, after reading this host as its owner at the move's epoch. */
-  private async takeOver(f: Failover): Promise<void> {
-    const key = `${f.vmId}@${f.epoch}`;
-    this.tries.set(key, (this.tries.get(key) ?? 0) + 1);
-    const refusal = startRefusal(this.d.hostId, await readOwner(this.d.etcd, f.vmId), f.epoch);
-    if (refusal) return this.d.log(`ha: not starting ${f.vm}: ${refusal}`);
-    const { vms } = this.d;
-    const from = this.d.directory.nameOf(f.from);
-    try {
-      if (!vms.ctx.vms.get(f.vmId)) {
-        const stored = this.d.inventory.config(f.vmId) ?? (await this.d.inventory.readConfig(f.vmId));
-        if (!stored) throw new Error('its config is not in the cluster');
-        adoptHaVm(
-          vms,
-          { id: f.vmId, name: stored.name, config: stored.config },
-          `Taken over from host ${from} (HA failover, epoch ${f.epoch})`,
-        );
-      }
-      const state = vms.service.get(f.vmId).state;
-      if (state !== 'running') await vms.lifecycle.start(f.vmId, `Starting after HA failover from host ${from} (epoch ${f.epoch})`);
-      await this.journal.record(f, { at: Date.now(), what: 'started', detail: `running on ${this.d.directory.nameOf(this.d.hostId)}` });
-    } catch (err) {
-      const why = (err as Error).message;
-      const tries = this.tries.get(key) ?? 0;
-      this.retryAt.set(key, Date.now() + START_RETRY_MS * 2 ** (tries - 1));
-      if (tries >= MAX_START_TRIES) await this.journal.record(f, { at: Date.now(), what: 'start failed', detail: why });
-      throw err;
-    }
+    this.takeover.act(this.failovers.values(), this.owners);
   }
 
   /** Guests fenced in a stall that etcd never saw as a loss: still owned here, so started again. */
