@@ -11,8 +11,14 @@ import { encodeOwnership } from '../ha/decisions/ownership.js';
 import type { Failover } from './ha-records.js';
 import { keys } from './keys.js';
 
-/** A leader's election key lives this long after its host stops renewing it (seconds). */
-const ELECTION_TTL = 5;
+/**
+ * A leader's election key lives this long after its host stops renewing it (seconds). A dead
+ * leader's HA lease (TTL 10 s, renewed every 2.5 s) lasts at least 7.5 s after its death, so a
+ * key that lasts at most 7 s has made way for the next leader by then: a longer TTL would delay
+ * the failover of the leader's own guests, a shorter one only costs keepalives (etcd3 renews at
+ * a third of the TTL), the larger part of an idle etcd member's calls.
+ */
+const ELECTION_TTL = 7;
 
 export interface LeaderDeps {
   etcd: Etcd3;
