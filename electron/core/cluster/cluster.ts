@@ -17,7 +17,7 @@ import { clientEndpoints, clusterDir, writeClusterConfig, type ClusterConfig } f
 import { HostDirectory } from './directory.js';
 import { HaHost } from './ha-host.js';
 import { EtcdMember, clientUrl } from './etcd-member.js';
-import { etcdCallOptions } from './etcd-tuning.js';
+import { etcdCallOptions, etcdFaultHandling } from './etcd-tuning.js';
 import { externalClient, type ExternalEtcd } from './external-etcd.js';
 import type { HostAlive, HostRecord } from './hosts.js';
 import { Inventory } from './inventory.js';
@@ -339,6 +339,7 @@ export function etcdClient(certs: CertPaths, endpoints: string[]): Etcd3 {
     },
     dialTimeout: 5000,
     defaultCallOptions: etcdCallOptions,
+    faultHandling: etcdFaultHandling(endpoints.length),
   });
 }
 

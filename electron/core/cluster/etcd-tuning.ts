@@ -7,6 +7,7 @@
 // leader comes after one to two election timeouts and gives every lease its full TTL plus one
 // election timeout again, so a longer timeout would delay the failover of that host's guests.
 // The fence margin is untouched: a leader change only ever makes a lease live longer.
+import { noop } from 'cockatiel';
 
 /** Raft heartbeat: a LAN round trip is well under a millisecond; etcd wants five per election timeout. */
 export const ETCD_HEARTBEAT_MS = 200;
@@ -34,6 +35,18 @@ export const ETCD_CALL_DEADLINE_MS = 5000;
  */
 export function etcdCallOptions(ctx: { isStream: boolean }): { deadline?: number } {
   return ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_DEADLINE_MS };
+}
+
+/**
+ * Fault handling for a client of `hosts` endpoints. etcd3 puts a circuit breaker on each: after
+ * three failed calls in a row it refuses every call to that endpoint for 5 s, so that calls go to
+ * the others. A client of a single endpoint (a host's own member) has no others: the breaker,
+ * opened while the host's link was down, kept it off its member for 5 s more once the link
+ * healed, and its fresh HA lease lapsed again. So one endpoint gets no breaker; the call
+ * deadline still bounds every call.
+ */
+export function etcdFaultHandling(hosts: number): { host?: () => typeof noop } {
+  return hosts === 1 ? { host: () => noop } : {};
 }
 
 /** The flags every member gets besides its names, URLs and certificates. */

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { z } from 'zod';
-import { etcdCallOptions } from './etcd-tuning.js';
+import { etcdCallOptions, etcdFaultHandling } from './etcd-tuning.js';
 
 export const ExternalEtcd = z.object({
   endpoints: z.array(z.string().url('must be an etcd client URL like https://10.0.0.5:2379')).min(1),
@@ -45,5 +45,6 @@ export function externalClient(e: ExternalEtcd): Etcd3 {
       : {}),
     dialTimeout: 5000,
     defaultCallOptions: etcdCallOptions,
+    faultHandling: etcdFaultHandling(e.endpoints.length),
   });
 }
