@@ -73,12 +73,18 @@ afterAll(() => {
 
 type VmOn = VmInfo & { host?: { name: string } };
 
-/** The guest's host, as the processes say (one QEMU of it, and only one); every etcd member healthy. */
+/**
+ * The guest's host, as the processes say (one QEMU of it, and only one); every etcd member
+ * healthy. Takes the guest's epoch from its owner too, so a round that failed does not throw the
+ * next ones' count off.
+ */
 const runningOn = async () => {
   await membersHealthy();
-  return byName(
+  const owner = byName(
     (await waitFor('one QEMU of the guest', () => (guestQemus(vmId).length === 1 ? guestQemus(vmId)[0]! : null), 60_000, 200)).host,
   );
+  epoch = (await haStatus(owner)).vms.find((v) => v.name === GUEST)!.epoch!;
+  return owner;
 };
 
 /** The failover events of the current epoch, as the target's journal tells them. */
