@@ -2,8 +2,8 @@
 // guarded by the fencer process), keeps the ownership records, the failover records and the
 // other hosts' HA leases fresh from etcd watches, runs the leader loop (ha-leader.ts), and acts
 // as a target (ha-takeover.ts): it starts a VM the leader moved to it only after reading itself
-// as owner at that epoch. A host that comes back finds its HA VMs owned elsewhere: it never starts them and drops
-// their stale records (their files stay: they are the new owner's now).
+// as owner at that epoch. A host that comes back finds its HA VMs owned elsewhere: it never
+// starts them and drops their stale records (their files stay: they are the new owner's now).
 import path from 'node:path';
 import type { Etcd3, Watcher } from 'etcd3';
 import type { VmInfo } from '../api/contract.js';

@@ -16,7 +16,7 @@ import { keys } from './keys.js';
  * leader's HA lease (TTL 10 s, renewed every 2.5 s) lasts at least 7.5 s after its death, so a
  * key that lasts at most 7 s has made way for the next leader by then: a longer TTL would delay
  * the failover of the leader's own guests, a shorter one only costs keepalives (etcd3 renews at
- * a third of the TTL), the larger part of an idle etcd member's calls.
+ * a third of the TTL, and every host campaigns: many of an idle etcd member's calls).
  */
 const ELECTION_TTL = 7;
 
