@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '../../electron/core/api/contract';
 import { launchChromium } from '../browser';
 import { BOOT_MS, endProcessesOf, FIXTURE, freePort, tempDir, waitFor } from '../helpers';
@@ -70,6 +70,18 @@ describe('the Network tab', () => {
     await page.getByTestId('tab-network').click();
     await page.getByTestId('network-tab').waitFor();
   }, 120_000);
+
+  // a failure that does not reproduce is read from what the page showed then
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail' || !page) return;
+    const file = path.join(SHOTS, `FAILED-${task.name.slice(0, 40).replace(/\W+/g, '-')}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    const nic = await page
+      .getByTestId('forwards-net0')
+      .textContent({ timeout: 2000 })
+      .catch(() => null);
+    console.log(`failed: the page is in ${file}; net0's forwards read: ${nic ?? '(none shown)'}`);
+  });
 
   afterAll(async () => {
     held?.close();
