@@ -120,6 +120,10 @@ describe('the Network tab', () => {
 
   it('adds a forward from the tab, as `corral vm forward list` then shows it', async () => {
     const port = await freePort();
+    // the form opens with the host port focused, the field most forwards need changed
+    await page.getByTestId('forward-add-net0').click();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('forward-host-port');
+    await page.getByTestId('forward-form-net0').getByRole('button', { name: 'Cancel' }).click();
     await addForward('net0', port, 22);
     await page.getByTestId(`forward-tcp-${port}`).waitFor();
     expect(await forwardList()).toEqual([
