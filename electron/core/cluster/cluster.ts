@@ -192,16 +192,15 @@ export class Cluster {
   }
 
   /**
-   * Every voting member's client URL (own first), kept in the config: a host without a member
-   * of its own reaches the cluster at its next start through any of them, not just those known
-   * at join time (clientEndpoints).
+   * A host without a member of its own keeps every voting member's client URL in its config, so
+   * that at its next start it reaches the cluster through any of them, not just those known at
+   * join time. A member host talks to its own member alone (clientEndpoints): nothing to learn.
    */
   private async learnEndpoints(): Promise<void> {
-    if (this.config.etcdRole === 'external') return;
+    if (this.config.etcdRole !== 'client') return;
     const { members } = await this.etcd.cluster.memberList({});
     const urls = members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
-    const own = this.config.endpoints.filter((u) => urls.includes(u) && this.member && u.endsWith(`:${this.config.ports.etcdClient}`));
-    if (urls.length) this.config.endpoints = [...new Set([...own, ...urls])];
+    if (urls.length) this.config.endpoints = urls;
   }
 
   /** A live migration by the VM's own host: this one through its dispatcher, another over the peer API. */
